@@ -1,0 +1,3 @@
+// The library surface: `import { ParallelJob, loadJob } from 'parallel-job'`.
+export * from './errors';
+export { startAzurite } from './local/azurite';

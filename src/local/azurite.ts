@@ -1,0 +1,99 @@
+import path from 'node:path';
+
+/** Azurite's well-known development account; it is public and only ever valid against the emulator. */
+export const DEV_ACCOUNT = 'devstoreaccount1';
+export const DEV_ACCOUNT_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+export interface AzuriteOptions {
+  /** Folder for persisted data; omitted = everything in memory. */
+  dataDir?: string;
+  host?: string;
+  /** 0 (the default) picks free ports. */
+  blobPort?: number;
+  queuePort?: number;
+  tablePort?: number;
+}
+
+export interface RunningAzurite {
+  connectionString: string;
+  blobEndpoint: string;
+  queueEndpoint: string;
+  tableEndpoint: string;
+  stop(): Promise<void>;
+}
+
+interface AzuriteServer {
+  start(): Promise<void>;
+  close(): Promise<void>;
+  clean(): Promise<void>;
+  getHttpServerAddress(): string;
+}
+type ServerClass = new (config: unknown) => AzuriteServer;
+type ConfigClass = new (...args: unknown[]) => unknown;
+
+// The package's main entry is the VS Code extension, so the servers are reached by their deep paths.
+function load<T>(modulePath: string): T {
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return (require(`azurite/dist/src/${modulePath}`) as { default: T }).default;
+}
+
+/**
+ * Starts Azurite's blob, queue and table servers inside this process and returns a connection string
+ * that points at them. Nothing is written to disk unless `dataDir` is given.
+ */
+export async function startAzurite(options: AzuriteOptions = {}): Promise<RunningAzurite> {
+  const host = options.host ?? '127.0.0.1';
+  const dir = options.dataDir;
+  const inMemory = dir === undefined;
+  const at = (name: string): string => path.join(dir ?? '.', name);
+  const loose = true;
+  const skipApiVersionCheck = true;
+
+  const BlobServer = load<ServerClass>('blob/BlobServer');
+  const BlobConfiguration = load<ConfigClass>('blob/BlobConfiguration');
+  const QueueServer = load<ServerClass>('queue/QueueServer');
+  const QueueConfiguration = load<ConfigClass>('queue/QueueConfiguration');
+  const TableServer = load<ServerClass>('table/TableServer');
+  const TableConfiguration = load<ConfigClass>('table/TableConfiguration');
+
+  const blob = new BlobServer(
+    new BlobConfiguration(
+      host, options.blobPort ?? 0, undefined, at('__blob__.json'), at('__blob_extent__.json'),
+      [{ locationId: 'Default', locationPath: at('blobstorage'), maxConcurrency: 1 }],
+      false, undefined, false, undefined, loose, skipApiVersionCheck, '', '', '', undefined, false, inMemory,
+    ),
+  );
+  const queue = new QueueServer(
+    new QueueConfiguration(
+      host, options.queuePort ?? 0, undefined, at('__queue__.json'), at('__queue_extent__.json'),
+      [{ locationId: 'Default', locationPath: at('queuestorage'), maxConcurrency: 1 }],
+      false, undefined, false, undefined, loose, skipApiVersionCheck, '', '', '', undefined, false, inMemory,
+    ),
+  );
+  const table = new TableServer(
+    new TableConfiguration(
+      host, options.tablePort ?? 0, undefined, at('__table__.json'), false, false, undefined, undefined,
+      loose, skipApiVersionCheck, '', '', '', undefined, false, inMemory,
+    ),
+  );
+  const servers = [blob, queue, table];
+  await Promise.all(servers.map((server) => server.start()));
+
+  const endpoint = (server: AzuriteServer): string => `${server.getHttpServerAddress()}/${DEV_ACCOUNT}`;
+  const blobEndpoint = endpoint(blob);
+  const queueEndpoint = endpoint(queue);
+  const tableEndpoint = endpoint(table);
+  return {
+    blobEndpoint,
+    queueEndpoint,
+    tableEndpoint,
+    connectionString:
+      `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};` +
+      `BlobEndpoint=${blobEndpoint};QueueEndpoint=${queueEndpoint};TableEndpoint=${tableEndpoint};`,
+    async stop() {
+      await Promise.all(servers.map((server) => server.close()));
+      if (inMemory) await Promise.all(servers.map((server) => server.clean()));
+    },
+  };
+}
