@@ -1,0 +1,44 @@
+import { z } from 'zod';
+
+/** Activity names, shared by registrations in functions/ and the orchestrators. */
+export const ActivityNames = {
+  plan: 'ParallelJob_Plan',
+  runMiniBatch: 'ParallelJob_RunMiniBatch',
+  finalize: 'ParallelJob_Finalize',
+  notify: 'ParallelJob_Notify',
+} as const;
+
+/** Input of one attempt. Small on purpose: everything else is read from the job folder. */
+export const runMiniBatchInputSchema = z.object({
+  jobId: z.string().min(1),
+  index: z.number().int().nonnegative(),
+  /** 1 for the first attempt. */
+  attempt: z.number().int().positive(),
+});
+export type RunMiniBatchInput = z.infer<typeof runMiniBatchInputSchema>;
+
+export const receiptStatusSchema = z.enum(['succeeded', 'partial', 'failed']);
+
+/**
+ * The outcome of one attempt. Expected failures (user code threw, timed out, short result) come back as
+ * data; only infrastructure faults are thrown. Size is bounded: no item lists, a capped message.
+ */
+export const miniBatchReceiptSchema = z.object({
+  index: z.number().int().nonnegative(),
+  attempt: z.number().int().positive(),
+  /** succeeded: every item succeeded; partial: run() returned fewer results than items; failed: no result. */
+  status: receiptStatusSchema,
+  items: z.number().int().nonnegative(),
+  succeeded: z.number().int().nonnegative(),
+  failed: z.number().int().nonnegative(),
+  /** Output rows staged for append_row (0 when nothing to append or summary_only). */
+  rows: z.number().int().nonnegative(),
+  /** Stable error code for failed attempts, e.g. TASK_RUN_FAILED, TASK_TIMEOUT, TASK_BROKEN. */
+  code: z.string().optional(),
+  /** First 1,000 characters of the error, for people. */
+  message: z.string().max(1000).optional(),
+  /** False when retrying cannot help (the task module cannot load): the job fails fast. */
+  retryable: z.boolean(),
+  durationMs: z.number().nonnegative(),
+});
+export type MiniBatchReceipt = z.infer<typeof miniBatchReceiptSchema>;

@@ -1,0 +1,66 @@
+import { z } from 'zod';
+
+/** Where the listed input lives. Blob names in descriptors are relative to this container. */
+export const inputLocationSchema = z.object({
+  /** e.g. https://acct.blob.core.windows.net or http://127.0.0.1:10000/devstoreaccount1 */
+  accountUrl: z.string(),
+  container: z.string(),
+  /** The listed prefix (folder) or, for uri_file, the blob name. */
+  prefix: z.string(),
+});
+export type InputLocation = z.infer<typeof inputLocationSchema>;
+
+export const fileRefSchema = z.object({ name: z.string(), size: z.number().int().nonnegative() });
+export type FileRef = z.infer<typeof fileRefSchema>;
+
+/**
+ * One mini-batch, small by construction: names and byte ranges, never data. `index` is its position in
+ * the deterministic plan (0-based) and the key for attempts, blocks, logs and the manifest.
+ */
+export const miniBatchDescriptorSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('files'), index: z.number().int().nonnegative(), files: z.array(fileRefSchema) }),
+  z.object({
+    kind: z.literal('tabular'),
+    index: z.number().int().nonnegative(),
+    blob: z.string(),
+    format: z.enum(['csv', 'jsonl']),
+    /** Byte range [start, end) of the file; records are aligned to boundaries when read. */
+    start: z.number().int().nonnegative(),
+    end: z.number().int().nonnegative(),
+    fileSize: z.number().int().nonnegative(),
+  }),
+  z.object({
+    kind: z.literal('partition'),
+    index: z.number().int().nonnegative(),
+    keys: z.record(z.string(), z.string()),
+    files: z.array(fileRefSchema),
+    /** Set when the partitioned input is a table (mltable): the task receives records, not files. */
+    format: z.enum(['csv', 'jsonl']).optional(),
+  }),
+]);
+export type MiniBatchDescriptor = z.infer<typeof miniBatchDescriptorSchema>;
+
+/** One page of the plan, stored as JSON in the job folder. */
+export const planPageSchema = z.object({
+  page: z.number().int().nonnegative(),
+  /** Index of the first mini-batch on this page; pages hold consecutive indexes. */
+  first: z.number().int().nonnegative(),
+  miniBatches: z.array(miniBatchDescriptorSchema),
+});
+export type PlanPage = z.infer<typeof planPageSchema>;
+
+/**
+ * What planning returns to the orchestrator: counts and page references only, so its size does not
+ * grow with the input.
+ */
+export const planSummarySchema = z.object({
+  kind: z.enum(['files', 'tabular', 'partition']),
+  input: inputLocationSchema,
+  miniBatches: z.number().int().nonnegative(),
+  items: z.number().int().nonnegative().optional(), // files; unknown (undefined) for tabular until read
+  bytes: z.number().int().nonnegative(),
+  /** Mini-batches per page; page p holds indexes [p*pageSize, (p+1)*pageSize). */
+  pageSize: z.number().int().positive(),
+  pages: z.number().int().nonnegative(),
+});
+export type PlanSummary = z.infer<typeof planSummarySchema>;

@@ -1,0 +1,38 @@
+/**
+ * The job folder: every blob a job writes besides its outputs, under `<jobId>/` in the logs container.
+ * Names are fixed by (job, mini-batch, attempt) so that an activity that runs twice writes the same blobs.
+ */
+const pad = (n: number, width: number): string => String(n).padStart(width, '0');
+
+export function jobFolder(jobId: string) {
+  const root = `${jobId}/`;
+  return {
+    root,
+    /** The resolved job (spec + effective settings + plan summary), written once by planning. */
+    jobRecord: `${root}sys/job.json`,
+    planPage: (page: number) => `${root}sys/plan/page-${pad(page, 6)}.json`,
+    planPrefix: `${root}sys/plan/`,
+    /** One JSON record per attempt; its metadata carries the receipt so listing needs no downloads. */
+    attemptRecord: (index: number, attempt: number) =>
+      `${root}sys/attempts/${pad(index, 9)}/attempt-${pad(attempt, 3)}.json`,
+    attemptsPrefix: `${root}sys/attempts/`,
+    /** The task's captured log lines (ctx.log, console) for one attempt. */
+    attemptLog: (index: number, attempt: number) =>
+      `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}.log.txt`,
+    jobResult: `${root}job_result.json`,
+    manifest: `${root}manifest.json`,
+    processedMiniBatches: `${root}sys/job_report/processed_mini_batches.csv`,
+    failedItems: `${root}failed_items.jsonl`,
+    progressOverview: `${root}job_progress_overview.txt`,
+    readme: `${root}readme.txt`,
+  };
+}
+export type JobFolder = ReturnType<typeof jobFolder>;
+
+/**
+ * Block ids of the append-row output. Azure requires every block id of a blob to have the same length,
+ * so the parts are fixed-width: generation (re-runs of a job write the same output) + mini-batch + attempt.
+ */
+export function outputBlockId(generation: number, index: number, attempt: number): string {
+  return Buffer.from(`g${pad(generation, 3)}m${pad(index, 10)}a${pad(attempt, 3)}`).toString('base64');
+}
