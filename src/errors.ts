@@ -56,3 +56,155 @@ export class ConfigError extends ParallelJobError {
     super(`The app settings are not valid:\n${formatIssues(issues)}`);
   }
 }
+
+/** Where a storage error happened, for the message: the container and, when there is one, the blob. */
+function storageTarget(container: string, blob?: string): string {
+  return blob === undefined ? `container '${container}'` : `blob '${blob}' in container '${container}'`;
+}
+
+/** A container or blob the job needs does not exist. */
+export class StorageNotFoundError extends ParallelJobError {
+  readonly code = 'STORAGE_NOT_FOUND';
+  constructor(
+    readonly container: string,
+    readonly blob: string | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `The ${storageTarget(container, blob)} does not exist. Check the name and that it was created in the storage account the app uses.`,
+      options,
+    );
+  }
+}
+
+/** The app's identity or key may not read or write the container or blob. */
+export class StorageAccessDeniedError extends ParallelJobError {
+  readonly code = 'STORAGE_ACCESS_DENIED';
+  constructor(
+    readonly container: string,
+    readonly blob: string | undefined,
+    readonly status: number | undefined,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Access to the ${storageTarget(container, blob)} was denied${status ? ` (HTTP ${status})` : ''}. ` +
+        'Check the connection string or key, or give the app identity the "Storage Blob Data Contributor" role on the account.',
+      options,
+    );
+  }
+}
+
+/** Throttling, a server error or a dropped connection: the same call may succeed when tried again. */
+export class StorageTransientError extends ParallelJobError {
+  readonly code = 'STORAGE_TRANSIENT';
+  override readonly retryable = true;
+  constructor(
+    readonly container: string,
+    readonly blob: string | undefined,
+    readonly status: number | undefined,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Storage did not answer for the ${storageTarget(container, blob)} (${status ? `HTTP ${status}` : detail}). ` +
+        'This is usually temporary (throttling or a dropped connection); it will be retried. If it persists, check that the storage account is reachable.',
+      options,
+    );
+  }
+}
+
+/** Any other storage failure (a bad request, a conflict the caller did not expect). */
+export class StorageError extends ParallelJobError {
+  readonly code = 'STORAGE_ERROR';
+  constructor(
+    readonly container: string,
+    readonly blob: string | undefined,
+    readonly status: number | undefined,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Storage refused an operation on the ${storageTarget(container, blob)}${status ? ` (HTTP ${status})` : ''}: ${detail}`,
+      options,
+    );
+  }
+}
+
+/** A blob's content does not have the shape the project expects (a damaged or foreign JSON file). */
+export class StorageContentError extends ParallelJobError {
+  readonly code = 'STORAGE_CONTENT_INVALID';
+  constructor(
+    readonly container: string,
+    readonly blob: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `The ${storageTarget(container, blob)} does not hold what was expected: ${detail}. It may have been written by another version or edited by hand; delete it and re-run the step that writes it.`,
+      options,
+    );
+  }
+}
+
+/** An input `path` the app cannot use (an Azure ML URI, another scheme, an empty path). */
+export class InputPathError extends ParallelJobError {
+  readonly code = 'INPUT_PATH_INVALID';
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`The input path '${path}' cannot be used: ${reason}`);
+  }
+}
+
+/** The input path resolves to nothing in storage. */
+export class InputNotFoundError extends ParallelJobError {
+  readonly code = 'INPUT_NOT_FOUND';
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
+    super(`The input '${path}' was not found: ${detail}`);
+  }
+}
+
+/** The input exists but cannot be planned as declared (mixed table formats, missing partition keys). */
+export class InputLayoutError extends ParallelJobError {
+  readonly code = 'INPUT_LAYOUT_INVALID';
+  constructor(
+    readonly path: string,
+    detail: string,
+  ) {
+    super(`The input '${path}' cannot be split as declared: ${detail}`);
+  }
+}
+
+/** A tabular record could not be parsed while reading a mini-batch's byte range. */
+export class TabularParseError extends ParallelJobError {
+  readonly code = 'TABULAR_PARSE_FAILED';
+  constructor(
+    readonly blob: string,
+    detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `Could not read records from '${blob}': ${detail}. Check that the file is valid CSV (with a header line) or JSON Lines.`,
+      options,
+    );
+  }
+}
+
+/** `task.code` + `task.entry_script` do not name a module file inside the tasks root. */
+export class TaskPathError extends ParallelJobError {
+  readonly code = 'TASK_PATH_INVALID';
+}
+
+/** The local host cannot start the given app folder (missing package.json "main", no files, bad host.json). */
+export class LocalHostConfigError extends ParallelJobError {
+  readonly code = 'LOCAL_HOST_CONFIG';
+}
+
+/** Loading the app's entry files failed, or they registered something the local host cannot run. */
+export class LocalHostAppLoadError extends ParallelJobError {
+  readonly code = 'LOCAL_HOST_APP_LOAD';
+}

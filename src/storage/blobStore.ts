@@ -1,0 +1,403 @@
+import { stat } from 'node:fs/promises';
+import {
+  BlobServiceClient,
+  type BlobItem,
+  type BlobGetPropertiesResponse,
+  type ContainerClient,
+  type StoragePipelineOptions,
+} from '@azure/storage-blob';
+import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
+import type { z } from 'zod';
+import type { Settings } from '../config';
+import { ConfigError, StorageContentError } from '../errors';
+import { isStatus, toStorageError } from './storageErrors';
+
+/** What a listing or a stat tells about one blob; enough to plan without downloading anything. */
+export interface BlobInfo {
+  name: string;
+  size: number;
+  etag: string;
+  lastModified: Date;
+  contentType?: string;
+  metadata?: Record<string, string>;
+}
+
+export interface ListOptions {
+  includeMetadata?: boolean;
+  /** Blobs per listing request (the service caps it at 5000). */
+  pageSize?: number;
+}
+
+export interface WriteOptions {
+  contentType?: string;
+  metadata?: Record<string, string>;
+  /** Write only when no blob has the name; an existing blob is not an error (`created: false`). */
+  ifNotExists?: boolean;
+}
+
+export interface WriteResult {
+  etag: string;
+  created: boolean;
+}
+
+/** How the SDK retries throttled and failed requests before a StorageTransientError reaches the caller. */
+export interface StoreRetryOptions {
+  /** Attempts per request, the first included. */
+  maxTries?: number;
+  retryDelayInMs?: number;
+  maxRetryDelayInMs?: number;
+}
+
+export interface BlobStoreOptions {
+  retry?: StoreRetryOptions;
+}
+
+const DEFAULT_RETRY: Required<StoreRetryOptions> = {
+  maxTries: 4,
+  retryDelayInMs: 500,
+  maxRetryDelayInMs: 8000,
+};
+
+function pipelineOptions(options: BlobStoreOptions | undefined): StoragePipelineOptions {
+  const retry = { ...DEFAULT_RETRY, ...options?.retry };
+  return {
+    retryOptions: {
+      maxTries: retry.maxTries,
+      retryDelayInMs: retry.retryDelayInMs,
+      maxRetryDelayInMs: retry.maxRetryDelayInMs,
+    },
+  };
+}
+
+function normalizeAccountUrl(url: string): string {
+  return url.replace(/\/+$/, '');
+}
+
+function infoFromItem(item: BlobItem): BlobInfo {
+  const info: BlobInfo = {
+    name: item.name,
+    size: item.properties.contentLength ?? 0,
+    etag: item.properties.etag,
+    lastModified: item.properties.lastModified,
+  };
+  if (item.properties.contentType) info.contentType = item.properties.contentType;
+  if (item.metadata) info.metadata = item.metadata;
+  return info;
+}
+
+function infoFromProperties(name: string, props: BlobGetPropertiesResponse): BlobInfo {
+  const info: BlobInfo = {
+    name,
+    size: props.contentLength ?? 0,
+    etag: props.etag ?? '',
+    lastModified: props.lastModified ?? new Date(0),
+  };
+  if (props.contentType) info.contentType = props.contentType;
+  if (props.metadata) info.metadata = props.metadata;
+  return info;
+}
+
+async function collect(stream: NodeJS.ReadableStream | undefined): Promise<Buffer> {
+  if (!stream) return Buffer.alloc(0);
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk);
+  return Buffer.concat(chunks);
+}
+
+/**
+ * The one way the project talks to blob storage. Every failure leaves as a project error
+ * (StorageNotFoundError, StorageAccessDeniedError, StorageTransientError, StorageError) naming the
+ * container and blob, so callers never see SDK errors.
+ */
+export class BlobStore {
+  readonly accountUrl: string;
+  private readonly ensured = new Set<string>();
+
+  private constructor(
+    private readonly service: BlobServiceClient,
+    /** Set for identity-based stores; reused when another account is addressed. */
+    private readonly credential: TokenCredential | undefined,
+    private readonly options: BlobStoreOptions | undefined,
+  ) {
+    this.accountUrl = normalizeAccountUrl(service.url);
+  }
+
+  static fromConnectionString(connectionString: string, options?: BlobStoreOptions): BlobStore {
+    return new BlobStore(
+      BlobServiceClient.fromConnectionString(connectionString, pipelineOptions(options)),
+      undefined,
+      options,
+    );
+  }
+
+  /** An identity-based store: Azure AD tokens from `credential` (DefaultAzureCredential when omitted). */
+  static fromAccountUrl(
+    accountUrl: string,
+    credential?: TokenCredential,
+    options?: BlobStoreOptions,
+  ): BlobStore {
+    const cred = credential ?? new DefaultAzureCredential();
+    return new BlobStore(
+      new BlobServiceClient(normalizeAccountUrl(accountUrl), cred, pipelineOptions(options)),
+      cred,
+      options,
+    );
+  }
+
+  /**
+   * The app's store: the `AzureWebJobsStorage` connection string, or identity-based access through
+   * `AzureWebJobsStorage__blobServiceUri` (a user-assigned identity when `__clientId` is set).
+   */
+  static fromSettings(settings: Settings, options?: BlobStoreOptions): BlobStore {
+    if (settings.AzureWebJobsStorage)
+      return BlobStore.fromConnectionString(settings.AzureWebJobsStorage, options);
+    const serviceUri = settings.AzureWebJobsStorage__blobServiceUri;
+    if (!serviceUri) {
+      throw new ConfigError([
+        {
+          path: 'AzureWebJobsStorage',
+          message:
+            'set a connection string, or AzureWebJobsStorage__blobServiceUri for identity-based access',
+        },
+      ]);
+    }
+    const clientId = settings.AzureWebJobsStorage__clientId;
+    const credential: TokenCredential =
+      settings.AzureWebJobsStorage__credential === 'managedidentity'
+        ? new ManagedIdentityCredential(clientId ? { clientId } : {})
+        : new DefaultAzureCredential(clientId ? { managedIdentityClientId: clientId } : {});
+    return BlobStore.fromAccountUrl(serviceUri, credential, options);
+  }
+
+  /** The store for an input on another account: this one when it is the same account, else identity-based. */
+  forAccount(accountUrl: string): BlobStore {
+    const normalized = normalizeAccountUrl(accountUrl);
+    if (normalized.toLowerCase() === this.accountUrl.toLowerCase()) return this;
+    return BlobStore.fromAccountUrl(normalized, this.credential, this.options);
+  }
+
+  private container(container: string): ContainerClient {
+    return this.service.getContainerClient(container);
+  }
+
+  /** Creates the container if needed; remembered per instance so hot paths pay once. */
+  async ensureContainer(container: string): Promise<void> {
+    if (this.ensured.has(container)) return;
+    try {
+      await this.container(container).createIfNotExists();
+    } catch (error) {
+      throw toStorageError(error, container);
+    }
+    this.ensured.add(container);
+  }
+
+  /** Every blob under `prefix` in listing (lexicographic) order, one page in memory at a time. */
+  async *list(container: string, prefix: string, options?: ListOptions): AsyncIterable<BlobInfo> {
+    for await (const page of this.listPages(container, prefix, options)) yield* page;
+  }
+
+  /** The listing one service page at a time. */
+  async *listPages(container: string, prefix: string, options?: ListOptions): AsyncIterable<BlobInfo[]> {
+    const pages = this.container(container)
+      .listBlobsFlat({ prefix, includeMetadata: options?.includeMetadata ?? false })
+      .byPage({ maxPageSize: options?.pageSize ?? 5000 });
+    const iterator = pages[Symbol.asyncIterator]();
+    for (;;) {
+      let next: IteratorResult<{ segment: { blobItems: BlobItem[] } }>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        throw toStorageError(error, container);
+      }
+      if (next.done) return;
+      yield next.value.segment.blobItems.map(infoFromItem);
+    }
+  }
+
+  /** The blob's properties, or undefined when it does not exist. */
+  async stat(container: string, name: string): Promise<BlobInfo | undefined> {
+    try {
+      return infoFromProperties(name, await this.container(container).getBlobClient(name).getProperties());
+    } catch (error) {
+      if (isStatus(error, 404) && !isContainerMissing(error)) return undefined;
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /** The blob's bytes, or the bytes of [start, end) when a range is given (empty past the end). */
+  async read(container: string, name: string, range?: { start: number; end?: number }): Promise<Buffer> {
+    const start = range?.start ?? 0;
+    const count = range?.end === undefined ? undefined : range.end - start;
+    if (count !== undefined && count <= 0) return Buffer.alloc(0);
+    try {
+      const response = await this.container(container)
+        .getBlobClient(name)
+        .download(start, count, { maxRetryRequests: 3 });
+      return await collect(response.readableStreamBody);
+    } catch (error) {
+      // A range that starts at or past the end is empty, not an error: readers probe past the end.
+      if (isStatus(error, 416)) return Buffer.alloc(0);
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  async readText(container: string, name: string): Promise<string> {
+    return (await this.read(container, name)).toString('utf8');
+  }
+
+  /** Reads and validates a JSON blob; a blob that is not JSON or does not fit the schema names itself. */
+  async readJson<T>(container: string, name: string, schema: z.ZodType<T>): Promise<T> {
+    const text = await this.readText(container, name);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw new StorageContentError(container, name, `not valid JSON (${(error as Error).message})`, {
+        cause: error,
+      });
+    }
+    const parsed = schema.safeParse(value);
+    if (!parsed.success) {
+      const issues = parsed.error.issues
+        .slice(0, 5)
+        .map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`)
+        .join('; ');
+      throw new StorageContentError(container, name, issues, { cause: parsed.error });
+    }
+    return parsed.data;
+  }
+
+  /**
+   * Writes a block blob in one request. With `ifNotExists`, the write happens only when the name is
+   * free, which makes "first writer wins" markers and idempotent re-runs cheap.
+   */
+  async write(
+    container: string,
+    name: string,
+    body: string | Buffer,
+    options?: WriteOptions,
+  ): Promise<WriteResult> {
+    const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    const client = this.container(container).getBlockBlobClient(name);
+    try {
+      const response = await client.upload(data, data.length, {
+        ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
+        ...(options?.metadata ? { metadata: options.metadata } : {}),
+        ...(options?.ifNotExists ? { conditions: { ifNoneMatch: '*' } } : {}),
+      });
+      return { etag: response.etag ?? '', created: true };
+    } catch (error) {
+      if (options?.ifNotExists && (isStatus(error, 409) || isStatus(error, 412))) {
+        const existing = await this.stat(container, name);
+        return { etag: existing?.etag ?? '', created: false };
+      }
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  async writeJson(
+    container: string,
+    name: string,
+    value: unknown,
+    options?: { ifNotExists?: boolean; metadata?: Record<string, string> },
+  ): Promise<WriteResult> {
+    return this.write(container, name, JSON.stringify(value), {
+      ...options,
+      contentType: 'application/json',
+    });
+  }
+
+  /** Uploads a local file without buffering it whole (chunked, parallel); returns its size in bytes. */
+  async uploadFile(
+    container: string,
+    name: string,
+    localPath: string,
+    options?: { contentType?: string },
+  ): Promise<number> {
+    try {
+      const client = this.container(container).getBlockBlobClient(name);
+      await client.uploadFile(localPath, {
+        concurrency: 4,
+        ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
+      });
+      return (await stat(localPath)).size;
+    } catch (error) {
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /** Stages one uncommitted block; staging the same id again replaces it (idempotent by id). */
+  async stageBlock(container: string, name: string, blockId: string, body: Buffer): Promise<void> {
+    try {
+      await this.container(container).getBlockBlobClient(name).stageBlock(blockId, body, body.length);
+    } catch (error) {
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /** Makes the blob the given blocks in the given order (staged or already committed ones). */
+  async commitBlocks(
+    container: string,
+    name: string,
+    blockIds: string[],
+    options?: { contentType?: string; metadata?: Record<string, string> },
+  ): Promise<void> {
+    try {
+      await this.container(container)
+        .getBlockBlobClient(name)
+        .commitBlockList(blockIds, {
+          ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
+          ...(options?.metadata ? { metadata: options.metadata } : {}),
+        });
+    } catch (error) {
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /** The blob's block ids; both lists are empty when nothing was staged or committed under the name. */
+  async listBlocks(container: string, name: string): Promise<{ committed: string[]; uncommitted: string[] }> {
+    try {
+      const list = await this.container(container).getBlockBlobClient(name).getBlockList('all');
+      return {
+        committed: (list.committedBlocks ?? []).map((block) => block.name),
+        uncommitted: (list.uncommittedBlocks ?? []).map((block) => block.name),
+      };
+    } catch (error) {
+      if (isStatus(error, 404) && !isContainerMissing(error)) return { committed: [], uncommitted: [] };
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /** Deletes the blob; a blob that is already gone is fine. */
+  async delete(container: string, name: string): Promise<void> {
+    try {
+      await this.container(container).getBlobClient(name).deleteIfExists();
+    } catch (error) {
+      if (isStatus(error, 404)) return;
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /** The container's or blob's URL (no credentials in it). */
+  url(container: string, name?: string): string {
+    const client = this.container(container);
+    return name === undefined ? client.url : client.getBlobClient(name).url;
+  }
+
+  /** The blob's body as a stream, for large reads that must not be buffered. */
+  async stream(container: string, name: string): Promise<NodeJS.ReadableStream> {
+    try {
+      const response = await this.container(container)
+        .getBlobClient(name)
+        .download(0, undefined, { maxRetryRequests: 3 });
+      if (!response.readableStreamBody) throw new Error('the service returned no body');
+      return response.readableStreamBody;
+    } catch (error) {
+      throw toStorageError(error, container, name);
+    }
+  }
+}
+
+function isContainerMissing(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ContainerNotFound';
+}
