@@ -5,6 +5,8 @@ export const ActivityNames = {
   plan: 'ParallelJob_Plan',
   runMiniBatch: 'ParallelJob_RunMiniBatch',
   finalize: 'ParallelJob_Finalize',
+  /** For a re-run: which mini-batches of a range still need to run. */
+  select: 'ParallelJob_Select',
   notify: 'ParallelJob_Notify',
 } as const;
 

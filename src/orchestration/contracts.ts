@@ -1,0 +1,162 @@
+import { z } from 'zod';
+import { effectiveJobSchema, effectiveSettingsSchema } from '../spec/effective';
+import { planSummarySchema } from '../plan/descriptor';
+import { countersSchema, firstErrorSchema } from './progress';
+
+export const OrchestratorNames = {
+  root: 'ParallelJob',
+  shard: 'ParallelJob_Shard',
+} as const;
+
+/** External events the orchestrators listen to. */
+export const Events = {
+  /** Graceful stop: no new mini-batches, in-flight attempts finish, outputs are finalized. */
+  cancel: 'cancel',
+} as const;
+
+/** Deterministic child id, so a replayed or duplicated start finds the same shard. */
+export function shardInstanceId(jobId: string, shard: number): string {
+  return `${jobId}:shard:${shard}`;
+}
+
+export const phaseSchema = z.enum(['Preparing', 'Running', 'Finalizing', 'CancelRequested']);
+export type Phase = z.infer<typeof phaseSchema>;
+
+/** Orchestration knobs that come from app settings, not from the spec. */
+export const runtimeOptionsSchema = z.object({
+  /** First retry waits about this long; later ones double (capped at a minute). */
+  retryBaseDelayMs: z.number().int().nonnegative().default(1000),
+  /** Shards started per root execution before it continues as new (bounds the root's history). */
+  shardsPerExecution: z.number().int().positive().default(32),
+  /** Service Bus entity to notify on completion, if any. */
+  notify: z.boolean().default(false),
+});
+export type RuntimeOptions = z.infer<typeof runtimeOptionsSchema>;
+
+/** The root's state, carried across continue-as-new. */
+export const rootStateSchema = z.object({
+  plan: planSummarySchema,
+  generation: z.number().int().nonnegative(),
+  /** Next mini-batch index to hand to a shard. */
+  cursor: z.number().int().nonnegative(),
+  /** Next shard number. */
+  nextShard: z.number().int().nonnegative(),
+  counters: countersSchema,
+  errors: z.array(firstErrorSchema),
+  reasons: z.array(z.string()),
+  canceled: z.boolean(),
+  startedAt: z.string(),
+  executions: z.number().int().positive(),
+});
+export type RootState = z.infer<typeof rootStateSchema>;
+
+export const rootInputSchema = z.object({
+  jobId: z.string().min(1),
+  job: effectiveJobSchema,
+  /** Absolute folder of the deployed task code (or the spec's folder in local mode). */
+  tasksRoot: z.string(),
+  rerunOf: z.string().optional(),
+  options: runtimeOptionsSchema,
+  state: rootStateSchema.optional(),
+});
+export type RootInput = z.input<typeof rootInputSchema>;
+export type ParsedRootInput = z.infer<typeof rootInputSchema>;
+
+export const shardInputSchema = z.object({
+  jobId: z.string(),
+  shard: z.number().int().nonnegative(),
+  /** Mini-batch indexes [start, end). */
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+  /** Attempts in flight at once. */
+  window: z.number().int().positive(),
+  /** A re-run asks which indexes of its range still need to run. */
+  select: z.boolean(),
+  settings: effectiveSettingsSchema.pick({
+    maxRetries: true,
+    progressUpdateTimeoutSeconds: true,
+  }),
+  retryBaseDelayMs: z.number().int().nonnegative(),
+  budget: z.object({ items: z.number().int().nullable(), miniBatches: z.number().int().nullable() }),
+});
+export type ShardInput = z.infer<typeof shardInputSchema>;
+
+export const shardResultSchema = z.object({
+  shard: z.number().int().nonnegative(),
+  counters: countersSchema,
+  errors: z.array(firstErrorSchema),
+  /** Why the shard stopped early, if it did. */
+  stop: z.enum(['fatal', 'budget', 'stalled', 'canceled']).optional(),
+  fatal: z.object({ code: z.string(), message: z.string(), index: z.number().int() }).optional(),
+});
+export type ShardResult = z.infer<typeof shardResultSchema>;
+
+/** Root custom status: phase and counters, small enough for the 16 KB limit. */
+export const rootStatusSchema = z.object({
+  phase: phaseSchema,
+  counters: countersSchema,
+  /** Shard numbers running now; their own custom status has live counters. */
+  shards: z.array(z.number().int()),
+  reasons: z.array(z.string()),
+  startedAt: z.string(),
+});
+export type RootStatus = z.infer<typeof rootStatusSchema>;
+
+export const shardStatusSchema = z.object({ counters: countersSchema, inFlight: z.number().int() });
+export type ShardStatus = z.infer<typeof shardStatusSchema>;
+
+/** What the root returns: the job's end. */
+export const jobOutcomeSchema = z.object({
+  status: z.enum(['Completed', 'Failed', 'Canceled']),
+  reasons: z.array(z.string()),
+  counters: countersSchema,
+  errors: z.array(firstErrorSchema),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** Output names -> blob URLs, and log file names -> blob URLs (from finalize). */
+  outputs: z.record(z.string(), z.string()),
+  logFiles: z.record(z.string(), z.string()),
+});
+export type JobOutcome = z.infer<typeof jobOutcomeSchema>;
+
+/** Planning activity: in and out. */
+export const planActivityInputSchema = z.object({
+  jobId: z.string(),
+  job: effectiveJobSchema,
+  tasksRoot: z.string(),
+  rerunOf: z.string().optional(),
+  createdAt: z.string(),
+});
+export type PlanActivityInput = z.infer<typeof planActivityInputSchema>;
+export const planActivityOutputSchema = z.object({
+  plan: planSummarySchema,
+  generation: z.number().int().nonnegative(),
+  /** Mini-batches this run executes (all of them, or a re-run's selection). */
+  selected: z.number().int().nonnegative(),
+});
+export type PlanActivityOutput = z.infer<typeof planActivityOutputSchema>;
+
+export const selectActivityInputSchema = z.object({
+  jobId: z.string(),
+  start: z.number().int().nonnegative(),
+  end: z.number().int().nonnegative(),
+});
+export type SelectActivityInput = z.infer<typeof selectActivityInputSchema>;
+
+export const finalizeActivityInputSchema = z.object({
+  jobId: z.string(),
+  status: z.enum(['Completed', 'Failed', 'Canceled']),
+  reasons: z.array(z.string()),
+  counters: countersSchema,
+  errors: z.array(firstErrorSchema),
+  startedAt: z.string(),
+  finishedAt: z.string(),
+  /** False when planning never produced a job record (nothing to assemble). */
+  planned: z.boolean(),
+});
+export type FinalizeActivityInput = z.infer<typeof finalizeActivityInputSchema>;
+export const finalizeActivityOutputSchema = z.object({
+  outputs: z.record(z.string(), z.string()),
+  logFiles: z.record(z.string(), z.string()),
+});
+export type FinalizeActivityOutput = z.infer<typeof finalizeActivityOutputSchema>;

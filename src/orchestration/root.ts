@@ -1,0 +1,283 @@
+import { RetryOptions, type OrchestrationContext, type Task } from 'durable-functions';
+import { ActivityNames } from '../activities/contracts';
+import {
+  Events,
+  OrchestratorNames,
+  finalizeActivityOutputSchema,
+  planActivityOutputSchema,
+  rootInputSchema,
+  shardInstanceId,
+  shardResultSchema,
+  type FinalizeActivityInput,
+  type JobOutcome,
+  type ParsedRootInput,
+  type Phase,
+  type RootState,
+  type RootStatus,
+  type ShardInput,
+  type ShardResult,
+} from './contracts';
+import {
+  addCounters,
+  decideOutcome,
+  emptyCounters,
+  failureBudget,
+  keepFirstErrors,
+  laneWidths,
+  shardSize,
+  thresholdBreaches,
+} from './progress';
+import { whenAny } from './whenAny';
+
+const SECOND = 1000;
+
+interface RunningShard {
+  shard: number;
+  lane: number;
+}
+
+/**
+ * The job: plan, then shards over the plan on lanes (each lane runs one shard at a time, so the whole
+ * job keeps at most instance_count x max_concurrency_per_instance attempts in flight), then finalize.
+ * Continues as new every `shardsPerExecution` shards so that its own history stays bounded.
+ */
+export function* rootOrchestrator(
+  context: OrchestrationContext,
+): Generator<Task, JobOutcome | void, unknown> {
+  const input = rootInputSchema.parse(context.df.getInput());
+  const { jobId, job, options } = input;
+  const settings = job.settings;
+  const now = (): string => context.df.currentUtcDateTime.toISOString();
+
+  let state: RootState;
+  if (input.state) {
+    state = { ...input.state, executions: input.state.executions + 1 };
+  } else {
+    setStatus(context, 'Preparing', emptyCounters(), [], [], now());
+    const planned = yield* plan(context, input);
+    if ('failure' in planned) {
+      return yield* finish(context, input, {
+        counters: emptyCounters(),
+        errors: [],
+        reasons: [planned.failure],
+        canceled: false,
+        startedAt: now(),
+        planned: false,
+      });
+    }
+    state = {
+      plan: planned.plan,
+      generation: planned.generation,
+      cursor: 0,
+      nextShard: 0,
+      counters: emptyCounters(planned.selected),
+      errors: [],
+      reasons: [],
+      canceled: false,
+      startedAt: now(),
+      executions: 1,
+    };
+  }
+
+  const total = state.plan.miniBatches;
+  const lanes = laneWidths(settings.instanceCount * settings.maxConcurrencyPerInstance);
+  const running = new Map<Task, RunningShard>();
+  const freeLanes = lanes.map((_, lane) => lane).reverse();
+  const cancel = context.df.waitForExternalEvent(Events.cancel);
+  let startedHere = 0;
+
+  const stopping = (): boolean => state.canceled || state.reasons.length > 0;
+  for (;;) {
+    while (
+      !stopping() &&
+      state.cursor < total &&
+      freeLanes.length > 0 &&
+      startedHere < options.shardsPerExecution
+    ) {
+      const lane = freeLanes.pop()!;
+      const width = lanes[lane]!;
+      const start = state.cursor;
+      const end = Math.min(total, start + shardSize(width));
+      const shardInput: ShardInput = {
+        jobId,
+        shard: state.nextShard,
+        start,
+        end,
+        window: width,
+        select: input.rerunOf !== undefined,
+        settings: {
+          maxRetries: settings.maxRetries,
+          progressUpdateTimeoutSeconds: settings.progressUpdateTimeoutSeconds,
+        },
+        retryBaseDelayMs: options.retryBaseDelayMs,
+        budget: failureBudget(state.counters, settings),
+      };
+      const task = context.df.callSubOrchestrator(
+        OrchestratorNames.shard,
+        shardInput,
+        shardInstanceId(jobId, state.nextShard),
+      );
+      running.set(task, { shard: state.nextShard, lane });
+      state = { ...state, cursor: end, nextShard: state.nextShard + 1 };
+      startedHere += 1;
+    }
+    if (running.size === 0) break;
+    const phase: Phase = state.canceled ? 'CancelRequested' : 'Running';
+    setStatus(context, phase, state.counters, shardNumbers(running), state.reasons, state.startedAt);
+
+    const waitingOn: Task[] = [...running.keys()];
+    if (!state.canceled) waitingOn.push(cancel);
+    const winner = (yield whenAny(context, waitingOn)) as Task;
+    if (winner === cancel) {
+      state = { ...state, canceled: true };
+      continue;
+    }
+    const done = running.get(winner)!;
+    running.delete(winner);
+    freeLanes.push(done.lane);
+    state = foldShard(state, winner, done.shard);
+    const breaches = thresholdBreaches(state.counters, settings, false);
+    for (const reason of breaches) if (!state.reasons.includes(reason)) state.reasons.push(reason);
+  }
+
+  if (!stopping() && state.cursor < total) {
+    // Bounded history: the next execution starts with this state and an empty history.
+    context.df.continueAsNew({ ...input, state });
+    return;
+  }
+  return yield* finish(context, input, { ...state, planned: true });
+}
+
+function* plan(
+  context: OrchestrationContext,
+  input: ParsedRootInput,
+): Generator<
+  Task,
+  { plan: RootState['plan']; generation: number; selected: number } | { failure: string },
+  unknown
+> {
+  const { jobId, job } = input;
+  const deadline = new Date(
+    context.df.currentUtcDateTime.getTime() + job.settings.firstTaskCreationTimeoutSeconds * SECOND,
+  );
+  const watchdog = context.df.createTimer(deadline);
+  const planning = context.df.callActivity(ActivityNames.plan, {
+    jobId,
+    job,
+    tasksRoot: input.tasksRoot,
+    rerunOf: input.rerunOf,
+    createdAt: context.df.currentUtcDateTime.toISOString(),
+  });
+  const winner = (yield context.df.Task.any([planning, watchdog])) as Task;
+  if (winner === watchdog) {
+    return {
+      failure: `Planning did not finish within --first_task_creation_timeout (${job.settings.firstTaskCreationTimeoutSeconds} s).`,
+    };
+  }
+  watchdog.cancel();
+  if (planning.isFaulted) return { failure: `Planning failed: ${errorMessage(planning.result)}` };
+  return planActivityOutputSchema.parse(planning.result);
+}
+
+function foldShard(state: RootState, task: Task, shard: number): RootState {
+  if (task.isFaulted) {
+    return { ...state, reasons: [...state.reasons, `Shard ${shard} failed: ${errorMessage(task.result)}`] };
+  }
+  const result: ShardResult = shardResultSchema.parse(task.result);
+  const reasons = [...state.reasons];
+  if (result.stop === 'fatal' && result.fatal) {
+    reasons.push(
+      `The task cannot run (${result.fatal.code}, mini-batch ${result.fatal.index}): ${result.fatal.message}`,
+    );
+  }
+  if (result.stop === 'stalled') reasons.push('No progress update within --progress_update_timeout.');
+  return {
+    ...state,
+    counters: addCounters(state.counters, result.counters),
+    errors: keepFirstErrors(state.errors, result.errors),
+    reasons,
+  };
+}
+
+interface EndState {
+  counters: RootState['counters'];
+  errors: RootState['errors'];
+  reasons: string[];
+  canceled: boolean;
+  startedAt: string;
+  planned: boolean;
+}
+
+function* finish(
+  context: OrchestrationContext,
+  input: ParsedRootInput,
+  end: EndState,
+): Generator<Task, JobOutcome, unknown> {
+  const { job } = input;
+  const outcome = decideOutcome({
+    counters: end.counters,
+    settings: job.settings,
+    reasons: end.reasons,
+    canceled: end.canceled,
+    appendRow: job.appendRowTo !== undefined,
+  });
+  setStatus(context, 'Finalizing', end.counters, [], outcome.reasons, end.startedAt);
+  const finishedAt = context.df.currentUtcDateTime.toISOString();
+  const finalizeInput: FinalizeActivityInput = {
+    jobId: input.jobId,
+    status: outcome.status,
+    reasons: outcome.reasons,
+    counters: end.counters,
+    errors: end.errors,
+    startedAt: end.startedAt,
+    finishedAt,
+    planned: end.planned,
+  };
+  const written = finalizeActivityOutputSchema.parse(
+    yield context.df.callActivityWithRetry(ActivityNames.finalize, finalizeRetry(), finalizeInput),
+  );
+  const result: JobOutcome = {
+    status: outcome.status,
+    reasons: outcome.reasons,
+    counters: end.counters,
+    errors: end.errors,
+    startedAt: end.startedAt,
+    finishedAt,
+    outputs: written.outputs,
+    logFiles: written.logFiles,
+  };
+  if (input.options.notify) {
+    try {
+      yield context.df.callActivity(ActivityNames.notify, { jobId: input.jobId, outcome: result });
+    } catch {
+      // A lost notification must not change the job's result; the activity logs why it failed.
+    }
+  }
+  return result;
+}
+
+/** Finalize writes idempotently, so a storage hiccup is simply retried. */
+function finalizeRetry(): RetryOptions {
+  const options = new RetryOptions(2000, 5);
+  options.backoffCoefficient = 2;
+  return options;
+}
+
+function setStatus(
+  context: OrchestrationContext,
+  phase: Phase,
+  counters: RootState['counters'],
+  shards: number[],
+  reasons: string[],
+  startedAt: string,
+): void {
+  context.df.setCustomStatus({ phase, counters, shards, reasons, startedAt } satisfies RootStatus);
+}
+
+function shardNumbers(running: Map<Task, RunningShard>): number[] {
+  return [...running.values()].map((entry) => entry.shard).sort((a, b) => a - b);
+}
+
+function errorMessage(value: unknown): string {
+  return value instanceof Error ? value.message : String(value);
+}
