@@ -16,7 +16,10 @@ export const settingsSchema = z.object({
   AzureWebJobsStorage__credential: z.literal('managedidentity').optional(),
   AzureWebJobsStorage__clientId: z.string().optional(),
   /** Durable Functions task hub name (host.json reads it as %PARALLEL_JOB_TASK_HUB%). */
-  PARALLEL_JOB_TASK_HUB: z.string().regex(/^[A-Za-z][A-Za-z0-9]{2,49}$/).default('ParallelJob'),
+  PARALLEL_JOB_TASK_HUB: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9]{2,49}$/)
+    .default('ParallelJob'),
   /** Folder that holds deployed task modules; a spec's `task.code` resolves inside it. */
   PARALLEL_JOB_TASKS_ROOT: z.string().optional(),
   PARALLEL_JOB_JOBS_CONTAINER: z.string().default('jobs'),
@@ -24,6 +27,15 @@ export const settingsSchema = z.object({
   PARALLEL_JOB_OUTPUTS_CONTAINER: z.string().default('outputs'),
   PARALLEL_JOB_LOGS_CONTAINER: z.string().default('logs'),
   PARALLEL_JOB_SCHEDULES_CONTAINER: z.string().default('schedules'),
+  /** Service Bus, identity-based only (the `ServiceBusConnection` trigger and the events sender use it). */
+  ServiceBusConnection__fullyQualifiedNamespace: z.string().min(1).optional(),
+  ServiceBusConnection__credential: z.literal('managedidentity').optional(),
+  ServiceBusConnection__clientId: z.string().optional(),
+  /** Queue the Service Bus trigger reads (`%PARALLEL_JOB_SUBMIT_QUEUE%`) and topic that gets completion events. */
+  PARALLEL_JOB_SUBMIT_QUEUE: z.string().min(1).default('job-submissions'),
+  PARALLEL_JOB_EVENTS_TOPIC: z.string().min(1).default('job-events'),
+  /** Set only when the Durable Task Scheduler backend is selected: `Endpoint=...;Authentication=ManagedIdentity;ClientID=...`. */
+  DURABLE_TASK_SCHEDULER_CONNECTION_STRING: z.string().min(1).optional(),
 });
 
 export type Settings = z.infer<typeof settingsSchema>;
@@ -47,6 +59,45 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   }
   return settings;
 }
+
+const settingDefaults = settingsSchema.parse({});
+
+/**
+ * The Azure resources and roles the code relies on: `infra/` must create and assign each of them, and
+ * test/unit/infra checks it. `settingsNotSetInAzure` lists the only schema keys the template may leave
+ * unset, each with the reason; every other key without a default must be set by the template.
+ */
+export const azureResourceContract = {
+  blobContainers: [
+    settingDefaults.PARALLEL_JOB_JOBS_CONTAINER,
+    settingDefaults.PARALLEL_JOB_INPUTS_CONTAINER,
+    settingDefaults.PARALLEL_JOB_OUTPUTS_CONTAINER,
+    settingDefaults.PARALLEL_JOB_LOGS_CONTAINER,
+    settingDefaults.PARALLEL_JOB_SCHEDULES_CONTAINER,
+  ],
+  serviceBusQueues: [settingDefaults.PARALLEL_JOB_SUBMIT_QUEUE],
+  serviceBusTopics: [settingDefaults.PARALLEL_JOB_EVENTS_TOPIC],
+  /** Roles the app's managed identity needs, by scope. */
+  roles: {
+    storageAccount: [
+      'Storage Blob Data Owner',
+      'Storage Queue Data Contributor',
+      'Storage Table Data Contributor',
+    ],
+    serviceBusNamespace: ['Azure Service Bus Data Receiver', 'Azure Service Bus Data Sender'],
+    applicationInsights: ['Monitoring Metrics Publisher'],
+    durableTaskScheduler: ['Durable Task Data Contributor'],
+  },
+  settingsNotSetInAzure: {
+    AzureWebJobsStorage:
+      'connection string for Azurite on a laptop; Azure uses the identity-based __ settings',
+    PARALLEL_JOB_TASKS_ROOT: 'falls back to tasks/ inside the deployed app package',
+    DURABLE_TASK_SCHEDULER_CONNECTION_STRING:
+      'set only when the template selects the Durable Task Scheduler backend',
+  },
+} as const satisfies {
+  settingsNotSetInAzure: Partial<Record<keyof Settings, string>>;
+} & Record<string, unknown>;
 
 /** The deployed task modules' root; defaults to `tasks/` in the app folder. */
 export function tasksRoot(settings: Settings, appRoot = process.cwd()): string {

@@ -1,0 +1,32 @@
+// Log Analytics + workspace-based Application Insights. Local auth is off, so telemetry is accepted only
+// with an Entra token (the app sends APPLICATIONINSIGHTS_AUTHENTICATION_STRING with its identity).
+param logAnalyticsName string
+param applicationInsightsName string
+param location string
+param tags object
+
+resource workspace 'Microsoft.OperationalInsights/workspaces@2023-09-01' = {
+  name: logAnalyticsName
+  location: location
+  tags: tags
+  properties: {
+    sku: {
+      name: 'PerGB2018'
+    }
+    retentionInDays: 30
+  }
+}
+
+resource applicationInsights 'Microsoft.Insights/components@2020-02-02' = {
+  name: applicationInsightsName
+  location: location
+  tags: tags
+  kind: 'web'
+  properties: {
+    Application_Type: 'web'
+    WorkspaceResourceId: workspace.id
+    DisableLocalAuth: true
+  }
+}
+
+output applicationInsightsName string = applicationInsights.name
