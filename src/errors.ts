@@ -208,3 +208,16 @@ export class LocalHostConfigError extends ParallelJobError {
 export class LocalHostAppLoadError extends ParallelJobError {
   readonly code = 'LOCAL_HOST_APP_LOAD';
 }
+
+/** `dump()` was given a path that already exists and no `overwrite: true`. */
+export class JobSpecExistsError extends ParallelJobError {
+  readonly code = 'SPEC_EXISTS';
+  constructor(readonly path: string) {
+    super(`${path} already exists; pass { overwrite: true } to replace it, or choose another path`);
+  }
+}
+
+/** `dump()` could not write: the stream is not writable, or the file could not be created. */
+export class JobSpecWriteError extends ParallelJobError {
+  readonly code = 'SPEC_WRITE_FAILED';
+}

@@ -1,3 +1,4 @@
 // The library surface: `import { ParallelJob, loadJob } from 'parallel-job'`.
 export * from './errors';
 export { startAzurite } from './local/azurite';
+export * from './spec';
