@@ -214,6 +214,40 @@ export class BlobStore {
     }
   }
 
+  /**
+   * One folder level under `prefix`: sub-folder names (ending in `/`) and the blobs directly in it, in
+   * listing order. Used to walk partition folders without listing every file.
+   */
+  async *listFolder(
+    container: string,
+    prefix: string,
+    options?: { pageSize?: number },
+  ): AsyncIterable<{ folder: string } | { blob: BlobInfo }> {
+    const pages = this.container(container)
+      .listBlobsByHierarchy('/', { prefix })
+      .byPage({ maxPageSize: options?.pageSize ?? 5000 });
+    const iterator = pages[Symbol.asyncIterator]();
+    for (;;) {
+      let next: Awaited<ReturnType<typeof iterator.next>>;
+      try {
+        next = await iterator.next();
+      } catch (error) {
+        throw toStorageError(error, container);
+      }
+      if (next.done) return;
+      const segment = next.value.segment;
+      // The service returns folders and blobs of one page in two lists; merge them back into name order.
+      const entries: Array<{ folder: string } | { blob: BlobInfo }> = [
+        ...(segment.blobPrefixes ?? []).map((p) => ({ folder: p.name })),
+        ...segment.blobItems.map((item) => ({ blob: infoFromItem(item) })),
+      ];
+      const nameOf = (entry: { folder: string } | { blob: BlobInfo }): string =>
+        'folder' in entry ? entry.folder : entry.blob.name;
+      entries.sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
+      yield* entries;
+    }
+  }
+
   /** The blob's properties, or undefined when it does not exist. */
   async stat(container: string, name: string): Promise<BlobInfo | undefined> {
     try {

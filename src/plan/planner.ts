@@ -1,0 +1,88 @@
+import type { BlobStore } from '../storage/blobStore';
+import { jobFolder } from '../storage/layout';
+import {
+  planPageSchema,
+  planSummarySchema,
+  type MiniBatchDescriptor,
+  type PlanPage,
+  type PlanSummary,
+} from './descriptor';
+import { cutInput } from './cut';
+import { DEFAULT_PLAN_PAGE_SIZE, planRequestSchema, type PlanRequest } from './request';
+
+export { planRequestSchema, type PlanRequest } from './request';
+
+/** Page writes kept in flight while listing goes on; two hide the write latency without piling up pages. */
+const MAX_PENDING_PAGE_WRITES = 2;
+
+/**
+ * Lists the input, cuts it into mini-batches and writes them as plan pages to
+ * `jobFolder(jobId).planPage(p)` in the logs container. Returns counts and the page size only, so what
+ * enters orchestration history does not grow with the input. Memory holds one page and one listing
+ * page at a time. Re-running with the same listing writes the same pages (same names, same bytes).
+ */
+export async function planJob(store: BlobStore, request: PlanRequest): Promise<PlanSummary> {
+  const valid = planRequestSchema.parse(request);
+  const pageSize = valid.pageSize ?? DEFAULT_PLAN_PAGE_SIZE;
+  const folder = jobFolder(valid.jobId);
+  await store.ensureContainer(valid.logsContainer);
+
+  const cut = cutInput(store, valid);
+  const pending = new Set<Promise<unknown>>();
+  const writePage = async (page: PlanPage): Promise<void> => {
+    const write = store.writeJson(valid.logsContainer, folder.planPage(page.page), page);
+    pending.add(write);
+    void write.finally(() => pending.delete(write)).catch(() => undefined);
+    if (pending.size >= MAX_PENDING_PAGE_WRITES) await Promise.race(pending);
+  };
+
+  let miniBatches = 0;
+  let items = 0;
+  let bytes = 0;
+  let pages = 0;
+  let current: MiniBatchDescriptor[] = [];
+  try {
+    for await (const descriptor of cut.miniBatches) {
+      current.push(descriptor);
+      miniBatches += 1;
+      if (descriptor.kind === 'tabular') {
+        bytes += descriptor.end - descriptor.start;
+      } else {
+        items += descriptor.files.length;
+        for (const file of descriptor.files) bytes += file.size;
+      }
+      if (current.length === pageSize) {
+        await writePage({ page: pages, first: pages * pageSize, miniBatches: current });
+        pages += 1;
+        current = [];
+      }
+    }
+    if (current.length > 0) {
+      await writePage({ page: pages, first: pages * pageSize, miniBatches: current });
+      pages += 1;
+    }
+  } finally {
+    // Surface a failed page write (or wait for the last ones) before reporting anything.
+    await Promise.all(pending);
+  }
+
+  return planSummarySchema.parse({
+    kind: cut.kind,
+    input: valid.input,
+    miniBatches,
+    ...(cut.kind === 'tabular' ? {} : { items }),
+    bytes,
+    pageSize,
+    pages,
+  });
+}
+
+/** Reads one plan page back, validated; the orchestrator's shards and the task runtime call this. */
+export async function readPlanPage(
+  store: BlobStore,
+  logsContainer: string,
+  jobId: string,
+  page: number,
+): Promise<PlanPage> {
+  return store.readJson(logsContainer, jobFolder(jobId).planPage(page), planPageSchema);
+}

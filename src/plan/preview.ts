@@ -1,0 +1,151 @@
+import type { BlobStore } from '../storage/blobStore';
+import type { InputLocation, MiniBatchDescriptor } from './descriptor';
+import { cutInput, type PlanKind } from './cut';
+import { planRequestSchema, type PlanRequest } from './request';
+
+export interface SizeDistribution {
+  min: number;
+  median: number;
+  max: number;
+}
+
+/** What a plan would be, computed from the listing alone; no user code runs and nothing is written. */
+export interface PlanPreview {
+  kind: PlanKind;
+  input: InputLocation;
+  miniBatches: number;
+  /** Files in the plan; undefined for tabular input (records are counted only when read). */
+  items: number | undefined;
+  bytes: number;
+  /** Bytes per mini-batch; undefined when there are no mini-batches. */
+  bytesPerMiniBatch: SizeDistribution | undefined;
+  /** Files per mini-batch (file and partition input). */
+  itemsPerMiniBatch: SizeDistribution | undefined;
+  /** The first `sample` mini-batches, as the task will receive them. */
+  first: MiniBatchDescriptor[];
+  warnings: string[];
+}
+
+/** A mini-batch this many times the median is called skewed. */
+const SKEW_FACTOR = 10;
+/** Tabular sizes below this are almost always a mistake: the size is bytes, not rows. */
+const TINY_TABULAR_BYTES = 1024;
+
+/** Growable array of doubles: 8 bytes per mini-batch, so a million mini-batches cost 8 MB. */
+class NumberColumn {
+  private values = new Float64Array(1024);
+  length = 0;
+  push(value: number): void {
+    if (this.length === this.values.length) {
+      const bigger = new Float64Array(this.values.length * 2);
+      bigger.set(this.values);
+      this.values = bigger;
+    }
+    this.values[this.length++] = value;
+  }
+  distribution(): SizeDistribution | undefined {
+    if (this.length === 0) return undefined;
+    const sorted = this.values.slice(0, this.length).sort();
+    const mid = Math.floor(sorted.length / 2);
+    const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+    return { min: sorted[0]!, median, max: sorted[sorted.length - 1]! };
+  }
+}
+
+function formatBytes(bytes: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}
+
+/**
+ * Previews the plan of `request`: counts, the size distribution, the first mini-batches and warnings
+ * (empty input, one file that cannot be split, skewed sizes, a byte size that looks like a row count).
+ */
+export async function previewPlan(
+  store: BlobStore,
+  request: PlanRequest,
+  options?: { sample?: number },
+): Promise<PlanPreview> {
+  const valid = planRequestSchema.parse(request);
+  const sample = options?.sample ?? 5;
+  const cut = cutInput(store, valid);
+  const sizes = new NumberColumn();
+  const counts = new NumberColumn();
+  const first: MiniBatchDescriptor[] = [];
+  let items = 0;
+  let bytes = 0;
+  let largestFile = { name: '', size: 0 };
+
+  for await (const descriptor of cut.miniBatches) {
+    if (first.length < sample) first.push(descriptor);
+    if (descriptor.kind === 'tabular') {
+      sizes.push(descriptor.end - descriptor.start);
+      bytes += descriptor.end - descriptor.start;
+    } else {
+      let batchBytes = 0;
+      for (const file of descriptor.files) {
+        batchBytes += file.size;
+        if (file.size > largestFile.size) largestFile = file;
+      }
+      sizes.push(batchBytes);
+      counts.push(descriptor.files.length);
+      items += descriptor.files.length;
+      bytes += batchBytes;
+    }
+  }
+
+  const bytesPerMiniBatch = sizes.distribution();
+  const warnings: string[] = [];
+  if (sizes.length === 0) {
+    warnings.push('The input is empty: the job would run no mini-batches.');
+  }
+  if (cut.kind !== 'tabular' && sizes.length === 1 && items === 1) {
+    warnings.push(
+      `The input is a single file (${largestFile.name}, ${formatBytes(largestFile.size)}) and a file cannot be split: one mini-batch runs, with no parallelism. ` +
+        'For CSV or JSON Lines, declare the input as mltable (or give a byte mini_batch_size) to split it by bytes.',
+    );
+  } else if (cut.kind !== 'tabular' && sizes.length > 1 && largestFile.size > bytes / 2) {
+    warnings.push(
+      `One file holds most of the input (${largestFile.name}, ${formatBytes(largestFile.size)} of ${formatBytes(bytes)}) and cannot be split: its mini-batch will dominate the run time.`,
+    );
+  }
+  if (
+    bytesPerMiniBatch &&
+    sizes.length > 1 &&
+    bytesPerMiniBatch.max > SKEW_FACTOR * Math.max(bytesPerMiniBatch.median, 1)
+  ) {
+    warnings.push(
+      `Mini-batch sizes are skewed: the largest is ${formatBytes(bytesPerMiniBatch.max)}, the median ${formatBytes(bytesPerMiniBatch.median)}. ` +
+        (cut.kind === 'files'
+          ? 'mini_batch_size counts files, not bytes; group files of similar size, or use partition_keys.'
+          : 'Consider splitting large partitions (split by size) or rebalancing the files.'),
+    );
+  }
+  if (
+    cut.kind === 'tabular' &&
+    valid.miniBatchSizeUnit === 'bytes' &&
+    valid.miniBatchSize < TINY_TABULAR_BYTES
+  ) {
+    warnings.push(
+      `mini_batch_size is ${valid.miniBatchSize} bytes: for tabular input it is an approximate byte size, not a row count. Did you mean e.g. 1MB?`,
+    );
+  }
+
+  return {
+    kind: cut.kind,
+    input: valid.input,
+    miniBatches: sizes.length,
+    items: cut.kind === 'tabular' ? undefined : items,
+    bytes,
+    bytesPerMiniBatch,
+    itemsPerMiniBatch: counts.distribution(),
+    first,
+    warnings,
+  };
+}
