@@ -1,4 +1,4 @@
-import { RetryOptions, type OrchestrationContext, type Task } from 'durable-functions';
+import type { OrchestrationContext, Task } from 'durable-functions';
 import { ActivityNames } from '../activities/contracts';
 import {
   Events,
@@ -234,7 +234,8 @@ function* finish(
     planned: end.planned,
   };
   const written = finalizeActivityOutputSchema.parse(
-    yield context.df.callActivityWithRetry(ActivityNames.finalize, finalizeRetry(), finalizeInput),
+    // Finalize is idempotent and its storage client retries transient faults itself.
+    yield context.df.callActivity(ActivityNames.finalize, finalizeInput),
   );
   const result: JobOutcome = {
     status: outcome.status,
@@ -254,13 +255,6 @@ function* finish(
     }
   }
   return result;
-}
-
-/** Finalize writes idempotently, so a storage hiccup is simply retried. */
-function finalizeRetry(): RetryOptions {
-  const options = new RetryOptions(2000, 5);
-  options.backoffCoefficient = 2;
-  return options;
 }
 
 function setStatus(

@@ -60,8 +60,8 @@ interface OrchestratorState {
 export type Outcome = { result: unknown } | { error: string } | { hang: true };
 
 export interface World {
-  activity(name: string, input: unknown): Outcome;
-  subOrchestration?(name: string, input: unknown, instanceId: string): Outcome;
+  activity(name: string, input: unknown): Outcome | Promise<Outcome>;
+  subOrchestration?(name: string, input: unknown, instanceId: string): Outcome | Promise<Outcome>;
 }
 
 interface Pending {
@@ -275,7 +275,7 @@ export async function drive(
       for (const item of work) {
         if (item.kind === 'activity') {
           stats.activities.push({ name: item.name, input: item.input });
-          const outcome = world.activity(item.name, item.input);
+          const outcome = await world.activity(item.name, item.input);
           if ('hang' in outcome) {
             hung.add(item.id);
             continue;
@@ -284,7 +284,7 @@ export async function drive(
           incoming.push(completion(outcome, item.id, clock, 'task'));
         } else {
           pending.splice(pending.indexOf(item), 1);
-          const outcome = world.subOrchestration?.(item.name, item.input, item.instanceId!) ?? {
+          const outcome = (await world.subOrchestration?.(item.name, item.input, item.instanceId!)) ?? {
             error: 'no sub-orchestrations in this world',
           };
           if (!('hang' in outcome)) incoming.push(completion(outcome, item.id, clock, 'sub'));

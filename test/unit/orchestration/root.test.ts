@@ -1,0 +1,251 @@
+import { ActivityNames, type RunMiniBatchInput } from '../../../src/activities/contracts';
+import {
+  OrchestratorNames,
+  type FinalizeActivityInput,
+  type JobOutcome,
+  type RootInput,
+  type RootStatus,
+} from '../../../src/orchestration/contracts';
+import { rootOrchestrator } from '../../../src/orchestration/root';
+import { shardOrchestrator } from '../../../src/orchestration/shard';
+import type { EffectiveSettings } from '../../../src/spec/effective';
+import { drive, type Outcome, type ReplayResult, type World } from '../../support/replay';
+import { effectiveJob, failed, receipt } from '../../support/jobs';
+
+interface JobWorld extends World {
+  runs: RunMiniBatchInput[];
+  finalized: FinalizeActivityInput[];
+  shardHistories: number[];
+  shardEventsReplayed: number;
+}
+
+const planOf = (miniBatches: number): Outcome => ({
+  result: {
+    plan: {
+      kind: 'files',
+      input: { accountUrl: 'http://acct', container: 'inputs', prefix: 'data/' },
+      miniBatches,
+      items: miniBatches * 10,
+      bytes: 1000,
+      pageSize: 1000,
+      pages: Math.ceil(miniBatches / 1000),
+    },
+    generation: 0,
+    selected: miniBatches,
+  },
+});
+
+/** A job world: planning gives `plan`, shards run through the real shard orchestrator. */
+function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): JobWorld {
+  const world: JobWorld = {
+    runs: [],
+    finalized: [],
+    shardHistories: [],
+    shardEventsReplayed: 0,
+    activity(name, input) {
+      if (name === ActivityNames.plan) return plan;
+      if (name === ActivityNames.runMiniBatch) {
+        world.runs.push(input as RunMiniBatchInput);
+        return run(input as RunMiniBatchInput);
+      }
+      if (name === ActivityNames.finalize) {
+        world.finalized.push(input as FinalizeActivityInput);
+        return {
+          result: {
+            outputs: { scores: 'http://acct/outputs/x' },
+            logFiles: { job_result: 'http://acct/logs/x' },
+          },
+        };
+      }
+      throw new Error(`unexpected activity ${name}`);
+    },
+    async subOrchestration(name, input, instanceId) {
+      expect(name).toBe(OrchestratorNames.shard);
+      const result = await drive(shardOrchestrator, input, world, { instanceId });
+      world.shardHistories.push(result.stats.historyLength);
+      world.shardEventsReplayed += result.stats.eventsReplayed;
+      return result.status === 'Completed'
+        ? { result: result.output }
+        : { error: `shard ended ${result.status}: ${result.error}` };
+    },
+  };
+  return world;
+}
+
+/** Runs the root to its end, following continue-as-new. */
+async function runJob(
+  world: JobWorld,
+  settings: Partial<EffectiveSettings> = {},
+  options: {
+    events?: Array<{ beforeEpisode: number; name: string }>;
+    shardsPerExecution?: number;
+    statuses?: RootStatus[];
+  } = {},
+): Promise<{ outcome: JobOutcome; results: ReplayResult[] }> {
+  let input: RootInput = {
+    jobId: 'job-1',
+    job: effectiveJob(settings),
+    tasksRoot: '/app/tasks',
+    options: { retryBaseDelayMs: 100, shardsPerExecution: options.shardsPerExecution ?? 32, notify: false },
+  };
+  const results: ReplayResult[] = [];
+  for (let execution = 1; execution < 100; execution += 1) {
+    const result = await drive(rootOrchestrator, input, world, {
+      events: execution === 1 ? options.events : [],
+      onEpisode: (_, state) => options.statuses?.push(state.customStatus as RootStatus),
+    });
+    results.push(result);
+    if (result.status === 'ContinuedAsNew') {
+      input = result.output as RootInput;
+      continue;
+    }
+    if (result.status !== 'Completed') throw new Error(`root ended ${result.status}: ${result.error}`);
+    return { outcome: result.output as JobOutcome, results };
+  }
+  throw new Error('too many executions');
+}
+
+const ok = (input: RunMiniBatchInput): Outcome => ({ result: receipt(input.index, input.attempt) });
+
+describe('root orchestrator (replayed over histories, shards run for real)', () => {
+  it('plans, runs every mini-batch once through shards, finalizes and reports Completed', async () => {
+    const world = jobWorld(planOf(40), ok);
+    const statuses: RootStatus[] = [];
+    const { outcome } = await runJob(world, {}, { statuses });
+    expect(outcome.status).toBe('Completed');
+    expect(outcome.counters).toMatchObject({
+      miniBatches: 40,
+      scheduled: 40,
+      succeeded: 40,
+      failed: 0,
+      itemsSucceeded: 400,
+    });
+    expect(world.runs.map((r) => r.index)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+    expect(world.finalized).toHaveLength(1);
+    expect(world.finalized[0]).toMatchObject({ status: 'Completed', planned: true });
+    expect(outcome.logFiles).toEqual({ job_result: 'http://acct/logs/x' });
+    expect(statuses.map((s) => s.phase)).toContain('Running');
+  });
+
+  it('continues as new every N shards and carries the counters across executions', async () => {
+    const world = jobWorld(planOf(100), ok);
+    const { outcome, results } = await runJob(world, {}, { shardsPerExecution: 2 });
+    expect(results.length).toBeGreaterThan(2);
+    expect(results.slice(0, -1).every((r) => r.status === 'ContinuedAsNew')).toBe(true);
+    expect(outcome.counters.succeeded).toBe(100);
+    expect(new Set(world.runs.map((r) => r.index)).size).toBe(100);
+  });
+
+  it('keeps instance_count x max_concurrency_per_instance attempts in flight across lanes', async () => {
+    const world = jobWorld(planOf(400), ok);
+    const { outcome, results } = await runJob(world, { instanceCount: 2, maxConcurrencyPerInstance: 10 });
+    expect(outcome.counters.succeeded).toBe(400);
+    // 20 = lanes of 7, 7, 6: three shards start at once.
+    const created = results[0]!.history.filter((e) => e.EventType === 7);
+    expect(created.length).toBeGreaterThanOrEqual(3);
+  });
+
+  it('fails with the reason when error_threshold is exceeded, and stops scheduling', async () => {
+    const world = jobWorld(planOf(50), (input) =>
+      input.index >= 3 ? { result: failed(input.index, input.attempt, { retryable: true }) } : ok(input),
+    );
+    const { outcome } = await runJob(world, { errorThreshold: 25, maxRetries: 0 });
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.reasons.join(' ')).toMatch(/error_threshold exceeded: 30 failed items > 25 allowed/);
+    expect(outcome.counters.itemsFailed).toBe(30);
+    expect(world.runs.length).toBe(6);
+  });
+
+  it('fails on mini_batch_error_threshold with exact counters', async () => {
+    const world = jobWorld(planOf(30), (input) =>
+      input.index % 3 === 0 ? { result: failed(input.index, input.attempt) } : ok(input),
+    );
+    const { outcome } = await runJob(world, { miniBatchErrorThreshold: 2, maxRetries: 0 });
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.counters.failed).toBe(3);
+    expect(outcome.reasons[0]).toMatch(
+      /mini_batch_error_threshold exceeded: 3 failed mini-batches > 2 allowed/,
+    );
+  });
+
+  it('judges --allowed_failed_percent once everything was scheduled', async () => {
+    const world = jobWorld(planOf(20), (input) =>
+      input.index < 5 ? { result: failed(input.index, input.attempt) } : ok(input),
+    );
+    const { outcome } = await runJob(world, { allowedFailedPercent: 20, maxRetries: 0 });
+    expect(world.runs.length).toBe(20);
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.reasons[0]).toMatch(/25\.00% of mini-batches failed > 20% allowed/);
+  });
+
+  it('completes with failures under the thresholds', async () => {
+    const world = jobWorld(planOf(20), (input) =>
+      input.index === 4 ? { result: failed(4, input.attempt) } : ok(input),
+    );
+    const { outcome } = await runJob(world, { maxRetries: 1 });
+    expect(outcome.status).toBe('Completed');
+    expect(outcome.counters).toMatchObject({ succeeded: 19, failed: 1, retried: 1, itemsFailed: 10 });
+    expect(outcome.errors[0]).toMatchObject({ index: 4, attempt: 2, code: 'TASK_RUN_FAILED' });
+  });
+
+  it('fails fast with the message when the task module is broken', async () => {
+    const world = jobWorld(planOf(60), (input) =>
+      input.index === 2
+        ? {
+            result: failed(2, 1, {
+              code: 'TASK_BROKEN',
+              retryable: false,
+              message: 'score.js has no run export',
+            }),
+          }
+        : ok(input),
+    );
+    const { outcome } = await runJob(world);
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.reasons[0]).toMatch(/TASK_BROKEN.*score\.js has no run export/);
+    expect(world.runs.length).toBeLessThan(60);
+  });
+
+  it('fails when every item failed with append_row, even with thresholds off', async () => {
+    const world = jobWorld(planOf(3), (input) => ({ result: failed(input.index, input.attempt) }));
+    const { outcome } = await runJob(world, { maxRetries: 0 });
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.reasons).toContain('No mini-batch item succeeded: run() returned no results to append.');
+  });
+
+  it('completes an empty input without scheduling anything', async () => {
+    const world = jobWorld(planOf(0), ok);
+    const { outcome } = await runJob(world);
+    expect(outcome.status).toBe('Completed');
+    expect(world.runs).toHaveLength(0);
+    expect(world.finalized[0]!.counters.miniBatches).toBe(0);
+  });
+
+  it('ends Failed and still finalizes when planning fails', async () => {
+    const world = jobWorld({ error: 'INPUT_NOT_FOUND: nothing under inputs/missing/' }, ok);
+    const { outcome } = await runJob(world);
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.reasons[0]).toMatch(/Planning failed: INPUT_NOT_FOUND/);
+    expect(world.finalized[0]).toMatchObject({ planned: false, status: 'Failed' });
+  });
+
+  it('on cancel stops starting shards, finalizes what exists and ends Canceled', async () => {
+    const world = jobWorld(planOf(200), ok);
+    const { outcome } = await runJob(world, {}, { events: [{ beforeEpisode: 3, name: 'cancel' }] });
+    expect(outcome.status).toBe('Canceled');
+    expect(outcome.counters.scheduled).toBeLessThan(200);
+    expect(outcome.counters.succeeded).toBe(outcome.counters.scheduled);
+    expect(world.finalized[0]!.status).toBe('Canceled');
+  });
+
+  it('keeps every history bounded however many mini-batches the job has', async () => {
+    const small = jobWorld(planOf(200), ok);
+    const large = jobWorld(planOf(2000), ok);
+    const a = await runJob(small, {}, { shardsPerExecution: 8 });
+    const b = await runJob(large, {}, { shardsPerExecution: 8 });
+    const largest = (w: JobWorld, r: ReplayResult[]) =>
+      Math.max(...w.shardHistories, ...r.map((x) => x.stats.historyLength));
+    expect(largest(large, b.results)).toBeLessThanOrEqual(largest(small, a.results) + 5);
+    expect(largest(large, b.results)).toBeLessThan(5000);
+  });
+});
