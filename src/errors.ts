@@ -221,3 +221,16 @@ export class JobSpecExistsError extends ParallelJobError {
 export class JobSpecWriteError extends ParallelJobError {
   readonly code = 'SPEC_WRITE_FAILED';
 }
+
+/** A job id that names no job (no job record, or no orchestration instance). */
+export class JobNotFoundError extends ParallelJobError {
+  readonly code = 'JOB_NOT_FOUND';
+  constructor(readonly jobId: string) {
+    super(`No job '${jobId}' was found. Check the id (parallel-job list shows recent jobs).`);
+  }
+}
+
+/** A request that cannot be honoured in the job's current state (e.g. re-running a job still running). */
+export class JobStateError extends ParallelJobError {
+  readonly code = 'JOB_STATE_CONFLICT';
+}

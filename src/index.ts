@@ -2,3 +2,4 @@
 export * from './errors';
 export { startAzurite } from './local/azurite';
 export * from './spec';
+export { startLocalHost } from './local';

@@ -1,0 +1,10 @@
+export {
+  startLocalHost,
+  formatFunctionList,
+  type LocalHost,
+  type LocalHostOptions,
+  type LocalHostStats,
+} from './host';
+export { runHostCommand, parseHostArgs, type HostCommandOptions } from './main';
+export type { FunctionInfo } from './types';
+export { startAzurite, type RunningAzurite, type AzuriteOptions } from './azurite';
