@@ -33,7 +33,12 @@ export function boundedNumber({ rule, integer, min, minExclusive, max }: NumberR
   if (integer) schema = schema.int({ error });
   if (min !== undefined) schema = minExclusive ? schema.gt(min, { error }) : schema.gte(min, { error });
   if (max !== undefined) schema = schema.lte(max, { error });
-  return schema;
+  return schema.transform(withoutNegativeZero);
+}
+
+/** JSON cannot carry -0, so the spec never holds one: the wire form must load back equal. */
+export function withoutNegativeZero(value: number): number {
+  return Object.is(value, -0) ? 0 : value;
 }
 
 export function text(rule = 'a string') {

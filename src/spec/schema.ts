@@ -1,6 +1,15 @@
 import { z } from 'zod';
 import { loggingLevelSchema } from './effective';
-import { boundedNumber, dataPath, miniBatchSizeField, mustBe, relativePath, stringMap, text } from './fields';
+import {
+  boundedNumber,
+  dataPath,
+  miniBatchSizeField,
+  mustBe,
+  relativePath,
+  stringMap,
+  text,
+  withoutNegativeZero,
+} from './fields';
 
 /**
  * The job spec as users write it: Azure ML's `type: parallel` fields with their YAML (snake_case)
@@ -55,7 +64,11 @@ export const dataInputSchema = z.strictObject(
   { error: mustBe('a mapping with type, path and mode') },
 );
 
-export const literalInputSchema = z.union([z.string(), z.number(), z.boolean()]);
+export const literalInputSchema = z.union([
+  z.string(),
+  z.number().transform(withoutNegativeZero),
+  z.boolean(),
+]);
 
 export const inputValueSchema = z.union([literalInputSchema, dataInputSchema], {
   error: mustBe('a literal (string, number, boolean) or a mapping {type, path, mode}'),
