@@ -34,6 +34,8 @@ export const settingsSchema = z.object({
   /** Queue the Service Bus trigger reads (`%PARALLEL_JOB_SUBMIT_QUEUE%`) and topic that gets completion events. */
   PARALLEL_JOB_SUBMIT_QUEUE: z.string().min(1).default('job-submissions'),
   PARALLEL_JOB_EVENTS_TOPIC: z.string().min(1).default('job-events'),
+  /** First retry of a failed mini-batch waits about this long; later ones double, up to a minute. */
+  PARALLEL_JOB_RETRY_BASE_DELAY_MS: z.coerce.number().int().nonnegative().default(1000),
   /** Set only when the Durable Task Scheduler backend is selected: `Endpoint=...;Authentication=ManagedIdentity;ClientID=...`. */
   DURABLE_TASK_SCHEDULER_CONNECTION_STRING: z.string().min(1).optional(),
 });

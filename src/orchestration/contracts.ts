@@ -56,6 +56,8 @@ export const rootInputSchema = z.object({
   /** Absolute folder of the deployed task code (or the spec's folder in local mode). */
   tasksRoot: z.string(),
   rerunOf: z.string().optional(),
+  /** The spec as submitted (validated), for GET /api/jobs/{id}/spec. */
+  spec: z.record(z.string(), z.unknown()).optional(),
   options: runtimeOptionsSchema,
   state: rootStateSchema.optional(),
 });

@@ -1,0 +1,124 @@
+import path from 'node:path';
+import { JobNotFoundError } from '../errors';
+import { planJob } from '../plan/planner';
+import { planActivityInputSchema, type PlanActivityOutput } from '../orchestration/contracts';
+import type { BlobStore } from '../storage/blobStore';
+import { resolveInputLocation } from '../storage/inputs';
+import { jobFolder } from '../storage/layout';
+import type { EffectiveJob } from '../spec/effective';
+import { jobRecordSchema, type JobRecord } from './jobRecord';
+import { readManifest } from './manifest';
+
+export interface ActivityDeps {
+  store: BlobStore;
+  logsContainer: string;
+}
+
+/** Azure's limits per blob: 50,000 committed blocks, 100,000 uncommitted. */
+const MAX_COMMITTED_BLOCKS = 50_000;
+const MAX_UNCOMMITTED_BLOCKS = 100_000;
+
+/**
+ * Plans a job: lists and cuts the input into plan pages, works out where append_row output goes, and
+ * writes the job record the other activities read. A re-run reuses the plan of the job it re-runs and
+ * selects only that job's FAILED and PENDING mini-batches.
+ */
+export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<PlanActivityOutput> {
+  const input = planActivityInputSchema.parse(raw);
+  const { store, logsContainer } = deps;
+  await store.ensureContainer(logsContainer);
+
+  if (input.rerunOf) return planRerun(deps, input.jobId, input.rerunOf, input.tasksRoot, input.createdAt);
+
+  const job = input.job;
+  const location = resolveInputLocation(job.inputData.path, { accountUrl: store.accountUrl });
+  const plan = await planJob(store.forAccount(location.accountUrl), {
+    jobId: input.jobId,
+    input: location,
+    inputType: job.inputData.type,
+    miniBatchSize: job.miniBatchSize,
+    miniBatchSizeUnit: job.miniBatchSizeUnit,
+    partitionKeys: job.partitionKeys,
+    logsContainer,
+  });
+  const record: JobRecord = {
+    jobId: input.jobId,
+    generation: 0,
+    job,
+    plan,
+    tasksRoot: input.tasksRoot,
+    appendRow: appendRowTarget(store, job, plan.miniBatches),
+    createdAt: input.createdAt,
+  };
+  await store.writeJson(logsContainer, jobFolder(input.jobId).jobRecord, jobRecordSchema.parse(record));
+  return { plan, generation: 0, selected: plan.miniBatches };
+}
+
+async function planRerun(
+  deps: ActivityDeps,
+  jobId: string,
+  previousId: string,
+  tasksRoot: string,
+  createdAt: string,
+): Promise<PlanActivityOutput> {
+  const { store, logsContainer } = deps;
+  const previous = await readJobRecord(store, logsContainer, previousId);
+  const manifest = await readManifest(store, logsContainer, previousId);
+  const from = jobFolder(previousId);
+  const to = jobFolder(jobId);
+  for (let page = 0; page < previous.plan.pages; page += 1) {
+    await store.write(
+      logsContainer,
+      to.planPage(page),
+      await store.read(logsContainer, from.planPage(page)),
+      {
+        contentType: 'application/json',
+      },
+    );
+  }
+  const record: JobRecord = {
+    ...previous,
+    jobId,
+    generation: previous.generation + 1,
+    rerunOf: previousId,
+    tasksRoot,
+    createdAt,
+  };
+  await store.writeJson(logsContainer, to.jobRecord, jobRecordSchema.parse(record));
+  const selected = manifest.miniBatches.filter((entry) => entry.status !== 'SUCCEEDED').length;
+  return { plan: previous.plan, generation: record.generation, selected };
+}
+
+export async function readJobRecord(
+  store: BlobStore,
+  logsContainer: string,
+  jobId: string,
+): Promise<JobRecord> {
+  const name = jobFolder(jobId).jobRecord;
+  if (!(await store.stat(logsContainer, name))) throw new JobNotFoundError(jobId);
+  return store.readJson(logsContainer, name, jobRecordSchema);
+}
+
+/**
+ * Where append_row output goes. Large jobs get numbered files so that no blob needs more blocks than
+ * Azure allows (every attempt stages one uncommitted block; each mini-batch commits one).
+ */
+function appendRowTarget(store: BlobStore, job: EffectiveJob, miniBatches: number): JobRecord['appendRow'] {
+  const target = job.appendRowTo;
+  if (!target) return undefined;
+  const location = resolveInputLocation(target.path, { accountUrl: store.accountUrl });
+  const file =
+    target.type === 'uri_file'
+      ? location.prefix
+      : `${location.prefix.replace(/\/+$/, '')}/${target.fileName}`;
+  const attempts = job.settings.maxRetries + 1;
+  const perBlob = Math.min(MAX_COMMITTED_BLOCKS, Math.floor(MAX_UNCOMMITTED_BLOCKS / attempts));
+  const count = Math.max(1, Math.ceil(miniBatches / perBlob));
+  const extension = path.posix.extname(file);
+  const stem = file.slice(0, file.length - extension.length);
+  const blobs =
+    count === 1
+      ? [file]
+      : Array.from({ length: count }, (_, i) => `${stem}_${String(i).padStart(5, '0')}${extension}`);
+  return { container: location.container, blobs, miniBatchesPerBlob: perBlob };
+}

@@ -1,0 +1,205 @@
+import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { DurableClient } from 'durable-functions';
+import type { AppServices } from '../composition';
+import { JobNotFoundError, JobStateError, ParallelJobError, SpecValidationError } from '../errors';
+import { Events, shardInstanceId, rootInputSchema, rootStatusSchema } from '../orchestration/contracts';
+import { previewPlan } from '../plan/preview';
+import { resolveInputLocation } from '../storage/inputs';
+import { resolveJob } from '../spec/resolve';
+import { specToYaml } from '../spec/dump';
+import type { JobSpec } from '../spec/schema';
+import { jobStatusSchema } from '../spec/status';
+import { getJobView, toView, type JobView } from './status';
+import { parseSubmission, rerunJob, submitJob } from './submit';
+import { renderStatusPage } from './statusPage';
+
+/** The HTTP API's handlers: functions/http.ts only routes to these. */
+
+const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body });
+
+export function errorResponse(error: unknown): HttpResponseInit {
+  if (error instanceof SpecValidationError) {
+    return json(400, { error: { code: error.code, message: error.message, issues: error.issues } });
+  }
+  if (error instanceof JobNotFoundError) return json(404, { error: error.toJSON() });
+  if (error instanceof JobStateError) return json(409, { error: error.toJSON() });
+  if (error instanceof ParallelJobError) return json(error.retryable ? 503 : 400, { error: error.toJSON() });
+  return json(500, {
+    error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+  });
+}
+
+async function handle(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+  try {
+    return await work();
+  } catch (error) {
+    return errorResponse(error);
+  }
+}
+
+const origin = (request: HttpRequest): string => new URL(request.url).origin;
+
+function links(request: HttpRequest, id: string): Record<string, string> {
+  const base = `${origin(request)}/api/jobs/${encodeURIComponent(id)}`;
+  return {
+    status_url: base,
+    view_url: `${base}/view`,
+    cancel_url: `${base}/cancel`,
+    rerun_url: `${base}/rerun`,
+  };
+}
+
+async function specBody(request: HttpRequest): Promise<string | unknown> {
+  const text = await request.text();
+  const type = request.headers.get('content-type') ?? '';
+  if (type.includes('json')) {
+    try {
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new SpecValidationError([
+        { path: '', message: `the body is not valid JSON: ${(error as Error).message}` },
+      ]);
+    }
+  }
+  return text;
+}
+
+export function submitHandler(services: AppServices) {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => {
+      const submitted = await submitJob(client, services, {
+        spec: await specBody(request),
+        jobId: request.query.get('id') ?? undefined,
+        source: 'in the request body',
+      });
+      const view = await getJobView(client, submitted.jobId, origin(request)).catch(() => undefined);
+      return json(submitted.created ? 202 : 200, {
+        id: submitted.jobId,
+        created: submitted.created,
+        warnings: submitted.warnings,
+        job: view,
+        ...links(request, submitted.jobId),
+      });
+    });
+}
+
+export function getHandler() {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => json(200, await getJobView(client, request.params.id!, origin(request))));
+}
+
+export function listHandler() {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => {
+      const wanted = request.query.get('status');
+      if (wanted && !jobStatusSchema.safeParse(wanted).success) {
+        throw new SpecValidationError([
+          {
+            path: 'status',
+            message: `unknown status '${wanted}': use one of ${jobStatusSchema.options.join(', ')}`,
+          },
+        ]);
+      }
+      const top = Math.min(Math.max(Number(request.query.get('top') ?? 50) || 50, 1), 500);
+      const skip = Math.max(Number(request.query.get('skip') ?? 0) || 0, 0);
+      const all = (await client.getStatusBy({})).filter((s) => s.name === 'ParallelJob');
+      all.sort((a, b) => new Date(b.createdTime).getTime() - new Date(a.createdTime).getTime());
+      const views: JobView[] = [];
+      for (const status of all) views.push(await toView(client, status, origin(request)));
+      const filtered = wanted ? views.filter((v) => v.status === wanted) : views;
+      const page = filtered.slice(skip, skip + top);
+      const next =
+        skip + top < filtered.length
+          ? `${origin(request)}/api/jobs?skip=${skip + top}&top=${top}${wanted ? `&status=${wanted}` : ''}`
+          : undefined;
+      return json(200, { jobs: page, total: filtered.length, next });
+    });
+}
+
+export function cancelHandler() {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => {
+      const id = request.params.id!;
+      const status = await client.getStatus(id).catch(() => undefined);
+      if (!status?.runtimeStatus) throw new JobNotFoundError(id);
+      if (!['Running', 'Pending', 'ContinuedAsNew'].includes(String(status.runtimeStatus))) {
+        throw new JobStateError(
+          `Job '${id}' has already ended (${String(status.runtimeStatus)}); nothing to cancel.`,
+        );
+      }
+      await client.raiseEvent(id, Events.cancel, { requestedAt: new Date().toISOString() });
+      // Running shards stop scheduling too, so the job winds down within the attempts in flight.
+      const live = rootStatusSchema.safeParse(status.customStatus);
+      for (const shard of live.success ? live.data.shards : []) {
+        await client.raiseEvent(shardInstanceId(id, shard), Events.cancel, {}).catch(() => undefined);
+      }
+      return json(202, { id, status: 'CancelRequested', ...links(request, id) });
+    });
+}
+
+export function rerunHandler(services: AppServices) {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => {
+      const submitted = await rerunJob(
+        client,
+        services,
+        request.params.id!,
+        request.query.get('id') ?? undefined,
+      );
+      return json(submitted.created ? 202 : 200, {
+        id: submitted.jobId,
+        created: submitted.created,
+        rerun_of: request.params.id,
+        ...links(request, submitted.jobId),
+      });
+    });
+}
+
+export function specHandler() {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => {
+      const id = request.params.id!;
+      const status = await client.getStatus(id, { showInput: true }).catch(() => undefined);
+      const input = rootInputSchema.safeParse(status?.input);
+      if (!input.success || !input.data.spec) throw new JobNotFoundError(id);
+      return {
+        status: 200,
+        headers: { 'content-type': 'application/yaml' },
+        body: specToYaml(input.data.spec as JobSpec),
+      };
+    });
+}
+
+export function planHandler(services: AppServices) {
+  return (request: HttpRequest) =>
+    handle(async () => {
+      const loaded = parseSubmission({ spec: await specBody(request), source: 'in the request body' });
+      const job = resolveJob(loaded.spec, {
+        jobId: 'plan-preview',
+        outputRoot: `${services.containers.outputs}/plan-preview`,
+      });
+      const location = resolveInputLocation(job.inputData.path, { accountUrl: services.store.accountUrl });
+      const preview = await previewPlan(services.store.forAccount(location.accountUrl), {
+        jobId: 'plan-preview',
+        input: location,
+        inputType: job.inputData.type,
+        miniBatchSize: job.miniBatchSize,
+        miniBatchSizeUnit: job.miniBatchSizeUnit,
+        partitionKeys: job.partitionKeys,
+        logsContainer: services.containers.logs,
+      });
+      return json(200, { ...preview, warnings: [...loaded.warnings, ...preview.warnings] });
+    });
+}
+
+export function viewHandler() {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async () => {
+      const view = await getJobView(client, request.params.id!, origin(request));
+      return {
+        status: 200,
+        headers: { 'content-type': 'text/html; charset=utf-8' },
+        body: renderStatusPage(view),
+      };
+    });
+}

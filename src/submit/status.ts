@@ -1,0 +1,131 @@
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { JobNotFoundError } from '../errors';
+import {
+  jobOutcomeSchema,
+  rootInputSchema,
+  rootStatusSchema,
+  shardInstanceId,
+  shardStatusSchema,
+} from '../orchestration/contracts';
+import { addCounters, emptyCounters, type Counters, type FirstError } from '../orchestration/progress';
+import type { JobStatus } from '../spec/status';
+
+/** A job as the API and the CLI show it: the seed's vocabulary, live counters, links. */
+export interface JobView {
+  id: string;
+  name: string;
+  display_name?: string;
+  status: JobStatus;
+  /** The Durable Functions runtime status behind `status`, for operators. */
+  runtime_status: string;
+  counters: Counters;
+  reasons: string[];
+  first_errors: FirstError[];
+  created_time: string;
+  last_updated_time: string;
+  finished_at?: string;
+  outputs: Record<string, string>;
+  log_files: Record<string, string>;
+  rerun_of?: string;
+  studio_url?: string;
+}
+
+const TERMINAL: readonly JobStatus[] = ['Completed', 'Failed', 'Canceled'];
+export const isFinished = (status: JobStatus): boolean => TERMINAL.includes(status);
+
+export async function getJobView(client: DurableClient, jobId: string, baseUrl?: string): Promise<JobView> {
+  let status: DurableOrchestrationStatus | undefined;
+  try {
+    status = await client.getStatus(jobId, { showInput: true });
+  } catch {
+    status = undefined;
+  }
+  if (!status?.runtimeStatus || status.name !== 'ParallelJob') throw new JobNotFoundError(jobId);
+  return toView(client, status, baseUrl);
+}
+
+export async function toView(
+  client: DurableClient,
+  status: DurableOrchestrationStatus,
+  baseUrl?: string,
+): Promise<JobView> {
+  const input = rootInputSchema.safeParse(status.input);
+  const live = rootStatusSchema.safeParse(status.customStatus);
+  const outcome = jobOutcomeSchema.safeParse(status.output);
+  const runtime = String(status.runtimeStatus);
+  let counters = live.success ? live.data.counters : emptyCounters();
+  if (live.success && !outcome.success)
+    counters = await withRunningShards(client, status.instanceId, counters, live.data.shards);
+  const view: JobView = {
+    id: status.instanceId,
+    name: input.success ? input.data.job.name : status.instanceId,
+    display_name: input.success ? input.data.job.displayName : undefined,
+    status: seedStatus(
+      runtime,
+      live.success ? live.data : undefined,
+      outcome.success ? outcome.data.status : undefined,
+    ),
+    runtime_status: runtime,
+    counters: outcome.success ? outcome.data.counters : counters,
+    reasons: outcome.success ? outcome.data.reasons : live.success ? live.data.reasons : [],
+    first_errors: outcome.success ? outcome.data.errors : [],
+    created_time: new Date(status.createdTime).toISOString(),
+    last_updated_time: new Date(status.lastUpdatedTime).toISOString(),
+    outputs: outcome.success ? outcome.data.outputs : {},
+    log_files: outcome.success ? outcome.data.logFiles : {},
+    rerun_of: input.success ? input.data.rerunOf : undefined,
+  };
+  if (outcome.success) view.finished_at = outcome.data.finishedAt;
+  if (runtime === 'Failed' && typeof status.output === 'string') view.reasons = [status.output];
+  if (runtime === 'Terminated') view.reasons = [`Terminated: ${String(status.output ?? '')}`];
+  if (baseUrl)
+    view.studio_url = `${baseUrl.replace(/\/+$/, '')}/api/jobs/${encodeURIComponent(view.id)}/view`;
+  return view;
+}
+
+/** The root's counters move when a shard ends; add what the running shards have done so far. */
+async function withRunningShards(
+  client: DurableClient,
+  jobId: string,
+  counters: Counters,
+  shards: number[],
+): Promise<Counters> {
+  let total = counters;
+  for (const shard of shards) {
+    try {
+      const parsed = shardStatusSchema.safeParse(
+        (await client.getStatus(shardInstanceId(jobId, shard))).customStatus,
+      );
+      if (parsed.success) total = addCounters(total, { ...parsed.data.counters, miniBatches: 0 });
+    } catch {
+      // A shard that is just starting has no status yet.
+    }
+  }
+  return total;
+}
+
+function seedStatus(
+  runtime: string,
+  live: { phase: string; counters: Counters } | undefined,
+  ended: 'Completed' | 'Failed' | 'Canceled' | undefined,
+): JobStatus {
+  switch (runtime) {
+    case 'Pending':
+      return 'Starting';
+    case 'Completed':
+      return ended ?? 'Completed';
+    case 'Failed':
+      return 'Failed';
+    case 'Terminated':
+    case 'Canceled':
+      return 'Canceled';
+    case 'Suspended':
+      return 'Queued';
+    default:
+      if (!live) return 'Starting';
+      if (live.phase === 'Running') return live.counters.scheduled === 0 ? 'Queued' : 'Running';
+      return live.phase as JobStatus;
+  }
+}
+
+export { emptyCounters };
