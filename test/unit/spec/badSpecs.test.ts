@@ -349,6 +349,20 @@ describe('every problem at once', () => {
     );
   });
 
+  it('reports cross-field problems alongside schema problems', () => {
+    const issues = valueIssues(
+      withTask(
+        { program_arguments: '--allowed_failed_percent 150', code: '../up' },
+        { mini_batch_size: '1 mb' },
+      ),
+    );
+    expect(issues.map((issue) => issue.path)).toEqual([
+      'mini_batch_size',
+      'task.code',
+      'task.program_arguments',
+    ]);
+  });
+
   it('reports every cross-field problem together', () => {
     const issues = valueIssues(
       withTask(
