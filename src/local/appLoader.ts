@@ -1,8 +1,8 @@
 import fs from 'node:fs';
-import Module from 'node:module';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { LocalHostAppLoadError, LocalHostConfigError } from '../errors';
+import { realModuleClass } from './nodeModule';
 import { beginRegistration, installCoreShim, type RegistrationSink } from './coreShim';
 import {
   hostJsonSchema,
@@ -22,7 +22,7 @@ export interface LoadedApp {
   registrations: Map<string, Registration>;
   hooks: Map<HookName, HookCallback[]>;
   /** `require` rooted at the app, so classes come from the same module copies the app uses. */
-  appRequire: NodeJS.Require;
+  appRequire: (id: string) => unknown;
 }
 
 function readJson(file: string): unknown {
@@ -99,10 +99,23 @@ export function findEntryFiles(appDir: string): string[] {
 function forgetAppModules(appDir: string): void {
   const root = path.resolve(appDir) + path.sep;
   const modules = path.sep + 'node_modules' + path.sep;
-  const cache = (Module as unknown as { _cache: Record<string, unknown> })._cache;
+  const cache = realModuleClass()._cache;
   for (const file of Object.keys(cache)) {
     if (file.startsWith(root) && !file.slice(root.length - 1).includes(modules)) delete cache[file];
   }
+}
+
+/**
+ * A `require` rooted at the app that goes through Node's Module.prototype.require. Built by hand because
+ * jest replaces `Module.createRequire` with its own registry, which would bypass the core shim.
+ */
+function nodeRequire(appDir: string): (id: string) => unknown {
+  const root = path.resolve(appDir);
+  const RealModule = realModuleClass();
+  const anchor = new RealModule(path.join(root, 'package.json'), null);
+  anchor.filename = path.join(root, 'package.json');
+  anchor.paths = RealModule._nodeModulePaths(root);
+  return (id: string) => anchor.require(id);
 }
 
 /**
@@ -135,7 +148,7 @@ export async function loadApp(appDir: string, systemLog: RegistrationSink['syste
     },
     systemLog,
   };
-  const appRequire = Module.createRequire(path.join(path.resolve(appDir), 'package.json'));
+  const appRequire = nodeRequire(appDir);
   const end = beginRegistration(sink);
   try {
     for (const file of entryFiles) {

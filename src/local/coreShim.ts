@@ -1,4 +1,4 @@
-import Module from 'node:module';
+import { realModuleClass } from './nodeModule';
 import type { FunctionMetadata, FunctionCallback, HookCallback, HookName } from './types';
 
 /** What a host must provide while an app is loading: a place for registrations and hooks. */
@@ -66,7 +66,7 @@ function requireSink(): RegistrationSink {
 export function installCoreShim(): void {
   if (installed) return;
   installed = true;
-  const proto = Module.prototype as { require: (id: string) => unknown };
+  const proto = realModuleClass().prototype;
   proto.require = new Proxy(proto.require, {
     apply(target, thisArg: unknown, args: [string]) {
       return args[0] === '@azure/functions-core' ? coreApi : Reflect.apply(target, thisArg, args);

@@ -361,7 +361,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       }
       const response: ResponseLike = isResponseLike(result)
         ? result
-        : (new invoker.lib.HttpResponse(result ?? {}));
+        : new invoker.lib.HttpResponse(result ?? {});
       const headers: Record<string, string | string[]> = {};
       response.headers.forEach((value, name) => {
         headers[name] = value;

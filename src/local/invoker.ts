@@ -176,7 +176,7 @@ export class Invoker {
     for (const hook of post) await hook(postContext);
     const failure = postContext.error;
     if (failure !== undefined && failure !== null)
-      throw failure instanceof Error ? failure : new Error(inspect(failure));
+      throw typeof failure === 'object' ? (failure as Error) : new Error(inspect(failure));
     return postContext.result;
   }
 

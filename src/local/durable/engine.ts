@@ -124,8 +124,15 @@ function typeOfTrigger(registration: Registration): string | undefined {
 }
 
 /** Activity error -> TaskFailed fields, honouring the JSON that durable-functions puts in `message`. */
+/** Errors from the app come from Node's realm, not necessarily this one: duck-type them. */
+function asError(error: unknown): { message: string; stack?: string } {
+  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string')
+    return error as Error;
+  return new Error(typeof error === 'string' ? error : JSON.stringify(error));
+}
+
 function activityFailure(name: string, error: unknown): Record<string, unknown> {
-  const err = error instanceof Error ? error : new Error(String(error));
+  const err = asError(error);
   const fields: Record<string, unknown> = {
     Reason: `Activity function '${name}' failed: ${err.message}`,
     Details: JSON.stringify({ message: err.message, stack: err.stack ?? null }),
@@ -154,7 +161,7 @@ function activityFailure(name: string, error: unknown): Record<string, unknown> 
 
 /** The orchestrator's error text and last state from a thrown OrchestrationFailureError (or any error). */
 function orchestratorFailure(error: unknown): { message: string; state?: OrchestratorStateLike } {
-  const text = error instanceof Error ? error.message : String(error);
+  const text = asError(error).message;
   const marker = '$OutOfProcData$:';
   const at = text.indexOf(marker);
   if (at >= 0) {
@@ -961,7 +968,7 @@ export class DurableEngine {
           break;
         }
         case ACTION.CreateTimer: {
-          const fireAt = action.fireAt instanceof Date ? action.fireAt : new Date(String(action.fireAt));
+          const fireAt = new Date(action.fireAt as Date | string); // Date from another realm keeps its value
           decisions.push(historyEvent(EventType.TimerCreated, now, { FireAt: fireAt.toISOString() }, id));
           break;
         }
