@@ -11,7 +11,7 @@ module.exports = tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'bench/*.js', 'test/fixtures/*/functions/*.js'] } },
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'bench/*.js', 'test/fixtures/*/functions/*.js', 'test/fixtures/tasks/*.js', 'test/fixtures/tasks/*.mjs'] } },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',

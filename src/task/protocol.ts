@@ -1,0 +1,96 @@
+/**
+ * Messages between the pool (main thread) and its workers. Both ends are this package, so these are
+ * plain types; what comes from users (the task module's return value) is checked inside the worker.
+ */
+import type { MessagePort } from 'node:worker_threads';
+import type { FailedItem, TabularRecord, TaskInput } from './contract';
+
+/** How a worker reaches input blobs for `FileHandle`s. Never logged. */
+export interface WorkerStorageAccess {
+  /** Used when its account is the input's account (Azurite, key-based deployments). */
+  connectionString?: string;
+  /** Otherwise the worker signs in with DefaultAzureCredential, using this managed identity if set. */
+  managedIdentityClientId?: string;
+}
+
+export interface WorkerData {
+  modulePath: string;
+  storage: WorkerStorageAccess;
+}
+
+/** What a task needs about its job; identical for every attempt that may share a warm worker. */
+export interface JobContextData {
+  jobId: string;
+  argv: string[];
+  inputs: Record<string, TaskInput>;
+  outputs: Record<string, { type: string; path: string }>;
+  environmentVariables: Record<string, string>;
+  loggingLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
+}
+
+export type BatchData =
+  | {
+      kind: 'files';
+      location: { accountUrl: string; container: string };
+      files: { name: string; size: number }[];
+      partitionKeyValue?: Record<string, string>;
+    }
+  | { kind: 'records'; records: TabularRecord[]; partitionKeyValue?: Record<string, string> };
+
+export interface AttemptTask {
+  type: 'attempt';
+  /** Log lines, phase changes and the end marker travel here, so they survive a terminated worker. */
+  port: MessagePort;
+  job: JobContextData;
+  batch: BatchData;
+  miniBatchIndex: number;
+  attempt: number;
+  timeoutMs: number;
+  /** False for summary_only: rows are counted by the result length but not serialized. */
+  serializeRows: boolean;
+  /** Upper bound on captured log text per attempt. */
+  maxLogBytes: number;
+}
+
+export interface ShutdownTask {
+  type: 'shutdown';
+  /** Int32 counter: every shutdown task waits until all have arrived, so each lands on its own worker. */
+  barrier: SharedArrayBuffer;
+  participants: number;
+  waitMs: number;
+}
+
+export type WorkerTask = AttemptTask | ShutdownTask;
+
+export type PortMessage =
+  | { type: 'phase'; phase: 'init' | 'run'; workerId: string }
+  | { type: 'log'; line: string }
+  | { type: 'end' };
+
+export type WorkerFailureCode =
+  'TASK_BROKEN' | 'TASK_INIT_FAILED' | 'TASK_RUN_FAILED' | 'TASK_BAD_RESULT' | 'TASK_TIMEOUT';
+
+interface AttemptResultBase {
+  workerId: string;
+  /** True when this attempt ran init() successfully (the worker's first task). */
+  initRan: boolean;
+  initMs: number;
+  runMs: number;
+  warnings: string[];
+}
+
+export type AttemptResult =
+  | (AttemptResultBase & {
+      ok: true;
+      resultLength: number;
+      /** Rows joined, each newline-terminated; empty when not serialized. */
+      rows: string;
+      failedItems: FailedItem[];
+    })
+  | (AttemptResultBase & { ok: false; code: WorkerFailureCode; message: string });
+
+export interface ShutdownResult {
+  workerId: string;
+  ranShutdown: boolean;
+  error?: string;
+}
