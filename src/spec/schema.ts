@@ -134,12 +134,16 @@ export const identitySchema = z
 export const jobSpecSchema = z.strictObject(
   {
     type: z.literal('parallel', { error: mustBe('parallel') }).default('parallel'),
+    /** Unquoted YAML such as `name: 2026` is a number; it is read as the name "2026". */
     name: z
-      .string({ error: mustBe('a string') })
-      .regex(JOB_NAME_PATTERN, {
-        error:
-          'must be 1-63 letters, digits, "-" or "_", starting with a letter or digit (it is used in blob paths and instance ids)',
-      })
+      .union([z.string(), z.number().int().nonnegative()], { error: mustBe('a string') })
+      .transform(String)
+      .pipe(
+        z.string().regex(JOB_NAME_PATTERN, {
+          error:
+            'must be 1-63 letters, digits, "-" or "_", starting with a letter or digit (it is used in blob paths and instance ids)',
+        }),
+      )
       .optional(),
     version: z
       .union([z.string(), z.number()], { error: mustBe('a string') })

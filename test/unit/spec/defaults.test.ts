@@ -188,3 +188,10 @@ describe('warnings', () => {
     expect(loaded.spec.outputs).toEqual({ result: { type: 'uri_folder' } });
   });
 });
+
+describe('numbers written where YAML users mean text', () => {
+  it('reads an unquoted numeric name, version and tag values as strings', () => {
+    const { spec } = load(minimalSpec({ name: 2026, version: 3, tags: { run: 7, nightly: true } }));
+    expect(spec).toMatchObject({ name: '2026', version: '3', tags: { run: '7', nightly: 'true' } });
+  });
+});
