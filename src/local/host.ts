@@ -3,7 +3,14 @@ import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
-import { loadApp, readHostJson, readLocalSettings, resolveSettingRefs, type LoadedApp } from './appLoader';
+import {
+  findEntryFiles,
+  loadApp,
+  readHostJson,
+  readLocalSettings,
+  resolveSettingRefs,
+  type LoadedApp,
+} from './appLoader';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { durableClientInput, handleDurableApi, type ManagementUrlContext } from './durable/api';
 import { DurableEngine, type EngineStats } from './durable/engine';
@@ -139,6 +146,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     for (const [name, value] of Object.entries(settings))
       if (process.env[name] === undefined) setEnv(name, value);
     const hostJson = readHostJson(appDir);
+    findEntryFiles(appDir); // fail before starting storage when "main" matches nothing
     fs.mkdirSync(dataDir, { recursive: true });
 
     let connectionString = options.connectionString;
@@ -486,7 +494,7 @@ function describeFunctions(
         };
       }
       const detail =
-        (trigger.queueName as string | undefined) ??
+        (typeof trigger.queueName === 'string' ? resolveSettingRefs(trigger.queueName) : undefined) ??
         (typeof trigger.topicName === 'string'
           ? `${trigger.topicName}/${String(trigger.subscriptionName)}`
           : undefined) ??

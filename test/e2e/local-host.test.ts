@@ -121,7 +121,7 @@ describe('app loading and HTTP', () => {
     expect(byName.get('SayHello')?.trigger).toBe('activityTrigger');
     expect(byName.get('QueueWorker')).toMatchObject({
       trigger: 'queueTrigger',
-      detail: '%CONFORMANCE_QUEUE%',
+      detail: 'conformance-q',
     });
     expect(byName.get('EverySecond')?.trigger).toBe('timerTrigger');
     expect(byName.get('OrdersFromServiceBus')?.trigger).toBe('serviceBusTrigger');
