@@ -4,12 +4,11 @@ import { parseJobText, parseJobValue } from '../../../src/spec';
 import { minimalSpec } from './helpers';
 
 /** Succeeds, or fails with the project's validation error; anything else escaping is a defect. */
-function loadsOrRejectsCleanly(load: () => unknown): boolean {
+function expectLoadsOrRejectsCleanly(load: () => unknown): void {
   try {
     load();
-    return true;
   } catch (error) {
-    return error instanceof SpecValidationError;
+    expect(error).toBeInstanceOf(SpecValidationError);
   }
 }
 
@@ -44,13 +43,15 @@ function setPath(target: Record<string, unknown>, path: string[], value: unknown
 
 describe('only SpecValidationError escapes', () => {
   it('for any JSON value', () => {
-    fc.assert(fc.property(fc.jsonValue(), (value) => loadsOrRejectsCleanly(() => parseJobValue(value))));
+    fc.assert(
+      fc.property(fc.jsonValue(), (value) => expectLoadsOrRejectsCleanly(() => parseJobValue(value))),
+    );
   });
 
   it('for any field of a valid spec replaced by any value', () => {
     fc.assert(
       fc.property(fc.constantFrom(...fieldPaths), fc.anything(), (path, value) =>
-        loadsOrRejectsCleanly(() => parseJobValue(setPath(minimalSpec(), path, value))),
+        expectLoadsOrRejectsCleanly(() => parseJobValue(setPath(minimalSpec(), path, value))),
       ),
     );
   });
@@ -58,7 +59,7 @@ describe('only SpecValidationError escapes', () => {
   it('for any text', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.string({ unit: 'binary' })), (text) =>
-        loadsOrRejectsCleanly(() => parseJobText(text)),
+        expectLoadsOrRejectsCleanly(() => parseJobText(text)),
       ),
     );
   });
@@ -90,6 +91,6 @@ describe('only SpecValidationError escapes', () => {
         { maxLength: 12 },
       )
       .map((lines) => lines.join('\n'));
-    fc.assert(fc.property(yamlish, (text) => loadsOrRejectsCleanly(() => parseJobText(text))));
+    fc.assert(fc.property(yamlish, (text) => expectLoadsOrRejectsCleanly(() => parseJobText(text))));
   });
 });
