@@ -1,0 +1,301 @@
+import { loadSettings } from '../config';
+import { ParallelJobError, TaskPathError } from '../errors';
+import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
+import { readTabularFile, readTabularRange } from '../plan/tabular';
+import type { BlobStore } from '../storage/blobStore';
+import { jobFolder, outputBlockId } from '../storage/layout';
+import type { TabularRecord } from '../task/contract';
+import {
+  TaskPools,
+  type AttemptOutcome,
+  type BatchData,
+  type JobContextData,
+  type WorkerStorageAccess,
+} from '../task/pool';
+import { resolveTaskModule } from '../task/resolve';
+import { capMessage } from '../task/results';
+import { writeAttemptRecord, type AttemptRecord } from './attemptRecord';
+import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
+import { appendRowBlobFor, jobRecordSchema, type JobRecord } from './jobRecord';
+
+export interface RunMiniBatchDeps {
+  store: BlobStore;
+  logsContainer: string;
+  /** The process's warm pools; a shared default (storage access from the app settings) when omitted. */
+  pools?: TaskPools;
+}
+
+/** The attempt record as written: the schema's fields plus timings and details for people. */
+export type WrittenAttemptRecord = AttemptRecord & {
+  /** `<pid>-<threadId>` of the worker (workerId holds the thread id alone). */
+  worker?: string;
+  modulePath?: string;
+  /** Failures from a short result that no ctx.fail call named. */
+  unattributedFailures: number;
+  timings: {
+    readMs: number;
+    queuedMs: number;
+    initMs: number;
+    runMs: number;
+    writeMs: number;
+    totalMs: number;
+  };
+};
+
+/** Small bounded caches: an instance runs mini-batches of a few jobs at a time, pages in order. */
+class BoundedCache<T> {
+  private readonly entries = new Map<string, Promise<T>>();
+  constructor(private readonly limit: number) {}
+
+  get(key: string, load: () => Promise<T>): Promise<T> {
+    let entry = this.entries.get(key);
+    if (!entry) {
+      entry = load();
+      // A failed read must not stay cached: the next attempt reads again.
+      entry.catch(() => this.entries.delete(key));
+      this.entries.set(key, entry);
+      if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
+    }
+    return entry;
+  }
+}
+
+const jobRecords = new BoundedCache<JobRecord>(16);
+const planPages = new BoundedCache<PlanPage>(64);
+let defaultPools: TaskPools | undefined;
+
+function storageAccessFromSettings(): WorkerStorageAccess {
+  try {
+    const settings = loadSettings();
+    const connection = settings.AzureWebJobsStorage;
+    return {
+      ...(connection && /AccountName=|UseDevelopmentStorage=/i.test(connection)
+        ? { connectionString: connection }
+        : {}),
+      ...(settings.AzureWebJobsStorage__clientId
+        ? { managedIdentityClientId: settings.AzureWebJobsStorage__clientId }
+        : {}),
+    };
+  } catch {
+    return {};
+  }
+}
+
+function sharedPools(): TaskPools {
+  defaultPools ??= new TaskPools({ storage: storageAccessFromSettings() });
+  return defaultPools;
+}
+
+async function descriptorFor(
+  store: BlobStore,
+  logsContainer: string,
+  record: JobRecord,
+  index: number,
+): Promise<MiniBatchDescriptor> {
+  if (index >= record.plan.miniBatches) {
+    throw new Error(
+      `Mini-batch ${index} is outside the plan of job ${record.jobId} (${record.plan.miniBatches} mini-batches).`,
+    );
+  }
+  const page = Math.floor(index / record.plan.pageSize);
+  const name = jobFolder(record.jobId).planPage(page);
+  const content = await planPages.get(`${record.jobId}/${page}`, () =>
+    store.readJson(logsContainer, name, planPageSchema),
+  );
+  const descriptor = content.miniBatches[index - content.first];
+  if (!descriptor || descriptor.index !== index) {
+    throw new Error(`Plan page ${name} does not hold mini-batch ${index}; the job folder is damaged.`);
+  }
+  return descriptor;
+}
+
+/** Reads what the task needs: records for tables (here), file references for files (read lazily in the worker). */
+async function buildBatch(
+  store: BlobStore,
+  record: JobRecord,
+  descriptor: MiniBatchDescriptor,
+): Promise<BatchData> {
+  const location = record.plan.input;
+  switch (descriptor.kind) {
+    case 'files':
+      return { kind: 'files', location, files: descriptor.files };
+    case 'tabular':
+      return { kind: 'records', records: await readTabularRange(store, location, descriptor) };
+    case 'partition': {
+      const partitionKeyValue = descriptor.keys;
+      const format = descriptor.format;
+      if (!format) return { kind: 'files', location, files: descriptor.files, partitionKeyValue };
+      const records: TabularRecord[] = [];
+      for (const file of descriptor.files)
+        records.push(...(await readTabularFile(store, location, file.name, format)));
+      return { kind: 'records', records, partitionKeyValue };
+    }
+  }
+}
+
+function itemCount(descriptor: MiniBatchDescriptor): number {
+  return descriptor.kind === 'tabular' ? 0 : descriptor.files.length;
+}
+
+function jobContext(record: JobRecord): JobContextData {
+  const { job } = record;
+  return {
+    jobId: record.jobId,
+    argv: job.task.argv,
+    inputs: job.inputs,
+    outputs: job.outputs,
+    environmentVariables: job.environmentVariables,
+    loggingLevel: job.loggingLevel,
+  };
+}
+
+function numericThreadId(worker: string | undefined): number | undefined {
+  const thread = worker?.split('-')[1];
+  return thread === undefined ? undefined : Number(thread);
+}
+
+/**
+ * Runs one attempt of one mini-batch: reads its descriptor and data, runs the task in a warm worker,
+ * stages the append_row rows as a block of the output blob, writes the attempt's log and record, and
+ * returns the receipt. Task failures (threw, timed out, crashed, bad or short result, unreadable input)
+ * come back as data; storage faults on the job's own blobs are thrown so that the caller retries.
+ */
+export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promise<MiniBatchReceipt> {
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const input = runMiniBatchInputSchema.parse(raw);
+  const { store, logsContainer } = deps;
+  const folder = jobFolder(input.jobId);
+  const record = await jobRecords.get(input.jobId, () =>
+    store.readJson(logsContainer, folder.jobRecord, jobRecordSchema),
+  );
+  const descriptor = await descriptorFor(store, logsContainer, record, input.index);
+  const settings = record.job.settings;
+
+  let outcome: AttemptOutcome;
+  let modulePath: string | undefined;
+  let readMs = 0;
+  const failedBeforeRun = (
+    code: string,
+    message: string,
+    retryable: boolean,
+    items: number,
+  ): AttemptOutcome => ({
+    status: 'failed',
+    items,
+    succeeded: 0,
+    failed: items,
+    rows: 0,
+    rowsText: '',
+    code,
+    message: capMessage(message),
+    retryable,
+    failedItems: [],
+    unattributedFailures: 0,
+    warnings: [],
+    log: `${new Date().toISOString()} ERROR ${message}\n`,
+    timings: { queuedMs: 0, initMs: 0, runMs: 0, totalMs: 0 },
+  });
+
+  try {
+    modulePath = resolveTaskModule(record.tasksRoot, record.job.task.code, record.job.task.entryScript);
+  } catch (error) {
+    if (!(error instanceof TaskPathError)) throw error;
+    outcome = failedBeforeRun(error.code, error.message, false, itemCount(descriptor));
+  }
+
+  if (modulePath !== undefined) {
+    let batch: BatchData | undefined;
+    const readStarted = performance.now();
+    try {
+      batch = await buildBatch(store, record, descriptor);
+    } catch (error) {
+      // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
+      if (!(error instanceof ParallelJobError) || error.retryable) throw error;
+      outcome = failedBeforeRun(
+        error.code,
+        `The mini-batch's input could not be read: ${error.message}`,
+        true,
+        itemCount(descriptor),
+      );
+    }
+    readMs = performance.now() - readStarted;
+    if (batch) {
+      const pool = (deps.pools ?? sharedPools()).poolFor(
+        modulePath,
+        settings.maxConcurrencyPerInstance,
+        jobContext(record),
+      );
+      outcome = await pool.runAttempt({
+        job: jobContext(record),
+        batch,
+        miniBatchIndex: input.index,
+        attempt: input.attempt,
+        timeoutSeconds: settings.timeoutSeconds,
+        appendRows: record.appendRow !== undefined,
+      });
+    }
+  }
+  outcome = outcome!;
+
+  const writeStarted = performance.now();
+  const target = appendRowBlobFor(record, input.index);
+  let rows = 0;
+  if (target && outcome.status !== 'failed' && outcome.rows > 0) {
+    const blockId = outputBlockId(record.generation, input.index, input.attempt);
+    await store.ensureContainer(target.container);
+    await store.stageBlock(target.container, target.blob, blockId, Buffer.from(outcome.rowsText, 'utf8'));
+    rows = outcome.rows;
+  }
+
+  const receipt = miniBatchReceiptSchema.parse({
+    index: input.index,
+    attempt: input.attempt,
+    status: outcome.status,
+    items: outcome.items,
+    succeeded: outcome.succeeded,
+    failed: outcome.failed,
+    rows,
+    ...(outcome.code ? { code: outcome.code } : {}),
+    ...(outcome.message ? { message: capMessage(outcome.message) } : {}),
+    retryable: outcome.retryable,
+    durationMs: performance.now() - started,
+  } satisfies MiniBatchReceipt);
+
+  const header =
+    `${startedAt} INFO mini-batch ${input.index} attempt ${input.attempt} of job ${input.jobId}` +
+    `${outcome.workerId ? ` on worker ${outcome.workerId}` : ''}: ${outcome.items} items\n`;
+  const footer =
+    `${new Date().toISOString()} INFO ${receipt.status}: ${receipt.succeeded} succeeded, ${receipt.failed} failed, ${rows} rows` +
+    `${receipt.code ? ` (${receipt.code})` : ''}\n`;
+  await store.write(
+    logsContainer,
+    folder.attemptLog(input.index, input.attempt),
+    header + outcome.log + footer,
+    {
+      contentType: 'text/plain; charset=utf-8',
+    },
+  );
+
+  const threadId = numericThreadId(outcome.workerId);
+  const attemptRecord: WrittenAttemptRecord = {
+    receipt,
+    failedItems: outcome.failedItems.map(({ item, error }) => ({ item, error })),
+    warnings: outcome.warnings,
+    startedAt,
+    ...(threadId !== undefined && Number.isInteger(threadId) ? { workerId: threadId } : {}),
+    ...(outcome.workerId ? { worker: outcome.workerId } : {}),
+    ...(modulePath ? { modulePath } : {}),
+    unattributedFailures: outcome.unattributedFailures,
+    timings: {
+      readMs,
+      queuedMs: outcome.timings.queuedMs,
+      initMs: outcome.timings.initMs,
+      runMs: outcome.timings.runMs,
+      writeMs: performance.now() - writeStarted,
+      totalMs: performance.now() - started,
+    },
+  };
+  await writeAttemptRecord(store, logsContainer, input.jobId, attemptRecord);
+  return receipt;
+}

@@ -1,0 +1,287 @@
+import path from 'node:path';
+import { listAttempts } from '../../../src/activities/attemptRecord';
+import type { MiniBatchReceipt } from '../../../src/activities/contracts';
+import type { JobRecord } from '../../../src/activities/jobRecord';
+import { runMiniBatch, type RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
+import type { RunningAzurite } from '../../../src/local/azurite';
+import type { MiniBatchDescriptor, PlanSummary } from '../../../src/plan/descriptor';
+import type { EffectiveJob } from '../../../src/spec/effective';
+import { BlobStore } from '../../../src/storage/blobStore';
+import { jobFolder, outputBlockId } from '../../../src/storage/layout';
+import { TaskPools } from '../../../src/task/pool';
+import { uniqueContainer, useAzurite } from '../../support/azurite';
+import { effectiveJob } from '../../support/jobs';
+
+const tasksRoot = path.resolve(__dirname, '../../fixtures');
+let azurite: RunningAzurite;
+let store: BlobStore;
+let pools: TaskPools;
+let deps: RunMiniBatchDeps;
+const logs = uniqueContainer('logs');
+const inputs = uniqueContainer('inputs');
+const outputs = uniqueContainer('outputs');
+
+beforeAll(async () => {
+  azurite = await useAzurite();
+  store = BlobStore.fromConnectionString(azurite.connectionString);
+  pools = new TaskPools({ storage: { connectionString: azurite.connectionString } });
+  deps = { store, logsContainer: logs, pools };
+  for (const container of [logs, inputs]) await store.ensureContainer(container);
+});
+afterAll(async () => {
+  await pools.closeAll();
+  await azurite.stop();
+});
+
+interface JobSetup {
+  jobId: string;
+  kind: PlanSummary['kind'];
+  descriptors: MiniBatchDescriptor[];
+  entryScript: string;
+  code?: string;
+  pageSize?: number;
+  settings?: Parameters<typeof effectiveJob>[0];
+  job?: Partial<EffectiveJob>;
+  appendRow?: boolean;
+}
+
+/** Writes what planning would have: the job record and the plan pages. */
+async function writeJob(setup: JobSetup): Promise<JobRecord> {
+  const pageSize = setup.pageSize ?? 2;
+  const pages = Math.ceil(setup.descriptors.length / pageSize);
+  const job = effectiveJob(setup.settings ?? {}, {
+    task: { code: setup.code ?? 'tasks', entryScript: setup.entryScript, programArguments: '', argv: [] },
+    ...setup.job,
+  });
+  const record: JobRecord = {
+    jobId: setup.jobId,
+    generation: 0,
+    job,
+    plan: {
+      kind: setup.kind,
+      input: { accountUrl: store.accountUrl, container: inputs, prefix: '' },
+      miniBatches: setup.descriptors.length,
+      bytes: 0,
+      pageSize,
+      pages,
+    },
+    tasksRoot,
+    ...(setup.appendRow === false
+      ? {}
+      : {
+          appendRow: {
+            container: outputs,
+            blobs: [`${setup.jobId}/parallel_run_step.txt`],
+            miniBatchesPerBlob: 100,
+          },
+        }),
+    createdAt: new Date().toISOString(),
+  };
+  const folder = jobFolder(setup.jobId);
+  await store.writeJson(logs, folder.jobRecord, record);
+  for (let page = 0; page < pages; page += 1) {
+    const first = page * pageSize;
+    await store.writeJson(logs, folder.planPage(page), {
+      page,
+      first,
+      miniBatches: setup.descriptors.slice(first, first + pageSize),
+    });
+  }
+  return record;
+}
+
+async function upload(name: string, text: string): Promise<number> {
+  await store.write(inputs, name, text);
+  return Buffer.byteLength(text);
+}
+
+function tabular(index: number, blob: string, size: number, format: 'csv' | 'jsonl'): MiniBatchDescriptor {
+  return { kind: 'tabular', index, blob, format, start: 0, end: size, fileSize: size };
+}
+
+describe('runMiniBatch against Azurite', () => {
+  it('runs tabular mini-batches, stages their rows as blocks, and writes logs and records whose counts match', async () => {
+    const jobId = 'job-tabular';
+    const csv = await upload('t/a.csv', 'id,mode,bad\n1,short,\n2,short,\n3,short,\n4,short,\n');
+    const jsonl = await upload(
+      't/b.jsonl',
+      ['a', 'b', 'c', 'd']
+        .map((id) => JSON.stringify({ id, mode: 'fail', bad: id === 'b' || id === 'd' }))
+        .join('\n') + '\n',
+    );
+    const echo = await upload('t/c.csv', 'id,mode\nx,log\ny,log\n');
+    const thrower = await upload('t/d.jsonl', '{"id":1,"mode":"throw"}\n');
+    await writeJob({
+      jobId,
+      kind: 'tabular',
+      entryScript: 'behaviours.js',
+      descriptors: [
+        tabular(0, 't/a.csv', csv, 'csv'),
+        tabular(1, 't/b.jsonl', jsonl, 'jsonl'),
+        tabular(2, 't/c.csv', echo, 'csv'),
+        tabular(3, 't/d.jsonl', thrower, 'jsonl'),
+      ],
+    });
+
+    const receipts: MiniBatchReceipt[] = [];
+    for (let index = 0; index < 4; index += 1)
+      receipts.push(await runMiniBatch(deps, { jobId, index, attempt: 1 }));
+
+    expect(
+      receipts.map(({ status, items, succeeded, failed, rows, code }) => ({
+        status,
+        items,
+        succeeded,
+        failed,
+        rows,
+        code,
+      })),
+    ).toEqual([
+      { status: 'partial', items: 4, succeeded: 3, failed: 1, rows: 3, code: undefined },
+      { status: 'partial', items: 4, succeeded: 2, failed: 2, rows: 2, code: undefined },
+      { status: 'succeeded', items: 2, succeeded: 2, failed: 0, rows: 2, code: undefined },
+      { status: 'failed', items: 1, succeeded: 0, failed: 1, rows: 0, code: 'TASK_RUN_FAILED' },
+    ]);
+    expect(receipts[3]!.message).toBe('run() failed: Error: run exploded on purpose');
+
+    // The rows are staged, not committed: one block per mini-batch with rows, named by (generation, index, attempt).
+    const output = `${jobId}/parallel_run_step.txt`;
+    const blocks = await store.listBlocks(outputs, output);
+    const expected = [0, 1, 2].map((index) => outputBlockId(0, index, 1));
+    expect(blocks.committed).toEqual([]);
+    expect([...blocks.uncommitted].sort()).toEqual([...expected].sort());
+    await store.commitBlocks(outputs, output, expected);
+    expect(await store.readText(outputs, output)).toBe('2\n3\n4\na\nc\nx\ny\n');
+
+    // Attempt records: metadata carries the receipt; the body names the failed items.
+    const listed: MiniBatchReceipt[] = [];
+    for await (const receipt of listAttempts(store, logs, jobId)) listed.push(receipt);
+    expect(listed.map((r) => [r.index, r.status, r.items, r.succeeded, r.failed, r.rows])).toEqual(
+      receipts.map((r) => [r.index, r.status, r.items, r.succeeded, r.failed, r.rows]),
+    );
+    const record = JSON.parse(await store.readText(logs, jobFolder(jobId).attemptRecord(1, 1)));
+    expect(record.failedItems).toEqual([
+      { item: { id: 'b', mode: 'fail', bad: true }, error: 'Error: record b is bad' },
+      { item: { id: 'd', mode: 'fail', bad: true }, error: 'Error: record d is bad' },
+    ]);
+    expect(record.receipt).toEqual(receipts[1]);
+    expect(record.worker).toMatch(/^\d+-\d+$/);
+    expect(record.timings.runMs).toBeGreaterThanOrEqual(0);
+    const short = JSON.parse(await store.readText(logs, jobFolder(jobId).attemptRecord(0, 1)));
+    expect(short.unattributedFailures).toBe(1);
+
+    // Logs: one per attempt, with what the task printed.
+    const logged = await store.readText(logs, jobFolder(jobId).attemptLog(2, 1));
+    expect(logged).toContain('mini-batch 2 attempt 1 of job job-tabular');
+    expect(logged).toContain('INFO console line for 2 1');
+    expect(logged).toContain('succeeded: 2 succeeded, 0 failed, 2 rows');
+    const failedLog = await store.readText(logs, jobFolder(jobId).attemptLog(3, 1));
+    expect(failedLog).toContain('ERROR run() failed: Error: run exploded on purpose');
+  });
+
+  it('gives file and partition mini-batches lazy handles that read the blobs', async () => {
+    const jobId = 'job-files';
+    const files = [
+      { name: 'f/one.txt', size: await upload('f/one.txt', 'first') },
+      { name: 'f/two.txt', size: await upload('f/two.txt', 'bad') },
+      { name: 'f/three.txt', size: await upload('f/three.txt', 'third') },
+      { name: 'p/region=eu/x.txt', size: await upload('p/region=eu/x.txt', 'euro') },
+    ];
+    await writeJob({
+      jobId,
+      kind: 'files',
+      entryScript: 'files.js',
+      descriptors: [
+        { kind: 'files', index: 0, files: files.slice(0, 3) },
+        { kind: 'partition', index: 1, keys: { region: 'eu' }, files: files.slice(3) },
+      ],
+    });
+    const first = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const second = await runMiniBatch(deps, { jobId, index: 1, attempt: 2 });
+    expect(first).toMatchObject({ status: 'partial', items: 3, succeeded: 2, failed: 1, rows: 2 });
+    expect(second).toMatchObject({ status: 'succeeded', items: 1, succeeded: 1, failed: 0, rows: 1 });
+
+    const output = `${jobId}/parallel_run_step.txt`;
+    await store.commitBlocks(outputs, output, [outputBlockId(0, 0, 1), outputBlockId(0, 1, 2)]);
+    expect(
+      (await store.readText(outputs, output))
+        .trimEnd()
+        .split('\n')
+        .map((line) => JSON.parse(line)),
+    ).toEqual([
+      { name: 'f/one.txt', text: 'first', partition: null },
+      { name: 'f/three.txt', text: 'third', partition: null },
+      { name: 'p/region=eu/x.txt', text: 'euro', partition: { region: 'eu' } },
+    ]);
+    const record = JSON.parse(await store.readText(logs, jobFolder(jobId).attemptRecord(0, 1)));
+    expect(record.failedItems).toEqual([{ item: 'f/two.txt', error: 'content is bad' }]);
+    expect(await store.readText(logs, jobFolder(jobId).attemptLog(0, 1))).toContain(
+      'read f/one.txt (5 bytes)',
+    );
+  });
+
+  it('returns a timeout as data and stages nothing for the attempt', async () => {
+    const jobId = 'job-timeout';
+    const size = await upload('loop.jsonl', '{"id":1,"mode":"loop"}\n');
+    await writeJob({
+      jobId,
+      kind: 'tabular',
+      entryScript: 'behaviours.js',
+      settings: { timeoutSeconds: 1 },
+      descriptors: [tabular(0, 'loop.jsonl', size, 'jsonl')],
+    });
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(receipt).toMatchObject({ status: 'failed', code: 'TASK_TIMEOUT', retryable: true, rows: 0 });
+    expect((await store.listBlocks(outputs, `${jobId}/parallel_run_step.txt`)).uncommitted).toEqual([]);
+    expect(await store.readText(logs, jobFolder(jobId).attemptLog(0, 1))).toContain(
+      'did not finish within the timeout',
+    );
+  });
+
+  it('counts rows without staging them for summary_only', async () => {
+    const jobId = 'job-summary';
+    const size = await upload('s.csv', 'id,mode\n1,long\n');
+    await writeJob({
+      jobId,
+      kind: 'tabular',
+      entryScript: 'behaviours.js',
+      appendRow: false,
+      descriptors: [tabular(0, 's.csv', size, 'csv')],
+    });
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(receipt).toMatchObject({ status: 'succeeded', items: 1, succeeded: 1, rows: 0 });
+  });
+
+  it('fails fast, without retry, when the entry script escapes the tasks root', async () => {
+    const jobId = 'job-escape';
+    await writeJob({
+      jobId,
+      kind: 'files',
+      code: '..',
+      entryScript: 'support/jobs.ts',
+      descriptors: [{ kind: 'files', index: 0, files: [{ name: 'f/one.txt', size: 5 }] }],
+    });
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(receipt).toMatchObject({
+      status: 'failed',
+      code: 'TASK_PATH_INVALID',
+      retryable: false,
+      items: 1,
+      failed: 1,
+    });
+    expect(receipt.message).toContain('outside the tasks root');
+  });
+
+  it('returns an unreadable input as a failed attempt and throws for a mini-batch outside the plan', async () => {
+    const jobId = 'job-missing';
+    await writeJob({
+      jobId,
+      kind: 'tabular',
+      entryScript: 'behaviours.js',
+      descriptors: [tabular(0, 'gone.csv', 10, 'csv')],
+    });
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(receipt).toMatchObject({ status: 'failed', code: 'STORAGE_NOT_FOUND', retryable: true });
+    await expect(runMiniBatch(deps, { jobId, index: 5, attempt: 1 })).rejects.toThrow(/outside the plan/);
+  });
+});
