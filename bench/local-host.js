@@ -14,7 +14,11 @@ const scenarios = {
   'fan-1000': { name: 'FanOut', input: { count: 1000 }, activities: 1000 },
   'fan-5000': { name: 'FanOut', input: { count: 5000 }, activities: 5000 },
   'fan-10000': { name: 'FanOut', input: { count: 10000 }, activities: 10000 },
-  'sub-100x100': { name: 'SubFanOut', input: { children: 100, perChild: 100, explicitIds: true }, activities: 10000 },
+  'sub-100x100': {
+    name: 'SubFanOut',
+    input: { children: 100, perChild: 100, explicitIds: true },
+    activities: 10000,
+  },
   // Activities that take 20 ms (32 at a time, host.json): completions trickle in and are batched.
   'fan-2000-async20ms': { name: 'FanOut', input: { count: 2000, activity: 'SlowDouble' }, activities: 2000 },
 };
@@ -23,7 +27,14 @@ async function runScenario(key) {
   const scenario = scenarios[key];
   const { startLocalHost } = require('../dist/src/local');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-local-host-'));
-  const host = await startLocalHost({ appDir, port: 0, dataDir, storage: 'memory', quiet: true, pollIntervalMs: 600_000 });
+  const host = await startLocalHost({
+    appDir,
+    port: 0,
+    dataDir,
+    storage: 'memory',
+    quiet: true,
+    pollIntervalMs: 600_000,
+  });
   let peakRss = 0;
   let peakHeap = 0;
   const sample = () => {
@@ -51,7 +62,8 @@ async function runScenario(key) {
   const after = host.stats();
   await host.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
-  if (status.runtimeStatus !== 'Completed') throw new Error(`${key}: ${status.runtimeStatus} ${JSON.stringify(status.output)}`);
+  if (status.runtimeStatus !== 'Completed')
+    throw new Error(`${key}: ${status.runtimeStatus} ${JSON.stringify(status.output)}`);
 
   // Baseline: the same handler through the same @azure/functions InvocationContext, no engine.
   const { InvocationContext } = require('@azure/functions');
@@ -92,7 +104,8 @@ async function main() {
     if (child.status !== 0 || !line) throw new Error(`${key} failed: ${child.stderr}`);
     rows.push(JSON.parse(line));
   }
-  const header = '| scenario | activities | wall ms | activities/s | max history | episodes | events replayed | peak RSS MiB | peak heap MiB | baseline ms (direct calls) | host / baseline |';
+  const header =
+    '| scenario | activities | wall ms | activities/s | max history | episodes | events replayed | peak RSS MiB | peak heap MiB | baseline ms (direct calls) | host / baseline |';
   console.log(header);
   console.log(header.replace(/[^|]/g, '-').replace(/-+/g, '---'));
   for (const r of rows) {

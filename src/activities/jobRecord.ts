@@ -30,9 +30,13 @@ export const jobRecordSchema = z.object({
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
 /** The output blob that mini-batch `index` appends to. */
-export function appendRowBlobFor(record: JobRecord, index: number): { container: string; blob: string } | undefined {
+export function appendRowBlobFor(
+  record: JobRecord,
+  index: number,
+): { container: string; blob: string } | undefined {
   const target = record.appendRow;
   if (!target) return undefined;
-  const blob = target.blobs[Math.floor(index / target.miniBatchesPerBlob)] ?? target.blobs[target.blobs.length - 1]!;
+  const blob =
+    target.blobs[Math.floor(index / target.miniBatchesPerBlob)] ?? target.blobs[target.blobs.length - 1]!;
   return { container: target.container, blob };
 }

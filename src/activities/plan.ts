@@ -41,13 +41,16 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     partitionKeys: job.partitionKeys,
     logsContainer,
   });
+  const appendRow = appendRowTarget(store, job, plan.miniBatches);
+  // Attempts stage their rows on the output blob, so its container must exist before the first one.
+  if (appendRow) await store.ensureContainer(appendRow.container);
   const record: JobRecord = {
     jobId: input.jobId,
     generation: 0,
     job,
     plan,
     tasksRoot: input.tasksRoot,
-    appendRow: appendRowTarget(store, job, plan.miniBatches),
+    appendRow,
     createdAt: input.createdAt,
   };
   await store.writeJson(logsContainer, jobFolder(input.jobId).jobRecord, jobRecordSchema.parse(record));

@@ -18,7 +18,11 @@ export type FileRef = z.infer<typeof fileRefSchema>;
  * the deterministic plan (0-based) and the key for attempts, blocks, logs and the manifest.
  */
 export const miniBatchDescriptorSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('files'), index: z.number().int().nonnegative(), files: z.array(fileRefSchema) }),
+  z.object({
+    kind: z.literal('files'),
+    index: z.number().int().nonnegative(),
+    files: z.array(fileRefSchema),
+  }),
   z.object({
     kind: z.literal('tabular'),
     index: z.number().int().nonnegative(),

@@ -27,7 +27,7 @@ const TRANSIENT_CODES = new Set([
 ]);
 
 function shape(error: unknown): ErrorShape {
-  return typeof error === 'object' && error !== null ? (error) : {};
+  return typeof error === 'object' && error !== null ? error : {};
 }
 
 export function statusOf(error: unknown): number | undefined {

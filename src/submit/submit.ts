@@ -76,7 +76,11 @@ export async function submitJob(
       },
     ]);
   }
-  const job = resolveJob(spec, { jobId, outputRoot: `${services.containers.outputs}/${jobId}` });
+  const job = resolveJob(spec, {
+    jobId,
+    outputRoot: `${services.containers.outputs}/${jobId}`,
+    warnings: loaded.warnings,
+  });
   try {
     resolveTaskModule(services.tasksRoot, job.task.code, job.task.entryScript);
   } catch (error) {

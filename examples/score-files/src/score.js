@@ -3,8 +3,8 @@ let positive;
 let negative;
 
 exports.init = (ctx) => {
-  positive = new Set(String(ctx.args.positive ?? '').split(','));
-  negative = new Set(String(ctx.args.negative ?? '').split(','));
+  positive = new Set(String(ctx.args.options.positive ?? '').split(','));
+  negative = new Set(String(ctx.args.options.negative ?? '').split(','));
   ctx.log(`lexicon: ${positive.size} positive, ${negative.size} negative words`);
 };
 

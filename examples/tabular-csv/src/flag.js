@@ -1,6 +1,6 @@
 // Flags large transactions. Rows with an unreadable amount are reported as failed items.
 exports.run = (rows, ctx) => {
-  const limit = Number(ctx.args.limit ?? 1000);
+  const limit = Number(ctx.args.options.limit ?? 1000);
   const out = [];
   for (const row of rows) {
     const amount = Number(row.amount);

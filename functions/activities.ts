@@ -1,0 +1,19 @@
+import * as df from 'durable-functions';
+import { ActivityNames } from '../src/activities/contracts';
+import { finalizeActivity } from '../src/activities/finalize';
+import { notifyActivity } from '../src/activities/notify';
+import { planActivity } from '../src/activities/plan';
+import { runMiniBatch } from '../src/activities/runMiniBatch';
+import { selectActivity } from '../src/activities/select';
+import { appServices } from '../src/composition';
+
+const deps = () => {
+  const services = appServices();
+  return { store: services.store, logsContainer: services.containers.logs };
+};
+
+df.app.activity(ActivityNames.plan, { handler: (input: unknown) => planActivity(deps(), input) });
+df.app.activity(ActivityNames.select, { handler: (input: unknown) => selectActivity(deps(), input) });
+df.app.activity(ActivityNames.runMiniBatch, { handler: (input: unknown) => runMiniBatch(deps(), input) });
+df.app.activity(ActivityNames.finalize, { handler: (input: unknown) => finalizeActivity(deps(), input) });
+df.app.activity(ActivityNames.notify, { handler: (input: unknown) => notifyActivity(appServices(), input) });
