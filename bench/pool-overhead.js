@@ -9,7 +9,14 @@ const miniBatches = Number(process.argv[2] ?? 5000);
 const itemsPerMiniBatch = Number(process.argv[3] ?? 10);
 const modulePath = path.resolve(__dirname, '../test/fixtures/tasks/noop.js');
 const records = Array.from({ length: itemsPerMiniBatch }, (_, id) => ({ id, name: `item-${id}` }));
-const job = { jobId: 'bench', argv: [], inputs: {}, outputs: {}, environmentVariables: {}, loggingLevel: 'INFO' };
+const job = {
+  jobId: 'bench',
+  argv: [],
+  inputs: {},
+  outputs: {},
+  environmentVariables: {},
+  loggingLevel: 'INFO',
+};
 
 function stats(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -25,7 +32,10 @@ async function direct() {
   for (let i = 0; i < miniBatches; i += 1) {
     const started = performance.now();
     // Same work the caller would do without a pool: hand over the records, await, count.
-    const result = await task.run(records.map((r) => ({ ...r })), ctx);
+    const result = await task.run(
+      records.map((r) => ({ ...r })),
+      ctx,
+    );
     if (!Array.isArray(result)) throw new Error('bad result');
     samples.push(performance.now() - started);
   }
@@ -58,11 +68,19 @@ async function main() {
   const base = await direct();
   const pool = await pooled();
   const fmt = (x) => x.toFixed(3);
-  console.log(`mini-batches: ${miniBatches}, items per mini-batch: ${itemsPerMiniBatch}, sequential, maxConcurrency 1`);
+  console.log(
+    `mini-batches: ${miniBatches}, items per mini-batch: ${itemsPerMiniBatch}, sequential, maxConcurrency 1`,
+  );
   console.log('                       mean ms   p50 ms   p99 ms');
-  console.log(`direct (in-process)   ${fmt(base.mean).padStart(8)} ${fmt(base.p50).padStart(8)} ${fmt(base.p99).padStart(8)}`);
-  console.log(`warm pool             ${fmt(pool.mean).padStart(8)} ${fmt(pool.p50).padStart(8)} ${fmt(pool.p99).padStart(8)}`);
-  console.log(`added per mini-batch  ${fmt(pool.mean - base.mean).padStart(8)} ${fmt(pool.p50 - base.p50).padStart(8)} ${fmt(pool.p99 - base.p99).padStart(8)}`);
+  console.log(
+    `direct (in-process)   ${fmt(base.mean).padStart(8)} ${fmt(base.p50).padStart(8)} ${fmt(base.p99).padStart(8)}`,
+  );
+  console.log(
+    `warm pool             ${fmt(pool.mean).padStart(8)} ${fmt(pool.p50).padStart(8)} ${fmt(pool.p99).padStart(8)}`,
+  );
+  console.log(
+    `added per mini-batch  ${fmt(pool.mean - base.mean).padStart(8)} ${fmt(pool.p50 - base.p50).padStart(8)} ${fmt(pool.p99 - base.p99).padStart(8)}`,
+  );
   console.log(`ratio pool / direct   ${(pool.mean / base.mean).toFixed(1)}x (mean)`);
   console.log(`target: added mean <= 1 ms -> ${pool.mean - base.mean <= 1 ? 'met' : 'NOT met'}`);
 }
