@@ -108,7 +108,7 @@ describe('TaskPool with real worker threads', () => {
     expect((await pool.runAttempt(request('echo'))).status).toBe('succeeded');
   });
 
-  it('reports a TASK_TIMEOUT when run() honours the signal, and keeps the worker', async () => {
+  it('reports TASK_TIMEOUT when run() honours ctx.signal and stops by itself', async () => {
     const outcome = await pool.runAttempt(request('cooperative', 2, { timeoutSeconds: 0.3 }));
     expect(outcome).toMatchObject({ status: 'failed', code: 'TASK_TIMEOUT' });
   });
