@@ -19,43 +19,66 @@ class Disposable {
   }
 }
 
-let currentSink: RegistrationSink | undefined;
-/** The most recently started host receives system logs issued outside of loading. */
-let logSink: RegistrationSink | undefined;
-let programmingModel: unknown;
-let installed = false;
+interface ShimState {
+  /** The host that is loading an app right now. */
+  currentSink: RegistrationSink | undefined;
+  /** The most recently started host receives system logs issued outside of loading. */
+  logSink: RegistrationSink | undefined;
+  programmingModel: unknown;
+  installed: boolean;
+  coreApi: object;
+}
+
+function requireSink(state: ShimState): RegistrationSink {
+  if (!state.currentSink) throw new Error('A function can only be registered during app startup.');
+  return state.currentSink;
+}
+
+function createState(): ShimState {
+  const state: ShimState = {
+    currentSink: undefined,
+    logSink: undefined,
+    programmingModel: undefined,
+    installed: false,
+    coreApi: {},
+  };
+  state.coreApi = {
+    version: '4.0.0-local',
+    hostVersion: '4.1000.0-parallel-job-local',
+    Disposable,
+    setProgrammingModel(model: unknown): void {
+      state.programmingModel = model;
+    },
+    getProgrammingModel(): unknown {
+      return state.programmingModel;
+    },
+    registerFunction(metadata: FunctionMetadata, callback: FunctionCallback): Disposable {
+      const sink = requireSink(state);
+      sink.registerFunction(metadata, callback);
+      const id = metadata.functionId ?? metadata.name;
+      return new Disposable(() => sink.unregisterFunction(id));
+    },
+    registerHook(name: HookName, callback: HookCallback): Disposable {
+      return new Disposable(requireSink(state).registerHook(name, callback));
+    },
+    log(level: string, category: string, message: string): void {
+      (state.currentSink ?? state.logSink)?.systemLog(level, category, message);
+    },
+  };
+  return state;
+}
 
 /**
- * The `@azure/functions-core` object. `@azure/functions` caches it for the life of the process, so it is
- * one object for every host; calls go to whichever host is loading (or running) at the time.
+ * `@azure/functions` caches the core API object in Node's module cache for the life of the process,
+ * while this file may be instantiated more than once (jest gives every test file its own registry).
+ * So the object and its state hang off Node's Module class, shared by every copy of this module.
  */
-const coreApi = {
-  version: '4.0.0-local',
-  hostVersion: '4.1000.0-parallel-job-local',
-  Disposable,
-  setProgrammingModel(model: unknown): void {
-    programmingModel = model;
-  },
-  getProgrammingModel(): unknown {
-    return programmingModel;
-  },
-  registerFunction(metadata: FunctionMetadata, callback: FunctionCallback): Disposable {
-    const sink = requireSink();
-    sink.registerFunction(metadata, callback);
-    const id = metadata.functionId ?? metadata.name;
-    return new Disposable(() => sink.unregisterFunction(id));
-  },
-  registerHook(name: HookName, callback: HookCallback): Disposable {
-    return new Disposable(requireSink().registerHook(name, callback));
-  },
-  log(level: string, category: string, message: string): void {
-    (currentSink ?? logSink)?.systemLog(level, category, message);
-  },
-};
-
-function requireSink(): RegistrationSink {
-  if (!currentSink) throw new Error('A function can only be registered during app startup.');
-  return currentSink;
+const STATE_KEY = Symbol.for('parallel-job.local-host.functions-core');
+function shimState(): ShimState {
+  // Not globalThis: jest gives each test file its own global object, but Node's Module class is shared.
+  const holder = realModuleClass() as unknown as { [STATE_KEY]?: ShimState };
+  holder[STATE_KEY] ??= createState();
+  return holder[STATE_KEY];
 }
 
 /**
@@ -64,21 +87,23 @@ function requireSink(): RegistrationSink {
  * Node's own loader (see appLoader).
  */
 export function installCoreShim(): void {
-  if (installed) return;
-  installed = true;
+  const state = shimState();
+  if (state.installed) return;
+  state.installed = true;
   const proto = realModuleClass().prototype;
   proto.require = new Proxy(proto.require, {
     apply(target, thisArg: unknown, args: [string]) {
-      return args[0] === '@azure/functions-core' ? coreApi : Reflect.apply(target, thisArg, args);
+      return args[0] === '@azure/functions-core' ? state.coreApi : Reflect.apply(target, thisArg, args);
     },
   });
 }
 
 /** Routes registrations to `sink` until the returned function is called. */
 export function beginRegistration(sink: RegistrationSink): () => void {
-  currentSink = sink;
-  logSink = sink;
+  const state = shimState();
+  state.currentSink = sink;
+  state.logSink = sink;
   return () => {
-    if (currentSink === sink) currentSink = undefined;
+    if (state.currentSink === sink) state.currentSink = undefined;
   };
 }
