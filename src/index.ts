@@ -17,3 +17,8 @@ export type {
   RunResult,
   FailedItem,
 } from './task/contract';
+export { BlobStore, type BlobInfo, type BlobStoreOptions } from './storage/blobStore';
+export { resolveInputLocation, uploadLocalFolder } from './storage/inputs';
+export { planJob, readPlanPage, planRequestSchema, type PlanRequest } from './plan/planner';
+export { previewPlan, type PlanPreview } from './plan/preview';
+export { readTabularRange, readTabularFile } from './plan/tabular';
