@@ -49,6 +49,7 @@ const CR = 0x0d;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 
+const FIRST_CHUNK_BYTES = 8 * 1024;
 const DEFAULTS = {
   chunkBytes: 256 * 1024,
   maxQuotedFieldBytes: 128 * 1024,
@@ -63,9 +64,11 @@ class ForwardReader {
     private readonly chunkBytes: number,
   ) {}
 
+  /** Chunks start small and double: a header line or a boundary is usually found in the first few KiB. */
   async *chunks(from: number): AsyncIterable<{ offset: number; bytes: Buffer }> {
-    for (let offset = from; offset < this.fileSize;) {
-      const end = Math.min(this.fileSize, offset + this.chunkBytes);
+    let size = Math.min(this.chunkBytes, FIRST_CHUNK_BYTES);
+    for (let offset = from; offset < this.fileSize; size = Math.min(this.chunkBytes, size * 2)) {
+      const end = Math.min(this.fileSize, offset + size);
       const bytes = await this.read(offset, end);
       if (bytes.length === 0) return;
       yield { offset, bytes };
