@@ -41,7 +41,8 @@ if (process.argv[2] === '--serve') {
     const service = BlobServiceClient.fromConnectionString(azurite.connectionString);
     const container = service.getContainerClient(CONTAINER);
     await container.createIfNotExists();
-    const name = (i) => (i < SMALL ? `a/f-${String(i).padStart(7, '0')}.bin` : `b/f-${String(i).padStart(7, '0')}.bin`);
+    const name = (i) =>
+      i < SMALL ? `a/f-${String(i).padStart(7, '0')}.bin` : `b/f-${String(i).padStart(7, '0')}.bin`;
     const body = Buffer.from('x'.repeat(100));
     await container.getBlockBlobClient(name(0)).upload(body, body.length);
     const blobs = blobServer.metadataStore.db.getCollection('$BLOBS_COLLECTION$');
@@ -116,12 +117,17 @@ async function measure(fn) {
 
 async function main() {
   const seedStarted = Date.now();
-  const child = fork(__filename, ['--serve', ...(quick ? ['--quick'] : [])], { stdio: 'inherit', execArgv: [] });
+  const child = fork(__filename, ['--serve', ...(quick ? ['--quick'] : [])], {
+    stdio: 'inherit',
+    execArgv: [],
+  });
   const ready = await new Promise((resolve, reject) => {
     child.once('message', resolve);
     child.once('exit', (code) => reject(new Error(`Azurite child exited with ${code}`)));
   });
-  console.log(`seeded ${LARGE} blobs and ${mb(TABLE_BYTES)} MiB of CSV in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`);
+  console.log(
+    `seeded ${LARGE} blobs and ${mb(TABLE_BYTES)} MiB of CSV in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`,
+  );
   const store = BlobStore.fromConnectionString(ready.connectionString);
   const input = (prefix) => ({ accountUrl: store.accountUrl, container: CONTAINER, prefix });
   const rows = [];
@@ -144,7 +150,8 @@ async function main() {
           logsContainer: 'logs',
         }),
       );
-      if (planned.result.items !== count) throw new Error(`planned ${planned.result.items} items, expected ${count}`);
+      if (planned.result.items !== count)
+        throw new Error(`planned ${planned.result.items} items, expected ${count}`);
       plans.push(planned);
     }
     for (const [i, [label, prefix]] of sizes.entries()) {
@@ -211,9 +218,13 @@ async function main() {
       return bytes;
     };
     const start = Math.floor(info.size / 2);
-    const rangeRead = await measure(() => readRecordsInRange(read, info.size, 'csv', start, start + 1024 * 1024, blob));
+    const rangeRead = await measure(() =>
+      readRecordsInRange(read, info.size, 'csv', start, start + 1024 * 1024, blob),
+    );
 
-    console.log('\ninput            | plan s | bare list s | plan/list | planner peak RSS MiB | peak heap MiB | collect-all holds MiB | returned B | mini-batches | pages');
+    console.log(
+      '\ninput            | plan s | bare list s | plan/list | planner peak RSS MiB | peak heap MiB | collect-all holds MiB | returned B | mini-batches | pages',
+    );
     for (const row of rows) {
       console.log(
         `${row.label.padEnd(16)} | ${row.planSeconds.toFixed(2).padStart(6)} | ${Number.isNaN(row.listSeconds) ? '   -' : row.listSeconds.toFixed(2).padStart(11)} | ${Number.isNaN(row.listSeconds) ? '   -' : (row.planSeconds / row.listSeconds).toFixed(2).padStart(9)} | ${mb(row.peakRss).padStart(20)} | ${mb(row.heapPeak).padStart(13)} | ${Number.isNaN(row.collectHeap) ? '   -' : mb(row.collectHeap).padStart(20)} | ${String(row.returned).padStart(10)} | ${String(row.miniBatches).padStart(12)} | ${row.pages}`,
