@@ -5,9 +5,8 @@ import { jobFolder, outputBlockId } from '../storage/layout';
 import { resolveInputLocation } from '../storage/inputs';
 import { attemptRecordSchema, listAttempts } from './attemptRecord';
 import type { MiniBatchReceipt } from './contracts';
-import type { JobRecord } from './jobRecord';
 import { readManifest, type Manifest, type ManifestEntry } from './manifest';
-import { readJobRecord, type ActivityDeps } from './plan';
+import { readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
 
 /**
  * Ends a job in storage: commits the append_row output from the winning attempt of every mini-batch in

@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { JobNotFoundError } from '../errors';
+import type { BlobStore } from '../storage/blobStore';
+import { jobFolder } from '../storage/layout';
 import { effectiveJobSchema } from '../spec/effective';
 import { planSummarySchema } from '../plan/descriptor';
 
@@ -39,4 +42,20 @@ export function appendRowBlobFor(
   const blob =
     target.blobs[Math.floor(index / target.miniBatchesPerBlob)] ?? target.blobs[target.blobs.length - 1]!;
   return { container: target.container, blob };
+}
+
+/** What every activity needs: the app's storage and the container of the job folders. */
+export interface ActivityDeps {
+  store: BlobStore;
+  logsContainer: string;
+}
+
+export async function readJobRecord(
+  store: BlobStore,
+  logsContainer: string,
+  jobId: string,
+): Promise<JobRecord> {
+  const name = jobFolder(jobId).jobRecord;
+  if (!(await store.stat(logsContainer, name))) throw new JobNotFoundError(jobId);
+  return store.readJson(logsContainer, name, jobRecordSchema);
 }

@@ -1,18 +1,12 @@
 import path from 'node:path';
-import { JobNotFoundError } from '../errors';
 import { planJob } from '../plan/planner';
 import { planActivityInputSchema, type PlanActivityOutput } from '../orchestration/contracts';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import type { EffectiveJob } from '../spec/effective';
-import { jobRecordSchema, type JobRecord } from './jobRecord';
+import { jobRecordSchema, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
 import { readManifest } from './manifest';
-
-export interface ActivityDeps {
-  store: BlobStore;
-  logsContainer: string;
-}
 
 /** Azure's limits per blob: 50,000 committed blocks, 100,000 uncommitted. */
 const MAX_COMMITTED_BLOCKS = 50_000;
@@ -90,16 +84,6 @@ async function planRerun(
   await store.writeJson(logsContainer, to.jobRecord, jobRecordSchema.parse(record));
   const selected = manifest.miniBatches.filter((entry) => entry.status !== 'SUCCEEDED').length;
   return { plan: previous.plan, generation: record.generation, selected };
-}
-
-export async function readJobRecord(
-  store: BlobStore,
-  logsContainer: string,
-  jobId: string,
-): Promise<JobRecord> {
-  const name = jobFolder(jobId).jobRecord;
-  if (!(await store.stat(logsContainer, name))) throw new JobNotFoundError(jobId);
-  return store.readJson(logsContainer, name, jobRecordSchema);
 }
 
 /**

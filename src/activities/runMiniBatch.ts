@@ -7,6 +7,7 @@ import { jobFolder, outputBlockId } from '../storage/layout';
 import type { TabularRecord } from '../task/contract';
 import {
   TaskPools,
+  failedOutcome,
   type AttemptOutcome,
   type BatchData,
   type JobContextData,
@@ -16,7 +17,8 @@ import { resolveTaskModule } from '../task/resolve';
 import { capMessage } from '../task/results';
 import { writeAttemptRecord, type AttemptRecord } from './attemptRecord';
 import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
-import { appendRowBlobFor, jobRecordSchema, type JobRecord } from './jobRecord';
+import { BoundedCache } from './cache';
+import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
 
 export interface RunMiniBatchDeps {
   store: BlobStore;
@@ -41,24 +43,6 @@ export type WrittenAttemptRecord = AttemptRecord & {
     totalMs: number;
   };
 };
-
-/** Small bounded caches: an instance runs mini-batches of a few jobs at a time, pages in order. */
-class BoundedCache<T> {
-  private readonly entries = new Map<string, Promise<T>>();
-  constructor(private readonly limit: number) {}
-
-  get(key: string, load: () => Promise<T>): Promise<T> {
-    let entry = this.entries.get(key);
-    if (!entry) {
-      entry = load();
-      // A failed read must not stay cached: the next attempt reads again.
-      entry.catch(() => this.entries.delete(key));
-      this.entries.set(key, entry);
-      if (this.entries.size > this.limit) this.entries.delete(this.entries.keys().next().value!);
-    }
-    return entry;
-  }
-}
 
 const jobRecords = new BoundedCache<JobRecord>(16);
 const planPages = new BoundedCache<PlanPage>(64);
@@ -166,9 +150,7 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const input = runMiniBatchInputSchema.parse(raw);
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
-  const record = await jobRecords.get(input.jobId, () =>
-    store.readJson(logsContainer, folder.jobRecord, jobRecordSchema),
-  );
+  const record = await jobRecords.get(input.jobId, () => readJobRecord(store, logsContainer, input.jobId));
   const descriptor = await descriptorFor(store, logsContainer, record, input.index);
   const settings = record.job.settings;
 
@@ -180,22 +162,8 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
     message: string,
     retryable: boolean,
     items: number,
-  ): AttemptOutcome => ({
-    status: 'failed',
-    items,
-    succeeded: 0,
-    failed: items,
-    rows: 0,
-    rowsText: '',
-    code,
-    message: capMessage(message),
-    retryable,
-    failedItems: [],
-    unattributedFailures: 0,
-    warnings: [],
-    log: `${new Date().toISOString()} ERROR ${message}\n`,
-    timings: { queuedMs: 0, initMs: 0, runMs: 0, totalMs: 0 },
-  });
+  ): AttemptOutcome =>
+    failedOutcome({ items, code, message, retryable, log: `${new Date().toISOString()} ERROR ${message}\n` });
 
   try {
     modulePath = resolveTaskModule(record.tasksRoot, record.job.task.code, record.job.task.entryScript);

@@ -57,14 +57,19 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const TableServer = load<ServerClass>('table/TableServer');
   const TableConfiguration = load<ConfigClass>('table/TableConfiguration');
 
-  const blob = new BlobServer(
-    new BlobConfiguration(
+  // Blob and queue configurations take the same positional arguments; only names and port differ.
+  const extentConfiguration = (
+    Configuration: ConfigClass,
+    port: number | undefined,
+    service: 'blob' | 'queue',
+  ) =>
+    new Configuration(
       host,
-      options.blobPort ?? 0,
+      port ?? 0,
       undefined,
-      at('__blob__.json'),
-      at('__blob_extent__.json'),
-      [{ locationId: 'Default', locationPath: at('blobstorage'), maxConcurrency: 1 }],
+      at(`__${service}__.json`),
+      at(`__${service}_extent__.json`),
+      [{ locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: 1 }],
       false,
       undefined,
       false,
@@ -77,30 +82,9 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
       undefined,
       false,
       inMemory,
-    ),
-  );
-  const queue = new QueueServer(
-    new QueueConfiguration(
-      host,
-      options.queuePort ?? 0,
-      undefined,
-      at('__queue__.json'),
-      at('__queue_extent__.json'),
-      [{ locationId: 'Default', locationPath: at('queuestorage'), maxConcurrency: 1 }],
-      false,
-      undefined,
-      false,
-      undefined,
-      loose,
-      skipApiVersionCheck,
-      '',
-      '',
-      '',
-      undefined,
-      false,
-      inMemory,
-    ),
-  );
+    );
+  const blob = new BlobServer(extentConfiguration(BlobConfiguration, options.blobPort, 'blob'));
+  const queue = new QueueServer(extentConfiguration(QueueConfiguration, options.queuePort, 'queue'));
   const table = new TableServer(
     new TableConfiguration(
       host,

@@ -107,14 +107,19 @@ export type RootStatus = z.infer<typeof rootStatusSchema>;
 export const shardStatusSchema = z.object({ counters: countersSchema, inFlight: z.number().int() });
 export type ShardStatus = z.infer<typeof shardStatusSchema>;
 
-/** What the root returns: the job's end. */
-export const jobOutcomeSchema = z.object({
+/** How a job ended: what finalize records and what the root returns. */
+export const jobEndSchema = z.object({
   status: z.enum(['Completed', 'Failed', 'Canceled']),
   reasons: z.array(z.string()),
   counters: countersSchema,
   errors: z.array(firstErrorSchema),
   startedAt: z.string(),
   finishedAt: z.string(),
+});
+export type JobEnd = z.infer<typeof jobEndSchema>;
+
+/** What the root returns: the job's end plus where finalize put the outputs and logs. */
+export const jobOutcomeSchema = jobEndSchema.extend({
   /** Output names -> blob URLs, and log file names -> blob URLs (from finalize). */
   outputs: z.record(z.string(), z.string()),
   logFiles: z.record(z.string(), z.string()),
@@ -145,14 +150,8 @@ export const selectActivityInputSchema = z.object({
 });
 export type SelectActivityInput = z.infer<typeof selectActivityInputSchema>;
 
-export const finalizeActivityInputSchema = z.object({
+export const finalizeActivityInputSchema = jobEndSchema.extend({
   jobId: z.string(),
-  status: z.enum(['Completed', 'Failed', 'Canceled']),
-  reasons: z.array(z.string()),
-  counters: countersSchema,
-  errors: z.array(firstErrorSchema),
-  startedAt: z.string(),
-  finishedAt: z.string(),
   /** False when planning never produced a job record (nothing to assemble). */
   planned: z.boolean(),
 });

@@ -9,6 +9,7 @@ import {
   shardInstanceId,
   shardResultSchema,
   type FinalizeActivityInput,
+  type JobEnd,
   type JobOutcome,
   type ParsedRootInput,
   type Phase,
@@ -136,8 +137,10 @@ export function* rootOrchestrator(
     running.delete(winner);
     freeLanes.push(done.lane);
     state = foldShard(state, winner, done.shard);
-    const breaches = thresholdBreaches(state.counters, settings, false);
-    for (const reason of breaches) if (!state.reasons.includes(reason)) state.reasons.push(reason);
+    const breaches = thresholdBreaches(state.counters, settings, false).filter(
+      (r) => !state.reasons.includes(r),
+    );
+    if (breaches.length > 0) state = { ...state, reasons: [...state.reasons, ...breaches] };
   }
 
   if (!stopping() && state.cursor < total) {
@@ -222,31 +225,20 @@ function* finish(
     appendRow: job.appendRowTo !== undefined,
   });
   setStatus(context, 'Finalizing', end.counters, [], outcome.reasons, end.startedAt);
-  const finishedAt = context.df.currentUtcDateTime.toISOString();
-  const finalizeInput: FinalizeActivityInput = {
-    jobId: input.jobId,
+  const ended: JobEnd = {
     status: outcome.status,
     reasons: outcome.reasons,
     counters: end.counters,
     errors: end.errors,
     startedAt: end.startedAt,
-    finishedAt,
-    planned: end.planned,
+    finishedAt: context.df.currentUtcDateTime.toISOString(),
   };
+  const finalizeInput: FinalizeActivityInput = { ...ended, jobId: input.jobId, planned: end.planned };
   const written = finalizeActivityOutputSchema.parse(
     // Finalize is idempotent and its storage client retries transient faults itself.
     yield context.df.callActivity(ActivityNames.finalize, finalizeInput),
   );
-  const result: JobOutcome = {
-    status: outcome.status,
-    reasons: outcome.reasons,
-    counters: end.counters,
-    errors: end.errors,
-    startedAt: end.startedAt,
-    finishedAt,
-    outputs: written.outputs,
-    logFiles: written.logFiles,
-  };
+  const result: JobOutcome = { ...ended, outputs: written.outputs, logFiles: written.logFiles };
   if (input.options.notify) {
     try {
       yield context.df.callActivity(ActivityNames.notify, { jobId: input.jobId, outcome: result });

@@ -49,7 +49,8 @@ function links(request: HttpRequest, id: string): Record<string, string> {
   };
 }
 
-async function specBody(request: HttpRequest): Promise<string | unknown> {
+/** YAML text as is, JSON bodies parsed. */
+async function specBody(request: HttpRequest): Promise<unknown> {
   const text = await request.text();
   const type = request.headers.get('content-type') ?? '';
   if (type.includes('json')) {

@@ -77,7 +77,10 @@ export async function toView(
   };
   if (outcome.success) view.finished_at = outcome.data.finishedAt;
   if (runtime === 'Failed' && typeof status.output === 'string') view.reasons = [status.output];
-  if (runtime === 'Terminated') view.reasons = [`Terminated: ${String(status.output ?? '')}`];
+  if (runtime === 'Terminated')
+    view.reasons = [
+      `Terminated: ${typeof status.output === 'string' ? status.output : JSON.stringify(status.output ?? '')}`,
+    ];
   if (baseUrl)
     view.studio_url = `${baseUrl.replace(/\/+$/, '')}/api/jobs/${encodeURIComponent(view.id)}/view`;
   return view;
@@ -127,5 +130,3 @@ function seedStatus(
       return live.phase as JobStatus;
   }
 }
-
-export { emptyCounters };

@@ -7,12 +7,12 @@ import { parseJobText, parseJobValue, type LoadedJob } from '../spec/load';
 import { resolveJob } from '../spec/resolve';
 import type { EffectiveJob } from '../spec/effective';
 import { resolveTaskModule } from '../task/resolve';
-import { readJobRecord } from '../activities/plan';
+import { readJobRecord } from '../activities/jobRecord';
 
 /** What a trigger hands to the one submission path. */
 export interface Submission {
   /** The spec as text (YAML or JSON) or an already-parsed value (an HTTP JSON body). */
-  spec: string | unknown;
+  spec: unknown;
   /** Deterministic id from the trigger (blob name + etag, message id, schedule + occurrence) or the client. */
   jobId?: string;
   /** Where the spec came from, for messages. */
@@ -89,15 +89,7 @@ export async function submitJob(
       submission.source,
     );
   }
-  return start(
-    client,
-    services,
-    jobId,
-    job,
-    loaded.warnings,
-    options.rerunOf,
-    spec as Record<string, unknown>,
-  );
+  return start(client, services, jobId, job, loaded.warnings, options.rerunOf, spec);
 }
 
 /** Re-runs the FAILED and PENDING mini-batches of a finished job, with the deployed code. */

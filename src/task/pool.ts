@@ -105,6 +105,33 @@ function batchSize(batch: BatchData): number {
   return batch.kind === 'files' ? batch.files.length : batch.records.length;
 }
 
+/** An attempt that produced no result: every item failed. */
+export function failedOutcome(fields: {
+  items: number;
+  code: string;
+  message: string;
+  retryable: boolean;
+  log?: string;
+  totalMs?: number;
+}): AttemptOutcome {
+  return {
+    status: 'failed',
+    items: fields.items,
+    succeeded: 0,
+    failed: fields.items,
+    rows: 0,
+    rowsText: '',
+    code: fields.code,
+    message: capMessage(fields.message),
+    retryable: fields.retryable,
+    failedItems: [],
+    unattributedFailures: 0,
+    warnings: [],
+    log: fields.log ?? '',
+    timings: { queuedMs: 0, initMs: 0, runMs: 0, totalMs: fields.totalMs ?? 0 },
+  };
+}
+
 export class TaskPool {
   readonly modulePath: string;
   readonly maxConcurrency: number;
@@ -166,22 +193,8 @@ export class TaskPool {
     const items = batchSize(request.batch);
     const started = performance.now();
     const lines: string[] = [];
-    const failure = (code: string, message: string, retryable = true): AttemptOutcome => ({
-      status: 'failed',
-      items,
-      succeeded: 0,
-      failed: items,
-      rows: 0,
-      rowsText: '',
-      code,
-      message: capMessage(message),
-      retryable,
-      failedItems: [],
-      unattributedFailures: 0,
-      warnings: [],
-      log: '',
-      timings: { queuedMs: 0, initMs: 0, runMs: 0, totalMs: performance.now() - started },
-    });
+    const failure = (code: string, message: string, retryable = true): AttemptOutcome =>
+      failedOutcome({ items, code, message, retryable, totalMs: performance.now() - started });
     if (this.brokenMessage !== undefined) return failure(TaskFailureCodes.broken, this.brokenMessage, false);
     if (this.closed) throw new Error('The task pool was closed while an attempt was submitted to it.');
 

@@ -1,5 +1,6 @@
 import { InvocationContext } from '@azure/functions';
 import type { OrchestrationHandler } from 'durable-functions';
+import { EventType, tryJsonParse } from '../../src/local/durable/history';
 
 /**
  * Replays an orchestrator through the real durable-functions engine over histories built here, the way
@@ -15,22 +16,6 @@ const { createOrchestrator } = require('durable-functions/lib/src/util/testingUt
     fn: OrchestrationHandler,
   ) => (trigger: unknown, context: InvocationContext) => Promise<unknown>;
 };
-
-const EventType = {
-  ExecutionStarted: 0,
-  ExecutionCompleted: 1,
-  TaskScheduled: 4,
-  TaskCompleted: 5,
-  TaskFailed: 6,
-  SubOrchestrationInstanceCreated: 7,
-  SubOrchestrationInstanceCompleted: 8,
-  SubOrchestrationInstanceFailed: 9,
-  TimerCreated: 10,
-  TimerFired: 11,
-  OrchestratorStarted: 12,
-  OrchestratorCompleted: 13,
-  EventRaised: 15,
-} as const;
 
 type HistoryEvent = Record<string, unknown> & {
   EventType: number;
@@ -348,10 +333,5 @@ function completion(
 
 /** Activity inputs that are strings arrive JSON-encoded from the SDK. */
 function decodeInput(input: unknown): unknown {
-  if (typeof input !== 'string') return input;
-  try {
-    return JSON.parse(input);
-  } catch {
-    return input;
-  }
+  return typeof input === 'string' ? tryJsonParse(input) : input;
 }
