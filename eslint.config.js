@@ -11,7 +11,7 @@ module.exports = tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'bench/*.js', 'test/fixtures/*/functions/*.js', 'test/fixtures/tasks/*.js', 'test/fixtures/tasks/*.mjs'] } },
+      parserOptions: { projectService: true },
     },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -20,11 +20,17 @@ module.exports = tseslint.config(
     },
   },
   {
-    files: ['**/*.js'],
+    // Plain JavaScript (bins, benchmarks, examples, fixtures) is linted without type information.
+    files: ['**/*.js', '**/*.mjs', '**/*.cjs'],
     ...tseslint.configs.disableTypeChecked,
-    languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable', process: 'readonly', __dirname: 'readonly', console: 'readonly' } },
+    languageOptions: {
+      parserOptions: { projectService: false, project: null },
+      sourceType: 'commonjs',
+      globals: { ...require('globals').node },
+    },
     rules: { ...tseslint.configs.disableTypeChecked.rules, '@typescript-eslint/no-require-imports': 'off' },
   },
+  { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
   {
     files: ['test/**/*.ts'],
     ...jest.configs['flat/recommended'],
@@ -52,7 +58,13 @@ module.exports = tseslint.config(
           patterns: [
             { group: ['@azure/*', '!@azure/functions'], message: 'No Azure clients in orchestration code.' },
             {
-              group: ['**/storage/**', '**/activities/*', '!**/activities/contracts', '**/local/**', '**/task/**'],
+              group: [
+                '**/storage/**',
+                '**/activities/*',
+                '!**/activities/contracts',
+                '**/local/**',
+                '**/task/**',
+              ],
               message: 'Orchestration code stays free of I/O (schemas in activities/contracts are fine).',
             },
           ],
@@ -60,10 +72,22 @@ module.exports = tseslint.config(
       ],
       'no-restricted-syntax': [
         'error',
-        { selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']", message: 'Use context.df.currentUtcDateTime.' },
-        { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: 'Use context.df.currentUtcDateTime.' },
-        { selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']", message: 'Randomness breaks replay; derive jitter from ids.' },
-        { selector: "MemberExpression[object.name='process']", message: 'No process state in orchestration code.' },
+        {
+          selector: "CallExpression[callee.object.name='Date'][callee.property.name='now']",
+          message: 'Use context.df.currentUtcDateTime.',
+        },
+        {
+          selector: "NewExpression[callee.name='Date'][arguments.length=0]",
+          message: 'Use context.df.currentUtcDateTime.',
+        },
+        {
+          selector: "CallExpression[callee.object.name='Math'][callee.property.name='random']",
+          message: 'Randomness breaks replay; derive jitter from ids.',
+        },
+        {
+          selector: "MemberExpression[object.name='process']",
+          message: 'No process state in orchestration code.',
+        },
       ],
     },
   },

@@ -1,4 +1,3 @@
-/* global fetch, setTimeout, setInterval, clearInterval, __filename */
 'use strict';
 // Benchmark of the embedded local host's durable engine (dist/ build: run `npm run build` first).
 //   node bench/local-host.js            all scenarios, each in a fresh child process

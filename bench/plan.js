@@ -6,7 +6,6 @@
 // here is the planner's alone. Baselines measured side by side in the same run: a bare listing (the
 // floor: planning cannot be faster than listing) and a collect-everything listing (what a planner that
 // holds the whole listing would keep in memory). Prints a table and the lines appended to RESULTS.md.
-/* global Buffer, __filename, setInterval, clearInterval, structuredClone */
 'use strict';
 require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on a build
 const { fork } = require('node:child_process');

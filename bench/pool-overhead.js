@@ -2,7 +2,6 @@
 // message port for logs, result accounting) against the same run() called directly in-process.
 // Usage: npm run build && node bench/pool-overhead.js [miniBatches] [itemsPerMiniBatch]
 const path = require('node:path');
-const { performance } = require('node:perf_hooks');
 const { TaskPool } = require('../dist/src/task/pool');
 
 const miniBatches = Number(process.argv[2] ?? 5000);
