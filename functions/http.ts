@@ -11,7 +11,7 @@ df.app.client.http('SubmitJob', {
   route: 'jobs',
   methods: ['POST'],
   authLevel,
-  handler: (req, client) => api.submitHandler(appServices())(req, client),
+  handler: api.submitHandler(appServices),
 });
 df.app.client.http('ListJobs', { route: 'jobs', methods: ['GET'], authLevel, handler: api.listHandler() });
 df.app.client.http('GetJob', { route: 'jobs/{id}', methods: ['GET'], authLevel, handler: api.getHandler() });
@@ -25,7 +25,7 @@ df.app.client.http('RerunJob', {
   route: 'jobs/{id}/rerun',
   methods: ['POST'],
   authLevel,
-  handler: (req, client) => api.rerunHandler(appServices())(req, client),
+  handler: api.rerunHandler(appServices),
 });
 df.app.client.http('GetJobSpec', {
   route: 'jobs/{id}/spec',
@@ -40,5 +40,5 @@ df.app.client.http('JobStatusPage', {
   handler: api.viewHandler(),
 });
 
-const plan: HttpHandler = (request) => api.planHandler(appServices())(request);
+const plan: HttpHandler = api.planHandler(appServices);
 app.http('PlanJob', { route: 'plan', methods: ['POST'], authLevel, handler: plan });

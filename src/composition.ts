@@ -13,10 +13,17 @@ export interface AppServices {
 }
 
 let services: AppServices | undefined;
+let servicesKey: string | undefined;
 
+/**
+ * Rebuilt when the settings change, so one process can serve several hosts in turn (tests, `run`
+ * after `host`); in Azure the settings are fixed and this is built once.
+ */
 export function appServices(): AppServices {
-  if (!services) {
-    const settings = loadSettings();
+  const settings = loadSettings();
+  const key = JSON.stringify(settings);
+  if (!services || key !== servicesKey) {
+    servicesKey = key;
     services = {
       settings,
       store: BlobStore.fromSettings(settings),

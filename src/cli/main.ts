@@ -184,8 +184,6 @@ async function runLocal(
 ): Promise<number> {
   const loaded = loadJob(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
-  // Local mode: task code lives next to the spec.
-  process.env.PARALLEL_JOB_TASKS_ROOT = loaded.baseDir ?? process.cwd();
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'parallel-job-'));
   const host: LocalHost = await startLocalHost({
     appDir: packageRoot(),
@@ -193,6 +191,8 @@ async function runLocal(
     dataDir,
     storage: 'memory',
     quiet: true,
+    // Local mode: task code lives next to the spec.
+    settings: { PARALLEL_JOB_TASKS_ROOT: loaded.baseDir ?? process.cwd() },
   });
   try {
     const store = BlobStore.fromConnectionString(host.connectionString);

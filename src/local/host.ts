@@ -20,6 +20,7 @@ import { Invoker, triggerBinding } from './invoker';
 import { compileRoute, matchRoute, type CompiledRoute } from './routes';
 import { startTriggers, type RunningTriggers } from './triggers';
 import type { FunctionInfo, LogLine, Registration } from './types';
+import { appEnvironments } from './nodeModule';
 
 export interface LocalHostOptions {
   /** Folder of the Functions app (package.json with "main", host.json, optional local.settings.json). */
@@ -39,6 +40,8 @@ export interface LocalHostOptions {
   keys?: { function?: string; master?: string };
   /** Poll interval of blob and queue triggers in ms (default 1000). */
   pollIntervalMs?: number;
+  /** App settings for this host's lifetime; they win over the environment and local.settings.json. */
+  settings?: Record<string, string>;
 }
 
 export interface LocalHostStats extends EngineStats {
@@ -127,15 +130,23 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const dataDir = path.resolve(options.dataDir ?? path.join(appDir, '.parallel-job'));
   const quiet = options.quiet ?? false;
   const log: LogLine = options.logger ?? ((line) => console.log(line));
-  const envBackup = new Map<string, string | undefined>();
+  const environments = appEnvironments();
+  const envBackup = new Map<string, (string | undefined)[]>();
   const setEnv = (name: string, value: string): void => {
-    if (!envBackup.has(name)) envBackup.set(name, process.env[name]);
-    process.env[name] = value;
+    if (!envBackup.has(name))
+      envBackup.set(
+        name,
+        environments.map((env) => env[name]),
+      );
+    for (const env of environments) env[name] = value;
   };
   const restoreEnv = (): void => {
-    for (const [name, value] of envBackup) {
-      if (value === undefined) delete process.env[name];
-      else process.env[name] = value;
+    for (const [name, values] of envBackup) {
+      environments.forEach((env, index) => {
+        const value = values[index];
+        if (value === undefined) delete env[name];
+        else env[name] = value;
+      });
     }
   };
 
@@ -145,6 +156,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const settings = readLocalSettings(appDir);
     for (const [name, value] of Object.entries(settings))
       if (process.env[name] === undefined) setEnv(name, value);
+    for (const [name, value] of Object.entries(options.settings ?? {})) setEnv(name, value);
     const hostJson = readHostJson(appDir);
     findEntryFiles(appDir); // fail before starting storage when "main" matches nothing
     fs.mkdirSync(dataDir, { recursive: true });

@@ -21,3 +21,15 @@ export function realModuleClass(): NodeModuleClass {
   }
   return found as NodeModuleClass;
 }
+
+/**
+ * The environment the app sees. Under jest, `process.env` is a per-file copy, while the app runs on
+ * Node's own loader and reads the real one; settings the host applies must reach both.
+ */
+export function appEnvironments(): NodeJS.ProcessEnv[] {
+  const RealModule = realModuleClass();
+  const anchor = new RealModule(__filename, null);
+  anchor.filename = __filename;
+  const real = (anchor.require('node:process') as NodeJS.Process).env;
+  return real === process.env ? [process.env] : [process.env, real];
+}

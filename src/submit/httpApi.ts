@@ -65,9 +65,11 @@ async function specBody(request: HttpRequest): Promise<unknown> {
   return text;
 }
 
-export function submitHandler(services: AppServices) {
+/** `services` is read per call, so a settings problem answers as JSON like any other error. */
+export function submitHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient) =>
     handle(async () => {
+      const services = appServices();
       const submitted = await submitJob(client, services, {
         spec: await specBody(request),
         jobId: request.query.get('id') ?? undefined,
@@ -138,12 +140,12 @@ export function cancelHandler() {
     });
 }
 
-export function rerunHandler(services: AppServices) {
+export function rerunHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient) =>
     handle(async () => {
       const submitted = await rerunJob(
         client,
-        services,
+        appServices(),
         request.params.id!,
         request.query.get('id') ?? undefined,
       );
@@ -171,9 +173,10 @@ export function specHandler() {
     });
 }
 
-export function planHandler(services: AppServices) {
+export function planHandler(appServices: () => AppServices) {
   return (request: HttpRequest) =>
     handle(async () => {
+      const services = appServices();
       const loaded = parseSubmission({ spec: await specBody(request), source: 'in the request body' });
       const job = resolveJob(loaded.spec, {
         jobId: 'plan-preview',

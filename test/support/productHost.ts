@@ -1,0 +1,51 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ParallelJobClient } from '../../src/client/client';
+import { startLocalHost, type LocalHost } from '../../src/local';
+import { BlobStore } from '../../src/storage/blobStore';
+
+const repoRoot = path.resolve(__dirname, '..', '..');
+
+export interface ProductHost {
+  host: LocalHost;
+  url: string;
+  client: ParallelJobClient;
+  /** The host's own storage (in-memory Azurite). */
+  store: BlobStore;
+  stop(): Promise<void>;
+}
+
+/**
+ * This repository's built app (dist/, from `npm run build`) on the local host with in-memory Azurite on
+ * free ports, task modules resolved under `tasksRoot`. Extra app settings apply while the host runs.
+ */
+export async function startProductHost(
+  options: { tasksRoot?: string; settings?: Record<string, string>; pollIntervalMs?: number } = {},
+): Promise<ProductHost> {
+  const settings: Record<string, string> = {
+    PARALLEL_JOB_TASKS_ROOT: options.tasksRoot ?? path.join(repoRoot, 'test', 'fixtures', 'tasks'),
+    PARALLEL_JOB_RETRY_BASE_DELAY_MS: '20',
+    ...options.settings,
+  };
+  const host = await startLocalHost({
+    appDir: repoRoot,
+    port: 0,
+    dataDir: mkdtempSync(path.join(os.tmpdir(), 'product-host-')),
+    storage: 'memory',
+    quiet: process.env.PRODUCT_HOST_LOGS !== '1',
+    pollIntervalMs: options.pollIntervalMs ?? 100,
+    settings,
+  });
+  const store = BlobStore.fromConnectionString(host.connectionString);
+  // What infra/ creates in Azure.
+  for (const container of ['jobs', 'inputs', 'outputs', 'logs', 'schedules'])
+    await store.ensureContainer(container);
+  return {
+    host,
+    url: host.url,
+    client: new ParallelJobClient({ endpoint: host.url }),
+    store,
+    stop: () => host.stop(),
+  };
+}
