@@ -63,6 +63,7 @@ export interface AttemptRow {
   succeeded: number;
   failed: number;
   rows: number;
+  durationMs: number;
   code: string;
 }
 
@@ -91,7 +92,7 @@ export async function readArtifacts(product: ProductHost, jobId: string): Promis
     .slice(1)
     .filter((line) => line !== '')
     .map((line) => {
-      const [index, attempt, status, items, succeeded, failed, rows, , code] = line.split(',');
+      const [index, attempt, status, items, succeeded, failed, rows, durationMs, code] = line.split(',');
       return {
         index: Number(index),
         attempt: Number(attempt),
@@ -100,6 +101,7 @@ export async function readArtifacts(product: ProductHost, jobId: string): Promis
         succeeded: Number(succeeded),
         failed: Number(failed),
         rows: Number(rows),
+        durationMs: Number(durationMs),
         code: code ?? '',
       };
     });

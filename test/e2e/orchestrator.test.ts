@@ -168,6 +168,14 @@ describe('orchestrator end to end on the local host', () => {
     expect(artifacts.attempts.map((a) => [a.index, a.attempt, a.status])).toEqual(
       names.slice(0, ran).map((_, i) => [i, 1, 'succeeded']),
     );
+
+    // Re-running the canceled job runs exactly the pending mini-batches and completes the output.
+    const rerun = await product.client.rerun('cancel');
+    const resumed = await product.client.wait(rerun.id, { intervalMs: 100 });
+    const after = await readArtifacts(product, rerun.id);
+    expect(resumed.status).toBe('Completed');
+    expect(after.attempts.map((a) => a.index)).toEqual(names.slice(ran).map((_, i) => ran + i));
+    expect(after.output).toEqual(names);
   });
 
   it('a re-run after fixing the task runs only what failed or never ran and completes the output', async () => {
