@@ -40,5 +40,12 @@ df.app.client.http('JobStatusPage', {
   handler: api.viewHandler(),
 });
 
+df.app.client.http('GetJobFile', {
+  route: 'jobs/{id}/files/{kind}/{name}/{*rest}',
+  methods: ['GET'],
+  authLevel,
+  handler: api.fileHandler(appServices),
+});
+
 const plan: HttpHandler = api.planHandler(appServices);
 app.http('PlanJob', { route: 'plan', methods: ['POST'], authLevel, handler: plan });

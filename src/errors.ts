@@ -230,7 +230,39 @@ export class JobNotFoundError extends ParallelJobError {
   }
 }
 
+/** A job exists but has no such output or log file (or it is not written yet). */
+export class JobFileNotFoundError extends ParallelJobError {
+  readonly code = 'JOB_FILE_NOT_FOUND';
+  constructor(
+    readonly jobId: string,
+    readonly file: string,
+  ) {
+    super(
+      `Job '${jobId}' has no file '${file}'. Outputs and logs appear when the job ends; GET /api/jobs/${jobId} lists them.`,
+    );
+  }
+}
+
 /** A request that cannot be honoured in the job's current state (e.g. re-running a job still running). */
 export class JobStateError extends ParallelJobError {
   readonly code = 'JOB_STATE_CONFLICT';
+}
+
+/** A Service Bus function did not receive the SDK-type message context it settles messages through. */
+export class ServiceBusBindingError extends ParallelJobError {
+  readonly code = 'SERVICE_BUS_BINDING';
+  constructor(
+    readonly functionName: string,
+    readonly problems: readonly string[],
+  ) {
+    super(
+      `Function '${functionName}' did not receive a Service Bus message context (${problems.join('; ')}). ` +
+        "Register its trigger with sdkBinding: true and autoCompleteMessages: false, and import '@azure/functions-extensions-servicebus' in the file that registers it.",
+    );
+  }
+}
+
+/** The local host could not serve Service Bus message settlement (gRPC) for an SDK-type binding. */
+export class LocalHostServiceBusError extends ParallelJobError {
+  readonly code = 'LOCAL_HOST_SERVICE_BUS';
 }

@@ -1,7 +1,14 @@
+import { Readable } from 'node:stream';
 import type { HttpRequest, HttpResponseInit } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 import type { AppServices } from '../composition';
-import { JobNotFoundError, JobStateError, ParallelJobError, SpecValidationError } from '../errors';
+import {
+  JobFileNotFoundError,
+  JobNotFoundError,
+  JobStateError,
+  ParallelJobError,
+  SpecValidationError,
+} from '../errors';
 import { Events, shardInstanceId, rootInputSchema, rootStatusSchema } from '../orchestration/contracts';
 import { previewPlan } from '../plan/preview';
 import { resolveInputLocation } from '../storage/inputs';
@@ -11,7 +18,7 @@ import type { JobSpec } from '../spec/schema';
 import { jobStatusSchema } from '../spec/status';
 import { getJobView, toView, type JobView } from './status';
 import { parseSubmission, rerunJob, submitJob } from './submit';
-import { renderStatusPage } from './statusPage';
+import { renderFolderPage, renderStatusPage } from './statusPage';
 
 /** The HTTP API's handlers: functions/http.ts only routes to these. */
 
@@ -21,7 +28,8 @@ export function errorResponse(error: unknown): HttpResponseInit {
   if (error instanceof SpecValidationError) {
     return json(400, { error: { code: error.code, message: error.message, issues: error.issues } });
   }
-  if (error instanceof JobNotFoundError) return json(404, { error: error.toJSON() });
+  if (error instanceof JobNotFoundError || error instanceof JobFileNotFoundError)
+    return json(404, { error: error.toJSON() });
   if (error instanceof JobStateError) return json(409, { error: error.toJSON() });
   if (error instanceof ParallelJobError) return json(error.retryable ? 503 : 400, { error: error.toJSON() });
   return json(500, {
@@ -202,8 +210,70 @@ export function viewHandler() {
       const view = await getJobView(client, request.params.id!, origin(request));
       return {
         status: 200,
+        headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
+        body: renderStatusPage(view, { key: request.query.get('code') ?? undefined }),
+      };
+    });
+}
+
+/** Folder listings stop here; the rest is in storage. */
+const MAX_LISTED = 1000;
+
+/**
+ * One of a job's outputs or log files through the app (`kind` is outputs or logs, `name` a key of the
+ * job's `outputs` / `log_files`, `rest` a path inside a folder): a blob is streamed, a folder is listed.
+ * The status page links here, so its links work with the same function key as the page itself.
+ */
+export function fileHandler(appServices: () => AppServices) {
+  return (request: HttpRequest, client: DurableClient) =>
+    handle(async (): Promise<HttpResponseInit> => {
+      const id = request.params.id!;
+      const kind = request.params.kind ?? '';
+      const name = request.params.name ?? '';
+      const rest = (request.params.rest ?? '').replace(/^\/+/, '');
+      const shown = [kind, name, rest].filter(Boolean).join('/');
+      const view = await getJobView(client, id, origin(request));
+      const entries = kind === 'outputs' ? view.outputs : kind === 'logs' ? view.log_files : {};
+      const url = Object.hasOwn(entries, name) ? entries[name] : undefined;
+      if (!url || rest.split('/').some((segment) => segment === '..' || segment === '.'))
+        throw new JobFileNotFoundError(id, shown);
+      const services = appServices();
+      const location = resolveInputLocation(url, { accountUrl: services.store.accountUrl });
+      const store = services.store.forAccount(location.accountUrl);
+      const base = location.prefix.replace(/\/+$/, '');
+      const blob = rest ? `${base}/${rest}` : base;
+      const info = blob && !rest.endsWith('/') ? await store.stat(location.container, blob) : undefined;
+      if (info) {
+        return {
+          status: 200,
+          headers: {
+            'content-type': info.contentType ?? 'application/octet-stream',
+            'content-length': String(info.size),
+          },
+          body: Readable.from(await store.stream(location.container, blob)),
+        };
+      }
+      const folder = blob ? `${blob.replace(/\/+$/, '')}/` : '';
+      const children: Array<{ name: string; size?: number }> = [];
+      for await (const entry of store.listFolder(location.container, folder)) {
+        if (children.length >= MAX_LISTED) break;
+        children.push(
+          'folder' in entry
+            ? { name: entry.folder.slice(folder.length) }
+            : { name: entry.blob.name.slice(folder.length), size: entry.blob.size },
+        );
+      }
+      if (children.length === 0) throw new JobFileNotFoundError(id, shown);
+      return {
+        status: 200,
         headers: { 'content-type': 'text/html; charset=utf-8' },
-        body: renderStatusPage(view),
+        body: renderFolderPage({
+          title: `${view.name}: ${shown}`,
+          folderPath: new URL(request.url).pathname.replace(/\/+$/, ''),
+          children,
+          truncated: children.length >= MAX_LISTED,
+          key: request.query.get('code') ?? undefined,
+        }),
       };
     });
 }

@@ -1,3 +1,4 @@
+import { jobFolder } from '../storage/layout';
 import type { JobView } from './status';
 import { isFinished } from './status';
 
@@ -7,36 +8,170 @@ const escape = (text: string): string =>
     (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!,
   );
 
-/** A small status page: progress, counters, failures, links. Refreshes itself while the job runs. */
-export function renderStatusPage(view: JobView): string {
+/** While a job runs, the page asks for its status this often and updates in place. */
+export const STATUS_PAGE_POLL_MS = 1000;
+
+export interface StatusPageOptions {
+  /** The function key the page was opened with (`?code=`); links and polling carry it along. */
+  key?: string;
+}
+
+const STYLE = `body{font:15px system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b}
+h1{font-size:1.4rem;margin-bottom:.25rem}h1 small{color:#666;font-weight:400}h2{font-size:1.1rem;margin-top:1.5rem}
+.bar{background:#e6e6e6;border-radius:4px;height:14px;overflow:hidden;display:flex}
+.bar>.ok{background:#0a7d3b;height:14px}.bar>.bad{background:#b00020;height:14px}
+table{border-collapse:collapse;margin:1rem 0}th,td{text-align:left;padding:.25rem 1.5rem .25rem 0}
+th{font-weight:500;color:#444}td{font-variant-numeric:tabular-nums}
+.status{font-weight:600;padding:.1rem .5rem;border-radius:4px;background:#eef}
+.Failed{color:#fff;background:#b00020}.Completed{color:#fff;background:#0a7d3b}.Canceled{background:#ddd}
+code,pre{font:13px ui-monospace,monospace}pre{white-space:pre-wrap;margin:.25rem 0 0;color:#444}
+li{margin:.35rem 0}.muted{color:#666}`;
+
+/** Done mini-batches as a percentage (of the planned ones; 100 for a finished job with none). */
+function percentDone(view: JobView): number {
   const c = view.counters;
-  const done = c.succeeded + c.failed;
-  const percent =
-    c.miniBatches > 0 ? Math.round((100 * done) / c.miniBatches) : isFinished(view.status) ? 100 : 0;
-  const refresh = isFinished(view.status) ? '' : '<meta http-equiv="refresh" content="3">';
+  if (c.miniBatches > 0) return Math.min(100, Math.round((100 * (c.succeeded + c.failed)) / c.miniBatches));
+  return isFinished(view.status) ? 100 : 0;
+}
+
+function progressText(view: JobView): string {
+  const c = view.counters;
+  if (c.miniBatches === 0 && !isFinished(view.status)) return 'Planning the mini-batches...';
+  const total = `${c.miniBatches} mini-batch${c.miniBatches === 1 ? '' : 'es'}`;
+  return `${c.succeeded + c.failed} of ${total} done (${percentDone(view)}%)`;
+}
+
+/**
+ * The status page of one job: status, a progress bar, counters, why it failed (first errors with links to
+ * their attempt logs), and links to outputs and logs. While the job runs it polls `GET /api/jobs/{id}`
+ * and updates in place; when the job ends it reloads once to show the outputs and logs.
+ * Links are relative to `/api/jobs/{id}/view`, so they work behind any host name.
+ */
+export function renderStatusPage(view: JobView, options: StatusPageOptions = {}): string {
+  const c = view.counters;
+  const finished = isFinished(view.status);
+  const withKey = (href: string): string =>
+    options.key ? `${href}${href.includes('?') ? '&' : '?'}code=${encodeURIComponent(options.key)}` : href;
+  const fileHref = (kind: 'outputs' | 'logs', name: string, rest = ''): string =>
+    withKey(`files/${kind}/${encodeURIComponent(name)}${rest ? `/${rest}` : ''}`);
   const row = (label: string, value: string | number, id: string) =>
     `<tr><th>${label}</th><td id="${id}">${escape(String(value))}</td></tr>`;
-  const linkList = (entries: Record<string, string>) =>
-    Object.entries(entries)
-      .map(([name, url]) => `<li><a href="${escape(url)}">${escape(name)}</a></li>`)
-      .join('');
+  const linkList = (id: string, kind: 'outputs' | 'logs', entries: Record<string, string>) =>
+    `<ul id="${id}">${Object.keys(entries)
+      .map((name) => `<li><a href="${escape(fileHref(kind, name))}">${escape(name)}</a></li>`)
+      .join('')}</ul>`;
+
+  const userLogsPrefix = `${jobFolder(view.id).root}user/`;
+  const attemptLogHref = (index: number, attempt: number): string | undefined =>
+    view.log_files.user_logs
+      ? fileHref(
+          'logs',
+          'user_logs',
+          jobFolder(view.id).attemptLog(index, attempt).slice(userLogsPrefix.length),
+        )
+      : undefined;
+  const failures = view.first_errors
+    .map((error) => {
+      const log = attemptLogHref(error.index, error.attempt);
+      const [headline, ...detail] = error.message.split('\n');
+      return `<li data-mini-batch="${error.index}">mini-batch ${error.index}, attempt ${error.attempt}: <code>${escape(error.code)}</code> ${escape(headline ?? '')}${log ? ` (<a href="${escape(log)}">attempt log</a>)` : ''}${detail.length ? `<pre>${escape(detail.slice(0, 6).join('\n'))}</pre>` : ''}</li>`;
+    })
+    .join('');
+  const failedItemsLink =
+    c.itemsFailed > 0 && view.log_files.failed_items
+      ? `<p>Every failed item with its error: <a href="${escape(fileHref('logs', 'failed_items'))}">failed_items</a>.</p>`
+      : '';
+  const percent = percentDone(view);
+  const failedPercent =
+    c.miniBatches > 0 ? Math.min(percent, Math.round((100 * c.failed) / c.miniBatches)) : 0;
+
+  // Polling instead of a meta refresh: the page keeps its scroll position and updates only the numbers.
+  const poller = finished
+    ? ''
+    : `<noscript><meta http-equiv="refresh" content="3"></noscript>
+<script>
+(() => {
+  const statusUrl = ${JSON.stringify(withKey(`../${encodeURIComponent(view.id)}`)).replace(/</g, '\\u003c')};
+  const finished = ['Completed', 'Failed', 'Canceled'];
+  const set = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = String(value); };
+  const tick = async () => {
+    try {
+      const response = await fetch(statusUrl, { cache: 'no-store' });
+      if (response.ok) {
+        const view = await response.json();
+        if (finished.includes(view.status)) { location.reload(); return; }
+        const c = view.counters;
+        const done = c.succeeded + c.failed;
+        const percent = c.miniBatches > 0 ? Math.min(100, Math.round((100 * done) / c.miniBatches)) : 0;
+        const failedPercent = c.miniBatches > 0 ? Math.min(percent, Math.round((100 * c.failed) / c.miniBatches)) : 0;
+        const status = document.getElementById('status');
+        status.textContent = view.status;
+        status.className = 'status ' + view.status;
+        document.title = view.name + ': ' + view.status;
+        set('mini-batches', c.miniBatches); set('succeeded', c.succeeded); set('failed', c.failed);
+        set('retried', c.retried); set('items-succeeded', c.itemsSucceeded); set('items-failed', c.itemsFailed);
+        set('rows', c.rows); set('updated', view.last_updated_time);
+        set('progress-text', c.miniBatches === 0 ? 'Planning the mini-batches...'
+          : done + ' of ' + c.miniBatches + ' mini-batch' + (c.miniBatches === 1 ? '' : 'es') + ' done (' + percent + '%)');
+        const bar = document.getElementById('progress');
+        bar.setAttribute('aria-valuenow', String(percent));
+        document.getElementById('progress-ok').style.width = (percent - failedPercent) + '%';
+        document.getElementById('progress-bad').style.width = failedPercent + '%';
+      }
+    } catch (error) {
+      // A dropped request: try again on the next tick.
+    }
+    setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+  };
+  setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+})();
+</script>`;
+
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8">${refresh}<title>${escape(view.name)}: ${view.status}</title>
-<style>body{font:15px system-ui,sans-serif;margin:2rem;max-width:56rem;color:#1b1b1b}h1{font-size:1.4rem}
-.bar{background:#e6e6e6;border-radius:4px;height:14px}.bar>div{background:#0a7d3b;height:14px;border-radius:4px}
-table{border-collapse:collapse;margin:1rem 0}th,td{text-align:left;padding:.25rem 1rem .25rem 0}
-.status{font-weight:600}.Failed{color:#b00020}.Completed{color:#0a7d3b}</style></head>
-<body><h1>${escape(view.display_name ?? view.name)} <small>(${escape(view.id)})</small></h1>
-<p>Status: <span id="status" class="status ${view.status}">${view.status}</span></p>
-<div class="bar" role="progressbar" aria-valuenow="${percent}" aria-valuemin="0" aria-valuemax="100"><div style="width:${percent}%"></div></div>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escape(view.name)}: ${view.status}</title>
+<style>${STYLE}</style>${poller}</head>
+<body><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
+<p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
+    view.rerun_of
+      ? ` <span class="muted">re-run of <a href="${escape(withKey(`../${encodeURIComponent(view.rerun_of)}/view`))}">${escape(view.rerun_of)}</a></span>`
+      : ''
+  }${finished ? '' : ' <span class="muted">(updates itself)</span>'}</p>
+<div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${percent}" aria-valuemin="0" aria-valuemax="100"><div id="progress-ok" class="ok" style="width:${percent - failedPercent}%"></div><div id="progress-bad" class="bad" style="width:${failedPercent}%"></div></div>
+<p id="progress-text">${escape(progressText(view))}</p>
 <table>
 ${row('Mini-batches', c.miniBatches, 'mini-batches')}${row('Succeeded', c.succeeded, 'succeeded')}${row('Failed', c.failed, 'failed')}
 ${row('Retries', c.retried, 'retried')}${row('Items succeeded', c.itemsSucceeded, 'items-succeeded')}${row('Items failed', c.itemsFailed, 'items-failed')}
-${row('Created', view.created_time, 'created')}${row('Last update', view.last_updated_time, 'updated')}
+${row('Output rows', c.rows, 'rows')}${row('Created', view.created_time, 'created')}${row('Last update', view.last_updated_time, 'updated')}
+${view.finished_at ? row('Finished', view.finished_at, 'finished') : ''}
 </table>
-${view.reasons.length ? `<h2>Reasons</h2><ul id="reasons">${view.reasons.map((r) => `<li>${escape(r)}</li>`).join('')}</ul>` : ''}
-${view.first_errors.length ? `<h2>First errors</h2><ul id="errors">${view.first_errors.map((e) => `<li>mini-batch ${e.index}, attempt ${e.attempt}: ${escape(e.code)}: ${escape(e.message)}</li>`).join('')}</ul>` : ''}
-${Object.keys(view.outputs).length ? `<h2>Outputs</h2><ul id="outputs">${linkList(view.outputs)}</ul>` : ''}
-${Object.keys(view.log_files).length ? `<h2>Logs</h2><ul id="logs">${linkList(view.log_files)}</ul>` : ''}
+${view.reasons.length ? `<h2>Why</h2><ul id="reasons">${view.reasons.map((r) => `<li>${escape(r)}</li>`).join('')}</ul>` : ''}
+${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
+${Object.keys(view.outputs).length ? `<h2>Outputs</h2>${linkList('outputs', 'outputs', view.outputs)}` : ''}
+${Object.keys(view.log_files).length ? `<h2>Logs</h2>${linkList('logs', 'logs', view.log_files)}` : ''}
+</body></html>`;
+}
+
+/** A folder of a job's outputs or logs: one link per blob or sub-folder. */
+export function renderFolderPage(folder: {
+  title: string;
+  /** The URL path of this listing; children are linked below it. */
+  folderPath: string;
+  children: Array<{ name: string; size?: number }>;
+  truncated: boolean;
+  key?: string;
+}): string {
+  const query = folder.key ? `?code=${encodeURIComponent(folder.key)}` : '';
+  const items = folder.children
+    .map((child) => {
+      const href = `${folder.folderPath}/${child.name.split('/').map(encodeURIComponent).join('/')}${query}`;
+      const size = child.size === undefined ? '' : ` <span class="muted">${child.size} bytes</span>`;
+      return `<li><a href="${escape(href)}">${escape(child.name)}</a>${size}</li>`;
+    })
+    .join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>${escape(folder.title)}</title><style>${STYLE}</style></head>
+<body><h1>${escape(folder.title)}</h1><ul id="files">${items}</ul>
+${folder.truncated ? '<p class="muted">Only the first entries are listed; the rest are in storage.</p>' : ''}
 </body></html>`;
 }
