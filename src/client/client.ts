@@ -65,6 +65,20 @@ export class ParallelJobClient {
     return this.call('POST', '/api/plan', spec);
   }
 
+  /**
+   * One of a job's outputs or log files, by its key in the job's `outputs` / `log_files` (and a path
+   * inside it when it is a folder), read through the app with the client's key.
+   */
+  file(id: string, kind: 'outputs' | 'logs', name: string, inside = ''): Promise<Buffer> {
+    const rest = inside ? `/${inside.split('/').map(encodeURIComponent).join('/')}` : '';
+    return this.call(
+      'GET',
+      `/api/jobs/${encodeURIComponent(id)}/files/${kind}/${encodeURIComponent(name)}${rest}`,
+      undefined,
+      'bytes',
+    );
+  }
+
   /** Polls until the job ends; `onProgress` sees every change. */
   async wait(
     id: string,
@@ -83,7 +97,7 @@ export class ParallelJobClient {
     method: string,
     path: string,
     body?: string | object,
-    as: 'json' | 'text' = 'json',
+    as: 'json' | 'text' | 'bytes' = 'json',
   ): Promise<T> {
     const headers: Record<string, string> = {};
     if (this.options.key) headers['x-functions-key'] = this.options.key;
@@ -102,6 +116,7 @@ export class ParallelJobClient {
         0,
       );
     }
+    if (response.ok && as === 'bytes') return Buffer.from(await response.arrayBuffer()) as T;
     const text = await response.text();
     if (response.ok) return (as === 'text' ? text : (JSON.parse(text) as T)) as T;
     let error: { code?: string; message?: string; issues?: ValidationIssue[] } = {};
@@ -112,7 +127,7 @@ export class ParallelJobClient {
     }
     if (error.code === 'SPEC_INVALID' && error.issues) throw new SpecValidationError(error.issues);
     if (response.status === 404 && error.code === 'JOB_NOT_FOUND')
-      throw new JobNotFoundError(path.split('/')[3] ?? '');
+      throw new JobNotFoundError(decodeURIComponent(path.split(/[/?]/)[3] ?? ''));
     if (response.status === 401)
       throw new ApiError('UNAUTHORIZED', 'The app refused the call: pass a function key with --key.', 401);
     throw new ApiError(

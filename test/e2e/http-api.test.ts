@@ -258,6 +258,24 @@ describe('get and list', () => {
     expect(Object.keys(body.outputs)).toEqual(['rows']);
     expect(Date.parse(body.created_time)).not.toBeNaN();
     expect((await fetch(body.studio_url!)).status).toBe(200);
+
+    // Outputs and logs read through the app with the client (no storage credentials needed).
+    expect((await product.client.file(id, 'outputs', 'rows')).toString('utf8')).toBe(
+      ['f-000.txt,1', 'f-001.txt,2', 'f-002.txt,3', 'f-003.txt,4'].map((line) => `${line}\n`).join(''),
+    );
+    const result = JSON.parse((await product.client.file(id, 'logs', 'job_result')).toString('utf8'));
+    expect(result).toMatchObject({ job_id: id, status: 'Completed' });
+    const attemptLog = await product.client.file(
+      id,
+      'logs',
+      'user_logs',
+      'mini_batch_000000001/attempt_001.log.txt',
+    );
+    expect(attemptLog.length).toBeGreaterThan(0);
+    await expect(product.client.file(id, 'logs', 'no-such-log')).rejects.toMatchObject({
+      code: 'JOB_FILE_NOT_FOUND',
+      status: 404,
+    });
   });
 
   it('answers an unknown id with 404 JOB_NOT_FOUND (and the client throws JobNotFoundError)', async () => {
