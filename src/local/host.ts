@@ -21,6 +21,7 @@ import { compileRoute, matchRoute, type CompiledRoute } from './routes';
 import { startTriggers, type RunningTriggers } from './triggers';
 import type { FunctionInfo, LogLine, Registration } from './types';
 import { appEnvironments } from './nodeModule';
+import { acquireSettlementServer, deliverServiceBusMessage, usesServiceBusSdkBinding } from './serviceBus';
 
 export interface LocalHostOptions {
   /** Folder of the Functions app (package.json with "main", host.json, optional local.settings.json). */
@@ -152,6 +153,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   let azurite: RunningAzurite | undefined;
   let server: http.Server | undefined;
+  let releaseSettlement: (() => Promise<void>) | undefined;
   try {
     const settings = readLocalSettings(appDir);
     for (const [name, value] of Object.entries(settings))
@@ -176,6 +178,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       if (!quiet && level !== 'debug' && level !== 'trace') log(`[${category}] ${message}`);
     });
     const invoker = new Invoker(app, log, quiet);
+    // SDK-type Service Bus triggers settle their messages over gRPC on the host.
+    if ([...app.registrations.values()].some(usesServiceBusSdkBinding))
+      releaseSettlement = await acquireSettlementServer(appDir);
     const durable = hostJson.extensions?.durableTask;
     const hubName = resolveSettingRefs(durable?.hubName ?? process.env.WEBSITE_SITE_NAME ?? 'TestHubName');
     const journal = new Journal(
@@ -302,6 +307,27 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
             message: 'Body must be {"input": <string or JSON>, "triggerMetadata"?: {...}}.',
           });
         const raw = parsed.data.input;
+        if (type === 'serviceBusTrigger' && usesServiceBusSdkBinding(registration)) {
+          // Answers how the function settled the message instead of only whether it ran.
+          try {
+            const outcome = await deliverServiceBusMessage({
+              appDir,
+              registration,
+              input: raw,
+              triggerMetadata: parsed.data.triggerMetadata,
+              invoke: (trigger, triggerMetadata) =>
+                invokeNonHttp(
+                  registration,
+                  trigger,
+                  triggerMetadata,
+                  'This function was programmatically called via the host APIs.',
+                ),
+            });
+            return send(202, outcome);
+          } catch (error) {
+            return send(400, { message: (error as Error)?.message ?? String(error) });
+          }
+        }
         let trigger: unknown = typeof raw === 'string' ? tryJsonParse(raw) : raw;
         if (type === 'blobTrigger')
           trigger = Buffer.from(typeof raw === 'string' ? raw : JSON.stringify(raw ?? null));
@@ -451,6 +477,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         try {
           await invoker.runAppHook('appTerminate');
         } finally {
+          await releaseSettlement?.();
           await azurite?.stop();
           restoreEnv();
         }
@@ -458,6 +485,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     };
   } catch (error) {
     server?.close();
+    await releaseSettlement?.();
     await azurite?.stop();
     restoreEnv();
     throw error;
