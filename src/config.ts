@@ -27,6 +27,8 @@ export const settingsSchema = z.object({
   PARALLEL_JOB_OUTPUTS_CONTAINER: z.string().default('outputs'),
   PARALLEL_JOB_LOGS_CONTAINER: z.string().default('logs'),
   PARALLEL_JOB_SCHEDULES_CONTAINER: z.string().default('schedules'),
+  /** Schedules declared in settings, as JSON `{"<name>": {cron, time_zone?, job | job_blob}}` (src/submit/schedules.ts). */
+  PARALLEL_JOB_SCHEDULES: z.string().optional(),
   /** Service Bus, identity-based only (the `ServiceBusConnection` trigger and the events sender use it). */
   ServiceBusConnection__fullyQualifiedNamespace: z.string().min(1).optional(),
   ServiceBusConnection__credential: z.literal('managedidentity').optional(),
@@ -96,10 +98,21 @@ export const azureResourceContract = {
     PARALLEL_JOB_TASKS_ROOT: 'falls back to tasks/ inside the deployed app package',
     DURABLE_TASK_SCHEDULER_CONNECTION_STRING:
       'set only when the template selects the Durable Task Scheduler backend',
+    PARALLEL_JOB_SCHEDULES:
+      'optional schedules declared in settings; schedules usually live as blobs in the schedules container',
   },
 } as const satisfies {
   settingsNotSetInAzure: Partial<Record<keyof Settings, string>>;
 } & Record<string, unknown>;
+
+/**
+ * Settings that shape trigger declarations, read when functions/ registers them (the defaults when unset),
+ * so a blob trigger path needs no `%setting%` that a local run might not define.
+ */
+export function triggerSettings(env: NodeJS.ProcessEnv = process.env): { jobsContainer: string } {
+  const parsed = settingsSchema.pick({ PARALLEL_JOB_JOBS_CONTAINER: true }).parse(env);
+  return { jobsContainer: parsed.PARALLEL_JOB_JOBS_CONTAINER };
+}
 
 /** The deployed task modules' root; defaults to `tasks/` in the app folder. */
 export function tasksRoot(settings: Settings, appRoot = process.cwd()): string {

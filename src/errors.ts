@@ -266,3 +266,39 @@ export class ServiceBusBindingError extends ParallelJobError {
 export class LocalHostServiceBusError extends ParallelJobError {
   readonly code = 'LOCAL_HOST_SERVICE_BUS';
 }
+
+/** A schedule (a `schedules/<name>.yml` blob or a PARALLEL_JOB_SCHEDULES entry) cannot be used. */
+export class ScheduleValidationError extends ParallelJobError {
+  readonly code = 'SCHEDULE_INVALID';
+  constructor(
+    readonly schedule: string,
+    readonly issues: readonly ValidationIssue[],
+    readonly source?: string,
+  ) {
+    super(
+      `The schedule '${schedule}'${source ? ` ${source}` : ''} is not valid (${issues.length} problem${issues.length === 1 ? '' : 's'}); no job starts from it until it is fixed:\n${formatIssues(issues)}`,
+    );
+  }
+}
+
+/** A blob trigger's metadata does not say which blob fired (its path does not end in `{name}`). */
+export class BlobTriggerBindingError extends ParallelJobError {
+  readonly code = 'BLOB_TRIGGER_BINDING';
+  constructor(readonly functionName: string) {
+    super(
+      `Function '${functionName}' received no blob name in its trigger metadata (neither 'name' nor 'blobTrigger'). Declare its path as '<container>/{name}'.`,
+    );
+  }
+}
+
+/** Some schedules could not be read or submitted this tick (storage or Durable trouble); later ticks retry them. */
+export class ScheduleRunError extends ParallelJobError {
+  readonly code = 'SCHEDULE_RUN_FAILED';
+  override readonly retryable = true;
+  constructor(readonly failures: readonly { schedule: string; message: string }[]) {
+    super(
+      `${failures.length} schedule${failures.length === 1 ? '' : 's'} could not be run this tick; the next ticks try again while the occurrence is at most two minutes old:\n` +
+        failures.map((failure) => `  - ${failure.schedule}: ${failure.message}`).join('\n'),
+    );
+  }
+}
