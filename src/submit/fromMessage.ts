@@ -85,16 +85,34 @@ function messageIdText(id: SubmitMessage['messageId']): string | undefined {
   return String(id);
 }
 
-type Body = { kind: 'spec'; spec: unknown } | { kind: 'blob'; reference: string };
+/** The job id a message starts: derived from its message id alone, so a redelivery finds its job. */
+export function jobIdForMessage(
+  id: SubmitMessage['messageId'],
+): { jobId: string; messageId: string } | MessageVerdict {
+  const messageId = messageIdText(id);
+  if (messageId === undefined || messageId.trim() === '') {
+    return deadLetter('MESSAGE_UNREADABLE', 'the message has no message id; the job id is derived from it.');
+  }
+  const jobId = stableJobId(messageId);
+  if (!jobId) {
+    return deadLetter(
+      'MESSAGE_UNREADABLE',
+      `the message id '${messageId}' gives no usable job id; use letters, digits, '-', '_' or '.'.`,
+    );
+  }
+  return { jobId, messageId };
+}
+
+export type MessageBody = { kind: 'spec'; spec: unknown } | { kind: 'blob'; reference: string };
 
 const UNREADABLE_HINT =
   'send the job spec as YAML or JSON text, as a JSON object, or {"spec_blob": "<container>/<blob name>"}';
 
 /** What the body carries: a spec (text or value) or a blob reference; a string when it is unusable. */
-function readBody(body: unknown): Body | string {
+export function readMessageBody(body: unknown): MessageBody | string {
   if (body instanceof Uint8Array) {
     try {
-      return readBody(new TextDecoder('utf-8', { fatal: true }).decode(body));
+      return readMessageBody(new TextDecoder('utf-8', { fatal: true }).decode(body));
     } catch {
       return `the message body is binary data that is not UTF-8 text; ${UNREADABLE_HINT}.`;
     }
@@ -104,7 +122,7 @@ function readBody(body: unknown): Body | string {
     // A blob reference sent as JSON text (the @azure/service-bus sender serializes objects to text).
     if (body.trimStart().startsWith('{') && body.includes('spec_blob')) {
       try {
-        return readBody(JSON.parse(body) as unknown);
+        return readMessageBody(JSON.parse(body) as unknown);
       } catch {
         // Not JSON after all: the spec parser reports where it breaks.
       }
@@ -203,21 +221,13 @@ export async function submitFromMessage(
   services: AppServices,
   message: SubmitMessage,
 ): Promise<MessageVerdict> {
-  const messageId = messageIdText(message.messageId);
-  if (messageId === undefined || messageId.trim() === '') {
-    return deadLetter('MESSAGE_UNREADABLE', 'the message has no message id; the job id is derived from it.');
-  }
-  const jobId = stableJobId(messageId);
-  if (!jobId) {
-    return deadLetter(
-      'MESSAGE_UNREADABLE',
-      `the message id '${messageId}' gives no usable job id; use letters, digits, '-', '_' or '.'.`,
-    );
-  }
+  const id = jobIdForMessage(message.messageId);
+  if ('action' in id) return id;
+  const { jobId, messageId } = id;
   // A redelivery finds the job it started, even if the referenced blob or task module changed since.
   if (await jobExists(client, jobId)) return { action: 'complete', jobId, created: false };
 
-  const body = readBody(message.body);
+  const body = readMessageBody(message.body);
   if (typeof body === 'string') return deadLetter('MESSAGE_UNREADABLE', body);
   let spec: unknown;
   let source = `message ${messageId}`;
