@@ -146,3 +146,15 @@ test('a broken spec_blob reference is dead-lettered and starts nothing', async (
   expect(foreign).toMatchObject({ settlement: 'deadLettered', reason: 'SPEC_BLOB_REFUSED' });
   expect(await jobCount()).toBe(before);
 });
+
+test('a host started after another in the same process still settles (the settlement client is per process)', async () => {
+  await product.stop();
+  product = await startProductHost({ pollIntervalMs: 50 });
+
+  const outcome = await deliver(spec({ retry_settings: { max_retries: 'x' } }), {
+    messageId: `r-${randomUUID()}`,
+  });
+
+  expect(outcome).toMatchObject({ settlement: 'deadLettered', reason: 'SPEC_INVALID' });
+  expect(outcome.description).toContain('retry_settings.max_retries');
+});
