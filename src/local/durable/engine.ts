@@ -81,10 +81,21 @@ interface ActivityWork {
   input: unknown;
 }
 
+/** What one instance id cost over all its executions (continue-as-new starts a new history). */
+export interface InstanceHistoryStats {
+  episodes: number;
+  /** Sum over its episodes of the history length each one replayed. */
+  eventsReplayed: number;
+  /** Its longest history (one execution), counting every event. */
+  maxHistoryLength: number;
+}
+
 export interface EngineStats {
   episodes: number;
   eventsReplayed: number;
   maxHistoryLength: number;
+  /** Per instance id, since the host started (kept after purge, so a benchmark can read it at the end). */
+  histories: Record<string, InstanceHistoryStats>;
   activitiesExecuted: number;
   activitiesInFlight: number;
   instances: number;
@@ -190,6 +201,7 @@ export class DurableEngine {
   private stopped = false;
   private lastClock = 0;
   private readonly counters = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0, activitiesExecuted: 0 };
+  private readonly historyStats = new Map<string, InstanceHistoryStats>();
 
   constructor(private readonly options: EngineOptions) {}
 
@@ -457,6 +469,7 @@ export class DurableEngine {
   stats(): EngineStats {
     return {
       ...this.counters,
+      histories: Object.fromEntries([...this.historyStats].map(([id, entry]) => [id, { ...entry }])),
       activitiesInFlight: this.activitiesRunning.size + this.activityQueue.length,
       instances: this.instances.size,
     };
@@ -706,6 +719,9 @@ export class DurableEngine {
     const history = instance.history.concat(newEvents);
     this.counters.episodes += 1;
     this.counters.eventsReplayed += instance.history.length;
+    const own = this.historyStatsOf(instance.instanceId);
+    own.episodes += 1;
+    own.eventsReplayed += instance.history.length;
     const decisions: HistoryEvent[] = [];
     const out: JournalRecord[] = [];
     let failure: string | undefined;
@@ -839,8 +855,20 @@ export class DurableEngine {
       u: now.toISOString(),
       out,
     };
+    const length = instance.history.length + record.h.length;
     this.commit(record);
-    this.counters.maxHistoryLength = Math.max(this.counters.maxHistoryLength, instance.history.length);
+    this.counters.maxHistoryLength = Math.max(this.counters.maxHistoryLength, length);
+    const own = this.historyStatsOf(instance.instanceId);
+    own.maxHistoryLength = Math.max(own.maxHistoryLength, length);
+  }
+
+  private historyStatsOf(instanceId: string): InstanceHistoryStats {
+    let entry = this.historyStats.get(instanceId);
+    if (!entry) {
+      entry = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0 };
+      this.historyStats.set(instanceId, entry);
+    }
+    return entry;
   }
 
   private notifyParent(instance: Instance, now: Date, succeeded: boolean, payload: string): JournalRecord[] {
