@@ -1,7 +1,6 @@
 import { stat } from 'node:fs/promises';
 import {
   BlobServiceClient,
-  type BlobItem,
   type BlobGetPropertiesResponse,
   type ContainerClient,
   type StoragePipelineOptions,
@@ -10,6 +9,7 @@ import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential
 import type { z } from 'zod';
 import type { Settings } from '../config';
 import { ConfigError, StorageContentError } from '../errors';
+import { BlobLister, connectionStringAccess, type ListingAccess } from './listing';
 import { isStatus, toStorageError } from './storageErrors';
 
 /** What a listing or a stat tells about one blob; enough to plan without downloading anything. */
@@ -73,17 +73,15 @@ function normalizeAccountUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
 
-function infoFromItem(item: BlobItem): BlobInfo {
-  const info: BlobInfo = {
-    name: item.name,
-    size: item.properties.contentLength ?? 0,
-    etag: item.properties.etag,
-    lastModified: item.properties.lastModified,
-  };
-  if (item.properties.contentType) info.contentType = item.properties.contentType;
-  if (item.metadata) info.metadata = item.metadata;
-  return info;
-}
+/** Azurite's well-known development account, which `UseDevelopmentStorage=true` stands for. */
+const DEVELOPMENT_ACCESS: ListingAccess = {
+  kind: 'sharedKey',
+  accountName: 'devstoreaccount1',
+  accountKey: Buffer.from(
+    'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
+    'base64',
+  ),
+};
 
 function infoFromProperties(name: string, props: BlobGetPropertiesResponse): BlobInfo {
   const info: BlobInfo = {
@@ -112,22 +110,34 @@ async function collect(stream: NodeJS.ReadableStream | undefined): Promise<Buffe
 export class BlobStore {
   readonly accountUrl: string;
   private readonly ensured = new Set<string>();
+  private readonly lister: BlobLister;
 
   private constructor(
     private readonly service: BlobServiceClient,
     /** Set for identity-based stores; reused when another account is addressed. */
     private readonly credential: TokenCredential | undefined,
     private readonly options: BlobStoreOptions | undefined,
+    access: ListingAccess,
   ) {
-    this.accountUrl = normalizeAccountUrl(service.url);
+    const url = new URL(service.url);
+    this.accountUrl = normalizeAccountUrl(`${url.origin}${url.pathname}`);
+    this.lister = new BlobLister(this.accountUrl, access, { ...DEFAULT_RETRY, ...options?.retry });
   }
 
   static fromConnectionString(connectionString: string, options?: BlobStoreOptions): BlobStore {
-    return new BlobStore(
-      BlobServiceClient.fromConnectionString(connectionString, pipelineOptions(options)),
-      undefined,
-      options,
-    );
+    const service = BlobServiceClient.fromConnectionString(connectionString, pipelineOptions(options));
+    const access = /UseDevelopmentStorage=true/i.test(connectionString)
+      ? DEVELOPMENT_ACCESS
+      : connectionStringAccess(connectionString);
+    if (!access) {
+      throw new ConfigError([
+        {
+          path: 'AzureWebJobsStorage',
+          message: 'the connection string has neither AccountName/AccountKey nor SharedAccessSignature',
+        },
+      ]);
+    }
+    return new BlobStore(service, undefined, options, access);
   }
 
   /** An identity-based store: Azure AD tokens from `credential` (DefaultAzureCredential when omitted). */
@@ -141,6 +151,7 @@ export class BlobStore {
       new BlobServiceClient(normalizeAccountUrl(accountUrl), cred, pipelineOptions(options)),
       cred,
       options,
+      { kind: 'token', credential: cred },
     );
   }
 
@@ -198,20 +209,17 @@ export class BlobStore {
 
   /** The listing one service page at a time. */
   async *listPages(container: string, prefix: string, options?: ListOptions): AsyncIterable<BlobInfo[]> {
-    const pages = this.container(container)
-      .listBlobsFlat({ prefix, includeMetadata: options?.includeMetadata ?? false })
-      .byPage({ maxPageSize: options?.pageSize ?? 5000 });
-    const iterator = pages[Symbol.asyncIterator]();
-    for (;;) {
-      let next: IteratorResult<{ segment: { blobItems: BlobItem[] } }>;
-      try {
-        next = await iterator.next();
-      } catch (error) {
-        throw toStorageError(error, container);
-      }
-      if (next.done) return;
-      yield next.value.segment.blobItems.map(infoFromItem);
-    }
+    let marker: string | undefined;
+    do {
+      const page = await this.listingPage(container, {
+        prefix,
+        marker,
+        pageSize: options?.pageSize ?? 5000,
+        includeMetadata: options?.includeMetadata ?? false,
+      });
+      marker = page.nextMarker;
+      yield page.blobs;
+    } while (marker);
   }
 
   /**
@@ -223,28 +231,35 @@ export class BlobStore {
     prefix: string,
     options?: { pageSize?: number },
   ): AsyncIterable<{ folder: string } | { blob: BlobInfo }> {
-    const pages = this.container(container)
-      .listBlobsByHierarchy('/', { prefix })
-      .byPage({ maxPageSize: options?.pageSize ?? 5000 });
-    const iterator = pages[Symbol.asyncIterator]();
-    for (;;) {
-      let next: Awaited<ReturnType<typeof iterator.next>>;
-      try {
-        next = await iterator.next();
-      } catch (error) {
-        throw toStorageError(error, container);
-      }
-      if (next.done) return;
-      const segment = next.value.segment;
+    let marker: string | undefined;
+    do {
+      const page = await this.listingPage(container, {
+        prefix,
+        marker,
+        pageSize: options?.pageSize ?? 5000,
+        delimiter: '/',
+      });
+      marker = page.nextMarker;
       // The service returns folders and blobs of one page in two lists; merge them back into name order.
       const entries: Array<{ folder: string } | { blob: BlobInfo }> = [
-        ...(segment.blobPrefixes ?? []).map((p) => ({ folder: p.name })),
-        ...segment.blobItems.map((item) => ({ blob: infoFromItem(item) })),
+        ...page.prefixes.map((folder) => ({ folder })),
+        ...page.blobs.map((blob) => ({ blob })),
       ];
       const nameOf = (entry: { folder: string } | { blob: BlobInfo }): string =>
         'folder' in entry ? entry.folder : entry.blob.name;
       entries.sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
       yield* entries;
+    } while (marker);
+  }
+
+  private async listingPage(
+    container: string,
+    request: Omit<Parameters<BlobLister['page']>[0], 'container'>,
+  ): ReturnType<BlobLister['page']> {
+    try {
+      return await this.lister.page({ container, ...request });
+    } catch (error) {
+      throw toStorageError(error, container);
     }
   }
 

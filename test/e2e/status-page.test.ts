@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
