@@ -12,7 +12,14 @@ import {
   type ValidationIssue,
 } from '../errors';
 import { parseJobValue } from '../spec/load';
-import { defaultJobName, REJECTED_PREFIX, specExtension, userInputIssues, type TriggerLog } from './fromBlob';
+import {
+  defaultJobName,
+  REJECTED_PREFIX,
+  rejectionRecordSchema,
+  specExtension,
+  userInputIssues,
+  type TriggerLog,
+} from './fromBlob';
 import { stableJobId, submitJob } from './submit';
 
 /**
@@ -300,15 +307,18 @@ export function parseSettingsSchedules(text: string | undefined): {
 }
 
 /** What `schedules/_rejected/<name>.json` holds. */
-export interface ScheduleRejectionRecord {
-  schedule: string;
-  origin: string;
-  version: string;
-  rejected_at: string;
-  code: string;
-  message: string;
-  issues: ValidationIssue[];
-}
+export const scheduleRejectionRecordSchema = z.object({
+  schedule: z.string(),
+  /** `schedules/<blob>` or `PARALLEL_JOB_SCHEDULES[.<name>]`. */
+  origin: z.string(),
+  /** The schedule blob's etag, or a hash of the settings entry: the record describes this version. */
+  version: z.string(),
+  rejected_at: z.string(),
+  code: z.string(),
+  message: z.string(),
+  issues: rejectionRecordSchema.shape.issues,
+});
+export type ScheduleRejectionRecord = z.infer<typeof scheduleRejectionRecordSchema>;
 
 export interface ScheduledJob {
   schedule: string;
