@@ -1,0 +1,285 @@
+'use strict';
+// The job orchestrator (root + shards) against the naive fan-out, on the embedded local host (dist/ build:
+// run `npm run build` first).
+//
+//   node bench/orchestrator.js                 naive and ours at 10,000, ours at 100,000, 100 x 5 end to end
+//   node bench/orchestrator.js --quick         naive and ours at 1,000, 100 x 5 end to end
+//   node bench/orchestrator.js ours 10000      one scenario in this process (prints one JSON line)
+//
+// Each scenario runs in a fresh child process with its own host and in-memory Azurite, so peak RSS is the
+// scenario's own. Baseline, side by side: bench/naive-app, one orchestrator that schedules every no-op
+// activity with Task.all (a single history that grows with the job). Ours: this repository's app running
+// a file job over N tiny blobs with mini_batch_size 1 and the no-op task (test/fixtures/tasks/noop.js),
+// at the same activity concurrency (16, host.json). Wall time is from the start request until a status
+// poll (every 20 ms, over HTTP) sees the end.
+const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const repoRoot = path.join(__dirname, '..');
+const CONCURRENCY = 16;
+const POLL_MS = 20;
+
+/** Catches Azurite's blob server so that seeding can clone one blob's metadata record (see seedBlobs). */
+function captureBlobServer() {
+  const serverModule = require('azurite/dist/src/blob/BlobServer');
+  const Original = serverModule.default;
+  const captured = {};
+  serverModule.default = class extends Original {
+    constructor(config) {
+      super(config);
+      captured.server = this; // eslint-disable-line @typescript-eslint/no-this-alias
+    }
+  };
+  return captured;
+}
+
+/**
+ * N blobs of a few bytes under inputs/<prefix>/. Up to 2,000 are uploaded over HTTP in parallel batches;
+ * beyond that one blob is uploaded and its metadata record cloned under the other names inside Azurite
+ * (an HTTP upload into Azurite's in-memory store costs more the more blobs it holds). They are listed and
+ * read over HTTP like any other blob.
+ */
+async function seedBlobs(store, captured, prefix, count) {
+  const name = (i) => `${prefix}/f-${String(i).padStart(7, '0')}.txt`;
+  if (count <= 2000) {
+    for (let i = 0; i < count; i += 200) {
+      const batch = [];
+      for (let j = i; j < Math.min(count, i + 200); j += 1)
+        batch.push(store.write('inputs', name(j), `item ${j}`));
+      await Promise.all(batch);
+    }
+    return;
+  }
+  await store.write('inputs', name(0), 'item');
+  const blobs = captured.server.metadataStore.db.getCollection('$BLOBS_COLLECTION$');
+  const template = blobs.findOne({ containerName: 'inputs', name: name(0) });
+  for (let i = 1; i < count; i += 1) {
+    const doc = structuredClone(template);
+    delete doc.$loki;
+    delete doc.meta;
+    doc.name = name(i);
+    blobs.insert(doc);
+  }
+}
+
+function memorySampler() {
+  let peakRss = 0;
+  const sample = () => {
+    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  };
+  const timer = setInterval(sample, 25);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      return Math.round(peakRss / 2 ** 20);
+    },
+  };
+}
+
+function historySummary(before, after, miniBatches) {
+  let largest = { id: '', length: 0 };
+  let orchestrations = 0;
+  for (const [id, entry] of Object.entries(after.histories)) {
+    if ((before.histories[id]?.episodes ?? 0) === entry.episodes) continue;
+    orchestrations += 1;
+    if (entry.maxHistoryLength > largest.length) largest = { id, length: entry.maxHistoryLength };
+  }
+  const replayed = after.eventsReplayed - before.eventsReplayed;
+  return {
+    largestHistory: largest.length,
+    largestHistoryId: largest.id,
+    orchestrations,
+    episodes: after.episodes - before.episodes,
+    eventsReplayed: replayed,
+    replayedPerMiniBatch: Math.round((replayed / miniBatches) * 100) / 100,
+  };
+}
+
+async function startHost(appDir, settings) {
+  const { startLocalHost } = require('../dist/src/local');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-orchestrator-'));
+  const host = await startLocalHost({
+    appDir,
+    port: 0,
+    dataDir,
+    storage: 'memory',
+    quiet: true,
+    pollIntervalMs: 600_000,
+    settings,
+  });
+  return {
+    host,
+    async stop() {
+      await host.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+
+async function runNaive(count) {
+  const { host, stop } = await startHost(path.join(__dirname, 'naive-app'));
+  const memory = memorySampler();
+  const before = host.stats();
+  const started = performance.now();
+  const reply = await fetch(`${host.url}/durabletask/orchestrators/NaiveFanOut/naive`, {
+    method: 'POST',
+    body: JSON.stringify({ count }),
+  });
+  if (reply.status !== 202) throw new Error(`naive start failed: ${reply.status} ${await reply.text()}`);
+  let status;
+  for (;;) {
+    status = await (await fetch(`${host.url}/durabletask/instances/naive`)).json();
+    if (!['Running', 'Pending'].includes(status.runtimeStatus)) break;
+    await sleep(POLL_MS);
+  }
+  const wallMs = performance.now() - started;
+  const peakRssMiB = memory.stop();
+  const after = host.stats();
+  await stop();
+  if (status.runtimeStatus !== 'Completed' || status.output !== count)
+    throw new Error(`naive ${count}: ${status.runtimeStatus} ${JSON.stringify(status.output)}`);
+  return {
+    scenario: 'naive',
+    miniBatches: count,
+    wallMs: Math.round(wallMs),
+    peakRssMiB,
+    ...historySummary(before, after, count),
+  };
+}
+
+function productSpec(prefix) {
+  return {
+    name: prefix,
+    type: 'parallel',
+    inputs: { data: { type: 'uri_folder', path: `inputs/${prefix}` } },
+    input_data: '${{inputs.data}}',
+    mini_batch_size: '1',
+    max_concurrency_per_instance: CONCURRENCY,
+    task: { type: 'run_function', code: '.', entry_script: 'noop.js' },
+  };
+}
+
+async function startProduct() {
+  const captured = captureBlobServer();
+  const { host, stop } = await startHost(repoRoot, {
+    PARALLEL_JOB_TASKS_ROOT: path.join(repoRoot, 'test', 'fixtures', 'tasks'),
+  });
+  const { BlobStore } = require('../dist/src/storage/blobStore');
+  const { ParallelJobClient } = require('../dist/src/client/client');
+  const store = BlobStore.fromConnectionString(host.connectionString);
+  for (const container of ['jobs', 'inputs', 'outputs', 'logs', 'schedules'])
+    await store.ensureContainer(container);
+  return { host, stop, store, captured, client: new ParallelJobClient({ endpoint: host.url }) };
+}
+
+/** Submits a job and polls it to the end; returns wall time and when each phase was first seen. */
+async function runJob(client, prefix, id, count) {
+  const started = performance.now();
+  await client.submit(productSpec(prefix), { id });
+  const phases = {};
+  let view;
+  for (;;) {
+    view = await client.get(id);
+    const phase = view.status;
+    if (!(phase in phases)) phases[phase] = Math.round(performance.now() - started);
+    if (['Completed', 'Failed', 'Canceled'].includes(phase)) break;
+    await sleep(POLL_MS);
+  }
+  const wallMs = performance.now() - started;
+  if (view.status !== 'Completed' || view.counters?.succeeded !== count) {
+    throw new Error(`job ${id}: ${view.status} ${JSON.stringify(view).slice(0, 800)}`);
+  }
+  return { wallMs, phases };
+}
+
+async function runOurs(count) {
+  const product = await startProduct();
+  const seedStarted = performance.now();
+  await seedBlobs(product.store, product.captured, 'bench', count);
+  const seedMs = Math.round(performance.now() - seedStarted);
+  const memory = memorySampler();
+  const before = product.host.stats();
+  const { wallMs, phases } = await runJob(product.client, 'bench', 'bench-job', count);
+  const peakRssMiB = memory.stop();
+  const after = product.host.stats();
+  await product.stop();
+  return {
+    scenario: 'ours',
+    miniBatches: count,
+    wallMs: Math.round(wallMs),
+    phases,
+    seedMs,
+    peakRssMiB,
+    ...historySummary(before, after, count),
+  };
+}
+
+/** Five 100-mini-batch jobs, one after another on one host (the first pays for warming up). */
+async function runEndToEnd(count = 100, runs = 5) {
+  const product = await startProduct();
+  await seedBlobs(product.store, product.captured, 'small', count);
+  const walls = [];
+  for (let run = 0; run < runs; run += 1) {
+    const { wallMs } = await runJob(product.client, 'small', `small-${run}`, count);
+    walls.push(Math.round(wallMs));
+  }
+  await product.stop();
+  const sorted = [...walls].sort((a, b) => a - b);
+  return { scenario: 'end-to-end', miniBatches: count, walls, medianMs: sorted[Math.floor(runs / 2)] };
+}
+
+function child(args) {
+  const result = spawnSync(process.execPath, [__filename, ...args.map(String)], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 24,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = result.stdout.trim().split('\n').pop();
+  if (result.status !== 0 || !line) throw new Error(`${args.join(' ')} failed (exit ${result.status})`);
+  const row = JSON.parse(line);
+  console.error(`  ${args.join(' ')}: ${line}`);
+  return row;
+}
+
+async function main() {
+  const [mode, size] = process.argv.slice(2);
+  if (mode === 'naive') return console.log(JSON.stringify(await runNaive(Number(size))));
+  if (mode === 'ours') return console.log(JSON.stringify(await runOurs(Number(size))));
+  if (mode === 'end-to-end') return console.log(JSON.stringify(await runEndToEnd(Number(size ?? 100))));
+
+  const quick = process.argv.includes('--quick');
+  const compareAt = quick ? 1_000 : 10_000;
+  const rows = [child(['naive', compareAt]), child(['ours', compareAt])];
+  if (!quick) rows.push(child(['ours', 100_000]));
+  const endToEnd = child(['end-to-end', 100]);
+
+  console.log(
+    '| orchestration | mini-batches | wall s | largest history | orchestrations | episodes | events replayed | replayed / mini-batch | peak RSS MiB |',
+  );
+  console.log('|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    console.log(
+      `| ${r.scenario} | ${r.miniBatches} | ${(r.wallMs / 1000).toFixed(2)} | ${r.largestHistory} | ${r.orchestrations} | ${r.episodes} | ${r.eventsReplayed} | ${r.replayedPerMiniBatch} | ${r.peakRssMiB} |`,
+    );
+  }
+  const [naive, ours] = rows;
+  const ratio = (a, b) => (b === 0 ? '-' : (a / b).toFixed(2));
+  console.log(
+    `\nat ${compareAt}: ours / naive wall ${ratio(ours.wallMs, naive.wallMs)}x, largest history ${ratio(ours.largestHistory, naive.largestHistory)}x, replayed ${ratio(ours.eventsReplayed, naive.eventsReplayed)}x, peak RSS ${ratio(ours.peakRssMiB, naive.peakRssMiB)}x`,
+  );
+  for (const r of rows.filter((row) => row.phases))
+    console.log(`ours ${r.miniBatches} phases (ms from submit): ${JSON.stringify(r.phases)}`);
+  console.log(
+    `${endToEnd.miniBatches}-mini-batch job end to end: median ${endToEnd.medianMs} ms of ${JSON.stringify(endToEnd.walls)}`,
+  );
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});
