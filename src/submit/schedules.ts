@@ -5,7 +5,6 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { AppServices } from '../composition';
 import {
-  ParallelJobError,
   ScheduleRunError,
   ScheduleValidationError,
   StorageNotFoundError,
@@ -398,14 +397,12 @@ export async function runSchedules(
     });
   }
 
+  const listed = new Set(candidates.map((candidate) => `${container}/${candidate.blobName}`));
+  for (const key of parsedBlobs.keys())
+    if (key.startsWith(`${container}/`) && !listed.has(key)) parsedBlobs.delete(key);
+
   const schedules: Schedule[] = [];
-  const rejections: {
-    name: string;
-    version: string;
-    origin: string;
-    error: ParallelJobError;
-    issues: ValidationIssue[];
-  }[] = [];
+  const rejections: { name: string; version: string; origin: string; error: ScheduleValidationError }[] = [];
   const seen = new Set<string>();
   for (const candidate of candidates) {
     if (seen.has(candidate.name)) {
@@ -434,20 +431,14 @@ export async function runSchedules(
       parsedBlobs.set(key, cached);
     }
     if (cached.outcome instanceof ScheduleValidationError) {
-      rejections.push({
-        name: candidate.name,
-        version: candidate.etag,
-        origin: key,
-        error: cached.outcome,
-        issues: [...cached.outcome.issues],
-      });
+      rejections.push({ name: candidate.name, version: candidate.etag, origin: key, error: cached.outcome });
     } else {
       schedules.push({ ...cached.outcome, activeFrom: candidate.lastModified });
     }
   }
   const fromSettings = parseSettingsSchedules(services.settings.PARALLEL_JOB_SCHEDULES);
   for (const rejected of fromSettings.rejected) {
-    rejections.push({ ...rejected, origin: SETTINGS_SOURCE, issues: [...rejected.error.issues] });
+    rejections.push({ ...rejected, origin: SETTINGS_SOURCE });
   }
   for (const schedule of fromSettings.schedules) {
     if (seen.has(schedule.name)) {
@@ -474,7 +465,10 @@ export async function runSchedules(
       for (const occurrence of due.occurrences) {
         const jobId = scheduleJobId(schedule.name, occurrence);
         const submitted = await submitJob(client, services, {
-          spec: 'spec' in schedule.job ? schedule.job.spec : await readJobBlob(services, schedule),
+          spec:
+            'spec' in schedule.job
+              ? schedule.job.spec
+              : await readJobBlob(services, schedule, schedule.job.blob),
           jobId,
           source: `from schedule '${schedule.name}' (${schedule.origin})`,
           defaultName: defaultJobName(schedule.name),
@@ -492,19 +486,19 @@ export async function runSchedules(
         }
       }
     } catch (error) {
-      const problem =
-        error instanceof ScheduleValidationError
-          ? { code: error.code, issues: [...error.issues] }
-          : userInputIssues(error);
-      if (problem) {
-        const issues =
-          error instanceof ScheduleValidationError ? problem.issues : prefixed(problem.issues, 'job');
+      // A job the spec checks refuse at submission (a missing task module, say) rejects the schedule too.
+      const problem = error instanceof ScheduleValidationError ? undefined : userInputIssues(error);
+      const invalid = problem
+        ? new ScheduleValidationError(schedule.name, prefixed(problem.issues, 'job'), `in ${schedule.origin}`)
+        : error instanceof ScheduleValidationError
+          ? error
+          : undefined;
+      if (invalid) {
         rejections.push({
           name: schedule.name,
           version: schedule.version,
           origin: schedule.origin,
-          error: error as ParallelJobError,
-          issues,
+          error: invalid,
         });
       } else {
         tick.failed.push({ schedule: schedule.name, message: (error as Error).message });
@@ -527,7 +521,7 @@ export async function runSchedules(
       rejected_at: now.toISOString(),
       code: rejection.error.code,
       message: rejection.error.message,
-      issues: rejection.issues,
+      issues: [...rejection.error.issues],
     };
     await store.writeJson(container, record, body, { metadata: { scheduleversion: rejection.version } });
     options.log?.warn(
@@ -547,9 +541,7 @@ export async function runSchedules(
   return tick;
 }
 
-async function readJobBlob(services: AppServices, schedule: Schedule): Promise<string> {
-  if (!('blob' in schedule.job)) throw new Error('unreachable: the schedule carries its job inline');
-  const reference = schedule.job.blob;
+async function readJobBlob(services: AppServices, schedule: Schedule, reference: string): Promise<string> {
   const slash = reference.indexOf('/');
   try {
     return await services.store.readText(reference.slice(0, slash), reference.slice(slash + 1));

@@ -212,6 +212,33 @@ describe('schedules', () => {
       scheduleRejectionRecordSchema,
     );
     expect(updated.issues.map((issue) => issue.path)).toEqual(['job.mini_batch_size']);
+
+    // Fixed: the record no longer describes anything and is removed.
+    await product.store.write(
+      'schedules',
+      'broken.yml',
+      stringify({ cron: '0 3 * * *', job: jobTemplate() }),
+    );
+    expect(await tick(new Date(Date.now() - 30_000))).toBe(202);
+    expect(await product.store.stat('schedules', '_rejected/broken.json')).toBeUndefined();
+  });
+
+  it('a job the submission refuses (no such task module) rejects the schedule, and the record stays', async () => {
+    const template = jobTemplate({ task: { type: 'run_function', code: '.', entry_script: 'not-there.js' } });
+    const occurrence = await scheduleJustDue('no-task', template);
+    expect(await tick(new Date(occurrence.getTime() - 30_000))).toBe(202);
+    const record = await product.store.readJson(
+      'schedules',
+      '_rejected/no-task.json',
+      scheduleRejectionRecordSchema,
+    );
+    expect(record).toMatchObject({ schedule: 'no-task', code: 'SCHEDULE_INVALID' });
+    expect(record.issues.map((issue) => issue.path)).toEqual(['job.task.entry_script']);
+    expect(await jobIds('no-task-')).toEqual([]);
+
+    // The schedule reads as valid on the next tick, but it has not changed: its record is kept.
+    expect(await tick(new Date(Date.now() - 10_000))).toBe(202);
+    expect(await product.store.stat('schedules', '_rejected/no-task.json')).toBeDefined();
   });
 
   it('schedules declared in the app settings start their occurrence once', async () => {
