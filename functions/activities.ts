@@ -5,6 +5,7 @@ import { notifyActivity } from '../src/activities/notify';
 import { planActivity } from '../src/activities/plan';
 import { runMiniBatch } from '../src/activities/runMiniBatch';
 import { selectActivity } from '../src/activities/select';
+import { stopShardsActivity } from '../src/activities/stopShards';
 import { appServices } from '../src/composition';
 
 const deps = () => {
@@ -17,3 +18,7 @@ df.app.activity(ActivityNames.select, { handler: (input: unknown) => selectActiv
 df.app.activity(ActivityNames.runMiniBatch, { handler: (input: unknown) => runMiniBatch(deps(), input) });
 df.app.activity(ActivityNames.finalize, { handler: (input: unknown) => finalizeActivity(deps(), input) });
 df.app.activity(ActivityNames.notify, { handler: (input: unknown) => notifyActivity(appServices(), input) });
+df.app.activity(ActivityNames.stopShards, {
+  extraInputs: [df.input.durableClient()],
+  handler: (input: unknown, context) => stopShardsActivity(df.getClient(context), input),
+});

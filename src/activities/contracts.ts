@@ -8,6 +8,8 @@ export const ActivityNames = {
   /** For a re-run: which mini-batches of a range still need to run. */
   select: 'ParallelJob_Select',
   notify: 'ParallelJob_Notify',
+  /** Tells running shards to stop scheduling (cancel, or a stop decided by the root). */
+  stopShards: 'ParallelJob_StopShards',
 } as const;
 
 /** Input of one attempt. Small on purpose: everything else is read from the job folder. */

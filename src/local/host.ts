@@ -193,6 +193,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       journal,
       log,
       quiet,
+      extraInputsFor: (registration) => extraInputsFor(registration),
     });
 
     const keys = {

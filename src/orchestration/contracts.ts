@@ -150,6 +150,12 @@ export const selectActivityInputSchema = z.object({
 });
 export type SelectActivityInput = z.infer<typeof selectActivityInputSchema>;
 
+export const stopShardsInputSchema = z.object({
+  jobId: z.string(),
+  shards: z.array(z.number().int().nonnegative()),
+});
+export type StopShardsInput = z.infer<typeof stopShardsInputSchema>;
+
 export const finalizeActivityInputSchema = jobEndSchema.extend({
   jobId: z.string(),
   /** False when planning never produced a job record (nothing to assemble). */

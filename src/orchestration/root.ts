@@ -17,6 +17,7 @@ import {
   type RootStatus,
   type ShardInput,
   type ShardResult,
+  type StopShardsInput,
 } from './contracts';
 import {
   addCounters,
@@ -86,6 +87,7 @@ export function* rootOrchestrator(
   const freeLanes = lanes.map((_, lane) => lane).reverse();
   const cancel = context.df.waitForExternalEvent(Events.cancel);
   let startedHere = 0;
+  let stoppingShards: Task | undefined;
 
   const stopping = (): boolean => state.canceled || state.reasons.length > 0;
   for (;;) {
@@ -128,19 +130,30 @@ export function* rootOrchestrator(
 
     const waitingOn: Task[] = [...running.keys()];
     if (!state.canceled) waitingOn.push(cancel);
+    if (stoppingShards) waitingOn.push(stoppingShards);
     const winner = (yield whenAny(context, waitingOn)) as Task;
-    if (winner === cancel) {
+    const wasStopping = stopping();
+    if (winner === stoppingShards) {
+      stoppingShards = undefined;
+    } else if (winner === cancel) {
       state = { ...state, canceled: true };
-      continue;
+    } else {
+      const done = running.get(winner)!;
+      running.delete(winner);
+      freeLanes.push(done.lane);
+      state = foldShard(state, winner, done.shard);
+      const breaches = thresholdBreaches(state.counters, settings, false).filter(
+        (r) => !state.reasons.includes(r),
+      );
+      if (breaches.length > 0) state = { ...state, reasons: [...state.reasons, ...breaches] };
     }
-    const done = running.get(winner)!;
-    running.delete(winner);
-    freeLanes.push(done.lane);
-    state = foldShard(state, winner, done.shard);
-    const breaches = thresholdBreaches(state.counters, settings, false).filter(
-      (r) => !state.reasons.includes(r),
-    );
-    if (breaches.length > 0) state = { ...state, reasons: [...state.reasons, ...breaches] };
+    if (!wasStopping && stopping() && running.size > 0) {
+      // The other lanes' shards would otherwise run their whole ranges before the job could end. Awaited
+      // in the same whenAny as the shards: a child that completes while something else is yielded would
+      // never resolve a later whenAny (the SDK links a task to its newest compound only).
+      const stop: StopShardsInput = { jobId, shards: shardNumbers(running) };
+      stoppingShards = context.df.callActivity(ActivityNames.stopShards, stop);
+    }
   }
 
   if (!stopping() && state.cursor < total) {

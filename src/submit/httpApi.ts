@@ -9,7 +9,7 @@ import {
   ParallelJobError,
   SpecValidationError,
 } from '../errors';
-import { Events, shardInstanceId, rootInputSchema, rootStatusSchema } from '../orchestration/contracts';
+import { Events, rootInputSchema } from '../orchestration/contracts';
 import { previewPlan } from '../plan/preview';
 import { resolveInputLocation } from '../storage/inputs';
 import { resolveJob } from '../spec/resolve';
@@ -138,12 +138,8 @@ export function cancelHandler() {
           `Job '${id}' has already ended (${String(status.runtimeStatus)}); nothing to cancel.`,
         );
       }
+      // The job passes it on to its running shards, which let the attempts in flight finish.
       await client.raiseEvent(id, Events.cancel, { requestedAt: new Date().toISOString() });
-      // Running shards stop scheduling too, so the job winds down within the attempts in flight.
-      const live = rootStatusSchema.safeParse(status.customStatus);
-      for (const shard of live.success ? live.data.shards : []) {
-        await client.raiseEvent(shardInstanceId(id, shard), Events.cancel, {}).catch(() => undefined);
-      }
       return json(202, { id, status: 'CancelRequested', ...links(request, id) });
     });
 }

@@ -212,4 +212,32 @@ describe('orchestrator thresholds and timeouts end to end', () => {
     // Let the abandoned attempt end before the host stops.
     await new Promise((resolve) => setTimeout(resolve, 3000));
   });
+
+  it('a breach in one lane stops the shards running on the other lanes', async () => {
+    // Concurrency 16 runs two lanes of width 8, each on its own shard of 128 mini-batches. The first 8
+    // mini-batches (shard 0) throw; shard 1 needs at least 16 rounds of 100 ms to finish its 128. Once
+    // shard 0 breaches, the root tells shard 1 to stop: far fewer than 128 + 5 mini-batches are scheduled.
+    const many = await uploadFiles(product, 'lanes', 300);
+    const spec = {
+      ...fileJob('lanes', 'scripted.js', `--throw_items ${many.slice(0, 8).join(',')} --each_ms 100`, {
+        mini_batch_size: '1',
+        max_concurrency_per_instance: 16,
+        mini_batch_error_threshold: 4,
+        retry_settings: { max_retries: 0, timeout: 30 },
+      }),
+      name: 'lanes',
+    };
+    const view = await runJob(product, spec, 'lanes');
+    const { result, manifest, output } = await readArtifacts(product, 'lanes');
+
+    expect(view.status).toBe('Failed');
+    expect(result.reasons[0]).toMatch(/mini_batch_error_threshold exceeded/);
+    expect(result.counters.scheduled).toBeLessThan(64);
+    // Consistent however far each lane got: every scheduled mini-batch ended, its rows are in the output.
+    expect(result.counters.succeeded + result.counters.failed).toBe(result.counters.scheduled);
+    const succeeded = manifest.miniBatches
+      .filter((entry) => entry.status === 'SUCCEEDED')
+      .map((e) => e.index);
+    expect(output).toEqual(succeeded.map((index) => many[index]));
+  });
 });

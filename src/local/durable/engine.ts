@@ -108,6 +108,8 @@ export interface EngineOptions {
   journal?: Journal;
   log: LogLine;
   quiet: boolean;
+  /** Input bindings the host supplies (durable clients), for activities that declare them. */
+  extraInputsFor?: (registration: Registration) => Record<string, unknown>;
 }
 
 export interface InstanceQuery {
@@ -617,6 +619,7 @@ export class DurableEngine {
             registration,
             trigger: work.input,
             triggerMetadata: { instanceId: work.instanceId, data: work.input },
+            extraInputs: this.options.extraInputsFor?.(registration),
           },
           randomUUID(),
         );

@@ -5,6 +5,7 @@ import {
   type JobOutcome,
   type RootInput,
   type RootStatus,
+  type StopShardsInput,
 } from '../../../src/orchestration/contracts';
 import { rootOrchestrator } from '../../../src/orchestration/root';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
@@ -14,6 +15,7 @@ import { effectiveJob, failed, receipt } from '../../support/jobs';
 
 interface JobWorld extends World {
   runs: RunMiniBatchInput[];
+  stopped: StopShardsInput[];
   finalized: FinalizeActivityInput[];
   shardHistories: number[];
   shardEventsReplayed: number;
@@ -39,6 +41,7 @@ const planOf = (miniBatches: number): Outcome => ({
 function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): JobWorld {
   const world: JobWorld = {
     runs: [],
+    stopped: [],
     finalized: [],
     shardHistories: [],
     shardEventsReplayed: 0,
@@ -47,6 +50,10 @@ function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): Jo
       if (name === ActivityNames.runMiniBatch) {
         world.runs.push(input as RunMiniBatchInput);
         return run(input as RunMiniBatchInput);
+      }
+      if (name === ActivityNames.stopShards) {
+        world.stopped.push(input as StopShardsInput);
+        return { result: (input as StopShardsInput).shards.length };
       }
       if (name === ActivityNames.finalize) {
         world.finalized.push(input as FinalizeActivityInput);
@@ -236,6 +243,25 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
     expect(outcome.counters.scheduled).toBeLessThan(200);
     expect(outcome.counters.succeeded).toBe(outcome.counters.scheduled);
     expect(world.finalized[0]!.status).toBe('Canceled');
+    // The running shards were told to stop too.
+    expect(world.stopped).toHaveLength(1);
+    expect(world.stopped[0]!.shards.length).toBeGreaterThan(0);
+  });
+
+  it("tells the other lanes' running shards to stop when one shard breaches a threshold", async () => {
+    // Concurrency 16 gives two lanes of width 8 (shards of 128): shard 0 fails everything, shard 1 is running.
+    const world = jobWorld(planOf(1000), (input) =>
+      input.index < 128 ? { result: failed(input.index, input.attempt, { retryable: false }) } : ok(input),
+    );
+    const { outcome } = await runJob(world, {
+      maxConcurrencyPerInstance: 16,
+      maxRetries: 0,
+      miniBatchErrorThreshold: 5,
+    });
+    expect(outcome.status).toBe('Failed');
+    expect(outcome.reasons.join(' ')).toMatch(/mini_batch_error_threshold/);
+    expect(world.stopped).toEqual([{ jobId: 'job-1', shards: [1] }]);
+    expect(world.finalized).toHaveLength(1);
   });
 
   it('keeps every history bounded however many mini-batches the job has', async () => {
