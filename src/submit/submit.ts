@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { DurableClient } from 'durable-functions';
 import type { AppServices } from '../composition';
 import { JobStateError, SpecValidationError } from '../errors';
@@ -29,6 +29,7 @@ export interface Submitted {
   job: EffectiveJob;
 }
 
+const MAX_JOB_ID = 100;
 const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
 
 /** A readable, unique id: the job's name and a random suffix. */
@@ -37,13 +38,16 @@ export function newJobId(name: string | undefined): string {
   return `${stem}-${randomBytes(4).toString('hex')}`;
 }
 
-/** Turns any text into a valid job id that is the same for the same text (trigger-derived ids). */
+/**
+ * Turns any text into a valid job id that is the same for the same text (trigger-derived ids). Text that
+ * does not fit keeps its start and gains a hash of the whole, so long ids that share a prefix stay apart.
+ */
 export function stableJobId(...parts: string[]): string {
-  return parts
-    .join('-')
-    .replace(/[^A-Za-z0-9_.-]+/g, '-')
-    .replace(/^[^A-Za-z0-9]+/, '')
-    .slice(0, 100);
+  const text = parts.join('-');
+  const id = text.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
+  if (id.length <= MAX_JOB_ID && id.length > 0) return id;
+  const digest = createHash('sha256').update(text).digest('hex').slice(0, 16);
+  return `${id.slice(0, MAX_JOB_ID - digest.length - 1)}-${digest}`.replace(/^-+/, '');
 }
 
 export function parseSubmission(submission: Submission): LoadedJob {
