@@ -93,14 +93,7 @@ export function jobIdForMessage(
   if (messageId === undefined || messageId.trim() === '') {
     return deadLetter('MESSAGE_UNREADABLE', 'the message has no message id; the job id is derived from it.');
   }
-  const jobId = stableJobId(messageId);
-  if (!jobId) {
-    return deadLetter(
-      'MESSAGE_UNREADABLE',
-      `the message id '${messageId}' gives no usable job id; use letters, digits, '-', '_' or '.'.`,
-    );
-  }
-  return { jobId, messageId };
+  return { jobId: stableJobId(messageId), messageId };
 }
 
 export type MessageBody = { kind: 'spec'; spec: unknown } | { kind: 'blob'; reference: string };
