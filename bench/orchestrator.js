@@ -29,7 +29,7 @@ function captureBlobServer() {
   serverModule.default = class extends Original {
     constructor(config) {
       super(config);
-      captured.server = this; // eslint-disable-line @typescript-eslint/no-this-alias
+      captured.server = this;
     }
   };
   return captured;
@@ -224,13 +224,21 @@ async function runEndToEnd(count = 100, runs = 5) {
   const product = await startProduct();
   await seedBlobs(product.store, product.captured, 'small', count);
   const walls = [];
+  const phases = [];
   for (let run = 0; run < runs; run += 1) {
-    const { wallMs } = await runJob(product.client, 'small', `small-${run}`, count);
-    walls.push(Math.round(wallMs));
+    const job = await runJob(product.client, 'small', `small-${run}`, count);
+    walls.push(Math.round(job.wallMs));
+    phases.push(job.phases);
   }
   await product.stop();
   const sorted = [...walls].sort((a, b) => a - b);
-  return { scenario: 'end-to-end', miniBatches: count, walls, medianMs: sorted[Math.floor(runs / 2)] };
+  return {
+    scenario: 'end-to-end',
+    miniBatches: count,
+    walls,
+    phases,
+    medianMs: sorted[Math.floor(runs / 2)],
+  };
 }
 
 function child(args) {

@@ -228,12 +228,13 @@ export function laneWidths(concurrency: number): number[] {
 }
 
 /**
- * Mini-batches per shard. Each shard's history grows by about five events per mini-batch and every
- * episode replays it, so shards stay small; wider lanes get longer shards because their completions
- * arrive in batches.
+ * Mini-batches per shard. A shard's history grows by about three events per mini-batch and every episode
+ * replays it, so the events replayed per mini-batch grow with the shard's length: 8 x the lane width keeps
+ * them near 30 (wider lanes get longer shards because their completions arrive in batches). A small job
+ * is spread over every lane instead of filling the first one.
  */
-export function shardSize(laneWidth: number): number {
-  return Math.min(128, 16 * laneWidth);
+export function shardSize(laneWidth: number, miniBatches: number, lanes: number): number {
+  return Math.max(1, Math.min(8 * laneWidth, Math.ceil(miniBatches / lanes)));
 }
 
 export type JobEndStatus = 'Completed' | 'Failed' | 'Canceled';

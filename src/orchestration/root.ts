@@ -100,7 +100,7 @@ export function* rootOrchestrator(
       const lane = freeLanes.pop()!;
       const width = lanes[lane]!;
       const start = state.cursor;
-      const end = Math.min(total, start + shardSize(width));
+      const end = Math.min(total, start + shardSize(width, total, lanes.length));
       const shardInput: ShardInput = {
         jobId,
         shard: state.nextShard,

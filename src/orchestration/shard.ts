@@ -49,6 +49,7 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
   let fatal: ShardResult['fatal'];
   const inFlight = new Map<Task, Slot>();
   const cancel = context.df.waitForExternalEvent(Events.cancel);
+  let watchdog: { timer: TimerTask; deadline: number } | undefined;
 
   const startAttempt = (index: number, attempt: number): void => {
     inFlight.set(context.df.callActivity(ActivityNames.runMiniBatch, { jobId, index, attempt }), {
@@ -80,17 +81,22 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
     context.df.setCustomStatus({ counters, inFlight: inFlight.size } satisfies ShardStatus);
 
     const now = context.df.currentUtcDateTime.getTime();
-    const watchdog: TimerTask = context.df.createTimer(
-      new Date(now + settings.progressUpdateTimeoutSeconds * SECOND),
-    );
-    const waitingOn: Task[] = [...inFlight.keys(), watchdog];
+    // One watchdog timer serves many waits (a timer per wait would add a history event per mini-batch):
+    // it fires at the deadline of the wait it was armed for, and is re-armed if something finished since.
+    const deadline = now + settings.progressUpdateTimeoutSeconds * SECOND;
+    if (!watchdog) watchdog = { timer: context.df.createTimer(new Date(deadline)), deadline };
+    const waitingOn: Task[] = [...inFlight.keys(), watchdog.timer];
     if (stop === undefined) waitingOn.push(cancel);
     const winner = (yield whenAny(context, waitingOn)) as Task;
-    if (winner !== watchdog) watchdog.cancel();
 
-    if (winner === watchdog) {
-      stop = 'stalled';
-      break;
+    if (winner === watchdog.timer) {
+      const fired = watchdog.deadline;
+      watchdog = undefined;
+      if (fired >= deadline) {
+        stop = 'stalled';
+        break;
+      }
+      continue;
     }
     if (winner === cancel) {
       stop = 'canceled';
@@ -130,6 +136,7 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
     if (stop !== undefined) abandonRetries();
   }
 
+  watchdog?.timer.cancel();
   if (stop !== 'stalled') context.df.setCustomStatus({ counters, inFlight: 0 } satisfies ShardStatus);
   return { shard: input.shard, counters, errors, ...(stop ? { stop } : {}), ...(fatal ? { fatal } : {}) };
 }

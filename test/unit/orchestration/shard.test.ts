@@ -176,6 +176,34 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect((result.output as ShardResult).stop).toBe('stalled');
   });
 
+  it('arms one progress watchdog for many mini-batches, not one per wait', async () => {
+    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), world(ok), { batch: 1 });
+    expect(result.history.filter((e) => e.EventType === 10)).toHaveLength(1);
+    expect((result.output as ShardResult).counters.succeeded).toBe(8);
+  });
+
+  it('re-arms the watchdog when it fires after progress instead of stalling', async () => {
+    // Every first attempt fails; backoffs of 6.4-9.6 s. Mini-batch 0 retries before the 10 s watchdog,
+    // mini-batch 1's backoff ends after it: the watchdog fires with progress since, so it is re-armed.
+    const w = world((input) => (input.attempt === 1 ? { result: failed(input.index, 1) } : ok(input)));
+    const result = await drive(
+      shardOrchestrator,
+      shardInput({
+        end: 2,
+        window: 1,
+        settings: { maxRetries: 2, progressUpdateTimeoutSeconds: 10 },
+        retryBaseDelayMs: 8000,
+      }),
+      w,
+    );
+    const output = result.output as ShardResult;
+    expect(output.stop).toBeUndefined();
+    expect(output.counters).toMatchObject({ succeeded: 2, retried: 2 });
+    // Two backoff timers and the watchdog fired; a second watchdog was armed.
+    expect(result.history.filter((e) => e.EventType === 11)).toHaveLength(3);
+    expect(result.history.filter((e) => e.EventType === 10)).toHaveLength(4);
+  });
+
   it('asks which mini-batches to run when it is part of a re-run', async () => {
     const calls: Array<{ name: string; input: unknown }> = [];
     const result = await drive(shardOrchestrator, shardInput({ start: 0, end: 6, select: true }), {
