@@ -321,13 +321,29 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     io.out(`Re-run started: ${submitted.id}  (${submitted.view_url})`);
   });
 
-  remote(program.command('logs <id>').description("show where a job's logs are")).action(
-    async (id: string, options: { endpoint?: string; key?: string }) => {
-      const view = await remoteClient(options).get(id);
-      for (const [name, url] of Object.entries(view.log_files)) io.out(`${name.padEnd(24)} ${url}`);
-      if (Object.keys(view.log_files).length === 0) io.out(`No log files yet: the job is ${view.status}.`);
-    },
-  );
+  remote(
+    program
+      .command('logs <id>')
+      .description("list a job's log files, or print one of them (read through the app, with your key)")
+      .option('--show <name>', 'print this log file, e.g. job_result, job_progress_overview, failed_items'),
+  ).action(async (id: string, options: { endpoint?: string; key?: string; show?: string }) => {
+    const client = remoteClient(options);
+    const view = await client.get(id);
+    if (options.show) {
+      if (!(options.show in view.log_files)) {
+        io.err(
+          `No log file '${options.show}'. This job has: ${Object.keys(view.log_files).join(', ') || 'none yet'}.`,
+        );
+        setExit(1);
+        return;
+      }
+      io.out((await client.file(id, 'logs', options.show)).toString('utf8').trimEnd());
+      return;
+    }
+    for (const [name, url] of Object.entries(view.log_files)) io.out(`${name.padEnd(24)} ${url}`);
+    if (Object.keys(view.log_files).length === 0) io.out(`No log files yet: the job is ${view.status}.`);
+    else io.out(`Print one with: parallel-job logs ${id} --show <name>`);
+  });
 
   return program;
 }
@@ -338,7 +354,9 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
   const program = buildProgram(io, (code) => {
     exitCode = code;
   });
-  program.exitOverride();
+  // Subcommands copied the root's settings when they were added: each needs the override too, so that
+  // `<command> --help` and usage errors return an exit code instead of ending the process.
+  for (const command of [program, ...program.commands]) command.exitOverride();
   try {
     await program.parseAsync(argv);
   } catch (error) {
