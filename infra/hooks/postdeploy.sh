@@ -5,7 +5,7 @@
 # Event Grid subscription's endpoint, never into app settings, outputs or this script's output.
 set -eu
 
-: "${AZURE_RESOURCE_GROUP:?run through azd: the template's outputs provide it}"
+: "${AZURE_RESOURCE_GROUP:?run through azd: the template outputs provide it}"
 : "${AZURE_FUNCTION_APP_NAME:?}"
 : "${JOBS_SYSTEM_TOPIC_NAME:?}"
 : "${JOBS_CONTAINER_NAME:?}"
@@ -34,6 +34,7 @@ host=$(az functionapp show --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZU
   --query defaultHostName --output tsv)
 endpoint="https://${host}/runtime/webhooks/blobs?functionName=Host.Functions.${SUBMIT_FROM_BLOB_FUNCTION_NAME}&code=${key}"
 
+# Rejection records the app writes under _rejected/ would each cost an ignored call: filtered out here.
 # create is a PUT: running the hook again updates the subscription (for example after a key rotation).
 az eventgrid system-topic event-subscription create \
   --resource-group "$AZURE_RESOURCE_GROUP" \
@@ -43,6 +44,7 @@ az eventgrid system-topic event-subscription create \
   --endpoint "$endpoint" \
   --included-event-types Microsoft.Storage.BlobCreated \
   --subject-begins-with "/blobServices/default/containers/${JOBS_CONTAINER_NAME}/" \
+  --advanced-filter subject StringNotBeginsWith "/blobServices/default/containers/${JOBS_CONTAINER_NAME}/blobs/_rejected/" \
   --output none
 
 echo "postdeploy: Event Grid subscription '$subscription_name' delivers new blobs in '$JOBS_CONTAINER_NAME' to $SUBMIT_FROM_BLOB_FUNCTION_NAME"
