@@ -121,14 +121,22 @@ async function startHost(appDir, settings) {
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function runNaive(count) {
+async function runNaive(count, io) {
+  const captured = captureBlobServer();
   const { host, stop } = await startHost(path.join(__dirname, 'naive-app'));
+  const name = io ? 'NaiveFanOutIo' : 'NaiveFanOut';
+  if (io) {
+    const { BlobStore } = require('../dist/src/storage/blobStore');
+    const store = BlobStore.fromConnectionString(host.connectionString);
+    for (const container of ['inputs', 'logs']) await store.ensureContainer(container);
+    await seedBlobs(store, captured, 'bench', count);
+  }
   const memory = memorySampler();
   const before = host.stats();
   const started = performance.now();
-  const reply = await fetch(`${host.url}/durabletask/orchestrators/NaiveFanOut/naive`, {
+  const reply = await fetch(`${host.url}/durabletask/orchestrators/${name}/naive`, {
     method: 'POST',
-    body: JSON.stringify({ count }),
+    body: JSON.stringify({ count, prefix: 'bench' }),
   });
   if (reply.status !== 202) throw new Error(`naive start failed: ${reply.status} ${await reply.text()}`);
   let status;
@@ -142,9 +150,9 @@ async function runNaive(count) {
   const after = host.stats();
   await stop();
   if (status.runtimeStatus !== 'Completed' || status.output !== count)
-    throw new Error(`naive ${count}: ${status.runtimeStatus} ${JSON.stringify(status.output)}`);
+    throw new Error(`${name} ${count}: ${status.runtimeStatus} ${JSON.stringify(status.output)}`);
   return {
-    scenario: 'naive',
+    scenario: io ? 'naive, storage work' : 'naive, no-op',
     miniBatches: count,
     wallMs: Math.round(wallMs),
     peakRssMiB,
@@ -177,45 +185,60 @@ async function startProduct() {
   return { host, stop, store, captured, client: new ParallelJobClient({ endpoint: host.url }) };
 }
 
-/** Submits a job and polls it to the end; returns wall time and when each phase was first seen. */
-async function runJob(client, prefix, id, count) {
+/**
+ * Submits a job and polls it to the end (or until `limitMs`); returns wall time, when each phase was
+ * first seen, and how many mini-batches had succeeded.
+ */
+async function runJob(client, prefix, id, count, limitMs = Infinity) {
   const started = performance.now();
   await client.submit(productSpec(prefix), { id });
   const phases = {};
   let view;
+  let lastReport = started;
   for (;;) {
     view = await client.get(id);
     const phase = view.status;
     if (!(phase in phases)) phases[phase] = Math.round(performance.now() - started);
     if (['Completed', 'Failed', 'Canceled'].includes(phase)) break;
+    if (performance.now() - started > limitMs) {
+      const done = view.counters?.succeeded ?? 0;
+      return { wallMs: performance.now() - started, phases, succeeded: done, stoppedAtLimit: true };
+    }
+    if (performance.now() - lastReport > 10_000) {
+      lastReport = performance.now();
+      const c = view.counters ?? {};
+      console.error(`  ${id} ${Math.round(lastReport - started)} ms: ${phase} ${c.succeeded}/${count}`);
+    }
     await sleep(POLL_MS);
   }
   const wallMs = performance.now() - started;
   if (view.status !== 'Completed' || view.counters?.succeeded !== count) {
     throw new Error(`job ${id}: ${view.status} ${JSON.stringify(view).slice(0, 800)}`);
   }
-  return { wallMs, phases };
+  return { wallMs, phases, succeeded: count };
 }
 
-async function runOurs(count) {
+async function runOurs(count, limitMs) {
   const product = await startProduct();
   const seedStarted = performance.now();
   await seedBlobs(product.store, product.captured, 'bench', count);
   const seedMs = Math.round(performance.now() - seedStarted);
   const memory = memorySampler();
   const before = product.host.stats();
-  const { wallMs, phases } = await runJob(product.client, 'bench', 'bench-job', count);
+  const job = await runJob(product.client, 'bench', 'bench-job', count, limitMs);
   const peakRssMiB = memory.stop();
   const after = product.host.stats();
+  // Stopped at the time limit: the job is still running, so per-mini-batch figures use the finished ones.
   await product.stop();
   return {
     scenario: 'ours',
     miniBatches: count,
-    wallMs: Math.round(wallMs),
-    phases,
+    ...(job.stoppedAtLimit ? { stoppedAtLimit: true, succeededAtLimit: job.succeeded } : {}),
+    wallMs: Math.round(job.wallMs),
+    phases: job.phases,
     seedMs,
     peakRssMiB,
-    ...historySummary(before, after, count),
+    ...historySummary(before, after, Math.max(1, job.succeeded)),
   };
 }
 
@@ -256,14 +279,19 @@ function child(args) {
 
 async function main() {
   const [mode, size] = process.argv.slice(2);
-  if (mode === 'naive') return console.log(JSON.stringify(await runNaive(Number(size))));
-  if (mode === 'ours') return console.log(JSON.stringify(await runOurs(Number(size))));
+  if (mode === 'naive') return console.log(JSON.stringify(await runNaive(Number(size), false)));
+  if (mode === 'naive-io') return console.log(JSON.stringify(await runNaive(Number(size), true)));
+  if (mode === 'ours') {
+    const limit = process.argv.indexOf('--limit-s');
+    const limitMs = limit > 0 ? Number(process.argv[limit + 1]) * 1000 : Infinity;
+    return console.log(JSON.stringify(await runOurs(Number(size), limitMs)));
+  }
   if (mode === 'end-to-end') return console.log(JSON.stringify(await runEndToEnd(Number(size ?? 100))));
 
   const quick = process.argv.includes('--quick');
   const compareAt = quick ? 1_000 : 10_000;
-  const rows = [child(['naive', compareAt]), child(['ours', compareAt])];
-  if (!quick) rows.push(child(['ours', 100_000]));
+  const rows = [child(['naive', compareAt]), child(['naive-io', compareAt]), child(['ours', compareAt])];
+  if (!quick) rows.push(child(['ours', 100_000, '--limit-s', 600]));
   const endToEnd = child(['end-to-end', 100]);
 
   console.log(
@@ -272,13 +300,16 @@ async function main() {
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) {
     console.log(
-      `| ${r.scenario} | ${r.miniBatches} | ${(r.wallMs / 1000).toFixed(2)} | ${r.largestHistory} | ${r.orchestrations} | ${r.episodes} | ${r.eventsReplayed} | ${r.replayedPerMiniBatch} | ${r.peakRssMiB} |`,
+      `| ${r.scenario} | ${r.stoppedAtLimit ? `${r.succeededAtLimit} of ${r.miniBatches} (stopped at the time limit)` : r.miniBatches} | ${(r.wallMs / 1000).toFixed(2)} | ${r.largestHistory} | ${r.orchestrations} | ${r.episodes} | ${r.eventsReplayed} | ${r.replayedPerMiniBatch} | ${r.peakRssMiB} |`,
     );
   }
-  const [naive, ours] = rows;
+  const [naive, naiveIo, ours] = rows;
   const ratio = (a, b) => (b === 0 ? '-' : (a / b).toFixed(2));
   console.log(
-    `\nat ${compareAt}: ours / naive wall ${ratio(ours.wallMs, naive.wallMs)}x, largest history ${ratio(ours.largestHistory, naive.largestHistory)}x, replayed ${ratio(ours.eventsReplayed, naive.eventsReplayed)}x, peak RSS ${ratio(ours.peakRssMiB, naive.peakRssMiB)}x`,
+    `at ${compareAt}: ours / naive with storage work: wall ${ratio(ours.wallMs, naiveIo.wallMs)}x, largest history ${ratio(ours.largestHistory, naiveIo.largestHistory)}x, replayed ${ratio(ours.eventsReplayed, naiveIo.eventsReplayed)}x, peak RSS ${ratio(ours.peakRssMiB, naiveIo.peakRssMiB)}x`,
+  );
+  console.log(
+    `at ${compareAt}: ours / naive no-op: wall ${ratio(ours.wallMs, naive.wallMs)}x, largest history ${ratio(ours.largestHistory, naive.largestHistory)}x, replayed ${ratio(ours.eventsReplayed, naive.eventsReplayed)}x, peak RSS ${ratio(ours.peakRssMiB, naive.peakRssMiB)}x`,
   );
   for (const r of rows.filter((row) => row.phases))
     console.log(`ours ${r.miniBatches} phases (ms from submit): ${JSON.stringify(r.phases)}`);
