@@ -9,18 +9,18 @@ import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential
 import type { z } from 'zod';
 import type { Settings } from '../config';
 import { ConfigError, StorageContentError } from '../errors';
-import { BlobLister, connectionStringAccess, type ListingAccess } from './listing';
+import {
+  BlobLister,
+  connectionStringAccess,
+  type ListedBlob,
+  type ListingAccess,
+  type ListingPage,
+  type ListingRequest,
+} from './listing';
 import { isStatus, toStorageError } from './storageErrors';
 
 /** What a listing or a stat tells about one blob; enough to plan without downloading anything. */
-export interface BlobInfo {
-  name: string;
-  size: number;
-  etag: string;
-  lastModified: Date;
-  contentType?: string;
-  metadata?: Record<string, string>;
-}
+export type BlobInfo = ListedBlob;
 
 export interface ListOptions {
   includeMetadata?: boolean;
@@ -209,17 +209,12 @@ export class BlobStore {
 
   /** The listing one service page at a time. */
   async *listPages(container: string, prefix: string, options?: ListOptions): AsyncIterable<BlobInfo[]> {
-    let marker: string | undefined;
-    do {
-      const page = await this.listingPage(container, {
-        prefix,
-        marker,
-        pageSize: options?.pageSize ?? 5000,
-        includeMetadata: options?.includeMetadata ?? false,
-      });
-      marker = page.nextMarker;
+    for await (const page of this.listing(container, {
+      prefix,
+      pageSize: options?.pageSize ?? 5000,
+      includeMetadata: options?.includeMetadata ?? false,
+    }))
       yield page.blobs;
-    } while (marker);
   }
 
   /**
@@ -231,15 +226,11 @@ export class BlobStore {
     prefix: string,
     options?: { pageSize?: number },
   ): AsyncIterable<{ folder: string } | { blob: BlobInfo }> {
-    let marker: string | undefined;
-    do {
-      const page = await this.listingPage(container, {
-        prefix,
-        marker,
-        pageSize: options?.pageSize ?? 5000,
-        delimiter: '/',
-      });
-      marker = page.nextMarker;
+    for await (const page of this.listing(container, {
+      prefix,
+      pageSize: options?.pageSize ?? 5000,
+      delimiter: '/',
+    })) {
       // The service returns folders and blobs of one page in two lists; merge them back into name order.
       const entries: Array<{ folder: string } | { blob: BlobInfo }> = [
         ...page.prefixes.map((folder) => ({ folder })),
@@ -249,18 +240,25 @@ export class BlobStore {
         'folder' in entry ? entry.folder : entry.blob.name;
       entries.sort((a, b) => (nameOf(a) < nameOf(b) ? -1 : nameOf(a) > nameOf(b) ? 1 : 0));
       yield* entries;
-    } while (marker);
+    }
   }
 
-  private async listingPage(
+  /** Every page of a listing, following the service's continuation markers. */
+  private async *listing(
     container: string,
-    request: Omit<Parameters<BlobLister['page']>[0], 'container'>,
-  ): ReturnType<BlobLister['page']> {
-    try {
-      return await this.lister.page({ container, ...request });
-    } catch (error) {
-      throw toStorageError(error, container);
-    }
+    request: Omit<ListingRequest, 'container' | 'marker'>,
+  ): AsyncIterable<ListingPage> {
+    let marker: string | undefined;
+    do {
+      let page: ListingPage;
+      try {
+        page = await this.lister.page({ container, marker, ...request });
+      } catch (error) {
+        throw toStorageError(error, container);
+      }
+      marker = page.nextMarker;
+      yield page;
+    } while (marker);
   }
 
   /** The blob's properties, or undefined when it does not exist. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { manifestSchema, type Manifest } from '../../src/activities/manifest';
-import type { Counters } from '../../src/orchestration/progress';
+import { emptyCounters, type Counters } from '../../src/orchestration/progress';
 import type { JobView } from '../../src/submit/status';
 import type { ProductHost } from '../support/productHost';
 
@@ -117,16 +117,8 @@ export async function readArtifacts(product: ProductHost, jobId: string): Promis
 
 /** The counters every finished job reports, for exact comparison. */
 export function countersOf(fields: Partial<Counters> & { miniBatches: number }): Record<string, number> {
-  return {
-    scheduled: 0,
-    succeeded: 0,
-    failed: 0,
-    retried: 0,
-    itemsSucceeded: 0,
-    itemsFailed: 0,
-    rows: 0,
-    ...fields,
-  };
+  const { busyMs: _busyMs, ...zero } = emptyCounters(fields.miniBatches);
+  return { ...zero, ...fields };
 }
 
 /** Drops busyMs (a duration) so counters compare exactly. */
