@@ -62,7 +62,7 @@ export async function toView(
     display_name: input.success ? input.data.job.displayName : undefined,
     status: seedStatus(
       runtime,
-      live.success ? live.data : undefined,
+      live.success ? { ...live.data, counters } : undefined,
       outcome.success ? outcome.data.status : undefined,
     ),
     runtime_status: runtime,
@@ -109,7 +109,8 @@ async function withRunningShards(
 
 function seedStatus(
   runtime: string,
-  live: { phase: string; counters: Counters } | undefined,
+  /** The root's phase and running shards, with counters that include the running shards' work. */
+  live: { phase: string; counters: Counters; shards: number[] } | undefined,
   ended: 'Completed' | 'Failed' | 'Canceled' | undefined,
 ): JobStatus {
   switch (runtime) {
@@ -126,7 +127,8 @@ function seedStatus(
       return 'Queued';
     default:
       if (!live) return 'Starting';
-      if (live.phase === 'Running') return live.counters.scheduled === 0 ? 'Queued' : 'Running';
+      if (live.phase === 'Running')
+        return live.counters.scheduled === 0 && live.shards.length === 0 ? 'Queued' : 'Running';
       return live.phase as JobStatus;
   }
 }
