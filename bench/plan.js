@@ -128,7 +128,9 @@ async function main() {
     `seeded ${LARGE} blobs and ${mb(TABLE_BYTES)} MiB of CSV in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`,
   );
   const store = BlobStore.fromConnectionString(ready.connectionString);
-  const sdkService = require('@azure/storage-blob').BlobServiceClient.fromConnectionString(ready.connectionString);
+  const sdkService = require('@azure/storage-blob').BlobServiceClient.fromConnectionString(
+    ready.connectionString,
+  );
   const input = (prefix) => ({ accountUrl: store.accountUrl, container: CONTAINER, prefix });
   const rows = [];
 

@@ -335,16 +335,14 @@ describe('cancel', () => {
       jobSpec('cancel', 'slow.js', { programArguments: '--sleep_ms 300', concurrency: 1 }),
     );
     // Wait for a few mini-batches to finish, then cancel while the rest are still to come.
-    for (;;) {
-      const view = await product.client.get(id);
-      if (view.counters.succeeded >= 2) {
-        // Mini-batches are running on a shard that has not ended yet: the job reads Running, not Queued.
-        expect(view.status).toBe('Running');
-        break;
-      }
-      expect(view.status).not.toBe('Completed');
+    let running = await product.client.get(id);
+    while (running.counters.succeeded < 2) {
+      expect(running.status).not.toBe('Completed');
       await new Promise((resolve) => setTimeout(resolve, 50));
+      running = await product.client.get(id);
     }
+    // Mini-batches are running on a shard that has not ended yet: the job reads Running, not Queued.
+    expect(running.status).toBe('Running');
     const cancel = await fetch(`${product.url}/api/jobs/${id}/cancel`, { method: 'POST' });
     expect(cancel.status).toBe(202);
     const view = await waitEnded(id);
