@@ -32,6 +32,40 @@ interface AzuriteServer {
 type ServerClass = new (config: unknown) => AzuriteServer;
 type ConfigClass = new (...args: unknown[]) => unknown;
 
+/** The part of Azurite's lokijs blob store that point lookups go through. */
+interface LokiCollection {
+  findOne(query: unknown): unknown;
+}
+interface BlobServerInternals {
+  metadataStore?: { db?: { getCollection(name: string): LokiCollection | null } };
+}
+
+/**
+ * Azurite indexes its blob and block collections by accountName first, and lokijs narrows an AND query
+ * through its first clause only, so every point lookup (each blob write, each staged block) scanned every
+ * blob of the account: writes slowed down linearly as the store filled (12 ms each at 20,000 blobs here,
+ * against 1.4 ms). Asking by the blob name first gives the same document through the index on that name.
+ * Only findOne is changed: its queries name one document, so the order of clauses cannot change the answer.
+ */
+function lookUpBlobsByName(server: AzuriteServer): void {
+  const db = (server as BlobServerInternals).metadataStore?.db;
+  const selectiveFirst: Array<[string, string[]]> = [
+    ['$BLOBS_COLLECTION$', ['name']],
+    ['$BLOCKS_COLLECTION$', ['blobName', 'name']],
+  ];
+  for (const [name, keys] of selectiveFirst) {
+    const collection = db?.getCollection(name);
+    if (!collection) continue;
+    const findOne = collection.findOne.bind(collection);
+    collection.findOne = (query: unknown) => {
+      if (typeof query !== 'object' || query === null) return findOne(query);
+      const clauses = query as Record<string, unknown>;
+      const key = keys.find((candidate) => typeof clauses[candidate] === 'string');
+      return findOne(key ? { [key]: clauses[key], ...clauses } : query);
+    };
+  }
+}
+
 // The package's main entry is the VS Code extension, so the servers are reached by their deep paths.
 function load<T>(modulePath: string): T {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -107,6 +141,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   );
   const servers = [blob, queue, table];
   await Promise.all(servers.map((server) => server.start()));
+  lookUpBlobsByName(blob);
 
   const endpoint = (server: AzuriteServer): string => `${server.getHttpServerAddress()}/${DEV_ACCOUNT}`;
   const blobEndpoint = endpoint(blob);

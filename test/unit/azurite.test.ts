@@ -24,4 +24,44 @@ describe('in-process Azurite', () => {
       await azurite.stop();
     }
   });
+
+  it('looks blobs and blocks up by name without mixing up equal names in other containers or blobs', async () => {
+    // Point lookups go through the name index first (lookUpBlobsByName); the answers must stay exact.
+    const azurite = await useAzurite();
+    try {
+      const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+      const [first, second] = [uniqueContainer(), uniqueContainer()].map((name) =>
+        blobs.getContainerClient(name),
+      );
+      await first!.create();
+      await second!.create();
+      await first!.getBlockBlobClient('same.txt').upload('first', 5);
+      await second!.getBlockBlobClient('same.txt').upload('second', 6);
+      await first!.getBlockBlobClient('same.txt').upload('first again', 11);
+      expect((await first!.getBlobClient('same.txt').downloadToBuffer()).toString()).toBe('first again');
+      expect((await second!.getBlobClient('same.txt').downloadToBuffer()).toString()).toBe('second');
+
+      // The same block ids staged on two blobs of one container, and on a blob of the same name elsewhere.
+      const id = (n: number) => Buffer.from(`block-${n}`).toString('base64');
+      const targets = [
+        first!.getBlockBlobClient('a.txt'),
+        first!.getBlockBlobClient('b.txt'),
+        second!.getBlockBlobClient('a.txt'),
+      ];
+      for (const [t, target] of targets.entries()) {
+        for (const n of [0, 1, 2]) await target.stageBlock(id(n), Buffer.from(`${t}${n};`), 3);
+      }
+      await targets[0]!.commitBlockList([id(2), id(0)]);
+      await targets[1]!.commitBlockList([id(1)]);
+      await targets[2]!.commitBlockList([id(0), id(1), id(2)]);
+      const texts = await Promise.all(
+        targets.map(async (target) => (await target.downloadToBuffer()).toString()),
+      );
+      expect(texts).toEqual(['02;00;', '11;', '20;21;22;']);
+      const listed = await targets[0]!.getBlockList('all');
+      expect(listed.committedBlocks?.map((block) => block.name)).toEqual([id(2), id(0)]);
+    } finally {
+      await azurite.stop();
+    }
+  });
 });
