@@ -291,7 +291,7 @@ async function main() {
   const quick = process.argv.includes('--quick');
   const compareAt = quick ? 1_000 : 10_000;
   const rows = [child(['naive', compareAt]), child(['naive-io', compareAt]), child(['ours', compareAt])];
-  if (!quick) rows.push(child(['ours', 100_000, '--limit-s', 600]));
+  if (!quick) rows.push(child(['ours', 100_000, '--limit-s', 1800]));
   const endToEnd = child(['end-to-end', 100]);
 
   console.log(
