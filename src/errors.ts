@@ -1,3 +1,5 @@
+import { z } from 'zod';
+
 /**
  * Every error the project raises on purpose is a ParallelJobError with a stable `code`.
  * Callers branch on `code` (it survives JSON and the activity boundary), never on the message,
@@ -19,13 +21,14 @@ export abstract class ParallelJobError extends Error {
 }
 
 /** One problem found while validating user input; `path` is the field path, e.g. `retry_settings.timeout`. */
-export interface ValidationIssue {
-  path: string;
-  message: string;
+export const validationIssueSchema = z.object({
+  path: z.string(),
+  message: z.string(),
   /** YAML position of the field, when the input was YAML text. */
-  line?: number;
-  column?: number;
-}
+  line: z.number().optional(),
+  column: z.number().optional(),
+});
+export type ValidationIssue = z.infer<typeof validationIssueSchema>;
 
 export function formatIssues(issues: readonly ValidationIssue[]): string {
   return issues

@@ -7,6 +7,7 @@ import {
   InputPathError,
   SpecValidationError,
   type ValidationIssue,
+  validationIssueSchema,
 } from '../errors';
 import { JOB_NAME_PATTERN } from '../spec/schema';
 import { stableJobId, submitJob } from './submit';
@@ -37,14 +38,7 @@ export const rejectionRecordSchema = z.object({
   rejected_at: z.string(),
   code: z.string(),
   message: z.string(),
-  issues: z.array(
-    z.object({
-      path: z.string(),
-      message: z.string(),
-      line: z.number().optional(),
-      column: z.number().optional(),
-    }),
-  ),
+  issues: z.array(validationIssueSchema),
 });
 export type RejectionRecord = z.infer<typeof rejectionRecordSchema>;
 

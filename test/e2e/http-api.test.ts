@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { JobNotFoundError } from '../../src/errors';
+import { JobNotFoundError, validationIssueSchema } from '../../src/errors';
 import { parseJobText } from '../../src/spec/load';
 import { jobStatusSchema } from '../../src/spec/status';
 import { resolveInputLocation } from '../../src/storage/inputs';
@@ -156,14 +156,7 @@ describe('submit', () => {
       .object({
         code: z.literal('SPEC_INVALID'),
         message: z.string(),
-        issues: z.array(
-          z.object({
-            path: z.string(),
-            message: z.string(),
-            line: z.number().optional(),
-            column: z.number().optional(),
-          }),
-        ),
+        issues: z.array(validationIssueSchema),
       })
       .parse(answer.body.error);
     const byPath = new Map(error.issues.map((issue) => [issue.path, issue]));
