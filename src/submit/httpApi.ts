@@ -16,7 +16,7 @@ import { resolveJob } from '../spec/resolve';
 import { specToYaml } from '../spec/dump';
 import type { JobSpec } from '../spec/schema';
 import { jobStatusSchema } from '../spec/status';
-import { getJobView, toView, type JobView } from './status';
+import { getJobView, isFinished, toView, type JobView } from './status';
 import { parseSubmission, rerunJob, submitJob } from './submit';
 import { renderFolderPage, renderStatusPage } from './statusPage';
 
@@ -115,10 +115,21 @@ export function listHandler() {
       const skip = Math.max(Number(request.query.get('skip') ?? 0) || 0, 0);
       const all = (await client.getStatusBy({})).filter((s) => s.name === 'ParallelJob');
       all.sort((a, b) => new Date(b.createdTime).getTime() - new Date(a.createdTime).getTime());
+      // Filter on views that read no shards, then read the running shards of the page's jobs only.
       const views: JobView[] = [];
-      for (const status of all) views.push(await toView(client, status, origin(request)));
+      for (const status of all)
+        views.push(await toView(client, status, origin(request), { liveCounters: false }));
       const filtered = wanted ? views.filter((v) => v.status === wanted) : views;
-      const page = filtered.slice(skip, skip + top);
+      const byId = new Map(all.map((status) => [status.instanceId, status]));
+      const page = await Promise.all(
+        filtered
+          .slice(skip, skip + top)
+          .map((view) =>
+            isFinished(view.status)
+              ? Promise.resolve(view)
+              : toView(client, byId.get(view.id)!, origin(request)),
+          ),
+      );
       const next =
         skip + top < filtered.length
           ? `${origin(request)}/api/jobs?skip=${skip + top}&top=${top}${wanted ? `&status=${wanted}` : ''}`

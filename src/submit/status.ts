@@ -44,17 +44,22 @@ export async function getJobView(client: DurableClient, jobId: string, baseUrl?:
   return toView(client, status, baseUrl);
 }
 
+/**
+ * The job as the API shows it. `liveCounters: false` skips reading the running shards (one call each):
+ * the status stays exact, the counters of a running job then lag until its next shard ends.
+ */
 export async function toView(
   client: DurableClient,
   status: DurableOrchestrationStatus,
   baseUrl?: string,
+  options: { liveCounters?: boolean } = {},
 ): Promise<JobView> {
   const input = rootInputSchema.safeParse(status.input);
   const live = rootStatusSchema.safeParse(status.customStatus);
   const outcome = jobOutcomeSchema.safeParse(status.output);
   const runtime = String(status.runtimeStatus);
   let counters = live.success ? live.data.counters : emptyCounters();
-  if (live.success && !outcome.success)
+  if (live.success && !outcome.success && options.liveCounters !== false)
     counters = await withRunningShards(client, status.instanceId, counters, live.data.shards);
   const view: JobView = {
     id: status.instanceId,
