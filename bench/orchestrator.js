@@ -16,30 +16,15 @@ const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
+const { captureBlobServer, cloneBlobRecords } = require('./azurite-seed');
 
 const repoRoot = path.join(__dirname, '..');
 const CONCURRENCY = 16;
 const POLL_MS = 20;
 
-/** Catches Azurite's blob server so that seeding can clone one blob's metadata record (see seedBlobs). */
-function captureBlobServer() {
-  const serverModule = require('azurite/dist/src/blob/BlobServer');
-  const Original = serverModule.default;
-  const captured = {};
-  serverModule.default = class extends Original {
-    constructor(config) {
-      super(config);
-      captured.server = this;
-    }
-  };
-  return captured;
-}
-
 /**
  * N blobs of a few bytes under inputs/<prefix>/. Up to 2,000 are uploaded over HTTP in parallel batches;
- * beyond that one blob is uploaded and its metadata record cloned under the other names inside Azurite
- * (an HTTP upload into Azurite's in-memory store costs more the more blobs it holds). They are listed and
- * read over HTTP like any other blob.
+ * beyond that their records are cloned inside Azurite (bench/azurite-seed.js).
  */
 async function seedBlobs(store, captured, prefix, count) {
   const name = (i) => `${prefix}/f-${String(i).padStart(7, '0')}.txt`;
@@ -53,15 +38,7 @@ async function seedBlobs(store, captured, prefix, count) {
     return;
   }
   await store.write('inputs', name(0), 'item');
-  const blobs = captured.server.metadataStore.db.getCollection('$BLOBS_COLLECTION$');
-  const template = blobs.findOne({ containerName: 'inputs', name: name(0) });
-  for (let i = 1; i < count; i += 1) {
-    const doc = structuredClone(template);
-    delete doc.$loki;
-    delete doc.meta;
-    doc.name = name(i);
-    blobs.insert(doc);
-  }
+  cloneBlobRecords(captured, 'inputs', name, count);
 }
 
 function memorySampler() {

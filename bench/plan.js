@@ -9,6 +9,7 @@
 'use strict';
 require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on a build
 const { fork } = require('node:child_process');
+const { captureBlobServer, cloneBlobRecords } = require('./azurite-seed');
 
 const quick = process.argv.includes('--quick');
 const SMALL = quick ? 2_000 : 10_000;
@@ -19,21 +20,11 @@ const CONTAINER = 'bench';
 const TABLE_CONTAINER = 'tables';
 
 // ---------------------------------------------------------------------------------------------------
-// Child: Azurite in memory, seeded. Uploading 100,000 blobs over HTTP into Azurite takes tens of minutes
-// here (its in-memory store scans the whole collection on every insert), so one blob is uploaded over
-// HTTP and its metadata record is cloned under the other names inside Azurite. Planning then lists
+// Child: Azurite in memory, seeded with cloned blob records (bench/azurite-seed.js). Planning then lists
 // them over HTTP like any other blobs.
 if (process.argv[2] === '--serve') {
   (async () => {
-    const serverModule = require('azurite/dist/src/blob/BlobServer');
-    const Original = serverModule.default;
-    let blobServer;
-    serverModule.default = class extends Original {
-      constructor(config) {
-        super(config);
-        blobServer = this; // eslint-disable-line @typescript-eslint/no-this-alias
-      }
-    };
+    const captured = captureBlobServer();
     const { startAzurite } = require('../src/local/azurite');
     const { BlobServiceClient } = require('@azure/storage-blob');
     const azurite = await startAzurite();
@@ -44,15 +35,7 @@ if (process.argv[2] === '--serve') {
       i < SMALL ? `a/f-${String(i).padStart(7, '0')}.bin` : `b/f-${String(i).padStart(7, '0')}.bin`;
     const body = Buffer.from('x'.repeat(100));
     await container.getBlockBlobClient(name(0)).upload(body, body.length);
-    const blobs = blobServer.metadataStore.db.getCollection('$BLOBS_COLLECTION$');
-    const template = blobs.findOne({ containerName: CONTAINER, name: name(0) });
-    for (let i = 1; i < LARGE; i += 1) {
-      const doc = structuredClone(template);
-      delete doc.$loki;
-      delete doc.meta;
-      doc.name = name(i);
-      blobs.insert(doc);
-    }
+    cloneBlobRecords(captured, CONTAINER, name, LARGE);
     // The table: CSV files built from staged copies of one 8 MiB block of whole rows.
     const tables = service.getContainerClient(TABLE_CONTAINER);
     await tables.createIfNotExists();
