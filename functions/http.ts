@@ -1,51 +1,25 @@
 import * as df from 'durable-functions';
-import type { HttpHandler } from '@azure/functions';
-import { app } from '@azure/functions';
+import { app, type HttpMethod } from '@azure/functions';
 import { appServices } from '../src/composition';
 import * as api from '../src/submit/httpApi';
 
 // Function-level keys protect every route in Azure (the local host accepts calls without a key).
 const authLevel = 'function';
 
-df.app.client.http('SubmitJob', {
-  route: 'jobs',
-  methods: ['POST'],
-  authLevel,
-  handler: api.submitHandler(appServices),
-});
-df.app.client.http('ListJobs', { route: 'jobs', methods: ['GET'], authLevel, handler: api.listHandler() });
-df.app.client.http('GetJob', { route: 'jobs/{id}', methods: ['GET'], authLevel, handler: api.getHandler() });
-df.app.client.http('CancelJob', {
-  route: 'jobs/{id}/cancel',
-  methods: ['POST'],
-  authLevel,
-  handler: api.cancelHandler(),
-});
-df.app.client.http('RerunJob', {
-  route: 'jobs/{id}/rerun',
-  methods: ['POST'],
-  authLevel,
-  handler: api.rerunHandler(appServices),
-});
-df.app.client.http('GetJobSpec', {
-  route: 'jobs/{id}/spec',
-  methods: ['GET'],
-  authLevel,
-  handler: api.specHandler(),
-});
-df.app.client.http('JobStatusPage', {
-  route: 'jobs/{id}/view',
-  methods: ['GET'],
-  authLevel,
-  handler: api.viewHandler(),
-});
+type JobRoute = [name: string, method: HttpMethod, route: string, handler: df.HttpDurableClientHandler];
 
-df.app.client.http('GetJobFile', {
-  route: 'jobs/{id}/files/{kind}/{name}/{*rest}',
-  methods: ['GET'],
-  authLevel,
-  handler: api.fileHandler(appServices),
-});
+const jobRoutes: JobRoute[] = [
+  ['SubmitJob', 'POST', 'jobs', api.submitHandler(appServices)],
+  ['ListJobs', 'GET', 'jobs', api.listHandler()],
+  ['GetJob', 'GET', 'jobs/{id}', api.getHandler()],
+  ['CancelJob', 'POST', 'jobs/{id}/cancel', api.cancelHandler()],
+  ['RerunJob', 'POST', 'jobs/{id}/rerun', api.rerunHandler(appServices)],
+  ['GetJobSpec', 'GET', 'jobs/{id}/spec', api.specHandler()],
+  ['JobStatusPage', 'GET', 'jobs/{id}/view', api.viewHandler()],
+  ['GetJobFile', 'GET', 'jobs/{id}/files/{kind}/{name}/{*rest}', api.fileHandler(appServices)],
+];
+for (const [name, method, route, handler] of jobRoutes)
+  df.app.client.http(name, { route, methods: [method], authLevel, handler });
 
-const plan: HttpHandler = api.planHandler(appServices);
-app.http('PlanJob', { route: 'plan', methods: ['POST'], authLevel, handler: plan });
+// The plan preview needs no durable client.
+app.http('PlanJob', { route: 'plan', methods: ['POST'], authLevel, handler: api.planHandler(appServices) });
