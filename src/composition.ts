@@ -1,4 +1,4 @@
-import { loadSettings, tasksRoot, type Settings } from './config';
+import { loadSettings, settingsFingerprint, tasksRoot, type Settings } from './config';
 import { BlobStore } from './storage/blobStore';
 
 /**
@@ -20,9 +20,9 @@ let servicesKey: string | undefined;
  * after `host`); in Azure the settings are fixed and this is built once.
  */
 export function appServices(): AppServices {
-  const settings = loadSettings();
-  const key = JSON.stringify(settings);
+  const key = settingsFingerprint();
   if (!services || key !== servicesKey) {
+    const settings = loadSettings();
     servicesKey = key;
     services = {
       settings,

@@ -44,6 +44,13 @@ export const settingsSchema = z.object({
 
 export type Settings = z.infer<typeof settingsSchema>;
 
+const settingNames = Object.keys(settingsSchema.shape);
+
+/** The raw values of every setting the app reads: equal fingerprints give equal settings. */
+export function settingsFingerprint(env: NodeJS.ProcessEnv = process.env): string {
+  return settingNames.map((name) => env[name] ?? '').join('\u0000');
+}
+
 export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
   const parsed = settingsSchema.safeParse(env);
   if (!parsed.success) {
