@@ -1,9 +1,8 @@
 import path from 'node:path';
 
-/** Azurite's well-known development account; it is public and only ever valid against the emulator. */
-export const DEV_ACCOUNT = 'devstoreaccount1';
-export const DEV_ACCOUNT_KEY =
-  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '../storage/developmentAccount';
+
+export { DEV_ACCOUNT, DEV_ACCOUNT_KEY };
 
 export interface AzuriteOptions {
   /** Folder for persisted data; omitted = everything in memory. */

@@ -40,7 +40,7 @@ export interface WriteResult {
   created: boolean;
 }
 
-/** How the SDK retries throttled and failed requests before a StorageTransientError reaches the caller. */
+/** How requests retry throttled and failed calls before a StorageTransientError reaches the caller. */
 export interface StoreRetryOptions {
   /** Attempts per request, the first included. */
   maxTries?: number;
@@ -59,29 +59,12 @@ const DEFAULT_RETRY: Required<StoreRetryOptions> = {
 };
 
 function pipelineOptions(options: BlobStoreOptions | undefined): StoragePipelineOptions {
-  const retry = { ...DEFAULT_RETRY, ...options?.retry };
-  return {
-    retryOptions: {
-      maxTries: retry.maxTries,
-      retryDelayInMs: retry.retryDelayInMs,
-      maxRetryDelayInMs: retry.maxRetryDelayInMs,
-    },
-  };
+  return { retryOptions: { ...DEFAULT_RETRY, ...options?.retry } };
 }
 
 function normalizeAccountUrl(url: string): string {
   return url.replace(/\/+$/, '');
 }
-
-/** Azurite's well-known development account, which `UseDevelopmentStorage=true` stands for. */
-const DEVELOPMENT_ACCESS: ListingAccess = {
-  kind: 'sharedKey',
-  accountName: 'devstoreaccount1',
-  accountKey: Buffer.from(
-    'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
-    'base64',
-  ),
-};
 
 function infoFromProperties(name: string, props: BlobGetPropertiesResponse): BlobInfo {
   const info: BlobInfo = {
@@ -126,9 +109,7 @@ export class BlobStore {
 
   static fromConnectionString(connectionString: string, options?: BlobStoreOptions): BlobStore {
     const service = BlobServiceClient.fromConnectionString(connectionString, pipelineOptions(options));
-    const access = /UseDevelopmentStorage=true/i.test(connectionString)
-      ? DEVELOPMENT_ACCESS
-      : connectionStringAccess(connectionString);
+    const access = connectionStringAccess(connectionString);
     if (!access) {
       throw new ConfigError([
         {

@@ -10,6 +10,8 @@ import {
 } from '@azure/core-rest-pipeline';
 import type { TokenCredential } from '@azure/identity';
 import { storageRetryPolicy, storageSharedKeyCredentialPolicy } from '@azure/storage-common';
+import type { StoreRetryOptions } from './blobStore';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from './developmentAccount';
 
 /**
  * List Blobs without the SDK's response mapping. The SDK turns each page of XML into a generic object
@@ -23,12 +25,6 @@ export type ListingAccess =
   | { kind: 'sharedKey'; accountName: string; accountKey: Buffer }
   | { kind: 'sas'; query: string }
   | { kind: 'token'; credential: TokenCredential };
-
-export interface ListingRetry {
-  maxTries: number;
-  retryDelayInMs: number;
-  maxRetryDelayInMs: number;
-}
 
 export interface ListedBlob {
   name: string;
@@ -60,6 +56,12 @@ const SERVICE_VERSION = '2025-01-05';
 
 /** Parses `AccountName=...;AccountKey=...` style connection strings (values may contain '='). */
 export function connectionStringAccess(connectionString: string): ListingAccess | undefined {
+  if (/UseDevelopmentStorage=true/i.test(connectionString))
+    return {
+      kind: 'sharedKey',
+      accountName: DEV_ACCOUNT,
+      accountKey: Buffer.from(DEV_ACCOUNT_KEY, 'base64'),
+    };
   const parts = new Map<string, string>();
   for (const segment of connectionString.split(';')) {
     const equals = segment.indexOf('=');
@@ -82,7 +84,7 @@ export class BlobLister {
   constructor(
     private readonly accountUrl: string,
     private readonly access: ListingAccess,
-    retry: ListingRetry,
+    retry: Required<StoreRetryOptions>,
   ) {
     this.pipeline = createEmptyPipeline();
     this.pipeline.addPolicy(storageRetryPolicy(retry), { phase: 'Retry' });
