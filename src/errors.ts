@@ -30,13 +30,14 @@ export const validationIssueSchema = z.object({
 });
 export type ValidationIssue = z.infer<typeof validationIssueSchema>;
 
+/** `path (line L, column C): message` for one problem. */
+export function formatIssue(issue: ValidationIssue): string {
+  const where = issue.line === undefined ? '' : ` (line ${issue.line}, column ${issue.column ?? 1})`;
+  return `${issue.path || '(root)'}${where}: ${issue.message}`;
+}
+
 export function formatIssues(issues: readonly ValidationIssue[]): string {
-  return issues
-    .map((issue) => {
-      const where = issue.line === undefined ? '' : ` (line ${issue.line}, column ${issue.column ?? 1})`;
-      return `  - ${issue.path || '(root)'}${where}: ${issue.message}`;
-    })
-    .join('\n');
+  return issues.map((issue) => `  - ${formatIssue(issue)}`).join('\n');
 }
 
 /** The job spec (YAML, JSON or constructor fields) is not valid. Carries every problem at once. */

@@ -3,6 +3,7 @@ import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import type { AppServices } from '../composition';
 import {
+  formatIssue,
   InputPathError,
   ServiceBusBindingError,
   SpecValidationError,
@@ -11,7 +12,7 @@ import {
 } from '../errors';
 import { MAX_SPEC_CHARS } from '../spec/load';
 import { resolveInputLocation } from '../storage/inputs';
-import { stableJobId, submitJob } from './submit';
+import { jobExists, stableJobId, submitJob } from './submit';
 
 /** Stable codes a dead-lettered submission carries as its DeadLetterReason. */
 export const deadLetterReasons = [
@@ -72,11 +73,7 @@ export function capDescription(text: string, limit = MAX_DEAD_LETTER_DESCRIPTION
 /** `path: message` per problem, one a line, in the order the validator found them. */
 export function describeIssues(issues: readonly ValidationIssue[]): string {
   const header = `${issues.length} problem${issues.length === 1 ? '' : 's'} in the job spec:`;
-  const lines = issues.map((issue) => {
-    const where = issue.line === undefined ? '' : ` (line ${issue.line}, column ${issue.column ?? 1})`;
-    return `${issue.path || '(root)'}${where}: ${issue.message}`;
-  });
-  return [header, ...lines].join('\n');
+  return [header, ...issues.map(formatIssue)].join('\n');
 }
 
 function messageIdText(id: SubmitMessage['messageId']): string | undefined {
@@ -188,18 +185,6 @@ async function readSpecBlob(
   } catch (error) {
     // The container is missing, or the blob went away between stat and read.
     if (error instanceof StorageNotFoundError) return notFound;
-    throw error;
-  }
-}
-
-/** Whether the job exists; only "no such instance" means no, any other failure is thrown (redelivery). */
-async function jobExists(client: DurableClient, jobId: string): Promise<boolean> {
-  try {
-    const status = await client.getStatus(jobId);
-    return Boolean(status?.runtimeStatus);
-  } catch (error) {
-    // durable-functions reports a missing instance as an error naming the 404 the extension answered.
-    if (error instanceof Error && /\bHTTP 404\b/.test(error.message)) return false;
     throw error;
   }
 }

@@ -123,7 +123,7 @@ async function start(
   rerunOf: string | undefined,
   spec?: Record<string, unknown>,
 ): Promise<Submitted> {
-  if (await exists(client, jobId)) return { jobId, created: false, warnings, job };
+  if (await jobExists(client, jobId)) return { jobId, created: false, warnings, job };
   const input: RootInput = {
     jobId,
     job,
@@ -139,17 +139,20 @@ async function start(
     await client.startNew(OrchestratorNames.root, { instanceId: jobId, input });
   } catch (error) {
     // Two deliveries of the same trigger can race; the loser finds the winner's instance.
-    if (await exists(client, jobId)) return { jobId, created: false, warnings, job };
+    if (await jobExists(client, jobId)) return { jobId, created: false, warnings, job };
     throw error;
   }
   return { jobId, created: true, warnings, job };
 }
 
-async function exists(client: DurableClient, jobId: string): Promise<boolean> {
+/** Whether the job exists; only "no such instance" means no, any other failure is thrown (a retry). */
+export async function jobExists(client: DurableClient, jobId: string): Promise<boolean> {
   try {
     const status = await client.getStatus(jobId);
     return Boolean(status?.runtimeStatus);
-  } catch {
-    return false;
+  } catch (error) {
+    // durable-functions reports a missing instance as an error naming the 404 the extension answered.
+    if (error instanceof Error && /\bHTTP 404\b/.test(error.message)) return false;
+    throw error;
   }
 }
