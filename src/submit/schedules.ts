@@ -19,7 +19,7 @@ import {
   userInputIssues,
   type TriggerLog,
 } from './fromBlob';
-import { stableJobId, submitJob } from './submit';
+import { jobExists, stableJobId, submitJob } from './submit';
 
 /**
  * Schedules: `schedules/<name>.yml` blobs (or entries of the PARALLEL_JOB_SCHEDULES setting) that start one
@@ -462,13 +462,23 @@ export async function runSchedules(
       );
     }
     try {
+      // A job_blob is read once per tick, and only when an occurrence still has to start.
+      let spec: unknown = 'spec' in schedule.job ? schedule.job.spec : undefined;
       for (const occurrence of due.occurrences) {
         const jobId = scheduleJobId(schedule.name, occurrence);
+        if (await jobExists(client, jobId)) {
+          tick.jobs.push({
+            schedule: schedule.name,
+            occurrence: occurrence.toISOString(),
+            jobId,
+            created: false,
+          });
+          continue;
+        }
+        if (spec === undefined && 'blob' in schedule.job)
+          spec = await readJobBlob(services, schedule, schedule.job.blob);
         const submitted = await submitJob(client, services, {
-          spec:
-            'spec' in schedule.job
-              ? schedule.job.spec
-              : await readJobBlob(services, schedule, schedule.job.blob),
+          spec,
           jobId,
           source: `from schedule '${schedule.name}' (${schedule.origin})`,
           defaultName: defaultJobName(schedule.name),
