@@ -402,7 +402,7 @@ export async function runSchedules(
     if (key.startsWith(`${container}/`) && !listed.has(key)) parsedBlobs.delete(key);
 
   const schedules: Schedule[] = [];
-  const rejections: { name: string; version: string; origin: string; error: ScheduleValidationError }[] = [];
+  const rejections: Rejection[] = [];
   const seen = new Set<string>();
   for (const candidate of candidates) {
     if (seen.has(candidate.name)) {
@@ -516,6 +516,48 @@ export async function runSchedules(
     }
   }
 
+  await reconcileRejectionRecords(services, {
+    rejections,
+    records,
+    current: new Map(schedules.map((schedule) => [schedule.name, schedule.version])),
+    unread: new Set(tick.failed.map((failure) => failure.schedule)),
+    tick,
+    now,
+    log: options.log,
+  });
+
+  if (tick.failed.length > 0) throw new ScheduleRunError(tick.failed);
+  return tick;
+}
+
+interface Rejection {
+  name: string;
+  version: string;
+  origin: string;
+  error: ScheduleValidationError;
+}
+
+/**
+ * Writes a record for each rejected schedule (once per version of it) and deletes records that no
+ * longer describe anything. `records` maps the names of existing records to the version they describe.
+ */
+async function reconcileRejectionRecords(
+  services: AppServices,
+  state: {
+    rejections: readonly Rejection[];
+    records: Map<string, string | undefined>;
+    /** The version of every schedule that was read and accepted this tick. */
+    current: ReadonlyMap<string, string>;
+    /** Schedules that could not be read this tick: nothing is known about them. */
+    unread: ReadonlySet<string>;
+    tick: ScheduleTick;
+    now: Date;
+    log?: RunSchedulesOptions['log'];
+  },
+): Promise<void> {
+  const { rejections, records, current, unread, tick, now, log } = state;
+  const { store } = services;
+  const container = services.containers.schedules;
   for (const rejection of rejections) {
     const record = scheduleRejectionName(rejection.name);
     tick.rejected.push({ schedule: rejection.name, record, code: rejection.error.code });
@@ -534,21 +576,16 @@ export async function runSchedules(
       issues: [...rejection.error.issues],
     };
     await store.writeJson(container, record, body, { metadata: { scheduleversion: rejection.version } });
-    options.log?.warn(
+    log?.warn(
       `Schedule '${rejection.name}' is not valid; no job starts from it. The problems are in ${container}/${record}.`,
     );
   }
   // A record whose schedule is gone, or changed since it was rejected, no longer describes anything.
-  const current = new Map(schedules.map((schedule) => [schedule.name, schedule.version]));
-  const unread = new Set(tick.failed.map((failure) => failure.schedule));
   for (const [name, version] of records) {
     if (unread.has(name)) continue; // not read this tick: nothing is known about it
     if (current.get(name) === version) continue; // failed at submission and not changed since: keep
     await store.delete(container, scheduleRejectionName(name));
   }
-
-  if (tick.failed.length > 0) throw new ScheduleRunError(tick.failed);
-  return tick;
 }
 
 async function readJobBlob(services: AppServices, schedule: Schedule, reference: string): Promise<string> {
