@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { LocalHostAppLoadError, LocalHostConfigError } from '../errors';
-import { realModuleClass } from './nodeModule';
+import { realModuleClass, requireFrom } from './nodeModule';
 import { beginRegistration, installCoreShim, type RegistrationSink } from './coreShim';
 import {
   hostJsonSchema,
@@ -106,19 +106,6 @@ function forgetAppModules(appDir: string): void {
 }
 
 /**
- * A `require` rooted at the app that goes through Node's Module.prototype.require. Built by hand because
- * jest replaces `Module.createRequire` with its own registry, which would bypass the core shim.
- */
-function nodeRequire(appDir: string): (id: string) => unknown {
-  const root = path.resolve(appDir);
-  const RealModule = realModuleClass();
-  const anchor = new RealModule(path.join(root, 'package.json'), null);
-  anchor.filename = path.join(root, 'package.json');
-  anchor.paths = RealModule._nodeModulePaths(root);
-  return (id: string) => anchor.require(id);
-}
-
-/**
  * Loads the app with Node's own loader (not the caller's, which may be jest's registry) so that the
  * `@azure/functions-core` shim applies, and collects every registration and hook.
  */
@@ -148,7 +135,7 @@ export async function loadApp(appDir: string, systemLog: RegistrationSink['syste
     },
     systemLog,
   };
-  const appRequire = nodeRequire(appDir);
+  const appRequire = requireFrom(path.join(path.resolve(appDir), 'package.json')).require;
   const end = beginRegistration(sink);
   try {
     for (const file of entryFiles) {

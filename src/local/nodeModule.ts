@@ -1,9 +1,11 @@
 import Module from 'node:module';
+import path from 'node:path';
 
 export interface NodeModuleClass {
   new (id: string, parent: null): { filename: string; paths: string[]; require(id: string): unknown };
   prototype: { require: (id: string) => unknown };
   _nodeModulePaths(dir: string): string[];
+  _resolveFilename(request: string, parent: unknown): string;
   _cache: Record<string, unknown>;
 }
 
@@ -23,13 +25,34 @@ export function realModuleClass(): NodeModuleClass {
 }
 
 /**
+ * A `require` that resolves like code in `file` does, through Node's Module.prototype.require. Built by
+ * hand because jest replaces `Module.createRequire` with its own registry, which would bypass the core
+ * shim and hand out jest's per-file copies of built-ins.
+ */
+export function requireFrom(file: string): {
+  require: (id: string) => unknown;
+  resolve: (id: string) => string;
+} {
+  const RealModule = realModuleClass();
+  const anchor = new RealModule(file, null);
+  anchor.filename = file;
+  anchor.paths = RealModule._nodeModulePaths(path.dirname(file));
+  return {
+    require: (id) => anchor.require(id),
+    resolve: (id) => RealModule._resolveFilename(id, anchor),
+  };
+}
+
+/** Node's own `process` (under jest, `process` in a test's modules is a per-file copy). */
+export function realProcess(): NodeJS.Process {
+  return requireFrom(__filename).require('node:process') as NodeJS.Process;
+}
+
+/**
  * The environment the app sees. Under jest, `process.env` is a per-file copy, while the app runs on
  * Node's own loader and reads the real one; settings the host applies must reach both.
  */
 export function appEnvironments(): NodeJS.ProcessEnv[] {
-  const RealModule = realModuleClass();
-  const anchor = new RealModule(__filename, null);
-  anchor.filename = __filename;
-  const real = (anchor.require('node:process') as NodeJS.Process).env;
+  const real = realProcess().env;
   return real === process.env ? [process.env] : [process.env, real];
 }

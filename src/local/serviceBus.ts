@@ -6,7 +6,7 @@ import * as protoLoader from '@grpc/proto-loader';
 import { message as amqp } from 'rhea';
 import { z } from 'zod';
 import { LocalHostServiceBusError } from '../errors';
-import { realModuleClass, type NodeModuleClass } from './nodeModule';
+import { realModuleClass, realProcess, requireFrom } from './nodeModule';
 import type { Registration } from './types';
 
 /**
@@ -120,22 +120,6 @@ function settlementState(): SettlementState {
   const holder = realModuleClass() as unknown as { [STATE_KEY]?: SettlementState };
   holder[STATE_KEY] ??= { users: 0, pending: new Map() };
   return holder[STATE_KEY];
-}
-
-interface ModuleInternals extends NodeModuleClass {
-  _resolveFilename(request: string, parent: unknown): string;
-}
-
-/** A `require` that resolves like code in `file` does, through Node's own loader (not jest's). */
-function requireFrom(file: string): { require(id: string): unknown; resolve(id: string): string } {
-  const RealModule = realModuleClass() as ModuleInternals;
-  const anchor = new RealModule(file, null);
-  anchor.filename = file;
-  anchor.paths = RealModule._nodeModulePaths(path.dirname(file));
-  return {
-    require: (id) => anchor.require(id),
-    resolve: (id) => RealModule._resolveFilename(id, anchor),
-  };
 }
 
 function protoPath(appDir: string): string {
@@ -288,11 +272,6 @@ async function bindServer(appDir: string, state: SettlementState): Promise<void>
     });
   });
   state.server = server;
-}
-
-/** Node's own `process` (under jest, `process` in this module is a per-file copy). */
-function realProcess(): NodeJS.Process {
-  return requireFrom(__filename).require('node:process') as NodeJS.Process;
 }
 
 /**
