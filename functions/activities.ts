@@ -10,7 +10,7 @@ import { appServices } from '../src/composition';
 
 const deps = () => {
   const services = appServices();
-  return { store: services.store, logsContainer: services.containers.logs };
+  return { store: services.store, logsContainer: services.containers.logs, access: services.access };
 };
 
 df.app.activity(ActivityNames.plan, { handler: (input: unknown) => planActivity(deps(), input) });

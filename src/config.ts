@@ -27,6 +27,15 @@ export const settingsSchema = z.object({
   PARALLEL_JOB_OUTPUTS_CONTAINER: z.string().default('outputs'),
   PARALLEL_JOB_LOGS_CONTAINER: z.string().default('logs'),
   PARALLEL_JOB_SCHEDULES_CONTAINER: z.string().default('schedules'),
+  /** The container of the deployment package (Flex Consumption); jobs never touch it. */
+  PARALLEL_JOB_DEPLOYMENT_CONTAINER: z.string().default('app-package'),
+  /**
+   * Where jobs may read and write (src/storage/access.ts), comma-separated: `<container>[/<prefix>]` on the
+   * app's account or `https://<account>.blob.core.windows.net/<container>[/<prefix>]`. Unset: the inputs
+   * and outputs containers (read), the outputs container (write). Writable places are also readable.
+   */
+  PARALLEL_JOB_READ_PLACES: z.string().optional(),
+  PARALLEL_JOB_WRITE_PLACES: z.string().optional(),
   /** Schedules declared in settings, as JSON `{"<name>": {cron, time_zone?, job | job_blob}}` (src/submit/schedules.ts). */
   PARALLEL_JOB_SCHEDULES: z.string().optional(),
   /** Service Bus, identity-based only (the `ServiceBusConnection` trigger and the events sender use it). */
@@ -107,6 +116,8 @@ export const azureResourceContract = {
       'set only when the template selects the Durable Task Scheduler backend',
     PARALLEL_JOB_SCHEDULES:
       'optional schedules declared in settings; schedules usually live as blobs in the schedules container',
+    PARALLEL_JOB_READ_PLACES: 'unset, jobs read the inputs and outputs containers only',
+    PARALLEL_JOB_WRITE_PLACES: 'unset, jobs write the outputs container only',
   },
 } as const satisfies {
   settingsNotSetInAzure: Partial<Record<keyof Settings, string>>;

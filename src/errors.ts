@@ -40,6 +40,32 @@ export function formatIssues(issues: readonly ValidationIssue[]): string {
   return issues.map((issue) => `  - ${formatIssue(issue)}`).join('\n');
 }
 
+/**
+ * A job named a storage place outside the ones the app's settings allow it (checked where the path is
+ * used, so a job record edited in storage cannot widen what its job may touch).
+ */
+export class DataPlaceRefusedError extends ParallelJobError {
+  readonly code = 'DATA_PLACE_REFUSED';
+  constructor(
+    readonly what: string,
+    problem: string,
+  ) {
+    super(`${what}: ${problem}.`);
+  }
+}
+
+/** A blob name that storage would resolve somewhere else (`..` segments, backslashes, control characters). */
+export class UnsafeBlobNameError extends ParallelJobError {
+  readonly code = 'BLOB_NAME_UNSAFE';
+  constructor(
+    readonly container: string,
+    readonly blob: string,
+    problem: string,
+  ) {
+    super(`The blob name '${blob}' in container '${container}' ${problem}; it is not used.`);
+  }
+}
+
 /** The job spec (YAML, JSON or constructor fields) is not valid. Carries every problem at once. */
 export class SpecValidationError extends ParallelJobError {
   readonly code = 'SPEC_INVALID';

@@ -2,6 +2,7 @@ import { loadSettings } from '../config';
 import { ParallelJobError, TaskPathError } from '../errors';
 import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
 import { readTabularFile, readTabularRange } from '../plan/tabular';
+import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
 import type { TabularRecord } from '../task/contract';
@@ -23,6 +24,7 @@ import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
 export interface RunMiniBatchDeps {
   store: BlobStore;
   logsContainer: string;
+  access: AccessPolicy;
   /** The process's warm pools; a shared default (storage access from the app settings) when omitted. */
   pools?: TaskPools;
 }
@@ -117,6 +119,30 @@ async function buildBatch(
   }
 }
 
+/**
+ * Why this attempt may not touch what its job record names, or undefined. The record and plan pages are
+ * read back from storage, so their places are checked against today's settings before each attempt.
+ */
+function refusedPlace(
+  deps: RunMiniBatchDeps,
+  record: JobRecord,
+  descriptor: MiniBatchDescriptor,
+): string | undefined {
+  const location = record.plan.input;
+  const names = descriptor.kind === 'tabular' ? [descriptor.blob] : descriptor.files.map((file) => file.name);
+  for (const name of [location.prefix, ...names]) {
+    const problem = deps.access.problem({ ...location, prefix: name }, 'read');
+    if (problem) return `The input cannot be read: ${problem}.`;
+  }
+  const target = appendRowBlobFor(record, descriptor.index);
+  if (target) {
+    const output = { accountUrl: deps.store.accountUrl, container: target.container, prefix: target.blob };
+    const problem = deps.access.problem(output, 'write');
+    if (problem) return `The output cannot be written: ${problem}.`;
+  }
+  return undefined;
+}
+
 function itemCount(descriptor: MiniBatchDescriptor): number {
   return descriptor.kind === 'tabular' ? 0 : descriptor.files.length;
 }
@@ -165,11 +191,16 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   ): AttemptOutcome =>
     failedOutcome({ items, code, message, retryable, log: `${new Date().toISOString()} ERROR ${message}\n` });
 
-  try {
-    modulePath = resolveTaskModule(record.tasksRoot, record.job.task.code, record.job.task.entryScript);
-  } catch (error) {
-    if (!(error instanceof TaskPathError)) throw error;
-    outcome = failedBeforeRun(error.code, error.message, false, itemCount(descriptor));
+  const refused = refusedPlace(deps, record, descriptor);
+  if (refused) {
+    outcome = failedBeforeRun('DATA_PLACE_REFUSED', refused, false, itemCount(descriptor));
+  } else {
+    try {
+      modulePath = resolveTaskModule(record.tasksRoot, record.job.task.code, record.job.task.entryScript);
+    } catch (error) {
+      if (!(error instanceof TaskPathError)) throw error;
+      outcome = failedBeforeRun(error.code, error.message, false, itemCount(descriptor));
+    }
   }
 
   if (modulePath !== undefined) {
@@ -209,7 +240,7 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const writeStarted = performance.now();
   const target = appendRowBlobFor(record, input.index);
   let rows = 0;
-  if (target && outcome.status !== 'failed' && outcome.rows > 0) {
+  if (target && !refused && outcome.status !== 'failed' && outcome.rows > 0) {
     const blockId = outputBlockId(record.generation, input.index, input.attempt);
     await store.ensureContainer(target.container);
     await store.stageBlock(target.container, target.blob, blockId, Buffer.from(outcome.rowsText, 'utf8'));

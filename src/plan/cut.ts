@@ -1,6 +1,7 @@
 import type { BlobInfo, BlobStore } from '../storage/blobStore';
 import type { FileRef, InputLocation, MiniBatchDescriptor } from './descriptor';
 import type { PlanRequest } from './request';
+import { LIMITS } from '../spec/limits';
 import { InputLayoutError, InputNotFoundError, StorageNotFoundError } from '../errors';
 
 export type PlanKind = 'files' | 'tabular' | 'partition';
@@ -230,6 +231,12 @@ async function collectLeaves(
     }
   }
   if (hasData) leaves.push({ prefix, keys, skipKeyFolders: keyFolders.length > 0 });
+  if (leaves.length + keyFolders.length > LIMITS.partitions.max) {
+    throw new InputLayoutError(
+      describeLocation(request.input),
+      `it has more than ${LIMITS.partitions.max.toLocaleString('en-US')} partition folders (${LIMITS.partitions.why}); partition by fewer keys or coarser values.`,
+    );
+  }
   for (const folder of keyFolders) {
     keysFound.add(folder.key);
     await collectLeaves(

@@ -23,7 +23,8 @@ export type {
   IdentitySpec,
   InputValueSpec,
 } from './schema';
-export { loadJob, parseJobText, parseJobValue, MAX_SPEC_CHARS } from './load';
+export { loadJob, parseJobText, parseJobValue } from './load';
+export { MAX_SPEC_BYTES } from './limits';
 export type { LoadedJob, ParseJobTextOptions } from './load';
 export { validateJobValue } from './validate';
 export type { JobValidation } from './validate';

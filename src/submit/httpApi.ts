@@ -11,7 +11,13 @@ import {
 } from '../errors';
 import { Events, rootInputSchema } from '../orchestration/contracts';
 import { previewPlan } from '../plan/preview';
+import type { InputLocation } from '../plan/descriptor';
+import { blobPathProblem } from '../storage/access';
 import { resolveInputLocation } from '../storage/inputs';
+import { jobFolder } from '../storage/layout';
+import { checkJobId } from './ids';
+import { jobPlaceIssues } from './places';
+import { limitIssues } from '../spec/limits';
 import { resolveJob } from '../spec/resolve';
 import { specToYaml } from '../spec/dump';
 import type { JobSpec } from '../spec/schema';
@@ -47,6 +53,9 @@ async function handle(work: () => Promise<HttpResponseInit>): Promise<HttpRespon
 
 const origin = (request: HttpRequest): string => new URL(request.url).origin;
 
+/** The `{id}` of a job route, checked against the one id rule before it reaches the durable store or storage. */
+const jobIdParam = (request: HttpRequest): string => checkJobId(request.params.id ?? '');
+
 function links(request: HttpRequest, id: string): Record<string, string> {
   const base = `${origin(request)}/api/jobs/${encodeURIComponent(id)}`;
   return {
@@ -81,6 +90,7 @@ export function submitHandler(appServices: () => AppServices) {
       const submitted = await submitJob(client, services, {
         spec: await specBody(request),
         jobId: request.query.get('id') ?? undefined,
+        origin: 'client',
         source: 'in the request body',
       });
       const view = await getJobView(client, submitted.jobId, origin(request)).catch(() => undefined);
@@ -96,7 +106,7 @@ export function submitHandler(appServices: () => AppServices) {
 
 export function getHandler() {
   return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => json(200, await getJobView(client, request.params.id!, origin(request))));
+    handle(async () => json(200, await getJobView(client, jobIdParam(request), origin(request))));
 }
 
 export function listHandler() {
@@ -141,7 +151,7 @@ export function listHandler() {
 export function cancelHandler() {
   return (request: HttpRequest, client: DurableClient) =>
     handle(async () => {
-      const id = request.params.id!;
+      const id = jobIdParam(request);
       const status = await client.getStatus(id).catch(() => undefined);
       if (!status?.runtimeStatus) throw new JobNotFoundError(id);
       if (!['Running', 'Pending', 'ContinuedAsNew'].includes(String(status.runtimeStatus))) {
@@ -161,7 +171,7 @@ export function rerunHandler(appServices: () => AppServices) {
       const submitted = await rerunJob(
         client,
         appServices(),
-        request.params.id!,
+        jobIdParam(request),
         request.query.get('id') ?? undefined,
       );
       return json(submitted.created ? 202 : 200, {
@@ -176,7 +186,7 @@ export function rerunHandler(appServices: () => AppServices) {
 export function specHandler() {
   return (request: HttpRequest, client: DurableClient) =>
     handle(async () => {
-      const id = request.params.id!;
+      const id = jobIdParam(request);
       const status = await client.getStatus(id, { showInput: true }).catch(() => undefined);
       const input = rootInputSchema.safeParse(status?.input);
       if (!input.success || !input.data.spec) throw new JobNotFoundError(id);
@@ -197,6 +207,9 @@ export function planHandler(appServices: () => AppServices) {
         jobId: 'plan-preview',
         outputRoot: `${services.containers.outputs}/plan-preview`,
       });
+      // The preview lists the input with the app's identity: the same places and bounds as a submission.
+      const issues = [...limitIssues(job), ...(await jobPlaceIssues(job, 'plan-preview', services))];
+      if (issues.length) throw new SpecValidationError(issues, 'in the request body');
       const location = resolveInputLocation(job.inputData.path, { accountUrl: services.store.accountUrl });
       const preview = await previewPlan(services.store.forAccount(location.accountUrl), {
         jobId: 'plan-preview',
@@ -214,13 +227,30 @@ export function planHandler(appServices: () => AppServices) {
 export function viewHandler() {
   return (request: HttpRequest, client: DurableClient) =>
     handle(async () => {
-      const view = await getJobView(client, request.params.id!, origin(request));
+      const view = await getJobView(client, jobIdParam(request), origin(request));
       return {
         status: 200,
         headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
         body: renderStatusPage(view, { key: request.query.get('code') ?? undefined }),
       };
     });
+}
+
+function servedPlaceProblem(
+  services: AppServices,
+  id: string,
+  kind: string,
+  location: InputLocation,
+): string | undefined {
+  if (kind === 'logs') {
+    const own =
+      location.accountUrl.toLowerCase() === services.store.accountUrl.toLowerCase() &&
+      location.container === services.containers.logs &&
+      location.prefix.startsWith(jobFolder(id).root) &&
+      !blobPathProblem(location.prefix);
+    return own ? undefined : "outside the job's log folder";
+  }
+  return services.access.problem(location, 'write');
 }
 
 /** Folder listings stop here; the rest is in storage. */
@@ -234,7 +264,7 @@ const MAX_LISTED = 1000;
 export function fileHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient) =>
     handle(async (): Promise<HttpResponseInit> => {
-      const id = request.params.id!;
+      const id = jobIdParam(request);
       const kind = request.params.kind ?? '';
       const name = request.params.name ?? '';
       const rest = (request.params.rest ?? '').replace(/^\/+/, '');
@@ -249,6 +279,10 @@ export function fileHandler(appServices: () => AppServices) {
       const store = services.store.forAccount(location.accountUrl);
       const base = location.prefix.replace(/\/+$/, '');
       const blob = rest ? `${base}/${rest}` : base;
+      // The links come from the job's status, which lives in storage: serve only the job's own log folder
+      // and outputs in places jobs may write, whatever the status says.
+      if (servedPlaceProblem(services, id, kind, { ...location, prefix: blob }))
+        throw new JobFileNotFoundError(id, shown);
       const info = blob && !rest.endsWith('/') ? await store.stat(location.container, blob) : undefined;
       if (info) {
         return {

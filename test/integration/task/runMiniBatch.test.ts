@@ -6,6 +6,7 @@ import { runMiniBatch, type RunMiniBatchDeps } from '../../../src/activities/run
 import type { RunningAzurite } from '../../../src/local/azurite';
 import type { MiniBatchDescriptor, PlanSummary } from '../../../src/plan/descriptor';
 import type { EffectiveJob } from '../../../src/spec/effective';
+import { AccessPolicy } from '../../../src/storage/access';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
 import { TaskPools } from '../../../src/task/pool';
@@ -25,7 +26,14 @@ beforeAll(async () => {
   azurite = await useAzurite();
   store = BlobStore.fromConnectionString(azurite.connectionString);
   pools = new TaskPools({ storage: { connectionString: azurite.connectionString } });
-  deps = { store, logsContainer: logs, pools };
+  const access = new AccessPolicy({
+    appAccountUrl: store.accountUrl,
+    readable: [inputs],
+    writable: [outputs],
+    reserved: { [logs]: 'the job logs container' },
+    reservedPrefixes: {},
+  });
+  deps = { store, logsContainer: logs, pools, access };
   for (const container of [logs, inputs]) await store.ensureContainer(container);
 });
 afterAll(async () => {

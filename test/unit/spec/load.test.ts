@@ -129,7 +129,7 @@ describe('YAML and JSON text', () => {
 
   it('refuses text beyond the size limit', () => {
     expect(issuesFrom(() => parseJobText(`# ${'x'.repeat(1024 * 1024)}\n`))[0]!.message).toMatch(
-      /must be under/,
+      /may have at most 262,144/,
     );
   });
 
