@@ -40,7 +40,7 @@ export function accessPolicyFor(settings: Settings, accountUrl: string): AccessP
         [settings.PARALLEL_JOB_DEPLOYMENT_CONTAINER]: "the app's deployment package container",
       },
       reservedPrefixes: {
-        'azure-webjobs-': "a container of the Functions host (keys, secrets, leases)",
+        'azure-webjobs-': 'a container of the Functions host (keys, secrets, leases)',
         [`${hub}-`]: `a container of the Durable Functions task hub '${settings.PARALLEL_JOB_TASK_HUB}'`,
       },
     });

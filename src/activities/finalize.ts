@@ -141,7 +141,11 @@ async function commitOutput(
   if (!target || !appendTo) return {};
   const field = `outputs.${appendTo.output}.path`;
   for (const [part, blob] of target.blobs.entries()) {
-    deps.access.assert({ accountUrl: store.accountUrl, container: target.container, prefix: blob }, 'write', field);
+    deps.access.assert(
+      { accountUrl: store.accountUrl, container: target.container, prefix: blob },
+      'write',
+      field,
+    );
     const claim = await claimOutput(store, target.container, blob, outputOwnerOf(record));
     if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
     const first = part * target.miniBatchesPerBlob;

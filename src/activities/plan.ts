@@ -6,7 +6,13 @@ import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import type { EffectiveJob } from '../spec/effective';
 import { DataPlaceRefusedError } from '../errors';
-import { jobRecordSchema, outputOwnerOf, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
+import {
+  jobRecordSchema,
+  outputOwnerOf,
+  readJobRecord,
+  type ActivityDeps,
+  type JobRecord,
+} from './jobRecord';
 import { claimOutput } from './outputOwner';
 import { readManifest } from './manifest';
 
@@ -111,7 +117,11 @@ async function checkOutputBlobs(
   field: string,
 ): Promise<void> {
   for (const blob of target.blobs) {
-    deps.access.assert({ accountUrl: deps.store.accountUrl, container: target.container, prefix: blob }, 'write', field);
+    deps.access.assert(
+      { accountUrl: deps.store.accountUrl, container: target.container, prefix: blob },
+      'write',
+      field,
+    );
     const claim = await claimOutput(deps.store, target.container, blob, owner);
     if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
   }

@@ -25,7 +25,6 @@ export interface ParseJobTextOptions {
   baseDir?: string;
 }
 
-
 type Locate = (path: readonly (string | number)[]) => Position | undefined;
 
 function fail(issues: readonly ValidationIssue[], source?: string): never {

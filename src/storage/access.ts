@@ -99,11 +99,19 @@ function parsePlace(entry: string, appAccountUrl: string): DataPlace {
       throw new PlaceSettingError(entry, 'is not a valid URL');
     }
     if (url.search || url.hash) throw new PlaceSettingError(entry, 'must not carry a query or fragment');
-    const segments = url.pathname.split('/').slice(1).map(decodeURIComponent);
+    let segments: string[];
+    try {
+      segments = url.pathname.split('/').slice(1).map(decodeURIComponent);
+    } catch {
+      throw new PlaceSettingError(entry, 'has a malformed %-escape');
+    }
     const appLocal = isLoopbackHost(new URL(appAccountUrl).hostname);
     if (isLoopbackHost(url.hostname)) {
       if (!appLocal)
-        throw new PlaceSettingError(entry, 'is an emulator address, allowed only when the app itself runs on one');
+        throw new PlaceSettingError(
+          entry,
+          'is an emulator address, allowed only when the app itself runs on one',
+        );
       accountUrl = `${url.origin}/${segments.shift() ?? ''}`;
     } else if (url.protocol === 'https:' && isAzureBlobHost(url.hostname)) {
       accountUrl = url.origin;

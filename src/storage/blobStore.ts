@@ -267,8 +267,7 @@ export class BlobStore {
     const count = range?.end === undefined ? undefined : range.end - start;
     if (count !== undefined && count <= 0) return Buffer.alloc(0);
     try {
-      const response = await this.blob(container, name)
-        .download(start, count, { maxRetryRequests: 3 });
+      const response = await this.blob(container, name).download(start, count, { maxRetryRequests: 3 });
       return await collect(response.readableStreamBody);
     } catch (error) {
       // A range that starts at or past the end is empty, not an error: readers probe past the end.
@@ -429,8 +428,7 @@ export class BlobStore {
   /** The blob's body as a stream, for large reads that must not be buffered. */
   async stream(container: string, name: string): Promise<NodeJS.ReadableStream> {
     try {
-      const response = await this.blob(container, name)
-        .download(0, undefined, { maxRetryRequests: 3 });
+      const response = await this.blob(container, name).download(0, undefined, { maxRetryRequests: 3 });
       if (!response.readableStreamBody) throw new Error('the service returned no body');
       return response.readableStreamBody;
     } catch (error) {

@@ -58,7 +58,12 @@ function fromUrl(original: string): InputLocation {
       'remove the query string: SAS tokens are not used, the app reads inputs with its own identity (give it "Storage Blob Data Reader" on the account).',
     );
   }
-  const segments = url.pathname.split('/').map((segment) => decodeURIComponent(segment));
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').map((segment) => decodeURIComponent(segment));
+  } catch {
+    throw new InputPathError(original, `its path has a malformed %-escape; ${WRITE_INSTEAD}.`);
+  }
   // Emulator URLs carry the account as the first path segment: http://127.0.0.1:10000/devstoreaccount1/...
   if (isLoopbackHost(url.hostname)) {
     const account = segments[1];

@@ -32,7 +32,9 @@ export function isJobId(id: string): boolean {
 /** A client-chosen id (`?id=` on submit and re-run), or SpecValidationError at `field`. */
 export function checkClientJobId(id: string, field = 'id'): string {
   if (!isClientJobId(id))
-    throw new SpecValidationError([{ path: field, message: `'${shown(id)}' is not a valid job id: ${CLIENT_RULE}` }]);
+    throw new SpecValidationError([
+      { path: field, message: `'${shown(id)}' is not a valid job id: ${CLIENT_RULE}` },
+    ]);
   return id;
 }
 
@@ -40,7 +42,10 @@ export function checkClientJobId(id: string, field = 'id'): string {
 export function checkJobId(id: string, field = 'id'): string {
   if (!isJobId(id))
     throw new SpecValidationError([
-      { path: field, message: `'${shown(id)}' is not a job id: job ids are letters, digits, '-', '_' and '.'` },
+      {
+        path: field,
+        message: `'${shown(id)}' is not a job id: job ids are letters, digits, '-', '_' and '.'`,
+      },
     ]);
   return id;
 }

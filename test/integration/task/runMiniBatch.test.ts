@@ -1,5 +1,8 @@
 import path from 'node:path';
 import { listAttempts } from '../../../src/activities/attemptRecord';
+import { finalizeActivity } from '../../../src/activities/finalize';
+import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
+import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import type { JobRecord } from '../../../src/activities/jobRecord';
 import { runMiniBatch, type RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
@@ -291,5 +294,101 @@ describe('runMiniBatch against Azurite', () => {
     const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({ status: 'failed', code: 'STORAGE_NOT_FOUND', retryable: true });
     await expect(runMiniBatch(deps, { jobId, index: 5, attempt: 1 })).rejects.toThrow(/outside the plan/);
+  });
+});
+
+describe('a job record edited in storage cannot widen what its job touches', () => {
+  const files = (index: number, ...names: string[]): MiniBatchDescriptor => ({
+    kind: 'files',
+    index,
+    files: names.map((name) => ({ name, size: 1 })),
+  });
+
+  /** Writes a job, then rewrites its record the way someone with write access to the logs might. */
+  async function editedJob(
+    jobId: string,
+    edit: (record: JobRecord) => JobRecord,
+    descriptor = files(0, 'e/a.txt'),
+  ) {
+    await upload('e/a.txt', 'a');
+    const record = await writeJob({
+      jobId,
+      kind: 'files',
+      entryScript: 'files.js',
+      descriptors: [descriptor],
+    });
+    await store.writeJson(logs, jobFolder(jobId).jobRecord, edit(record));
+  }
+
+  it.each([
+    [
+      'an input container it may not read',
+      (r: JobRecord) => ({ ...r, plan: { ...r.plan, input: { ...r.plan.input, container: logs } } }),
+    ],
+    [
+      'an output container it may not write',
+      (r: JobRecord) => ({ ...r, appendRow: { ...r.appendRow!, container: logs } }),
+    ],
+    [
+      'an output blob name that climbs out of its folder',
+      (r: JobRecord) => ({ ...r, appendRow: { ...r.appendRow!, blobs: ['x/../../escape.txt'] } }),
+    ],
+  ])('%s: the attempt fails with DATA_PLACE_REFUSED, is not retried, and writes no rows', async (_, edit) => {
+    const jobId = `job-edited-${Math.random().toString(36).slice(2, 8)}`;
+    await editedJob(jobId, edit);
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(receipt).toMatchObject({
+      status: 'failed',
+      code: 'DATA_PLACE_REFUSED',
+      retryable: false,
+      rows: 0,
+    });
+    for (const container of [logs, outputs]) {
+      await store.ensureContainer(container);
+      for (const name of [`${jobId}/parallel_run_step.txt`, 'escape.txt'])
+        expect(await store.listBlocks(container, name)).toEqual({ committed: [], uncommitted: [] });
+    }
+  });
+
+  it('a plan page naming a blob outside the readable places is refused the same way', async () => {
+    const jobId = 'job-edited-page';
+    await editedJob(jobId, (record) => record, files(0, 'e/../../secret.txt'));
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(receipt).toMatchObject({ status: 'failed', code: 'DATA_PLACE_REFUSED', retryable: false });
+    expect(receipt.message).toMatch(/"\." or "\.\." segment/);
+  });
+
+  it('finalize does not commit over an output blob that the job did not create', async () => {
+    const jobId = 'job-finalize-foreign';
+    await upload('e/a.txt', 'a');
+    const record = await writeJob({
+      jobId,
+      kind: 'files',
+      entryScript: 'files.js',
+      descriptors: [files(0, 'e/a.txt')],
+    });
+    expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
+    const foreign = Buffer.from('a report someone else wrote\n');
+    await store.write(outputs, record.appendRow!.blobs[0]!, foreign);
+    const end = {
+      jobId,
+      planned: true,
+      status: 'Completed',
+      reasons: [],
+      counters: emptyCounters(),
+      errors: [],
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+    };
+    await expect(finalizeActivity(deps, end)).rejects.toMatchObject({ code: 'DATA_PLACE_REFUSED' });
+    expect((await store.read(outputs, record.appendRow!.blobs[0]!)).equals(foreign)).toBe(true);
+
+    // Without the foreign blob the job commits its output, owned by it; finalizing again is allowed.
+    await store.delete(outputs, record.appendRow!.blobs[0]!);
+    await finalizeActivity(deps, end);
+    await finalizeActivity(deps, end);
+    const committed = await store.stat(outputs, record.appendRow!.blobs[0]!);
+    expect(committed?.metadata).toMatchObject({ [OUTPUT_OWNER_METADATA]: jobId });
+    expect((await store.readText(outputs, record.appendRow!.blobs[0]!)).length).toBeGreaterThan(0);
   });
 });
