@@ -156,6 +156,8 @@ var monitoringSettings = {
 }
 
 var parallelJobSettings = union(jobContainerSettings, {
+  // Jobs may never read or write the deployment package; the app learns its container from here.
+  PARALLEL_JOB_DEPLOYMENT_CONTAINER: deploymentContainerName
   PARALLEL_JOB_TASK_HUB: taskHubName
   PARALLEL_JOB_SUBMIT_QUEUE: submitQueueName
   PARALLEL_JOB_EVENTS_TOPIC: eventsTopicName
