@@ -51,6 +51,11 @@ export class PlaceSettingError extends Error {
 
 const normalizeAccount = (url: string): string => url.replace(/\/+$/, '').toLowerCase();
 
+/** Whether two account URLs name the same account (case and trailing slashes aside). */
+export function sameAccount(a: string, b: string): boolean {
+  return normalizeAccount(a) === normalizeAccount(b);
+}
+
 export function isLoopbackHost(hostname: string): boolean {
   return (
     hostname === 'localhost' ||

@@ -12,7 +12,7 @@ import {
 import { Events, rootInputSchema } from '../orchestration/contracts';
 import { previewPlan } from '../plan/preview';
 import type { InputLocation } from '../plan/descriptor';
-import { blobPathProblem } from '../storage/access';
+import { blobPathProblem, sameAccount } from '../storage/access';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import { checkJobId } from './ids';
@@ -244,7 +244,7 @@ function servedPlaceProblem(
 ): string | undefined {
   if (kind === 'logs') {
     const own =
-      location.accountUrl.toLowerCase() === services.store.accountUrl.toLowerCase() &&
+      sameAccount(location.accountUrl, services.store.accountUrl) &&
       location.container === services.containers.logs &&
       location.prefix.startsWith(jobFolder(id).root) &&
       !blobPathProblem(location.prefix);

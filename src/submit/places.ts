@@ -1,13 +1,10 @@
 import { InputPathError, type ValidationIssue } from '../errors';
 import { claimOutput } from '../activities/outputOwner';
 import type { EffectiveJob } from '../spec/effective';
-import type { AccessPolicy } from '../storage/access';
+import { sameAccount, type AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
 import type { InputLocation } from '../plan/descriptor';
-
-const sameAccount = (a: string, b: string): boolean =>
-  a.replace(/\/+$/, '').toLowerCase() === b.replace(/\/+$/, '').toLowerCase();
 
 /**
  * Every storage place a submitted job names, checked before it starts: data inputs must be readable,
