@@ -47,6 +47,12 @@ export const settingsSchema = z.object({
   PARALLEL_JOB_EVENTS_TOPIC: z.string().min(1).default('job-events'),
   /** First retry of a failed mini-batch waits about this long; later ones double, up to a minute. */
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: z.coerce.number().int().nonnegative().default(1000),
+  /**
+   * HMAC key of the short-lived download links the status page renders (src/submit/links.ts). Unset: a
+   * random key per process, fine on one machine; in Azure the template sets it, so every instance
+   * accepts the links of the others.
+   */
+  PARALLEL_JOB_LINK_SECRET: z.string().min(32, 'use at least 32 characters').optional(),
   /** Set only when the Durable Task Scheduler backend is selected: `Endpoint=...;Authentication=ManagedIdentity;ClientID=...`. */
   DURABLE_TASK_SCHEDULER_CONNECTION_STRING: z.string().min(1).optional(),
 });

@@ -332,3 +332,28 @@ export class ScheduleRunError extends ParallelJobError {
     );
   }
 }
+
+/** An HTTP body larger than the route reads; refused before (or while) it is read. */
+export class RequestTooLargeError extends ParallelJobError {
+  readonly code = 'REQUEST_TOO_LARGE';
+  constructor(
+    readonly limitBytes: number,
+    readonly what = 'A job spec',
+  ) {
+    super(
+      `${what} may be at most ${limitBytes} bytes; this request is larger and was not read. ` +
+        'Put large data in storage and refer to it from the spec (inputs.<name>.path), not in the spec itself.',
+    );
+  }
+}
+
+/** A signed download link that does not verify (edited, for another file, from another deployment) or has expired. */
+export class DownloadLinkError extends ParallelJobError {
+  readonly code = 'LINK_INVALID';
+  constructor(readonly lifetimeMinutes: number) {
+    super(
+      `This download link is not valid or has expired (links last ${lifetimeMinutes} minutes). ` +
+        'Open the job status page again for fresh links, or call GET /api/jobs/{id}/files/... with a function key.',
+    );
+  }
+}

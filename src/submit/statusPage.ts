@@ -12,8 +12,13 @@ const escape = (text: string): string =>
 export const STATUS_PAGE_POLL_MS = 1000;
 
 export interface StatusPageOptions {
-  /** The function key the page was opened with (`?code=`); links and polling carry it along. */
-  key?: string;
+  /**
+   * The href of a job file or folder (`rest` is a path inside it). Default: the job-file route relative
+   * to the page; the app passes signed download links, which open without a key.
+   */
+  fileHref?: (kind: 'outputs' | 'logs', name: string, rest?: string) => string;
+  /** Nonce of the page's script, named by the Content-Security-Policy the page is served with. */
+  nonce?: string;
 }
 
 const STYLE = `body{font:15px system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b}
@@ -50,10 +55,10 @@ function progressText(view: JobView): string {
 export function renderStatusPage(view: JobView, options: StatusPageOptions = {}): string {
   const c = view.counters;
   const finished = isFinished(view.status);
-  const withKey = (href: string): string =>
-    options.key ? `${href}${href.includes('?') ? '&' : '?'}code=${encodeURIComponent(options.key)}` : href;
-  const fileHref = (kind: 'outputs' | 'logs', name: string, rest = ''): string =>
-    withKey(`files/${kind}/${encodeURIComponent(name)}${rest ? `/${rest}` : ''}`);
+  const fileHref =
+    options.fileHref ??
+    ((kind: 'outputs' | 'logs', name: string, rest = ''): string =>
+      `files/${kind}/${encodeURIComponent(name)}${rest ? `/${rest}` : ''}`);
   const row = (label: string, value: string | number, id: string) =>
     `<tr><th>${label}</th><td id="${id}">${escape(String(value))}</td></tr>`;
   const linkList = (id: string, kind: 'outputs' | 'logs', entries: Record<string, string>) =>
@@ -85,18 +90,27 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
   const failedPercent =
     c.miniBatches > 0 ? Math.min(percent, Math.round((100 * c.failed) / c.miniBatches)) : 0;
 
-  // Polling instead of a meta refresh: the page keeps its scroll position and updates only the numbers.
-  const poller = finished
-    ? ''
-    : `<noscript><meta http-equiv="refresh" content="3"></noscript>
-<script>
+  // The function key stays in the page's own address (?code=), where the person who opened the page put
+  // it: it is never written into the HTML. The script reads it from there to send it as a header when
+  // polling, and to carry it to the other job pages this page links to (data-app-page).
+  const nonce = options.nonce ? ` nonce="${escape(options.nonce)}"` : '';
+  const script = `<script${nonce}>
 (() => {
-  const statusUrl = ${JSON.stringify(withKey(`../${encodeURIComponent(view.id)}`)).replace(/</g, '\\u003c')};
+  const key = new URLSearchParams(location.search).get('code');
+  if (key) {
+    for (const link of document.querySelectorAll('a[data-app-page]')) {
+      const url = new URL(link.href);
+      url.searchParams.set('code', key);
+      link.href = url.href;
+    }
+  }
+  if (${JSON.stringify(finished)}) return;
+  const statusUrl = ${JSON.stringify(`../${encodeURIComponent(view.id)}`).replace(/</g, '\\u003c')};
   const finished = ['Completed', 'Failed', 'Canceled'];
   const set = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = String(value); };
   const tick = async () => {
     try {
-      const response = await fetch(statusUrl, { cache: 'no-store' });
+      const response = await fetch(statusUrl, { cache: 'no-store', headers: key ? { 'x-functions-key': key } : {} });
       if (response.ok) {
         const view = await response.json();
         if (finished.includes(view.status)) { location.reload(); return; }
@@ -126,15 +140,17 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
   setTimeout(tick, ${STATUS_PAGE_POLL_MS});
 })();
 </script>`;
+  // Polling instead of a meta refresh: the page keeps its scroll position and updates only the numbers.
+  const refresh = finished ? '' : '<noscript><meta http-equiv="refresh" content="3"></noscript>';
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escape(view.name)}: ${view.status}</title>
-<style>${STYLE}</style>${poller}</head>
+<style>${STYLE}</style>${refresh}</head>
 <body><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
 <p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
     view.rerun_of
-      ? ` <span class="muted">re-run of <a href="${escape(withKey(`../${encodeURIComponent(view.rerun_of)}/view`))}">${escape(view.rerun_of)}</a></span>`
+      ? ` <span class="muted">re-run of <a data-app-page href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`
       : ''
   }${finished ? '' : ' <span class="muted">(updates itself)</span>'}</p>
 <div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${percent}" aria-valuemin="0" aria-valuemax="100"><div id="progress-ok" class="ok" style="width:${percent - failedPercent}%"></div><div id="progress-bad" class="bad" style="width:${failedPercent}%"></div></div>
@@ -149,24 +165,22 @@ ${view.reasons.length ? `<h2>Why</h2><ul id="reasons">${view.reasons.map((r) => 
 ${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
 ${Object.keys(view.outputs).length ? `<h2>Outputs</h2>${linkList('outputs', 'outputs', view.outputs)}` : ''}
 ${Object.keys(view.log_files).length ? `<h2>Logs</h2>${linkList('logs', 'logs', view.log_files)}` : ''}
+${finished && !view.rerun_of ? '' : script}
 </body></html>`;
 }
 
 /** A folder of a job's outputs or logs: one link per blob or sub-folder. */
 export function renderFolderPage(folder: {
   title: string;
-  /** The URL path of this listing; children are linked below it. */
-  folderPath: string;
   children: Array<{ name: string; size?: number }>;
   truncated: boolean;
-  key?: string;
+  /** The href of a child (a signed download link in the app). */
+  childHref: (childName: string) => string;
 }): string {
-  const query = folder.key ? `?code=${encodeURIComponent(folder.key)}` : '';
   const items = folder.children
     .map((child) => {
-      const href = `${folder.folderPath}/${child.name.split('/').map(encodeURIComponent).join('/')}${query}`;
       const size = child.size === undefined ? '' : ` <span class="muted">${child.size} bytes</span>`;
-      return `<li><a href="${escape(href)}">${escape(child.name)}</a>${size}</li>`;
+      return `<li><a href="${escape(folder.childHref(child.name))}">${escape(child.name)}</a>${size}</li>`;
     })
     .join('');
   return `<!doctype html>

@@ -39,7 +39,7 @@ describe('renderStatusPage', () => {
     expect(html).not.toContain('127.0.0.1');
   });
 
-  it('carries the function key it was opened with on every link and on the polling URL', () => {
+  it('writes no key into the HTML: the script reads it from the page address for polling and page links', () => {
     const running = jobView({
       status: 'Running',
       outputs: {},
@@ -47,17 +47,36 @@ describe('renderStatusPage', () => {
       first_errors: [],
       rerun_of: 'job-0',
     });
-    const html = renderStatusPage(running, { key: 'k&y=1' });
-    expect(hrefs(html)).toEqual(['../job-0/view?code=k%26y%3D1']);
-    expect(html).toContain('"../job-1?code=k%26y%3D1"');
-    const finished = renderStatusPage(jobView(), { key: 'abc' });
-    expect(hrefs(finished).every((href) => href.endsWith('?code=abc'))).toBe(true);
+    const html = renderStatusPage(running, {
+      nonce: 'n0nce',
+      fileHref: (kind, name, rest) => `/api/download/${kind}.${name}.${rest ?? ''}`,
+    });
+    expect(hrefs(html)).toEqual(['../job-0/view']);
+    expect(html).not.toContain('code=');
+    expect(html).toContain('<script nonce="n0nce">');
+    expect(html).toContain("new URLSearchParams(location.search).get('code')");
+    expect(html).toContain("headers: key ? { 'x-functions-key': key } : {}");
+    expect(html).toContain('"../job-1"');
+  });
+
+  it('links files through the link builder it is given', () => {
+    const html = renderStatusPage(jobView(), {
+      fileHref: (kind, name, rest) => `/api/download/${kind}.${name}.${rest ?? ''}`,
+    });
+    expect(hrefs(html)).toEqual([
+      '/api/download/logs.user_logs.mini_batch_000000002/attempt_003.log.txt',
+      '/api/download/logs.failed_items.',
+      '/api/download/outputs.scores.',
+      '/api/download/logs.job_result.',
+      '/api/download/logs.failed_items.',
+      '/api/download/logs.user_logs.',
+    ]);
   });
 
   it('polls only while the job runs and escapes what the task wrote', () => {
     expect(renderStatusPage(jobView({ status: 'Running' }))).toContain('<script>');
     const html = renderStatusPage(jobView());
-    expect(html).not.toContain('<script>');
+    expect(html).not.toContain('<script');
     expect(html).toContain('boom &lt;b&gt;');
     expect(html).toContain('<pre>at line 1</pre>');
     expect(html).toContain('4 of 4 mini-batches done (100%)');
@@ -65,17 +84,17 @@ describe('renderStatusPage', () => {
 });
 
 describe('renderFolderPage', () => {
-  it('links each child below the folder path, encoded, with the key', () => {
+  it('links each child through the link builder, escaped', () => {
     const html = renderFolderPage({
       title: 'score: logs/user_logs',
-      folderPath: '/api/jobs/job-1/files/logs/user_logs',
-      children: [{ name: 'mini_batch_000000000/' }, { name: 'a b#.txt', size: 3 }],
+      children: [{ name: 'mini_batch_000000000/' }, { name: 'a b#"<.txt', size: 3 }],
       truncated: false,
-      key: 'abc',
+      childHref: (child) => `/api/download/${encodeURIComponent(child)}`,
     });
     expect(hrefs(html)).toEqual([
-      '/api/jobs/job-1/files/logs/user_logs/mini_batch_000000000/?code=abc',
-      '/api/jobs/job-1/files/logs/user_logs/a%20b%23.txt?code=abc',
+      '/api/download/mini_batch_000000000%2F',
+      '/api/download/a%20b%23%22%3C.txt',
     ]);
+    expect(html).toContain('a b#&quot;&lt;.txt');
   });
 });
