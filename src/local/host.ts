@@ -369,18 +369,21 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       };
       const body = await readBody(req, bodyLimit);
       if (body === 'too-large') {
-        // Answered without reading the rest; the connection closes, so nothing more is read from it.
-        res.once('finish', () => req.socket.destroy());
-        return send(
-          413,
-          {
-            error: {
-              code: 'REQUEST_TOO_LARGE',
-              message: `Request bodies may be at most ${bodyLimit} bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).`,
-            },
+        // Answered without reading the rest. Then nothing more is read: the answer goes out with a FIN,
+        // and the socket is destroyed a moment later (at once, unread data would turn the close into a
+        // reset that can discard the answer before the client reads it).
+        res.once('finish', () => {
+          const socket = req.socket;
+          socket.pause();
+          socket.end();
+          setTimeout(() => socket.destroy(), 1000).unref();
+        });
+        return send(413, {
+          error: {
+            code: 'REQUEST_TOO_LARGE',
+            message: `Request bodies may be at most ${bodyLimit} bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).`,
           },
-          { Connection: 'close' },
-        );
+        });
       }
 
       for (const prefix of ['/durabletask/', '/runtime/webhooks/durabletask/']) {
