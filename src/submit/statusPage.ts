@@ -50,7 +50,8 @@ function progressText(view: JobView): string {
  * The status page of one job: status, a progress bar, counters, why it failed (first errors with links to
  * their attempt logs), and links to outputs and logs. While the job runs it polls `GET /api/jobs/{id}`
  * and updates in place; when the job ends it reloads once to show the outputs and logs.
- * Links are relative to `/api/jobs/{id}/view`, so they work behind any host name.
+ * Links carry no host name (relative, or signed download paths), so they work behind any; none carries a
+ * key. Served with pageHeaders(nonce) (src/submit/serving.ts), whose CSP admits only this page's script.
  */
 export function renderStatusPage(view: JobView, options: StatusPageOptions = {}): string {
   const c = view.counters;
