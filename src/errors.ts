@@ -341,7 +341,7 @@ export class RequestTooLargeError extends ParallelJobError {
     readonly what = 'A job spec',
   ) {
     super(
-      `${what} may be at most ${limitBytes} bytes; this request is larger and was not read. ` +
+      `${what} may be at most ${limitBytes.toLocaleString('en-US')} bytes; this request is larger and was not read. ` +
         'Put large data in storage and refer to it from the spec (inputs.<name>.path), not in the spec itself.',
     );
   }

@@ -189,8 +189,15 @@ describe('over HTTP, numbers beyond what the platform can do', () => {
     await refused(body, 'mini_batch_size', /at most 268,435,456 bytes/);
   });
 
-  it('a spec larger than the limit is refused unparsed', async () => {
-    await refused(spec({ description: 'x'.repeat(300 * 1024) }), '', /at most 262,144/);
+  it('a spec larger than the limit is refused unread (413)', async () => {
+    const before = await jobCount();
+    const answer = await call('POST', '/api/jobs', spec({ description: 'x'.repeat(300 * 1024) }));
+    expect(answer.status).toBe(413);
+    expect(answer.json().error).toMatchObject({
+      code: 'REQUEST_TOO_LARGE',
+      message: expect.stringMatching(/at most 262,144 bytes/),
+    });
+    expect(await jobCount()).toBe(before);
   });
 });
 

@@ -348,7 +348,7 @@ describe('request bodies', () => {
     expect(byLength.status).toBe(413);
     const error = ((await byLength.json()) as { error: { code: string; message: string } }).error;
     expect(error.code).toBe('REQUEST_TOO_LARGE');
-    expect(error.message).toContain(`at most ${MAX_SPEC_BYTES} bytes`);
+    expect(error.message).toContain(`at most ${MAX_SPEC_BYTES.toLocaleString('en-US')} bytes`);
     expect(error.message).toContain('storage');
 
     const streamed = await fetch(`${product.url}/api/plan`, {
