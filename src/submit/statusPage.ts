@@ -76,7 +76,9 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
           jobFolder(view.id).attemptLog(index, attempt).slice(userLogsPrefix.length),
         )
       : undefined;
-  const failures = view.first_errors
+  // In mini-batch order: the job records them as they happen, which is not the order a reader scans.
+  const failures = [...view.first_errors]
+    .sort((a, b) => a.index - b.index || a.attempt - b.attempt)
     .map((error) => {
       const log = attemptLogHref(error.index, error.attempt);
       const [headline, ...detail] = error.message.split('\n');
@@ -92,20 +94,13 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
     c.miniBatches > 0 ? Math.min(percent, Math.round((100 * c.failed) / c.miniBatches)) : 0;
 
   // The function key stays in the page's own address (?code=), where the person who opened the page put
-  // it: it is never written into the HTML. The script reads it from there to send it as a header when
-  // polling, and to carry it to the other job pages this page links to (data-app-page).
+  // it: it is never written into the HTML nor into any link. The script reads it from there only to send
+  // it as a header when polling. (A link to another job's page therefore carries no key: in Azure the
+  // reader adds their own, as for any page of the app.)
   const nonce = options.nonce ? ` nonce="${escape(options.nonce)}"` : '';
   const script = `<script${nonce}>
 (() => {
   const key = new URLSearchParams(location.search).get('code');
-  if (key) {
-    for (const link of document.querySelectorAll('a[data-app-page]')) {
-      const url = new URL(link.href);
-      url.searchParams.set('code', key);
-      link.href = url.href;
-    }
-  }
-  if (${JSON.stringify(finished)}) return;
   const statusUrl = ${JSON.stringify(`../${encodeURIComponent(view.id)}`).replace(/</g, '\\u003c')};
   const finished = ['Completed', 'Failed', 'Canceled'];
   const set = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = String(value); };
@@ -151,7 +146,7 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
 <body><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
 <p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
     view.rerun_of
-      ? ` <span class="muted">re-run of <a data-app-page href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`
+      ? ` <span class="muted">re-run of <a href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`
       : ''
   }${finished ? '' : ' <span class="muted">(updates itself)</span>'}</p>
 <div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${percent}" aria-valuemin="0" aria-valuemax="100"><div id="progress-ok" class="ok" style="width:${percent - failedPercent}%"></div><div id="progress-bad" class="bad" style="width:${failedPercent}%"></div></div>
@@ -166,7 +161,7 @@ ${view.reasons.length ? `<h2>Why</h2><ul id="reasons">${view.reasons.map((r) => 
 ${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
 ${Object.keys(view.outputs).length ? `<h2>Outputs</h2>${linkList('outputs', 'outputs', view.outputs)}` : ''}
 ${Object.keys(view.log_files).length ? `<h2>Logs</h2>${linkList('logs', 'logs', view.log_files)}` : ''}
-${finished && !view.rerun_of ? '' : script}
+${finished ? '' : script}
 </body></html>`;
 }
 

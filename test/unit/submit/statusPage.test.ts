@@ -39,7 +39,7 @@ describe('renderStatusPage', () => {
     expect(html).not.toContain('127.0.0.1');
   });
 
-  it('writes no key into the HTML: the script reads it from the page address for polling and page links', () => {
+  it('writes no key into the HTML or any link: the script reads it from the page address for polling only', () => {
     const running = jobView({
       status: 'Running',
       outputs: {},
@@ -57,6 +57,7 @@ describe('renderStatusPage', () => {
     expect(html).toContain("new URLSearchParams(location.search).get('code')");
     expect(html).toContain("headers: key ? { 'x-functions-key': key } : {}");
     expect(html).toContain('"../job-1"');
+    expect(html).not.toMatch(/searchParams\.set\(|\.href\s*=/);
   });
 
   it('links files through the link builder it is given', () => {
