@@ -112,8 +112,9 @@ async function buildBatch(
       const format = descriptor.format;
       if (!format) return { kind: 'files', location, files: descriptor.files, partitionKeyValue };
       const records: TabularRecord[] = [];
+      // One push per record: spreading a large file's records into push() overflows the call stack.
       for (const file of descriptor.files)
-        records.push(...(await readTabularFile(store, location, file.name, format)));
+        for (const record of await readTabularFile(store, location, file.name, format)) records.push(record);
       return { kind: 'records', records, partitionKeyValue };
     }
   }

@@ -33,7 +33,7 @@ import type {
   WorkerTask,
 } from './protocol';
 import { parseProgramArguments } from './args';
-import { serializeRow } from './results';
+import { serializeRows } from './results';
 
 const workerData = rawWorkerData as WorkerData;
 const workerId = `${process.pid}-${threadId}`;
@@ -391,9 +391,9 @@ async function runOnce(
   let rows = '';
   if (task.serializeRows) {
     try {
-      rows = values.map((value) => `${serializeRow(value)}\n`).join('');
+      rows = serializeRows(values);
     } catch (error) {
-      const message = `run() returned a result that cannot be written as a row: ${shortError(error)}`;
+      const message = `run() returned rows that cannot be written: ${shortError(error)}`;
       attemptLog.logger.error(message);
       return { ...base, ok: false, code: 'TASK_BAD_RESULT', message };
     }

@@ -297,6 +297,38 @@ describe('runMiniBatch against Azurite', () => {
   });
 });
 
+describe('large partitions', () => {
+  it('hands a 300,000-record table partition to run() whole', async () => {
+    const jobId = 'job-big-partition';
+    const lines = ['id,mode'];
+    for (let i = 0; i < 150_000; i += 1) lines.push(`${i},short`);
+    const half = `${lines.join('\n')}\n`;
+    const size = await upload('big/region=eu/a.csv', half);
+    await upload('big/region=eu/b.csv', half);
+    await writeJob({
+      jobId,
+      kind: 'partition',
+      entryScript: 'behaviours.js',
+      appendRow: false,
+      descriptors: [
+        {
+          kind: 'partition',
+          index: 0,
+          keys: { region: 'eu' },
+          format: 'csv',
+          files: [
+            { name: 'big/region=eu/a.csv', size },
+            { name: 'big/region=eu/b.csv', size },
+          ],
+        },
+      ],
+    });
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    // 'short' returns one row fewer than it was given: every record reached run().
+    expect(receipt).toMatchObject({ status: 'partial', items: 300_000, succeeded: 299_999, failed: 1 });
+  });
+});
+
 describe('a job record edited in storage cannot widen what its job touches', () => {
   const files = (index: number, ...names: string[]): MiniBatchDescriptor => ({
     kind: 'files',
