@@ -72,7 +72,7 @@ function sharedPools(): TaskPools {
   return defaultPools;
 }
 
-async function descriptorFor(
+export async function descriptorFor(
   store: BlobStore,
   logsContainer: string,
   record: JobRecord,
@@ -144,7 +144,7 @@ function refusedPlace(
   return undefined;
 }
 
-function itemCount(descriptor: MiniBatchDescriptor): number {
+export function itemCount(descriptor: MiniBatchDescriptor): number {
   return descriptor.kind === 'tabular' ? 0 : descriptor.files.length;
 }
 

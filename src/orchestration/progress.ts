@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { MiniBatchReceipt } from '../activities/contracts';
+import { ACTIVITY_FAILED, type MiniBatchReceipt } from '../activities/contracts';
 import type { EffectiveSettings } from '../spec/effective';
 
 /**
@@ -120,7 +120,7 @@ export function receiptForFault(index: number, attempt: number, message: string)
     succeeded: 0,
     failed: 0,
     rows: 0,
-    code: 'ACTIVITY_FAILED',
+    code: ACTIVITY_FAILED,
     message: message.slice(0, 1000),
     retryable: true,
     durationMs: 0,

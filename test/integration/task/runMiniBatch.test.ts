@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { listAttempts } from '../../../src/activities/attemptRecord';
 import { finalizeActivity } from '../../../src/activities/finalize';
+import { manifestSchema } from '../../../src/activities/manifest';
 import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
+import { recordFault } from '../../../src/activities/recordFault';
 import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import type { JobRecord } from '../../../src/activities/jobRecord';
@@ -422,5 +424,64 @@ describe('a job record edited in storage cannot widen what its job touches', () 
     const committed = await store.stat(outputs, record.appendRow!.blobs[0]!);
     expect(committed?.metadata).toMatchObject({ [OUTPUT_OWNER_METADATA]: jobId });
     expect((await store.readText(outputs, record.appendRow!.blobs[0]!)).length).toBeGreaterThan(0);
+  });
+});
+
+describe('an attempt whose activity threw', () => {
+  it('gets a record with its items failed, which finalize reports like any failed attempt', async () => {
+    const jobId = 'job-faulted';
+    for (const name of ['f/a.txt', 'f/b.txt', 'f/c.txt']) await upload(name, name);
+    await writeJob({
+      jobId,
+      kind: 'files',
+      entryScript: 'files.js',
+      descriptors: [
+        { kind: 'files', index: 0, files: [{ name: 'f/a.txt', size: 7 }] },
+        {
+          kind: 'files',
+          index: 1,
+          files: [
+            { name: 'f/b.txt', size: 7 },
+            { name: 'f/c.txt', size: 7 },
+          ],
+        },
+      ],
+    });
+    expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
+    const fault = { jobId, index: 1, attempt: 1, message: 'storage unreachable after retries' };
+    const receipt = await recordFault(deps, fault);
+    expect(receipt).toMatchObject({
+      status: 'failed',
+      items: 2,
+      failed: 2,
+      code: 'ACTIVITY_FAILED',
+      retryable: true,
+    });
+    expect(await recordFault(deps, { ...fault, message: 'a second delivery' })).toEqual(receipt);
+    expect(await store.readText(logs, jobFolder(jobId).attemptLog(1, 1))).toContain('storage unreachable');
+
+    await finalizeActivity(deps, {
+      jobId,
+      planned: true,
+      status: 'Completed',
+      reasons: [],
+      counters: emptyCounters(),
+      errors: [],
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+    });
+    const manifest = await store.readJson(logs, jobFolder(jobId).manifest, manifestSchema);
+    expect(manifest.miniBatches.map((entry) => entry.status)).toEqual(['SUCCEEDED', 'FAILED']);
+    const failedItems = (await store.readText(logs, jobFolder(jobId).failedItems))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { item: string; error: string });
+    expect(failedItems.map((line) => line.item)).toEqual(['f/b.txt', 'f/c.txt']);
+    expect(failedItems[0]!.error).toMatch(
+      /ACTIVITY_FAILED: The attempt's activity failed: storage unreachable/,
+    );
+    expect(await store.readText(logs, jobFolder(jobId).processedMiniBatches)).toMatch(
+      /\n1,1,failed,2,0,2,0,0,ACTIVITY_FAILED\n/,
+    );
   });
 });
