@@ -1,5 +1,5 @@
 import { loadSettings } from '../config';
-import { ParallelJobError, TaskPathError } from '../errors';
+import { InputChangedError, ParallelJobError, TaskPathError } from '../errors';
 import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
 import { readTabularFile, readTabularRange } from '../plan/tabular';
 import type { AccessPolicy } from '../storage/access';
@@ -114,7 +114,8 @@ async function buildBatch(
       const records: TabularRecord[] = [];
       // One push per record: spreading a large file's records into push() overflows the call stack.
       for (const file of descriptor.files)
-        for (const record of await readTabularFile(store, location, file.name, format)) records.push(record);
+        for (const record of await readTabularFile(store, location, file.name, format, file.etag))
+          records.push(record);
       return { kind: 'records', records, partitionKeyValue };
     }
   }
@@ -212,10 +213,11 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
     } catch (error) {
       // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
       if (!(error instanceof ParallelJobError) || error.retryable) throw error;
+      // A missing input may appear before the retry; a changed one stays changed.
       outcome = failedBeforeRun(
         error.code,
         `The mini-batch's input could not be read: ${error.message}`,
-        true,
+        !(error instanceof InputChangedError),
         itemCount(descriptor),
       );
     }

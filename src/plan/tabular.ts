@@ -94,8 +94,9 @@ export async function readTabularRange(
   options?: AlignOptions,
 ): Promise<TabularRecord[]> {
   const source = store.forAccount(location.accountUrl);
+  const pinned = descriptor.etag ? { ifMatch: descriptor.etag } : undefined;
   const read: ByteRangeReader = (start, end) =>
-    source.read(location.container, descriptor.blob, { start, end });
+    source.read(location.container, descriptor.blob, { start, end }, pinned);
   return readRecordsInRange(
     read,
     descriptor.fileSize,
@@ -113,8 +114,11 @@ export async function readTabularFile(
   location: InputLocation,
   name: string,
   format: TabularFormat,
+  etag?: string,
 ): Promise<TabularRecord[]> {
-  const data = await store.forAccount(location.accountUrl).read(location.container, name);
+  const data = await store
+    .forAccount(location.accountUrl)
+    .read(location.container, name, undefined, etag ? { ifMatch: etag } : undefined);
   if (data.length === 0) return [];
   if (format === 'jsonl') return parseJsonLines(data, name);
   const aligner = new TabularAligner(
