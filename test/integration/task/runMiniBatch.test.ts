@@ -503,7 +503,7 @@ describe('input pinned to the version planned', () => {
       const descriptor: MiniBatchDescriptor =
         kind === 'files'
           ? { kind: 'files', index: 0, files: [{ name, size, etag: written.etag }] }
-          : { ...tabular(0, name, size, 'csv'), etag: written.etag };
+          : Object.assign(tabular(0, name, size, 'csv'), { etag: written.etag });
       await writeJob({ jobId, kind, entryScript: script, descriptors: [descriptor] });
 
       // The planned version reads fine.
