@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { chromiumPath } from '../support/browser';
 import net from 'node:net';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { MAX_SPEC_BYTES } from '../../src/spec/limits';
@@ -31,7 +32,7 @@ beforeAll(async () => {
     },
   });
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
 }, 30_000);

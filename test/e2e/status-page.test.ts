@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import { chromiumPath } from '../support/browser';
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -16,7 +17,7 @@ let browser: Browser;
 beforeAll(async () => {
   product = await startProductHost({ pollIntervalMs: 50 });
   browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
+    executablePath: chromiumPath(),
     args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
   });
 }, 30_000);
