@@ -1,3 +1,4 @@
+import { chromium, type Browser } from 'playwright-core';
 import { existsSync } from 'node:fs';
 
 /** The Chromium the page tests drive (test/support/ensure-browser.js finds or installs it before `npm test`). */
@@ -11,4 +12,12 @@ export function chromiumPath(): string {
   const found = candidates.find((candidate) => existsSync(candidate));
   if (!found) throw new Error('No Chromium found: run `npm test` (it installs one) or set CHROMIUM_PATH.');
   return found;
+}
+
+/** A headless Chromium as the page tests drive it (no sandbox: tests run as root in CI). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: chromiumPath(),
+    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
+  });
 }
