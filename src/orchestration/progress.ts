@@ -16,6 +16,8 @@ export const countersSchema = z.object({
   /** Final outcomes: succeeded = every item succeeded; failed = last attempt failed or was partial. */
   succeeded: z.number().int().nonnegative(),
   failed: z.number().int().nonnegative(),
+  /** Of the failed ones, those that ended partial: some of their items succeeded. */
+  partial: z.number().int().nonnegative().default(0),
   /** Retry attempts started (attempts beyond the first). */
   retried: z.number().int().nonnegative(),
   itemsSucceeded: z.number().int().nonnegative(),
@@ -33,6 +35,7 @@ export function emptyCounters(miniBatches = 0): Counters {
     scheduled: 0,
     succeeded: 0,
     failed: 0,
+    partial: 0,
     retried: 0,
     itemsSucceeded: 0,
     itemsFailed: 0,
@@ -48,6 +51,7 @@ export function addCounters(total: Counters, delta: Counters): Counters {
     scheduled: total.scheduled + delta.scheduled,
     succeeded: total.succeeded + delta.succeeded,
     failed: total.failed + delta.failed,
+    partial: total.partial + delta.partial,
     retried: total.retried + delta.retried,
     itemsSucceeded: total.itemsSucceeded + delta.itemsSucceeded,
     itemsFailed: total.itemsFailed + delta.itemsFailed,
@@ -99,6 +103,7 @@ export function foldFinal(counters: Counters, receipt: MiniBatchReceipt): Counte
     ...counters,
     succeeded: counters.succeeded + (succeeded ? 1 : 0),
     failed: counters.failed + (succeeded ? 0 : 1),
+    partial: counters.partial + (receipt.status === 'partial' ? 1 : 0),
     itemsSucceeded: counters.itemsSucceeded + itemsSucceeded,
     itemsFailed: counters.itemsFailed + itemsFailed,
     rows: counters.rows + (receipt.status === 'failed' ? 0 : receipt.rows),
