@@ -21,7 +21,26 @@
  * only for those rare cuts. Exactness assumption: no quoted field spanning a cut is longer than
  * `maxQuotedFieldBytes` (128 KiB by default, Python's csv field limit); set it to Infinity to drop the
  * assumption and count from the start whenever speculation cannot decide.
+ *
+ * Reads are bounded. Finding B(start) stops at `end` (no record start before `end` means the range owns
+ * nothing, wherever B(start) really is), and a record longer than `maxRecordBytes` is kept only as a
+ * prefix, and not followed past `end` (no record of this range can start after it). So one range reads
+ * at most its own bytes plus `maxRecordBytes` plus a chunk, whatever the data: a line of 50 MB, or a
+ * stray CSV quote that would make the rest of the file one quoted field. Such a record is reported as
+ * oversized; the parser turns it into a bad record.
+ *
+ * Invalid CSV: boundaries follow quote parity from the file start, the same rule for every cut, so a
+ * bad record that keeps quotes balanced (a ragged row, `a"b"c`) is one record. The speculative scans,
+ * though, judge hypotheses by RFC 4180, so invalid quoting near a cut can make them pick the wrong one;
+ * exactness is promised for valid quoting only (ragged rows and unparseable values are fine).
  */
+
+/** The CSV header line is longer than the record cap (a stray quote in it, or not a CSV file). */
+export class HeaderTooLargeError extends Error {
+  constructor(readonly maxRecordBytes: number) {
+    super(`the header line is longer than ${maxRecordBytes.toLocaleString('en-US')} bytes`);
+  }
+}
 
 export type ByteRangeReader = (start: number, end: number) => Promise<Buffer>;
 export type TabularFormat = 'csv' | 'jsonl';
@@ -33,16 +52,34 @@ export interface AlignOptions {
   maxQuotedFieldBytes?: number;
   /** How far both speculative scans may run before quotes are counted from the file start. */
   speculationBytes?: number;
+  /** A record longer than this (line ending included) is not read whole: it comes back oversized. */
+  maxRecordBytes?: number;
+}
+
+/** One record of a range, as bytes, before parsing. */
+export interface RawRecord {
+  /** Byte offset of the record's first byte in the file. */
+  offset: number;
+  /** Line breaks between the range's first record and this one (add the file's lines before it). */
+  linesBefore: number;
+  /** The record's bytes with its line ending; for an oversized record, only its first bytes. */
+  bytes: Buffer;
+  /** Set when the record is longer than maxRecordBytes: the bytes seen (its size, or a lower bound). */
+  oversized?: number;
 }
 
 export interface AlignedRecords {
   /** CSV header line bytes (without its line ending); undefined for JSON Lines. */
   header: Buffer | undefined;
-  /** [dataStart, dataEnd): the bytes of exactly the records this range owns. */
+  /** Offset of the range's first record (when it has one). */
   dataStart: number;
-  dataEnd: number;
-  data: Buffer;
+  /** The records whose first byte lies in [start, end), in file order. */
+  records: RawRecord[];
 }
+
+/** Bytes kept of an oversized record: enough to show the user which one it is. */
+export const OVERSIZED_PREFIX_BYTES = 1024;
+export const DEFAULT_MAX_RECORD_BYTES = 16 * 1024 * 1024;
 
 const NL = 0x0a;
 const CR = 0x0d;
@@ -54,7 +91,20 @@ const DEFAULTS = {
   chunkBytes: 256 * 1024,
   maxQuotedFieldBytes: 128 * 1024,
   speculationBytes: 4 * 1024 * 1024,
+  maxRecordBytes: DEFAULT_MAX_RECORD_BYTES,
 };
+
+/** The first `n` bytes of the concatenation of `parts`, copying no more than that. */
+function prefixOf(parts: Buffer[], n: number): Buffer {
+  const taken: Buffer[] = [];
+  let left = n;
+  for (const part of parts) {
+    if (left <= 0) break;
+    taken.push(part.subarray(0, left));
+    left -= Math.min(left, part.length);
+  }
+  return Buffer.concat(taken);
+}
 
 /** Reads a file forward in chunks from a position, keeping only the current chunk. */
 class ForwardReader {
@@ -65,10 +115,11 @@ class ForwardReader {
   ) {}
 
   /** Chunks start small and double: a header line or a boundary is usually found in the first few KiB. */
-  async *chunks(from: number): AsyncIterable<{ offset: number; bytes: Buffer }> {
+  async *chunks(from: number, until = this.fileSize): AsyncIterable<{ offset: number; bytes: Buffer }> {
+    const stop = Math.min(until, this.fileSize);
     let size = Math.min(this.chunkBytes, FIRST_CHUNK_BYTES);
-    for (let offset = from; offset < this.fileSize; size = Math.min(this.chunkBytes, size * 2)) {
-      const end = Math.min(this.fileSize, offset + size);
+    for (let offset = from; offset < stop; size = Math.min(this.chunkBytes, size * 2)) {
+      const end = Math.min(stop, offset + size);
       const bytes = await this.read(offset, end);
       if (bytes.length === 0) return;
       yield { offset, bytes };
@@ -148,27 +199,85 @@ export class TabularAligner {
   /** The records of [start, end): their bytes, plus the CSV header line. */
   async records(start: number, end: number): Promise<AlignedRecords> {
     const header = this.format === 'csv' ? await this.header() : undefined;
-    const dataStart = await this.recordStartAtOrAfter(start);
-    if (dataStart >= this.fileSize || end <= dataStart) {
-      return { header, dataStart, dataEnd: dataStart, data: Buffer.alloc(0) };
-    }
+    const dataStart = await this.recordStartAtOrAfter(start, end);
+    const records: RawRecord[] = [];
+    if (dataStart >= this.fileSize || end <= dataStart) return { header, dataStart, records };
+    const max = this.options.maxRecordBytes;
+    const csv = this.format === 'csv';
     // Read forward from a known record start (outside quotes) to the first record start >= end.
-    const parts: Buffer[] = [];
     let inside = false;
-    let dataEnd = this.fileSize;
-    scan: for await (const { offset, bytes } of this.reader.chunks(dataStart)) {
-      for (let i = 0; i < bytes.length; i += 1) {
-        const byte = bytes[i]!;
-        if (this.format === 'csv' && byte === QUOTE) inside = !inside;
-        else if (byte === NL && !inside && offset + i + 1 >= end) {
-          dataEnd = offset + i + 1;
-          parts.push(bytes.subarray(0, i + 1));
-          break scan;
+    let recordStart = dataStart;
+    let parts: Buffer[] = [];
+    let oversized = false;
+    let lines = 0;
+    let recordLines = 0;
+    const close = (recordEnd: number): void => {
+      const size = recordEnd - recordStart;
+      records.push({
+        offset: recordStart,
+        linesBefore: lines,
+        bytes: parts.length === 1 ? parts[0]! : Buffer.concat(parts),
+        ...(oversized ? { oversized: size } : {}),
+      });
+      lines += recordLines;
+      recordStart = recordEnd;
+      parts = [];
+      oversized = false;
+      recordLines = 0;
+    };
+    for await (const { offset, bytes } of this.reader.chunks(dataStart)) {
+      let i = 0;
+      while (i < bytes.length) {
+        // The record's terminating LF in this chunk, or -1 when the record goes on.
+        let stop = -1;
+        if (csv) {
+          for (let j = i; j < bytes.length; j += 1) {
+            const byte = bytes[j]!;
+            if (byte === QUOTE) inside = !inside;
+            else if (byte === NL) {
+              recordLines += 1;
+              if (!inside) {
+                stop = j;
+                break;
+              }
+            }
+          }
+        } else {
+          stop = bytes.indexOf(NL, i);
+          if (stop >= 0) recordLines = 1;
         }
+        const next = stop < 0 ? bytes.length : stop + 1;
+        const size = offset + next - recordStart;
+        if (!oversized && size > max) {
+          oversized = true;
+          // Keep a copy of the first bytes only: the rest is skipped, however long it is.
+          parts.push(bytes.subarray(i, Math.min(next, i + OVERSIZED_PREFIX_BYTES)));
+          parts = [Buffer.from(prefixOf(parts, OVERSIZED_PREFIX_BYTES))];
+        } else if (!oversized) {
+          parts.push(bytes.subarray(i, next));
+        }
+        if (stop >= 0) {
+          close(offset + next);
+          if (recordStart >= end) return { header, dataStart, records };
+        } else if (oversized && offset + next >= end) {
+          // Whatever follows this record starts at or after `end`: it belongs to the next range.
+          close(offset + next);
+          return { header, dataStart, records };
+        }
+        i = next;
       }
-      parts.push(bytes);
     }
-    return { header, dataStart, dataEnd, data: Buffer.concat(parts) };
+    if (recordStart < this.fileSize) close(this.fileSize);
+    return { header, dataStart, records };
+  }
+
+  /** Line breaks in [0, x): the file line of the byte at x is this + 1. Read only when needed. */
+  async newlinesBefore(x: number): Promise<number> {
+    let count = 0;
+    for await (const { bytes } of this.reader.chunks(0, x)) {
+      for (let at = bytes.indexOf(NL); at >= 0; at = bytes.indexOf(NL, at + 1)) count += 1;
+    }
+    return count;
   }
 
   /** CSV: the header line's bytes without the line ending; sets `headerEnd` (where record 0 starts). */
@@ -187,6 +296,9 @@ export class TabularAligner {
         }
       }
       parts.push(bytes);
+      if (offset + bytes.length > this.options.maxRecordBytes) {
+        throw new HeaderTooLargeError(this.options.maxRecordBytes);
+      }
     }
     this.headerEnd = end;
     let line = Buffer.concat(parts);
@@ -195,8 +307,11 @@ export class TabularAligner {
     return line;
   }
 
-  /** B(x): the first record start at or after x, or the file size. */
-  async recordStartAtOrAfter(x: number): Promise<number> {
+  /**
+   * B(x): the first record start at or after x, or the file size. The scan stops at `limit`: when no
+   * record starts before it, the answer is `limit` (or more), not B(x).
+   */
+  async recordStartAtOrAfter(x: number, limit = this.fileSize): Promise<number> {
     if (this.format === 'csv') {
       const headerEnd = this.headerEnd ?? (await this.header(), this.headerEnd!);
       if (x <= headerEnd) return headerEnd;
@@ -205,18 +320,19 @@ export class TabularAligner {
     }
     if (x >= this.fileSize) return this.fileSize;
     // A record starts at s when byte s-1 ends a line, so the scan starts at x-1.
-    return this.format === 'csv' ? this.csvBoundaryFrom(x - 1) : this.lineBoundaryFrom(x - 1);
+    return this.format === 'csv' ? this.csvBoundaryFrom(x - 1, limit) : this.lineBoundaryFrom(x - 1, limit);
   }
 
-  private async lineBoundaryFrom(from: number): Promise<number> {
-    for await (const { offset, bytes } of this.reader.chunks(from)) {
+  private async lineBoundaryFrom(from: number, limit: number): Promise<number> {
+    // A record starting before `limit` ends a line at or before limit - 1.
+    for await (const { offset, bytes } of this.reader.chunks(from, limit)) {
       const at = bytes.indexOf(NL);
       if (at >= 0) return offset + at + 1;
     }
-    return this.fileSize;
+    return Math.min(limit, this.fileSize);
   }
 
-  private async csvBoundaryFrom(from: number): Promise<number> {
+  private async csvBoundaryFrom(from: number, limit: number): Promise<number> {
     const prev = from > 0 ? ((await this.read(from - 1, from))[0] ?? NL) : NL;
     const { maxQuotedFieldBytes, speculationBytes } = this.options;
     let outside = new QuoteScan(false, prev, true, maxQuotedFieldBytes);
@@ -231,6 +347,7 @@ export class TabularAligner {
         if (truth) {
           truth.step(byte, pos);
           if (truth.boundary >= 0) return truth.boundary;
+          if (pos + 1 >= limit) return limit;
           continue;
         }
         outside.step(byte, pos);
@@ -238,7 +355,11 @@ export class TabularAligner {
         truth = this.decide(outside, insideScan);
         if (truth) {
           if (truth.boundary >= 0) return truth.boundary;
+          if (pos + 1 >= limit) return limit;
           truth = truth.trusted();
+        } else if (pos + 1 >= limit && outside.boundary < 0 && insideScan.boundary < 0) {
+          // Neither hypothesis starts a record before the limit: whichever is true, the range owns none.
+          return limit;
         } else if (pos - from >= speculationBytes || (outside.dead && insideScan.dead)) {
           truth = (await this.insideQuotesAt(from)) ? insideScan.trusted() : outside.trusted();
           if (truth.boundary >= 0) return truth.boundary;
