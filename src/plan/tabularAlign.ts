@@ -86,6 +86,7 @@ const CR = 0x0d;
 const QUOTE = 0x22;
 const COMMA = 0x2c;
 
+const UTF8_BOM = Buffer.from([0xef, 0xbb, 0xbf]);
 const FIRST_CHUNK_BYTES = 8 * 1024;
 const DEFAULTS = {
   chunkBytes: 256 * 1024,
@@ -206,7 +207,8 @@ export class TabularAligner {
     const csv = this.format === 'csv';
     // Read forward from a known record start (outside quotes) to the first record start >= end.
     let inside = false;
-    let recordStart = dataStart;
+    // A UTF-8 byte order mark is not part of the first JSON line (CSV: it is in the header line).
+    let recordStart = dataStart === 0 && !csv && (await this.startsWithBom()) ? UTF8_BOM.length : dataStart;
     let parts: Buffer[] = [];
     let oversized = false;
     let lines = 0;
@@ -225,7 +227,7 @@ export class TabularAligner {
       oversized = false;
       recordLines = 0;
     };
-    for await (const { offset, bytes } of this.reader.chunks(dataStart)) {
+    for await (const { offset, bytes } of this.reader.chunks(recordStart)) {
       let i = 0;
       while (i < bytes.length) {
         // The record's terminating LF in this chunk, or -1 when the record goes on.
@@ -269,6 +271,11 @@ export class TabularAligner {
     }
     if (recordStart < this.fileSize) close(this.fileSize);
     return { header, dataStart, records };
+  }
+
+  private async startsWithBom(): Promise<boolean> {
+    if (this.fileSize < UTF8_BOM.length) return false;
+    return (await this.read(0, UTF8_BOM.length)).equals(UTF8_BOM);
   }
 
   /** Line breaks in [0, x): the file line of the byte at x is this + 1. Read only when needed. */
