@@ -393,8 +393,9 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const threadId = numericThreadId(outcome.workerId);
   const attemptRecord: WrittenAttemptRecord = {
     receipt,
+    // An attempt that failed as a whole is reported as its mini-batch; its bad records stay in their log.
     failedItems: [
-      ...badRecordItems(badRecords),
+      ...(outcome.status === 'failed' ? [] : badRecordItems(badRecords)),
       ...outcome.failedItems.map(({ item, error }) => ({ item, error })),
     ],
     warnings: outcome.warnings,
