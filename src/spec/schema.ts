@@ -177,9 +177,7 @@ export const jobSpecSchema = z.strictObject(
      * A table record that does not parse: `fail_item` (absent) counts it as a failed item and runs the
      * rest of its mini-batch; `fail_mini_batch` fails the mini-batch, without retry. Ours, not Azure ML's.
      */
-    on_bad_record: z
-      .enum(BAD_RECORD_POLICIES, { error: mustBe('fail_item or fail_mini_batch') })
-      .optional(),
+    on_bad_record: z.enum(BAD_RECORD_POLICIES, { error: mustBe('fail_item or fail_mini_batch') }).optional(),
     /** Files for file input, approximate bytes for mltable; default 10 files or 1mb (resolve.ts). */
     mini_batch_size: miniBatchSizeField.optional(),
     partition_keys: z
