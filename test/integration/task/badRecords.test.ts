@@ -316,6 +316,39 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
   });
 });
 
+describe('bad table records in a partition', () => {
+  it('names the file of each bad record among the files of a table partition', async () => {
+    const jobId = 'job-bad-partition';
+    const a = '{"id":"a1"}\n{"id":"a2"}\n';
+    const b = '{"id":"b1"}\n42\n{"id":"b2"}\n';
+    await store.write(inputs, 'part/region=eu/a.jsonl', a);
+    await store.write(inputs, 'part/region=eu/b.jsonl', b);
+    await writeJob(jobId, [
+      {
+        kind: 'partition',
+        index: 0,
+        keys: { region: 'eu' },
+        format: 'jsonl',
+        files: [
+          { name: 'part/region=eu/a.jsonl', size: a.length },
+          { name: 'part/region=eu/b.jsonl', size: b.length },
+        ],
+      },
+    ]);
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    expect(counts(receipt)).toMatchObject({ status: 'partial', items: 5, succeeded: 4, failed: 1, rows: 4 });
+    expect(await jsonLines(jobFolder(jobId).badRecords(0, 1))).toEqual([
+      {
+        blob: 'part/region=eu/b.jsonl',
+        line: 2,
+        offset: 12,
+        text: '42',
+        error: 'not a JSON object (it is a number)',
+      },
+    ]);
+  });
+});
+
 describe('bad table records with on_bad_record: fail_mini_batch', () => {
   it('fails the mini-batch on a bad record, with its file line, and does not retry it', async () => {
     const jobId = 'job-bad-fail';

@@ -1,4 +1,5 @@
-import { TabularParseError } from '../../../src/errors';
+import { maxRecordBytes } from '../../../src/config';
+import { ConfigError, TabularParseError } from '../../../src/errors';
 import { readRecordsInRange, scanRecordsInRange, type TabularFormat } from '../../../src/plan/tabular';
 
 const MiB = 1024 * 1024;
@@ -176,6 +177,15 @@ describe('bad table records', () => {
     const text = `"id${'x'.repeat(5000)}\n1\n`;
     await expect(scan(text, 'csv', 0, undefined, 1024)).rejects.toThrow(
       /header line is longer than 1,024 bytes/,
+    );
+  });
+
+  it('reads the cap from PARALLEL_JOB_MAX_RECORD_BYTES, 16 MiB when unset', () => {
+    expect(maxRecordBytes({})).toBe(16 * MiB);
+    expect(maxRecordBytes({ PARALLEL_JOB_MAX_RECORD_BYTES: '65536' })).toBe(65536);
+    expect(() => maxRecordBytes({ PARALLEL_JOB_MAX_RECORD_BYTES: '10' })).toThrow(ConfigError);
+    expect(() => maxRecordBytes({ PARALLEL_JOB_MAX_RECORD_BYTES: 'lots' })).toThrow(
+      /PARALLEL_JOB_MAX_RECORD_BYTES: must be a whole number of bytes/,
     );
   });
 });
