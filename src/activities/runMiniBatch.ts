@@ -1,5 +1,5 @@
 import { loadSettings, maxRecordBytes } from '../config';
-import { ParallelJobError, TabularParseError, TaskPathError } from '../errors';
+import { InputChangedError, ParallelJobError, TabularParseError, TaskPathError } from '../errors';
 import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
 import { describeBadRecord, scanTabularFile, scanTabularRange, type BadRecord } from '../plan/tabular';
 import type { AccessPolicy } from '../storage/access';
@@ -134,7 +134,9 @@ async function buildBatch(
       const badRecords: BadRecord[] = [];
       // One push per record: spreading a large file's records into push() overflows the call stack.
       for (const file of descriptor.files) {
-        const read = await scanTabularFile(store, location, file.name, format, { maxRecordBytes: maxBytes });
+        const read = await scanTabularFile(store, location, file.name, format, file.etag, {
+          maxRecordBytes: maxBytes,
+        });
         for (const one of read.records) records.push(one);
         for (const bad of read.badRecords) badRecords.push(bad);
       }
@@ -288,13 +290,14 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
         deps.maxRecordBytes ?? maxRecordBytes(),
       ));
     } catch (error) {
-      // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure,
-      // retried unless it is the data itself (a table that cannot be parsed fails the same way again).
+      // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
       if (!(error instanceof ParallelJobError) || error.retryable) throw error;
+      // A missing input may appear before the retry; a changed one stays changed, and a table that
+      // cannot be parsed fails the same way again.
       outcome = failedBeforeRun(
         error.code,
         `The mini-batch's input could not be read: ${error.message}`,
-        !(error instanceof TabularParseError),
+        !(error instanceof InputChangedError || error instanceof TabularParseError),
         itemCount(descriptor),
       );
     }

@@ -259,8 +259,9 @@ export async function scanTabularRange(
   options?: AlignOptions,
 ): Promise<TabularRead> {
   const source = store.forAccount(location.accountUrl);
+  const pinned = descriptor.etag ? { ifMatch: descriptor.etag } : undefined;
   const read: ByteRangeReader = (start, end) =>
-    source.read(location.container, descriptor.blob, { start, end });
+    source.read(location.container, descriptor.blob, { start, end }, pinned);
   return scanRecordsInRange(
     read,
     descriptor.fileSize,
@@ -288,9 +289,12 @@ export async function scanTabularFile(
   location: InputLocation,
   name: string,
   format: TabularFormat,
+  etag?: string,
   options?: AlignOptions,
 ): Promise<TabularRead> {
-  const data = await store.forAccount(location.accountUrl).read(location.container, name);
+  const data = await store
+    .forAccount(location.accountUrl)
+    .read(location.container, name, undefined, etag ? { ifMatch: etag } : undefined);
   if (data.length === 0) return { records: [], badRecords: [] };
   const read: ByteRangeReader = (start, end) => Promise.resolve(data.subarray(start, end));
   return scanRecordsInRange(read, data.length, format, 0, data.length, name, {
@@ -305,7 +309,8 @@ export async function readTabularFile(
   location: InputLocation,
   name: string,
   format: TabularFormat,
+  etag?: string,
   options?: AlignOptions,
 ): Promise<TabularRecord[]> {
-  return strict(await scanTabularFile(store, location, name, format, options));
+  return strict(await scanTabularFile(store, location, name, format, etag, options));
 }

@@ -1,7 +1,7 @@
 import { SpecValidationError } from '../errors';
 import { dumpJob, specToPlain, type DumpOptions } from './dump';
 import { toValidationIssue } from './issues';
-import { loadJob, type LoadedJob } from './load';
+import { loadJobSpec, type LoadedJob } from './load';
 import type { JobSpec, JobSpecInput } from './schema';
 import type { JobStatus } from './status';
 import { validateJobValue } from './validate';
@@ -114,9 +114,9 @@ export class ParallelJob {
     return new ParallelJob(loaded.spec, { base_path: loaded.baseDir, warnings: loaded.warnings });
   }
 
-  /** From a YAML/JSON file path or text (see loadJob). */
+  /** From a YAML/JSON file path or text (see loadJobSpec). */
   static load(pathOrText: string): ParallelJob {
-    return ParallelJob.fromSpec(loadJob(pathOrText));
+    return ParallelJob.fromSpec(loadJobSpec(pathOrText));
   }
 
   /** The validated spec, defaults applied (frozen). */
@@ -142,4 +142,12 @@ export class ParallelJob {
     if (state.creation_context !== undefined) this.creation_context = state.creation_context;
     if (state.log_files !== undefined) this.log_files = state.log_files;
   }
+}
+
+/**
+ * Loads a job from a YAML/JSON file path or text, as the Azure ML SDK's `load_job` does: the job entity,
+ * with `dump`, `toJSON`, `status` and the load's `warnings`. `loadJobSpec` gives the plain spec.
+ */
+export function loadJob(pathOrText: string): ParallelJob {
+  return ParallelJob.load(pathOrText);
 }

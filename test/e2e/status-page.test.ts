@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
+import { launchChromium } from '../support/browser';
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { JobView } from '../../src/submit/status';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
@@ -15,10 +16,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   product = await startProductHost({ pollIntervalMs: 50 });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 }, 30_000);
 
 afterAll(async () => {

@@ -485,3 +485,35 @@ describe('an attempt whose activity threw', () => {
     );
   });
 });
+
+describe('input pinned to the version planned', () => {
+  it.each([
+    ['a file handle', 'files.js', 'files'],
+    ['a table range', 'behaviours.js', 'tabular'],
+  ] as const)(
+    'a blob rewritten after planning fails its attempt with INPUT_CHANGED through %s, not retried',
+    async (_, script, kind) => {
+      const jobId = `job-pinned-${kind}`;
+      const name = `pinned/${kind}.csv`;
+      await store.write(inputs, name, 'id,mode\n1,echo\n');
+      // The etag as planning sees it: from the listing (which gives it without quotes).
+      const listed = (await store.stat(inputs, name))!;
+      const written = { etag: listed.etag.replace(/"/g, '') };
+      const size = Buffer.byteLength('id,mode\n1,echo\n');
+      const descriptor: MiniBatchDescriptor =
+        kind === 'files'
+          ? { kind: 'files', index: 0, files: [{ name, size, etag: written.etag }] }
+          : Object.assign(tabular(0, name, size, 'csv'), { etag: written.etag });
+      await writeJob({ jobId, kind, entryScript: script, descriptors: [descriptor] });
+
+      // The planned version reads fine.
+      expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({
+        status: 'succeeded',
+      });
+      await store.write(inputs, name, 'id,mode\n1,echo\n2,echo\n');
+      const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 2 });
+      expect(receipt).toMatchObject({ status: 'failed', code: 'INPUT_CHANGED', retryable: false, rows: 0 });
+      expect(receipt.message).toContain(name);
+    },
+  );
+});
