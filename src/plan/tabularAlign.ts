@@ -24,10 +24,11 @@
  *
  * Reads are bounded. Finding B(start) stops at `end` (no record start before `end` means the range owns
  * nothing, wherever B(start) really is), and a record longer than `maxRecordBytes` is kept only as a
- * prefix, and not followed past `end` (no record of this range can start after it). So one range reads
- * at most its own bytes plus `maxRecordBytes` plus a chunk, whatever the data: a line of 50 MB, or a
- * stray CSV quote that would make the rest of the file one quoted field. Such a record is reported as
- * oversized; the parser turns it into a bad record.
+ * prefix, and not followed past `end` (no record of this range can start after it). So a JSON Lines
+ * range reads about twice its own bytes plus `maxRecordBytes` plus a chunk, whatever the data (a line of
+ * 50 MB); a CSV range adds at most the speculation window (or, for the rare undecided cut, the count from
+ * the file start above), also when a stray quote would make the rest of the file one quoted field. Such
+ * a record is reported as oversized; the parser turns it into a bad record.
  *
  * Invalid CSV: boundaries follow quote parity from the file start, the same rule for every cut, so a
  * bad record that keeps quotes balanced (a ragged row, `a"b"c`) is one record. The speculative scans,
