@@ -6,19 +6,21 @@
  * [B(start), B(end)). Consecutive ranges [a, b), [b, c) therefore read [B(a), B(b)), [B(b), B(c)): every
  * record exactly once, in order, whatever the cut. For CSV, record 0 starts after the header line.
  *
- * Record starts are the byte after a newline (JSON Lines), or after a newline outside quotes (CSV).
- * '\n' and '"' never occur inside a multi-byte UTF-8 sequence, so scanning bytes is safe.
+ * Record starts are the byte after a newline (JSON Lines), or after a newline outside a quoted field
+ * (CSV, by the scanner states below: on valid CSV, outside quotes by parity). '\n' and '"' never occur
+ * inside a multi-byte UTF-8 sequence, so scanning bytes is safe.
  *
- * CSV quote state at a cut cannot be known from the range alone. Counting quotes from the file start is
- * exact but costs O(start) bytes per mini-batch (quadratic over a file). Instead two speculative scans
- * start at the cut, one assuming "outside quotes", one "inside"; each dies on something RFC 4180 forbids
- * (a quote opening mid-field, a closing quote followed by anything but `,` `"` CR LF or the end, a file
- * ending inside quotes) or on staying inside one quoted field for more than `maxQuotedFieldBytes`.
- * The true scan never dies on valid input within that bound, so when exactly one survives it is the
- * truth, usually within a few bytes of the cut (at the first quote character) and at most
- * `maxQuotedFieldBytes` past it for quote-free data. When both survive `speculationBytes`, or both die
- * (invalid CSV, or a longer quoted field), quotes are counted from the file start: exact, and the cost
- * only for those rare cuts. Exactness assumption: no quoted field spanning a cut is longer than
+ * CSV quote state at a cut cannot be known from the range alone. Scanning from the file start is exact
+ * but costs O(start) bytes per mini-batch (quadratic over a file). Instead speculative scans start at
+ * the cut, one per state possible there (outside or inside a quoted field); each dies on something
+ * RFC 4180 forbids (a quote opening mid-field, a closing quote followed by anything but `,` `"` CR LF
+ * or the end, a file ending inside quotes) or on staying inside one quoted field for more than
+ * `maxQuotedFieldBytes`. The true scan never dies on valid input within that bound, so when the survivors agree they are the
+ * truth (and when all scans reach the same state with the same boundaries, whichever is true does not
+ * matter), usually within a few bytes of the cut (at the first quote character) and at most
+ * `maxQuotedFieldBytes` past it for quote-free data. When they disagree for `speculationBytes`, or all
+ * die (invalid CSV, or a longer quoted field), the state is scanned from the file start: exact, and the
+ * cost only for those rare cuts. Exactness assumption: no quoted field spanning a cut is longer than
  * `maxQuotedFieldBytes` (128 KiB by default, Python's csv field limit); set it to Infinity to drop the
  * assumption and count from the start whenever speculation cannot decide.
  *
@@ -27,13 +29,16 @@
  * prefix, and not followed past `end` (no record of this range can start after it). So a JSON Lines
  * range reads about twice its own bytes plus `maxRecordBytes` plus a chunk, whatever the data (a line of
  * 50 MB); a CSV range adds at most the speculation window (or, for the rare undecided cut, the count from
- * the file start above), also when a stray quote would make the rest of the file one quoted field. Such
- * a record is reported as oversized; the parser turns it into a bad record.
+ * the file start above), also when an unclosed quote would make the rest of the file one quoted field.
+ * Such a record is reported as oversized; the parser turns it into a bad record.
  *
- * Invalid CSV: boundaries follow quote parity from the file start, the same rule for every cut, so a
- * bad record that keeps quotes balanced (a ragged row, `a"b"c`) is one record. The speculative scans,
- * though, judge hypotheses by RFC 4180, so invalid quoting near a cut can make them pick the wrong one;
- * exactness is promised for valid quoting only (ragged rows and unparseable values are fine).
+ * Invalid CSV: a quote inside an unquoted field, or data after a closing quote, is a literal for the
+ * scanner, so such a record still ends at its line end and is one bad record (a ragged row too). An
+ * unclosed quote at the start of a field opens a quoted field up to the next quote, as in any CSV
+ * reader. Near a cut, a quote ending an unquoted field (`ab",`) or doubled in one (`a""b`) reads like
+ * the end or an escaped quote of a valid quoted field, and the scans prefer the valid reading: exactness
+ * is promised for valid quoting, ragged rows and misplaced quotes followed by more of their field (see
+ * test/unit/plan/badRecords.property.test.ts).
  */
 
 /** The CSV header line is longer than the record cap (a stray quote in it, or not a CSV file). */
@@ -130,57 +135,87 @@ class ForwardReader {
   }
 }
 
-/** One speculative CSV scan from a cut, tracking quote parity and validating each quote. */
+/**
+ * CSV scanner states: where the next byte falls. RFC 4180 with recovery, so that a bad record ends where
+ * a reader of the line would expect: a quote inside an unquoted field is a literal (the record is bad,
+ * but it still ends at its line end), and so is anything after a closing quote but a comma or line end.
+ * On valid CSV this is exactly quote parity.
+ */
+const START = 0; // at the start of a field
+const UNQUOTED = 1; // inside an unquoted field
+const QUOTED = 2; // inside a quoted field: commas and newlines are data
+const CLOSING = 3; // just after a quote in a quoted field: `"` escapes it, anything else closes the field
+type CsvState = typeof START | typeof UNQUOTED | typeof QUOTED | typeof CLOSING;
+
+/** The state after `byte`. A newline in any state but QUOTED ends the record (and gives START). */
+function csvStep(state: CsvState, byte: number): CsvState {
+  if (state === QUOTED) return byte === QUOTE ? CLOSING : QUOTED;
+  if (byte === COMMA || byte === NL) return START;
+  if (byte === QUOTE) return state === UNQUOTED ? UNQUOTED : QUOTED;
+  return UNQUOTED;
+}
+
+/**
+ * The states possible at a cut, from the byte before it: after a comma or newline a field starts (or a
+ * quoted field goes on); after a quote anything may be the case; after other bytes a field goes on.
+ */
+function statesAfter(prev: number): CsvState[] {
+  if (prev === COMMA || prev === NL) return [START, QUOTED];
+  if (prev === QUOTE) return [UNQUOTED, QUOTED, CLOSING];
+  return [UNQUOTED, QUOTED];
+}
+
+/** One speculative CSV scan from a cut: a hypothesis about the state there, checked against RFC 4180. */
 class QuoteScan {
   dead = false;
-  /** First record start found (the byte after an unquoted LF), or -1. */
+  /** First record start found (the byte after a newline outside quotes), or -1. */
   boundary = -1;
-  private pendingClose = false;
-  private insideBytes = 0;
+  private quotedBytes = 0;
 
   constructor(
-    private inside: boolean,
-    private prev: number,
+    readonly initial: CsvState,
+    private state: CsvState,
     private readonly validate: boolean,
     private readonly maxQuotedFieldBytes: number,
   ) {}
 
+  get current(): CsvState {
+    return this.state;
+  }
+
   /** Feeds one byte at absolute position `pos`. */
   step(byte: number, pos: number): void {
-    if (this.pendingClose) {
-      this.pendingClose = false;
-      if (this.validate && byte !== QUOTE && byte !== COMMA && byte !== CR && byte !== NL) this.dead = true;
-    }
-    if (this.inside) {
-      if (byte === QUOTE) {
-        this.inside = false;
-        this.pendingClose = true;
-      } else if (this.validate && ++this.insideBytes > this.maxQuotedFieldBytes) {
+    const state = this.state;
+    if (this.validate && !this.dead) {
+      // What valid CSV never holds: a quote opening mid-field, a closing quote followed by other data,
+      // or (by assumption) a quoted field longer than maxQuotedFieldBytes.
+      if (state === UNQUOTED && byte === QUOTE) this.dead = true;
+      else if (state === CLOSING && byte !== QUOTE && byte !== COMMA && byte !== CR && byte !== NL)
         this.dead = true;
-      }
-    } else if (byte === QUOTE) {
-      const atFieldStart = pos === 0 || this.prev === COMMA || this.prev === NL || this.prev === QUOTE;
-      if (this.validate && !atFieldStart) this.dead = true;
-      this.inside = true;
-      this.insideBytes = 0;
-    } else if (byte === NL && this.boundary < 0) {
-      this.boundary = pos + 1;
+      else if (state === QUOTED && ++this.quotedBytes > this.maxQuotedFieldBytes) this.dead = true;
     }
-    this.prev = byte;
+    if (byte === NL && state !== QUOTED && this.boundary < 0) this.boundary = pos + 1;
+    this.state = csvStep(state, byte);
+    if (state === START && this.state === QUOTED) this.quotedBytes = 0;
   }
 
   /** The file ended: ending inside quotes is invalid CSV. */
   finish(): void {
-    if (this.validate && this.inside) this.dead = true;
+    if (this.validate && this.state === QUOTED) this.dead = true;
   }
 
   /** Stops validating: used once this scan is known to be the true one. */
   trusted(): QuoteScan {
-    const scan = new QuoteScan(this.inside, this.prev, false, Infinity);
-    scan.pendingClose = false;
+    const scan = new QuoteScan(this.initial, this.state, false, Infinity);
     scan.boundary = this.boundary;
     return scan;
   }
+}
+
+/** Scans agree when their futures and their first boundaries are the same. */
+function agree(scans: readonly QuoteScan[]): boolean {
+  const first = scans[0]!;
+  return scans.every((scan) => scan.current === first.current && scan.boundary === first.boundary);
 }
 
 export class TabularAligner {
@@ -207,7 +242,7 @@ export class TabularAligner {
     const max = this.options.maxRecordBytes;
     const csv = this.format === 'csv';
     // Read forward from a known record start (outside quotes) to the first record start >= end.
-    let inside = false;
+    let state: CsvState = START;
     // A UTF-8 byte order mark is not part of the first JSON line (CSV: it is in the header line).
     let recordStart = dataStart === 0 && !csv && (await this.startsWithBom()) ? UTF8_BOM.length : dataStart;
     let parts: Buffer[] = [];
@@ -236,14 +271,15 @@ export class TabularAligner {
         if (csv) {
           for (let j = i; j < bytes.length; j += 1) {
             const byte = bytes[j]!;
-            if (byte === QUOTE) inside = !inside;
-            else if (byte === NL) {
+            if (byte === NL) {
               recordLines += 1;
-              if (!inside) {
+              if (state !== QUOTED) {
+                state = START;
                 stop = j;
                 break;
               }
             }
+            state = csvStep(state, byte);
           }
         } else {
           stop = bytes.indexOf(NL, i);
@@ -291,17 +327,19 @@ export class TabularAligner {
   /** CSV: the header line's bytes without the line ending; sets `headerEnd` (where record 0 starts). */
   private async header(): Promise<Buffer> {
     const parts: Buffer[] = [];
-    let inside = false;
+    let state: CsvState = START;
     let end = this.fileSize;
+    // A byte order mark is not data: the header's first field starts after it.
+    const from = (await this.startsWithBom()) ? UTF8_BOM.length : 0;
     scan: for await (const { offset, bytes } of this.reader.chunks(0)) {
-      for (let i = 0; i < bytes.length; i += 1) {
+      for (let i = Math.max(0, from - offset); i < bytes.length; i += 1) {
         const byte = bytes[i]!;
-        if (byte === QUOTE) inside = !inside;
-        else if (byte === NL && !inside) {
+        if (byte === NL && state !== QUOTED) {
           end = offset + i + 1;
           parts.push(bytes.subarray(0, i + 1));
           break scan;
         }
+        state = csvStep(state, byte);
       }
       parts.push(bytes);
       if (offset + bytes.length > this.options.maxRecordBytes) {
@@ -341,66 +379,65 @@ export class TabularAligner {
   }
 
   private async csvBoundaryFrom(from: number, limit: number): Promise<number> {
-    const prev = from > 0 ? ((await this.read(from - 1, from))[0] ?? NL) : NL;
+    const prev = (await this.read(from - 1, from))[0] ?? NL;
     const { maxQuotedFieldBytes, speculationBytes } = this.options;
-    let outside = new QuoteScan(false, prev, true, maxQuotedFieldBytes);
-    let insideScan = new QuoteScan(true, prev, true, maxQuotedFieldBytes);
+    const scans = statesAfter(prev).map((state) => new QuoteScan(state, state, true, maxQuotedFieldBytes));
     let truth: QuoteScan | undefined;
-    let pos = from;
+    const exact = async (): Promise<QuoteScan> => {
+      const state = await this.stateAt(from);
+      return scans.find((scan) => scan.initial === state)!.trusted();
+    };
 
     for await (const { offset, bytes } of this.reader.chunks(from)) {
       for (let i = 0; i < bytes.length; i += 1) {
-        pos = offset + i;
+        const pos = offset + i;
         const byte = bytes[i]!;
         if (truth) {
           truth.step(byte, pos);
-          if (truth.boundary >= 0) return truth.boundary;
-          if (pos + 1 >= limit) return limit;
-          continue;
+        } else {
+          for (const scan of scans) scan.step(byte, pos);
+          truth = this.decide(scans);
+          if (!truth && pos + 1 >= limit && scans.every((scan) => scan.boundary < 0)) {
+            // No hypothesis starts a record before the limit: whichever is true, the range owns none.
+            return limit;
+          }
+          if (!truth && (pos - from >= speculationBytes || scans.every((scan) => scan.dead))) {
+            truth = await exact();
+          }
         }
-        outside.step(byte, pos);
-        insideScan.step(byte, pos);
-        truth = this.decide(outside, insideScan);
         if (truth) {
           if (truth.boundary >= 0) return truth.boundary;
           if (pos + 1 >= limit) return limit;
-          truth = truth.trusted();
-        } else if (pos + 1 >= limit && outside.boundary < 0 && insideScan.boundary < 0) {
-          // Neither hypothesis starts a record before the limit: whichever is true, the range owns none.
-          return limit;
-        } else if (pos - from >= speculationBytes || (outside.dead && insideScan.dead)) {
-          truth = (await this.insideQuotesAt(from)) ? insideScan.trusted() : outside.trusted();
-          if (truth.boundary >= 0) return truth.boundary;
         }
       }
     }
     if (!truth) {
-      outside.finish();
-      insideScan.finish();
-      truth = this.decide(outside, insideScan);
-      if (!truth) {
-        outside = outside.trusted();
-        insideScan = insideScan.trusted();
-        truth = (await this.insideQuotesAt(from)) ? insideScan : outside;
-      }
+      for (const scan of scans) scan.finish();
+      truth = this.decide(scans) ?? (await exact());
     }
     return truth.boundary >= 0 ? truth.boundary : this.fileSize;
   }
 
-  private decide(outside: QuoteScan, inside: QuoteScan): QuoteScan | undefined {
-    if (outside.dead && !inside.dead) return inside;
-    if (inside.dead && !outside.dead) return outside;
+  /**
+   * The true scan when it is known: all hypotheses agree (then it does not matter which is true), or
+   * the ones that valid CSV allows do.
+   */
+  private decide(scans: readonly QuoteScan[]): QuoteScan | undefined {
+    if (agree(scans)) return scans[0]!.trusted();
+    const alive = scans.filter((scan) => !scan.dead);
+    // Just after a quote, a scan's verdict waits for the next byte: a stray quote kills the true scan at
+    // once but a false one only there.
+    if (alive.length > 0 && agree(alive) && alive[0]!.current !== CLOSING) return alive[0]!.trusted();
     return undefined;
   }
 
-  /** Exact quote state at `x`: the parity of quote characters in [0, x). Costs O(x) bytes read. */
-  private async insideQuotesAt(x: number): Promise<boolean> {
-    let quotes = 0;
-    for await (const { offset, bytes } of this.reader.chunks(0)) {
+  /** Exact scanner state at `x`, scanning records from the header's end. Costs O(x) bytes read. */
+  private async stateAt(x: number): Promise<CsvState> {
+    let state: CsvState = START;
+    for await (const { offset, bytes } of this.reader.chunks(this.headerEnd!, x)) {
       const stop = Math.min(bytes.length, x - offset);
-      for (let i = 0; i < stop; i += 1) if (bytes[i] === QUOTE) quotes += 1;
-      if (offset + bytes.length >= x) break;
+      for (let i = 0; i < stop; i += 1) state = csvStep(state, bytes[i]!);
     }
-    return quotes % 2 === 1;
+    return state;
   }
 }

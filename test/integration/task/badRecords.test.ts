@@ -130,7 +130,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
     const jsonlSize = Buffer.byteLength(jsonl) + 1;
     // Two ranges of one file, cut in the middle of line 5: the second counts lines from the file start.
     const cut = jsonl.indexOf('{"id":"c"}') + 4;
-    const csv = '\ufeffid,name\n1,ann\n2,bob,extra\n3,"two\nlines"\n4\n5,eve\n';
+    const csv = '\ufeffid,name\n1,ann\n2,bob,extra\n3,"two\nlines"\n4\n5,eve\n6,it"s\n7,zed\n';
     await store.write(inputs, 'bad/people.csv', csv);
     const csvSize = Buffer.byteLength(csv);
     await writeJob(jobId, [
@@ -145,7 +145,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
     expect(receipts.map(counts)).toEqual([
       { status: 'partial', items: 4, succeeded: 3, failed: 1, rows: 3, code: undefined, retryable: true },
       { status: 'partial', items: 4, succeeded: 2, failed: 2, rows: 2, code: undefined, retryable: true },
-      { status: 'partial', items: 5, succeeded: 3, failed: 2, rows: 3, code: undefined, retryable: true },
+      { status: 'partial', items: 7, succeeded: 4, failed: 3, rows: 4, code: undefined, retryable: true },
     ]);
     expect(receipts[0]!.message).toMatch(
       /^1 of 4 items failed: 1 bad record that did not parse \(first: line 3 \(byte 22\) of 'bad\/events.jsonl': not valid JSON \(/,
@@ -186,10 +186,18 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
         text: '4',
         error: '1 field where the header has 2',
       },
+      {
+        // A stray quote is one bad record: the next row is read as usual.
+        blob: 'bad/people.csv',
+        line: 8,
+        offset: offset(csv, '6,it'),
+        text: '6,it"s',
+        error: expect.stringMatching(/^field 2 has a quote but does not start with one/),
+      },
     ]);
     const attemptLog = await store.readText(logs, folder.attemptLog(2, 1));
     expect(attemptLog).toContain(
-      '2 bad records did not parse and are failed items; all listed in user/mini_batch_000000002/attempt_001.bad_records.jsonl',
+      '3 bad records did not parse and are failed items; all listed in user/mini_batch_000000002/attempt_001.bad_records.jsonl',
     );
     const record = JSON.parse(await store.readText(logs, folder.attemptRecord(2, 1))) as {
       failedItems: unknown[];
@@ -203,17 +211,21 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
         item: { blob: 'bad/people.csv', line: 6, offset: offset(csv, '4\n'), text: '4' },
         error: '1 field where the header has 2',
       },
+      {
+        item: { blob: 'bad/people.csv', line: 8, offset: offset(csv, '6,it'), text: '6,it"s' },
+        error: expect.stringMatching(/^field 2 has a quote/),
+      },
     ]);
 
     // Finalize: the counters, the manifest, failed_items.jsonl and the CSV report agree.
     const counters = receipts.reduce(foldFinal, { ...emptyCounters(), scheduled: 3 });
-    expect(counters).toMatchObject({ itemsSucceeded: 8, itemsFailed: 5, failed: 3, rows: 8 });
+    expect(counters).toMatchObject({ itemsSucceeded: 9, itemsFailed: 6, failed: 3, rows: 9 });
     await finalizeActivity(deps, ended(jobId, counters));
     const manifest = await store.readJson(logs, folder.manifest, manifestSchema);
     expect(manifest.miniBatches.map(({ status, items, failed }) => ({ status, items, failed }))).toEqual([
       { status: 'FAILED', items: 4, failed: 1 },
       { status: 'FAILED', items: 4, failed: 2 },
-      { status: 'FAILED', items: 5, failed: 2 },
+      { status: 'FAILED', items: 7, failed: 3 },
     ]);
     const failedItems = await jsonLines(folder.failedItems);
     expect(failedItems.map(({ mini_batch, item }) => [mini_batch, (item as { line: number }).line])).toEqual([
@@ -222,12 +234,13 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
       [1, 8],
       [2, 3],
       [2, 6],
+      [2, 8],
     ]);
     const report = (await store.readText(logs, folder.processedMiniBatches)).trim().split('\n').slice(1);
     expect(report.map((row) => row.split(',').slice(0, 7).join(','))).toEqual([
       '0,1,partial,4,3,1,3',
       '1,1,partial,4,2,2,2',
-      '2,1,partial,5,3,2,3',
+      '2,1,partial,7,4,3,4',
     ]);
     // The good records ran, in order; the CSV BOM is not part of the first column's name ("id").
     const output = await store.readText(outputs, `${jobId}/parallel_run_step.txt`);
@@ -236,7 +249,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
         .trim()
         .split('\n')
         .map((row) => (JSON.parse(row) as { id: string }).id),
-    ).toEqual(['a', 'b', 'c', 'd', 'f', '1', '3', '5']);
+    ).toEqual(['a', 'b', 'c', 'd', 'f', '1', '3', '5', '7']);
   });
 
   it('does not run a mini-batch whose records all failed to parse, and caps the bad-record listing', async () => {

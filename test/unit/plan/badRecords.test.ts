@@ -155,19 +155,46 @@ describe('bad table records', () => {
     expect(largestRead).toBeLessThan(20 * MiB);
   });
 
-  it('bounds what a stray CSV quote makes a small range read by the record cap', async () => {
-    const rows = ['id,note', '1,ok', '2,it"s broken'];
+  it('keeps a stray CSV quote to its own record, whatever the cut', async () => {
+    const rows = ['id,note', '1,ok', '2,it"s broken', '3,"quoted"then more', '4,"fine, quoted"'];
+    for (let i = 5; i < 400; i += 1) rows.push(`${i},row ${i}`);
+    const bytes = Buffer.from(`${rows.join('\n')}\n`);
+    const read = (s: number, e: number) => Promise.resolve(bytes.subarray(s, e));
+    const expected = Array.from({ length: 399 }, (_, i) => i + 1)
+      .filter((i) => i !== 2 && i !== 3)
+      .map((i) => ({ id: String(i), note: i === 1 ? 'ok' : i === 4 ? 'fine, quoted' : `row ${i}` }));
+    for (const size of [7, 64, 2048, bytes.length]) {
+      const records: unknown[] = [];
+      const bad: Array<{ line: number; text: string }> = [];
+      for (let start = 0; start < bytes.length; start += size) {
+        const end = Math.min(bytes.length, start + size);
+        const result = await scanRecordsInRange(read, bytes.length, 'csv', start, end, 'stray.csv', {
+          chunkBytes: 16,
+        });
+        records.push(...result.records);
+        bad.push(...result.badRecords.map(({ line, text }) => ({ line, text })));
+      }
+      expect(records).toEqual(expected);
+      expect(bad).toEqual([
+        { line: 3, text: '2,it"s broken' },
+        { line: 4, text: '3,"quoted"then more' },
+      ]);
+    }
+  });
+
+  it('bounds what an unclosed CSV quote makes a small range read by the record cap', async () => {
+    const rows = ['id,note', '1,ok', '2,"never closed'];
     for (let i = 3; i < 40_000; i += 1) rows.push(`${i},fine row number ${i}`);
     const bytes = Buffer.from(`${rows.join('\n')}\n`);
     expect(bytes.length).toBeGreaterThan(MiB);
     const reader = counting(bytes);
     const cap = 64 * 1024;
-    const result = await scanRecordsInRange(reader.read, bytes.length, 'csv', 0, 2048, 'stray.csv', {
+    const result = await scanRecordsInRange(reader.read, bytes.length, 'csv', 0, 2048, 'open.csv', {
       maxRecordBytes: cap,
     });
     expect(reader.bytesRead).toBeLessThanOrEqual(3 * 2048 + cap + 256 * 1024);
     expect(result.records).toEqual([{ id: '1', note: 'ok' }]);
-    // By quote parity the stray quote opens a field that never closes: one record past the cap.
+    // An opening quote that never closes makes the rest of the file one quoted field: one record past the cap.
     expect(result.badRecords).toMatchObject([
       { line: 3, offset: 13, error: expect.stringMatching(/^record larger than 65,536 bytes/) },
     ]);
