@@ -162,6 +162,45 @@ describe('bad table records end to end on the local host', () => {
     expectAgreement(artifacts);
   });
 
+  it('a CSV job with stray quotes and quoted multi-line fields reads every row once, however it is cut', async () => {
+    const rows = ['id,note'];
+    const good: string[] = [];
+    const bad: Array<{ line: number; text: string }> = [];
+    let line = 2;
+    for (let i = 0; i < 300; i += 1) {
+      let row: string;
+      if (i % 23 === 7) {
+        row = `r${i},it"s row ${i}`;
+        bad.push({ line, text: row });
+      } else {
+        row = i % 5 === 0 ? `r${i},"two\nlines, ""quoted"""` : `r${i},plain ${i}`;
+        good.push(`r${i}`);
+      }
+      rows.push(row);
+      line += row.split('\n').length;
+    }
+    await product.store.write('inputs', 'bad-quotes/rows.csv', `${rows.join('\n')}\n`);
+
+    const view = await runJob(product, tableJob('bad-quotes'), 'bad-quotes');
+    const artifacts = await readArtifacts(product, 'bad-quotes');
+    expect(view.status).toBe('Completed');
+    expect(artifacts.manifest.miniBatches.length).toBeGreaterThan(5);
+    expect(artifacts.output).toEqual(good);
+    const failed = await failedItems(product, 'bad-quotes');
+    expect(
+      failed.map(({ item }) => ({
+        line: (item as { line: number }).line,
+        text: (item as { text: string }).text,
+      })),
+    ).toEqual(bad);
+    expect(artifacts.result.counters).toMatchObject({
+      itemsSucceeded: good.length,
+      itemsFailed: bad.length,
+      rows: good.length,
+    });
+    expectAgreement(artifacts);
+  });
+
   it('on_bad_record: fail_mini_batch fails the mini-batches with bad lines once, without retries, and runs the rest', async () => {
     const lines = Array.from({ length: 120 }, (_, i) =>
       i === 60 ? 'not json' : JSON.stringify({ id: `r${i}` }),
