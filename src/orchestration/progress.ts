@@ -79,13 +79,20 @@ export type NextStep =
   | { kind: 'retry'; attempt: number }
   | { kind: 'fatal'; code: string; message: string };
 
+/** Codes of failures that are the mini-batch's own data: not retried (they would fail again), not fatal. */
+const DATA_FAILURE_CODES: readonly string[] = ['TABULAR_PARSE_FAILED'];
+
 /**
  * Partial results are final (Azure ML semantics: recorded, not retried); failed attempts are retried
- * while retries remain; a non-retryable failure (the task module is broken) ends the job.
+ * while retries remain; bad data fails its mini-batch at once; any other non-retryable failure (the task
+ * module is broken) ends the job.
  */
 export function nextStep(receipt: MiniBatchReceipt, maxRetries: number): NextStep {
   if (receipt.status === 'succeeded') return { kind: 'final', outcome: 'succeeded' };
   if (receipt.status === 'partial') return { kind: 'final', outcome: 'failed' };
+  if (!receipt.retryable && receipt.code !== undefined && DATA_FAILURE_CODES.includes(receipt.code)) {
+    return { kind: 'final', outcome: 'failed' };
+  }
   if (!receipt.retryable) {
     return { kind: 'fatal', code: receipt.code ?? 'TASK_BROKEN', message: receipt.message ?? 'task failed' };
   }

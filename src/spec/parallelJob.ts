@@ -56,6 +56,7 @@ export class ParallelJob {
   readonly max_concurrency_per_instance: JobSpec['max_concurrency_per_instance'];
   readonly error_threshold: JobSpec['error_threshold'];
   readonly mini_batch_error_threshold: JobSpec['mini_batch_error_threshold'];
+  readonly on_bad_record: JobSpec['on_bad_record'];
   readonly task: JobSpec['task'];
   readonly mini_batch_size: JobSpec['mini_batch_size'];
   readonly partition_keys: JobSpec['partition_keys'];
@@ -97,6 +98,7 @@ export class ParallelJob {
     this.max_concurrency_per_instance = spec.max_concurrency_per_instance;
     this.error_threshold = spec.error_threshold;
     this.mini_batch_error_threshold = spec.mini_batch_error_threshold;
+    this.on_bad_record = spec.on_bad_record;
     this.task = spec.task;
     this.mini_batch_size = spec.mini_batch_size;
     this.partition_keys = spec.partition_keys;

@@ -112,5 +112,6 @@ function resolveSettings(spec: JobSpec, flags: JobCheck['flags']): EffectiveSett
     firstTaskCreationTimeoutSeconds:
       flags.firstTaskCreationTimeout ?? RUNNER_DEFAULTS.firstTaskCreationTimeoutSeconds,
     copyLogsToParent: flags.copyLogsToParent ?? RUNNER_DEFAULTS.copyLogsToParent,
+    onBadRecord: spec.on_bad_record ?? 'fail_item',
   };
 }

@@ -43,6 +43,7 @@ describe('spec defaults', () => {
       progressUpdateTimeoutSeconds: 3 * (60 + 30),
       firstTaskCreationTimeoutSeconds: 600,
       copyLogsToParent: false,
+      onBadRecord: 'fail_item',
     });
   });
 

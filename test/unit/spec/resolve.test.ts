@@ -106,8 +106,15 @@ describe('resolveJob', () => {
       progressUpdateTimeoutSeconds: 900,
       firstTaskCreationTimeoutSeconds: 120,
       copyLogsToParent: true,
+      onBadRecord: 'fail_item',
     });
     expect(job.task.argv).toContain('--language');
+  });
+
+  it('carries on_bad_record into the settings, fail_item when absent', () => {
+    const failing = load(minimalSpec({ on_bad_record: 'fail_mini_batch' })).spec;
+    expect(resolveJob(failing, options).settings.onBadRecord).toBe('fail_mini_batch');
+    expect(resolveJob(load(minimalSpec()).spec, options).settings.onBadRecord).toBe('fail_item');
   });
 
   it('derives progress_update_timeout from the run timeout and the task overhead', () => {
