@@ -7,10 +7,13 @@ describe('nextStep after a failed attempt', () => {
     expect(nextStep(failed(0, 3, { retryable: true }), 2)).toEqual({ kind: 'final', outcome: 'failed' });
   });
 
-  it('fails a mini-batch whose table does not parse at once: no retry, and the job goes on', () => {
-    const parse = failed(0, 1, { retryable: false, code: 'TABULAR_PARSE_FAILED', message: 'line 4' });
-    expect(nextStep(parse, 5)).toEqual({ kind: 'final', outcome: 'failed' });
-  });
+  it.each(['TABULAR_PARSE_FAILED', 'INPUT_CHANGED'])(
+    'fails a mini-batch with %s at once: no retry, and the job goes on',
+    (code) => {
+      const deterministic = failed(0, 1, { retryable: false, code, message: 'line 4' });
+      expect(nextStep(deterministic, 5)).toEqual({ kind: 'final', outcome: 'failed' });
+    },
+  );
 
   it('still ends the job on any other failure that cannot be retried', () => {
     const broken = failed(0, 1, { retryable: false, code: 'TASK_BROKEN', message: 'init failed 3 times' });
