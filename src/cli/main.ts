@@ -6,7 +6,9 @@ import { Command } from 'commander';
 import { ParallelJobClient } from '../client/client';
 import { ParallelJobError, SpecValidationError } from '../errors';
 import { startLocalHost, runHostCommand, type LocalHost } from '../local';
+import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
+import { DEV_ACCOUNT } from '../storage/developmentAccount';
 import { resolveInputLocation, uploadLocalFolder } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../spec/dump';
 import { loadJob, type LoadedJob } from '../spec/load';
@@ -217,6 +219,32 @@ async function runLocal(
   }
 }
 
+interface HostOptions {
+  port?: string;
+  dataDir?: string;
+  blobPort?: string;
+  queuePort?: string;
+  tablePort?: string;
+  memory?: boolean;
+}
+
+/** The containers this app's jobs use; created on the emulator so that uploads work at once. */
+async function describeContainers(host: LocalHost): Promise<string[]> {
+  const settings = settingsSchema.parse(process.env);
+  const containers: [string, string][] = [
+    [settings.PARALLEL_JOB_INPUTS_CONTAINER, 'input data (upload here)'],
+    [settings.PARALLEL_JOB_OUTPUTS_CONTAINER, 'job outputs'],
+    [settings.PARALLEL_JOB_LOGS_CONTAINER, 'job logs, job_result.json, manifest.json'],
+    [settings.PARALLEL_JOB_JOBS_CONTAINER, 'drop a job spec here to start it'],
+    [settings.PARALLEL_JOB_SCHEDULES_CONTAINER, 'schedules'],
+  ];
+  if (host.connectionString.includes(`AccountName=${DEV_ACCOUNT};`)) {
+    const store = BlobStore.fromConnectionString(host.connectionString);
+    for (const [name] of containers) await store.ensureContainer(name);
+  }
+  return ['Containers:', '', ...containers.map(([name, use]) => `        ${name.padEnd(12)} ${use}`), ''];
+}
+
 export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void = () => undefined): Command {
   const program = new Command('parallel-job')
     .description("Azure ML's ParallelJob on Azure Functions: run, submit and watch mini-batch jobs.")
@@ -256,13 +284,24 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
   program
     .command('host [appDir]')
     .description('serve a Functions app (default: this one) like `func start`')
-    .option('--port <port>', 'HTTP port (0 = any free port)')
-    .option('--data-dir <dir>', 'journal and storage folder')
-    .action(async (appDir: string | undefined, options: { port?: string; dataDir?: string }) => {
+    .option('--port <port>', 'HTTP port (0 = any free port; default 7071)')
+    .option('--data-dir <dir>', 'journal and storage folder (default: <appDir>/.parallel-job)')
+    .option('--blob-port <port>', 'storage blob port (default 10000; 0 = any free port)')
+    .option('--queue-port <port>', 'storage queue port (default 10001)')
+    .option('--table-port <port>', 'storage table port (default 10002)')
+    .option('--memory', 'keep storage in memory, in the host process (lost when it stops)')
+    .action(async (appDir: string | undefined, options: HostOptions) => {
+      const ownApp = appDir === undefined;
       const args = [appDir ?? packageRoot()];
       if (options.port) args.push('--port', options.port);
       if (options.dataDir) args.push('--data-dir', options.dataDir);
-      setExit(await runHostCommand(args, { log: io.out, error: io.err }));
+      if (options.blobPort) args.push('--blob-port', options.blobPort);
+      if (options.queuePort) args.push('--queue-port', options.queuePort);
+      if (options.tablePort) args.push('--table-port', options.tablePort);
+      if (options.memory) args.push('--memory');
+      setExit(
+        await runHostCommand(args, { log: io.out, error: io.err }, ownApp ? describeContainers : undefined),
+      );
     });
 
   remote(program.command('submit <job>').description('submit a job spec to a deployed app'))

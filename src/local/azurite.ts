@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '../storage/developmentAccount';
@@ -82,6 +83,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const at = (name: string): string => path.join(dir ?? '.', name);
   const loose = true;
   const skipApiVersionCheck = true;
+  // Azurite's metadata files are saved as `<name>~` and renamed: the folder must exist first.
+  if (dir !== undefined) fs.mkdirSync(dir, { recursive: true });
 
   const BlobServer = load<ServerClass>('blob/BlobServer');
   const BlobConfiguration = load<ConfigClass>('blob/BlobConfiguration');

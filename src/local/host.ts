@@ -12,6 +12,7 @@ import {
   type LoadedApp,
 } from './appLoader';
 import { startAzurite, type RunningAzurite } from './azurite';
+import { openStorage, type LocalStorage, type StoragePorts } from './storage';
 import { durableClientInput, handleDurableApi, type ManagementUrlContext } from './durable/api';
 import { DurableEngine, type EngineStats } from './durable/engine';
 import { tryJsonParse } from './durable/history';
@@ -32,6 +33,11 @@ export interface LocalHostOptions {
   dataDir?: string;
   /** Azurite in memory or persisted under dataDir (default 'persist'). Durable state is always journaled. */
   storage?: 'memory' | 'persist';
+  /**
+   * Ports of the persisted storage (default 10000/10001/10002, the emulator's; 0 = any free port, kept
+   * for later starts on the same data folder).
+   */
+  storagePorts?: Partial<StoragePorts>;
   /** Use this storage account instead of starting Azurite. */
   connectionString?: string;
   logger?: LogLine;
@@ -53,6 +59,8 @@ export interface LocalHost {
   /** `http://127.0.0.1:<real port>` */
   url: string;
   connectionString: string;
+  /** The persisted storage process, when this host uses one (not with `memory` or a given account). */
+  storage?: { origin: LocalStorage['origin']; pid?: number; folder: string };
   functions: FunctionInfo[];
   /** Counters of the durable engine (episodes, events replayed, max history length...). */
   stats(): LocalHostStats;
@@ -151,7 +159,8 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     }
   };
 
-  let azurite: RunningAzurite | undefined;
+  let azurite: RunningAzurite | LocalStorage | undefined;
+  let storageInfo: LocalHost['storage'];
   let server: http.Server | undefined;
   let releaseSettlement: (() => Promise<void>) | undefined;
   try {
@@ -167,9 +176,13 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     if (!connectionString && namesRealAccount(process.env.AzureWebJobsStorage))
       connectionString = process.env.AzureWebJobsStorage;
     if (!connectionString) {
-      azurite = await startAzurite(
-        options.storage === 'memory' ? {} : { dataDir: path.join(dataDir, 'azurite') },
-      );
+      if (options.storage === 'memory') azurite = await startAzurite();
+      else {
+        const folder = path.join(dataDir, 'azurite');
+        const storage = await openStorage({ folder, ports: options.storagePorts, log });
+        storageInfo = { origin: storage.origin, pid: storage.pid, folder };
+        azurite = storage;
+      }
       connectionString = azurite.connectionString;
     }
     setEnv('AzureWebJobsStorage', connectionString);
@@ -463,6 +476,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     return {
       url: baseUrl,
       connectionString,
+      ...(storageInfo ? { storage: storageInfo } : {}),
       functions,
       stats: () => ({ ...engine.stats(), invocations }),
       whenIdle: () => engine.whenIdle(),
