@@ -296,11 +296,16 @@ async function runLocal(
     const store = BlobStore.fromConnectionString(host.connectionString);
     const latest = options.fresh ? undefined : (record.latest(key) ?? runJobId(loaded, key, false));
     let view = await findJob(client, latest);
+    const rerunRest = async (ended: JobView): Promise<string> => {
+      const rerun = await client.rerun(ended.id);
+      io.err(`Job ${ended.id} ended ${ended.status}: running its unfinished mini-batches as ${rerun.id}.`);
+      record.remember(key, rerun.id, path.resolve(specPath));
+      return rerun.id;
+    };
+    // A cancel asked for by an earlier run (Ctrl-C twice) completes, then the rest runs.
+    const finishCancel = view?.status === 'CancelRequested';
     if (view && view.status !== 'Completed' && isFinished(view.status)) {
-      const rerun = await client.rerun(view.id);
-      io.err(`Job ${view.id} ended ${view.status}: running its unfinished mini-batches as ${rerun.id}.`);
-      jobId = rerun.id;
-      record.remember(key, jobId, path.resolve(specPath));
+      jobId = await rerunRest(view);
     } else if (view) {
       jobId = view.id;
       io.err(
@@ -320,9 +325,15 @@ async function runLocal(
       record.remember(key, jobId, path.resolve(specPath));
       io.err(`Started job ${jobId} on the embedded host (${host.url}).`);
     }
-    const progress = progressReporter(io);
+    let progress = progressReporter(io);
     view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
     progress.stop();
+    if (finishCancel && view.status === 'Canceled' && !signals.interrupted()) {
+      jobId = await rerunRest(view);
+      progress = progressReporter(io);
+      view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
+      progress.stop();
+    }
     const outDir = path.resolve(options.out ?? path.join('parallel-job-output', jobId));
     await downloadResults(store, view, outDir);
     printResult(view, io, outDir);
