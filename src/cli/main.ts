@@ -259,7 +259,8 @@ async function runLocal(
 ): Promise<number> {
   const loaded = loadJob(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
-  const dataDir = path.resolve(options.dataDir ?? '.parallel-job');
+  // Not `.parallel-job` itself: that is where `npm start` in this app's folder keeps its state.
+  const dataDir = path.resolve(options.dataDir ?? path.join('.parallel-job', 'run'));
   const key = runKey(loaded);
   const record = new RunRecord(dataDir);
   const host: LocalHost = await startLocalHost({
@@ -388,7 +389,7 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
         'again resumes an unfinished job (Ctrl-C cancels gracefully, twice stops at once)',
     )
     .option('--out <dir>', 'where to put outputs and logs (default: parallel-job-output/<job id>)')
-    .option('--data-dir <dir>', 'journal and storage folder (default: ./.parallel-job)')
+    .option('--data-dir <dir>', 'journal and storage folder (default: ./.parallel-job/run)')
     .option('--fresh', 'start the job anew instead of resuming it')
     .action(async (job: string, options: { out?: string; dataDir?: string; fresh?: boolean }) =>
       setExit(await runLocal(job, options, io)),

@@ -3,7 +3,11 @@
  * error classes). Messages say what to change.
  */
 export type LocalHostErrorCode =
-  'STORAGE_PORT_TAKEN' | 'STORAGE_START_FAILED' | 'STORAGE_FOLDER_BUSY' | 'STORAGE_STOP_FAILED';
+  | 'STORAGE_PORT_TAKEN'
+  | 'STORAGE_START_FAILED'
+  | 'STORAGE_FOLDER_BUSY'
+  | 'STORAGE_STOP_FAILED'
+  | 'DATA_DIR_IN_USE';
 
 export class LocalHostError extends Error {
   constructor(

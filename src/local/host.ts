@@ -13,6 +13,7 @@ import {
 } from './appLoader';
 import { startAzurite, type RunningAzurite } from './azurite';
 import { openStorage, type LocalStorage, type StoragePorts } from './storage';
+import { lockDataDir } from './dataLock';
 import { durableClientInput, handleDurableApi, type ManagementUrlContext } from './durable/api';
 import { DurableEngine, type EngineStats } from './durable/engine';
 import { tryJsonParse } from './durable/history';
@@ -161,6 +162,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
   let azurite: RunningAzurite | LocalStorage | undefined;
   let storageInfo: LocalHost['storage'];
+  let releaseDataDir: (() => void) | undefined;
   let server: http.Server | undefined;
   let releaseSettlement: (() => Promise<void>) | undefined;
   try {
@@ -171,6 +173,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const hostJson = readHostJson(appDir);
     findEntryFiles(appDir); // fail before starting storage when "main" matches nothing
     fs.mkdirSync(dataDir, { recursive: true });
+    releaseDataDir = lockDataDir(dataDir);
 
     let connectionString = options.connectionString;
     if (!connectionString && namesRealAccount(process.env.AzureWebJobsStorage))
@@ -494,6 +497,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         } finally {
           await releaseSettlement?.();
           await azurite?.stop();
+          releaseDataDir?.();
           restoreEnv();
         }
       },
@@ -502,6 +506,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     server?.close();
     await releaseSettlement?.();
     await azurite?.stop();
+    releaseDataDir?.();
     restoreEnv();
     throw error;
   }
