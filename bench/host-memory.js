@@ -131,6 +131,23 @@ async function runOne(storage, count) {
   }
   const wallMs = Math.round(performance.now() - started);
   const peaks = memory.stop();
+  if (process.env.HOST_MEMORY_DIAG === '1') {
+    const stats = host.stats();
+    const before = process.memoryUsage();
+    global.gc?.();
+    const after = process.memoryUsage();
+    console.error(
+      JSON.stringify({
+        instances: stats.instances,
+        rssMiB: Math.round(before.rss / MiB),
+        heapUsedMiB: Math.round(before.heapUsed / MiB),
+        heapUsedAfterGcMiB: Math.round(after.heapUsed / MiB),
+        rssAfterGcMiB: Math.round(after.rss / MiB),
+        externalMiB: Math.round(after.external / MiB),
+        arrayBuffersMiB: Math.round(after.arrayBuffers / MiB),
+      }),
+    );
+  }
   await host.stop();
   const diskMiB = storage === 'disk' ? Math.round(folderBytes(path.join(dataDir, 'azurite')) / MiB) : 0;
   fs.rmSync(dataDir, { recursive: true, force: true });
