@@ -1,6 +1,7 @@
 // parallel-job on Azure: `azd up` provisions this template and deploys the app.
 // Function App (Flex Consumption, Node 20) + storage + Service Bus + Application Insights + a user-assigned
-// identity with only the roles the code needs. No keys or connection strings anywhere (test/unit/infra).
+// identity with only the roles the code needs. No keys or connection strings anywhere (test/unit/infra); the
+// one secret, the download-link key, is a @secure() parameter that only the app settings receive.
 targetScope = 'subscription'
 
 @minLength(1)
@@ -53,6 +54,13 @@ param taskHubName string = 'ParallelJob'
 
 @description('Object id of the person running azd (azd fills it in); gets blob data access. Empty = none.')
 param userPrincipalId string = ''
+
+// newGuid() may only be a parameter default: each provisioning run draws a new key unless one is given,
+// which only ends the download links handed out before it (they last 15 minutes anyway).
+@secure()
+@description('HMAC key of the status page\'s signed download links (app setting PARALLEL_JOB_LINK_SECRET), at least 32 characters.')
+@minLength(32)
+param linkSecret string = '${newGuid()}${newGuid()}'
 
 var abbrs = loadJsonContent('abbreviations.json')
 var resourceToken = toLower(uniqueString(subscription().id, environmentName, location))
@@ -210,6 +218,7 @@ module functionApp 'app/functionapp.bicep' = {
     alwaysReadyDurableInstances: alwaysReadyDurableInstances
     durableBackend: durableBackend
     durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTaskScheduler!.outputs.endpoint : ''
+    linkSecret: linkSecret
   }
   // The host starts as soon as the app exists: its identity must already hold the data roles.
   dependsOn: [

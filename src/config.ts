@@ -27,6 +27,15 @@ export const settingsSchema = z.object({
   PARALLEL_JOB_OUTPUTS_CONTAINER: z.string().default('outputs'),
   PARALLEL_JOB_LOGS_CONTAINER: z.string().default('logs'),
   PARALLEL_JOB_SCHEDULES_CONTAINER: z.string().default('schedules'),
+  /** The container of the deployment package (Flex Consumption); jobs never touch it. */
+  PARALLEL_JOB_DEPLOYMENT_CONTAINER: z.string().default('app-package'),
+  /**
+   * Where jobs may read and write (src/storage/access.ts), comma-separated: `<container>[/<prefix>]` on the
+   * app's account or `https://<account>.blob.core.windows.net/<container>[/<prefix>]`. Unset: the inputs
+   * and outputs containers (read), the outputs container (write). Writable places are also readable.
+   */
+  PARALLEL_JOB_READ_PLACES: z.string().optional(),
+  PARALLEL_JOB_WRITE_PLACES: z.string().optional(),
   /** Schedules declared in settings, as JSON `{"<name>": {cron, time_zone?, job | job_blob}}` (src/submit/schedules.ts). */
   PARALLEL_JOB_SCHEDULES: z.string().optional(),
   /** Service Bus, identity-based only (the `ServiceBusConnection` trigger and the events sender use it). */
@@ -36,8 +45,24 @@ export const settingsSchema = z.object({
   /** Queue the Service Bus trigger reads (`%PARALLEL_JOB_SUBMIT_QUEUE%`) and topic that gets completion events. */
   PARALLEL_JOB_SUBMIT_QUEUE: z.string().min(1).default('job-submissions'),
   PARALLEL_JOB_EVENTS_TOPIC: z.string().min(1).default('job-events'),
+  /**
+   * The largest table record (CSV row or JSON line) read, in bytes; a longer one is a bad record of its
+   * mini-batch, and is not read whole. Default 16 MiB.
+   */
+  PARALLEL_JOB_MAX_RECORD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
   /** First retry of a failed mini-batch waits about this long; later ones double, up to a minute. */
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: z.coerce.number().int().nonnegative().default(1000),
+  /**
+   * HMAC key of the short-lived download links the status page renders (src/submit/links.ts). Unset: a
+   * random key per process, fine on one machine; in Azure the template sets it, so every instance
+   * accepts the links of the others.
+   */
+  PARALLEL_JOB_LINK_SECRET: z.string().min(32, 'use at least 32 characters').optional(),
   /** Set only when the Durable Task Scheduler backend is selected: `Endpoint=...;Authentication=ManagedIdentity;ClientID=...`. */
   DURABLE_TASK_SCHEDULER_CONNECTION_STRING: z.string().min(1).optional(),
 });
@@ -73,6 +98,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 
 const settingDefaults = settingsSchema.parse({});
 
+/** PARALLEL_JOB_MAX_RECORD_BYTES alone (activities read it without needing the storage settings). */
+export function maxRecordBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const parsed = settingsSchema.shape.PARALLEL_JOB_MAX_RECORD_BYTES.safeParse(
+    env.PARALLEL_JOB_MAX_RECORD_BYTES,
+  );
+  if (!parsed.success) {
+    throw new ConfigError([
+      {
+        path: 'PARALLEL_JOB_MAX_RECORD_BYTES',
+        message: 'must be a whole number of bytes from 1024 to 1073741824',
+      },
+    ]);
+  }
+  return parsed.data;
+}
+
 /**
  * The Azure resources and roles the code relies on: `infra/` must create and assign each of them, and
  * test/unit/infra checks it. `settingsNotSetInAzure` lists the only schema keys the template may leave
@@ -107,6 +148,8 @@ export const azureResourceContract = {
       'set only when the template selects the Durable Task Scheduler backend',
     PARALLEL_JOB_SCHEDULES:
       'optional schedules declared in settings; schedules usually live as blobs in the schedules container',
+    PARALLEL_JOB_READ_PLACES: 'unset, jobs read the inputs and outputs containers only',
+    PARALLEL_JOB_WRITE_PLACES: 'unset, jobs write the outputs container only',
   },
 } as const satisfies {
   settingsNotSetInAzure: Partial<Record<keyof Settings, string>>;

@@ -40,6 +40,32 @@ export function formatIssues(issues: readonly ValidationIssue[]): string {
   return issues.map((issue) => `  - ${formatIssue(issue)}`).join('\n');
 }
 
+/**
+ * A job named a storage place outside the ones the app's settings allow it (checked where the path is
+ * used, so a job record edited in storage cannot widen what its job may touch).
+ */
+export class DataPlaceRefusedError extends ParallelJobError {
+  readonly code = 'DATA_PLACE_REFUSED';
+  constructor(
+    readonly what: string,
+    problem: string,
+  ) {
+    super(`${what}: ${problem}.`);
+  }
+}
+
+/** A blob name that storage would resolve somewhere else (`..` segments, backslashes, control characters). */
+export class UnsafeBlobNameError extends ParallelJobError {
+  readonly code = 'BLOB_NAME_UNSAFE';
+  constructor(
+    readonly container: string,
+    readonly blob: string,
+    problem: string,
+  ) {
+    super(`The blob name '${blob}' in container '${container}' ${problem}; it is not used.`);
+  }
+}
+
 /** The job spec (YAML, JSON or constructor fields) is not valid. Carries every problem at once. */
 export class SpecValidationError extends ParallelJobError {
   readonly code = 'SPEC_INVALID';
@@ -158,6 +184,24 @@ export class InputPathError extends ParallelJobError {
     reason: string,
   ) {
     super(`The input path '${path}' cannot be used: ${reason}`);
+  }
+}
+
+/**
+ * A blob of the input changed after the job was planned. The job reads only the versions it planned, so
+ * that its output never mixes versions of one file; it is not retried.
+ */
+export class InputChangedError extends ParallelJobError {
+  readonly code = 'INPUT_CHANGED';
+  constructor(
+    readonly container: string,
+    readonly blob: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `The input blob '${blob}' in container '${container}' changed after the job was planned, so this mini-batch did not read it: a job reads only the versions it planned. A re-run reads those same versions and cannot read this one either; start a new job to process the new data.`,
+      options,
+    );
   }
 }
 
@@ -303,6 +347,31 @@ export class ScheduleRunError extends ParallelJobError {
     super(
       `${failures.length} schedule${failures.length === 1 ? '' : 's'} could not be run this tick; the next ticks try again while the occurrence is at most two minutes old:\n` +
         failures.map((failure) => `  - ${failure.schedule}: ${failure.message}`).join('\n'),
+    );
+  }
+}
+
+/** An HTTP body larger than the route reads; refused before (or while) it is read. */
+export class RequestTooLargeError extends ParallelJobError {
+  readonly code = 'REQUEST_TOO_LARGE';
+  constructor(
+    readonly limitBytes: number,
+    readonly what = 'A job spec',
+  ) {
+    super(
+      `${what} may be at most ${limitBytes.toLocaleString('en-US')} bytes; this request is larger and was not read. ` +
+        'Put large data in storage and refer to it from the spec (inputs.<name>.path), not in the spec itself.',
+    );
+  }
+}
+
+/** A signed download link that does not verify (edited, for another file, from another deployment) or has expired. */
+export class DownloadLinkError extends ParallelJobError {
+  readonly code = 'LINK_INVALID';
+  constructor(readonly lifetimeMinutes: number) {
+    super(
+      `This download link is not valid or has expired (links last ${lifetimeMinutes} minutes). ` +
+        'Open the job status page again for fresh links, or call GET /api/jobs/{id}/files/... with a function key.',
     );
   }
 }

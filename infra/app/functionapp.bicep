@@ -1,5 +1,6 @@
 // The Function App on the Flex Consumption plan (Linux, Node 20) and its app settings. Every connection is
-// identity-based: the settings hold endpoints and the identity's client id, never a key.
+// identity-based (Durable Functions too: host.json names the connection with `connectionName`): the
+// settings hold endpoints and the identity's client id, never a key.
 param name string
 param planName string
 param location string
@@ -42,6 +43,10 @@ param durableBackend string
 
 @description('Scheduler endpoint when durableBackend is DurableTaskScheduler; empty otherwise.')
 param durableTaskSchedulerEndpoint string = ''
+
+@secure()
+@description('HMAC key of the signed download links (PARALLEL_JOB_LINK_SECRET).')
+param linkSecret string
 
 resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
   name: storageAccountName
@@ -155,7 +160,14 @@ var monitoringSettings = {
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'ClientId=${identityClientId};Authorization=AAD'
 }
 
+// Every instance must accept the links another one signed, so the key is a setting, not per process.
+var linkSettings = {
+  PARALLEL_JOB_LINK_SECRET: linkSecret
+}
+
 var parallelJobSettings = union(jobContainerSettings, {
+  // Jobs may never read or write the deployment package; the app learns its container from here.
+  PARALLEL_JOB_DEPLOYMENT_CONTAINER: deploymentContainerName
   PARALLEL_JOB_TASK_HUB: taskHubName
   PARALLEL_JOB_SUBMIT_QUEUE: submitQueueName
   PARALLEL_JOB_EVENTS_TOPIC: eventsTopicName
@@ -178,6 +190,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     serviceBusSettings,
     monitoringSettings,
     parallelJobSettings,
+    linkSettings,
     durableBackend == 'DurableTaskScheduler' ? durableTaskSchedulerSettings : {}
   )
 }

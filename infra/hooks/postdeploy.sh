@@ -2,7 +2,9 @@
 # azd postdeploy hook: subscribe the blob-triggered function to BlobCreated events on the jobs container.
 # Flex Consumption runs blob triggers only through Event Grid, and the webhook needs the app's
 # blobs_extension system key, which exists only once the deployed host has started. The key goes into the
-# Event Grid subscription's endpoint, never into app settings, outputs or this script's output.
+# Event Grid subscription's endpoint, never into app settings, outputs, this script's output or any
+# command line: it travels from az's stdout into a variable, and from there into a request body file
+# that only this user can read and that is deleted on exit (test/unit/infra checks this).
 set -eu
 
 : "${AZURE_RESOURCE_GROUP:?run through azd: the template outputs provide it}"
@@ -12,6 +14,12 @@ set -eu
 : "${SUBMIT_FROM_BLOB_FUNCTION_NAME:?}"
 
 subscription_name="submit-from-blob"
+
+umask 077
+body_file=$(mktemp)
+error_file=$(mktemp)
+trap 'rm -f "$body_file" "$error_file"' EXIT
+trap 'exit 1' INT TERM
 
 key=""
 attempt=1
@@ -32,19 +40,45 @@ fi
 
 host=$(az functionapp show --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
   --query defaultHostName --output tsv)
-endpoint="https://${host}/runtime/webhooks/blobs?functionName=Host.Functions.${SUBMIT_FROM_BLOB_FUNCTION_NAME}&code=${key}"
+topic_id=$(az eventgrid system-topic show --resource-group "$AZURE_RESOURCE_GROUP" --name "$JOBS_SYSTEM_TOPIC_NAME" \
+  --query id --output tsv)
 
 # Rejection records the app writes under _rejected/ would each cost an ignored call: filtered out here.
-# create is a PUT: running the hook again updates the subscription (for example after a key rotation).
-az eventgrid system-topic event-subscription create \
-  --resource-group "$AZURE_RESOURCE_GROUP" \
-  --system-topic-name "$JOBS_SYSTEM_TOPIC_NAME" \
-  --name "$subscription_name" \
-  --endpoint-type webhook \
-  --endpoint "$endpoint" \
-  --included-event-types Microsoft.Storage.BlobCreated \
-  --subject-begins-with "/blobServices/default/containers/${JOBS_CONTAINER_NAME}/" \
-  --advanced-filter subject StringNotBeginsWith "/blobServices/default/containers/${JOBS_CONTAINER_NAME}/blobs/_rejected/" \
-  --output none
+# A PUT: running the hook again updates the subscription (for example after a key rotation).
+cat >"$body_file" <<EOF
+{
+  "properties": {
+    "destination": {
+      "endpointType": "WebHook",
+      "properties": {
+        "endpointUrl": "https://${host}/runtime/webhooks/blobs?functionName=Host.Functions.${SUBMIT_FROM_BLOB_FUNCTION_NAME}&code=${key}"
+      }
+    },
+    "filter": {
+      "includedEventTypes": ["Microsoft.Storage.BlobCreated"],
+      "subjectBeginsWith": "/blobServices/default/containers/${JOBS_CONTAINER_NAME}/",
+      "advancedFilters": [
+        {
+          "operatorType": "StringNotBeginsWith",
+          "key": "subject",
+          "values": ["/blobServices/default/containers/${JOBS_CONTAINER_NAME}/blobs/_rejected/"]
+        }
+      ]
+    },
+    "eventDeliverySchema": "EventGridSchema"
+  }
+}
+EOF
+
+# A URL without a host is an ARM resource path: az rest sends it to the current cloud's ARM endpoint.
+if ! az rest --method put \
+  --url "${topic_id}/eventSubscriptions/${subscription_name}?api-version=2022-06-15" \
+  --headers "Content-Type=application/json" \
+  --body "@${body_file}" \
+  --output none 2>"$error_file"; then
+  # An error may quote the endpoint: its code= is blanked before anything is shown.
+  sed 's/code=[^&" ]*/code=***/g' "$error_file" >&2
+  exit 1
+fi
 
 echo "postdeploy: Event Grid subscription '$subscription_name' delivers new blobs in '$JOBS_CONTAINER_NAME' to $SUBMIT_FROM_BLOB_FUNCTION_NAME"

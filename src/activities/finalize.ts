@@ -6,7 +6,9 @@ import { resolveInputLocation } from '../storage/inputs';
 import { attemptRecordSchema, listAttempts } from './attemptRecord';
 import type { MiniBatchReceipt } from './contracts';
 import { readManifest, type Manifest, type ManifestEntry } from './manifest';
-import { readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
+import { outputOwnerOf, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
+import { claimOutput } from './outputOwner';
+import { DataPlaceRefusedError } from '../errors';
 
 /**
  * Ends a job in storage: commits the append_row output from the winning attempt of every mini-batch in
@@ -39,7 +41,7 @@ export async function finalizeActivity(deps: ActivityDeps, raw: unknown): Promis
       miniBatches: manifestEntries,
     };
     await store.writeJson(logsContainer, folder.manifest, manifest);
-    Object.assign(outputs, await commitOutput(store, record, manifestEntries));
+    Object.assign(outputs, await commitOutput(deps, record, manifestEntries));
     await store.write(logsContainer, folder.processedMiniBatches, processedCsv(attempts), {
       contentType: 'text/csv',
     });
@@ -124,22 +126,38 @@ function buildManifest(
   return entries;
 }
 
-/** Commits each output blob's blocks in mini-batch order; rows appear once each, in input order. */
+/**
+ * Commits each output blob's blocks in mini-batch order; rows appear once each, in input order. Only into
+ * a writable place, and only over a blob this job (or the job it re-runs) created.
+ */
 async function commitOutput(
-  store: BlobStore,
+  deps: ActivityDeps,
   record: JobRecord,
   entries: ManifestEntry[],
 ): Promise<Record<string, string>> {
+  const { store } = deps;
   const target = record.appendRow;
   const appendTo = record.job.appendRowTo;
   if (!target || !appendTo) return {};
+  const field = `outputs.${appendTo.output}.path`;
   for (const [part, blob] of target.blobs.entries()) {
+    deps.access.assert(
+      { accountUrl: store.accountUrl, container: target.container, prefix: blob },
+      'write',
+      field,
+    );
+    const claim = await claimOutput(store, target.container, blob, outputOwnerOf(record));
+    if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
     const first = part * target.miniBatchesPerBlob;
     const ids = entries
       .slice(first, first + target.miniBatchesPerBlob)
       .filter((entry) => entry.attempt !== undefined && (entry.rows ?? 0) > 0)
       .map((entry) => outputBlockId(entry.generation ?? 0, entry.index, entry.attempt!));
-    await store.commitBlocks(target.container, blob, ids, { contentType: 'text/plain' });
+    await store.commitBlocks(target.container, blob, ids, {
+      contentType: 'text/plain',
+      metadata: claim.metadata,
+      conditions: claim.conditions,
+    });
   }
   const first = target.blobs[0]!;
   const url =

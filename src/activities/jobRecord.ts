@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { JobNotFoundError } from '../errors';
+import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
 import { effectiveJobSchema } from '../spec/effective';
@@ -29,6 +30,8 @@ export const jobRecordSchema = z.object({
     })
     .optional(),
   createdAt: z.string(),
+  /** The job whose output this one writes: itself, or for a re-run the job it completes. */
+  outputOwner: z.string().optional(),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 
@@ -44,10 +47,16 @@ export function appendRowBlobFor(
   return { container: target.container, blob };
 }
 
-/** What every activity needs: the app's storage and the container of the job folders. */
+/** What every activity needs: the app's storage, the container of the job folders, where jobs may go. */
 export interface ActivityDeps {
   store: BlobStore;
   logsContainer: string;
+  access: AccessPolicy;
+}
+
+/** The owner recorded on the job's output blobs (see outputOwner.ts). */
+export function outputOwnerOf(record: JobRecord): string {
+  return record.outputOwner ?? record.jobId;
 }
 
 export async function readJobRecord(

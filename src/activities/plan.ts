@@ -5,7 +5,15 @@ import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import type { EffectiveJob } from '../spec/effective';
-import { jobRecordSchema, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
+import { DataPlaceRefusedError } from '../errors';
+import {
+  jobRecordSchema,
+  outputOwnerOf,
+  readJobRecord,
+  type ActivityDeps,
+  type JobRecord,
+} from './jobRecord';
+import { claimOutput } from './outputOwner';
 import { readManifest } from './manifest';
 
 /** Azure's limits per blob: 50,000 committed blocks, 100,000 uncommitted. */
@@ -26,6 +34,7 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
 
   const job = input.job;
   const location = resolveInputLocation(job.inputData.path, { accountUrl: store.accountUrl });
+  deps.access.assert(location, 'read', `inputs.${job.inputData.name}.path`);
   const plan = await planJob(store.forAccount(location.accountUrl), {
     jobId: input.jobId,
     input: location,
@@ -36,8 +45,11 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     logsContainer,
   });
   const appendRow = appendRowTarget(store, job, plan.miniBatches);
-  // Attempts stage their rows on the output blob, so its container must exist before the first one.
-  if (appendRow) await store.ensureContainer(appendRow.container);
+  if (appendRow) {
+    await checkOutputBlobs(deps, appendRow, input.jobId, `outputs.${job.appendRowTo!.output}.path`);
+    // Attempts stage their rows on the output blob, so its container must exist before the first one.
+    await store.ensureContainer(appendRow.container);
+  }
   const record: JobRecord = {
     jobId: input.jobId,
     generation: 0,
@@ -46,6 +58,7 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     tasksRoot: input.tasksRoot,
     appendRow,
     createdAt: input.createdAt,
+    outputOwner: input.jobId,
   };
   await store.writeJson(logsContainer, jobFolder(input.jobId).jobRecord, jobRecordSchema.parse(record));
   return { plan, generation: 0, selected: plan.miniBatches };
@@ -60,6 +73,12 @@ async function planRerun(
 ): Promise<PlanActivityOutput> {
   const { store, logsContainer } = deps;
   const previous = await readJobRecord(store, logsContainer, previousId);
+  // The record is read back from storage: its places are checked again under today's settings.
+  deps.access.assert(previous.plan.input, 'read', `inputs.${previous.job.inputData.name}.path`);
+  if (previous.appendRow) {
+    const field = `outputs.${previous.job.appendRowTo?.output ?? ''}.path`;
+    await checkOutputBlobs(deps, previous.appendRow, outputOwnerOf(previous), field);
+  }
   const manifest = await readManifest(store, logsContainer, previousId);
   const from = jobFolder(previousId);
   const to = jobFolder(jobId);
@@ -80,10 +99,32 @@ async function planRerun(
     rerunOf: previousId,
     tasksRoot,
     createdAt,
+    outputOwner: outputOwnerOf(previous),
   };
   await store.writeJson(logsContainer, to.jobRecord, jobRecordSchema.parse(record));
   const selected = manifest.miniBatches.filter((entry) => entry.status !== 'SUCCEEDED').length;
   return { plan: previous.plan, generation: record.generation, selected };
+}
+
+/**
+ * Refuses, before anything runs, output blobs outside the writable places or written by someone else
+ * (finalize checks again before it commits).
+ */
+async function checkOutputBlobs(
+  deps: ActivityDeps,
+  target: NonNullable<JobRecord['appendRow']>,
+  owner: string,
+  field: string,
+): Promise<void> {
+  for (const blob of target.blobs) {
+    deps.access.assert(
+      { accountUrl: deps.store.accountUrl, container: target.container, prefix: blob },
+      'write',
+      field,
+    );
+    const claim = await claimOutput(deps.store, target.container, blob, owner);
+    if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
+  }
 }
 
 /**

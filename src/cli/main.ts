@@ -12,7 +12,7 @@ import { BlobStore } from '../storage/blobStore';
 import { DEV_ACCOUNT } from '../storage/developmentAccount';
 import { resolveInputLocation, uploadLocalFolder } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../spec/dump';
-import { loadJob, type LoadedJob } from '../spec/load';
+import { loadJobSpec, type LoadedJob } from '../spec/load';
 import type { JobSpec } from '../spec/schema';
 import { isFinished, type JobView } from '../submit/status';
 import { RunRecord, runJobId, runKey } from './runState';
@@ -257,7 +257,7 @@ async function runLocal(
   options: { out?: string; dataDir?: string; fresh?: boolean },
   io: Io,
 ): Promise<number> {
-  const loaded = loadJob(specPath);
+  const loaded = loadJobSpec(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
   // Not `.parallel-job` itself: that is where `npm start` in this app's folder keeps its state.
   const dataDir = path.resolve(options.dataDir ?? path.join('.parallel-job', 'run'));
@@ -405,7 +405,7 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .description('validate a job spec and write it back as YAML (stdout, or a file that must not exist)')
     .option('--overwrite', 'replace dest if it exists')
     .action((job: string, dest: string | undefined, options: { overwrite?: boolean }) => {
-      const loaded = loadJob(job);
+      const loaded = loadJobSpec(job);
       for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
       const yaml = dumpJob(loaded.spec, dest, { overwrite: options.overwrite });
       if (!dest) io.out(yaml.trimEnd());

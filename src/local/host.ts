@@ -1,3 +1,4 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -44,8 +45,16 @@ export interface LocalHostOptions {
   logger?: LogLine;
   /** No per-invocation and user log lines (start-up errors are still thrown). */
   quiet?: boolean;
-  /** Keys enforced for authLevel function/admin. Also read from FUNCTIONS_HOST_FUNCTION_KEY / FUNCTIONS_HOST_MASTER_KEY. */
+  /**
+   * Keys enforced for authLevel function/admin, the admin endpoints and the Durable management API. Also
+   * read from FUNCTIONS_HOST_FUNCTION_KEY / FUNCTIONS_HOST_MASTER_KEY. None given: every route is open.
+   */
   keys?: { function?: string; master?: string };
+  /**
+   * Largest request body the host reads; larger ones are answered 413 unread. Default: the app setting
+   * FUNCTIONS_REQUEST_BODY_SIZE_LIMIT (bytes), else 100 MB, as in the Azure Functions host.
+   */
+  maxRequestBodyBytes?: number;
   /** Poll interval of blob and queue triggers in ms (default 1000). */
   pollIntervalMs?: number;
   /** App settings for this host's lifetime; they win over the environment and local.settings.json. */
@@ -95,10 +104,63 @@ function headerRecord(headers: http.IncomingHttpHeaders): Record<string, string>
   return result;
 }
 
-async function readBody(req: http.IncomingMessage): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/** The Azure Functions host's default request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). */
+export const DEFAULT_MAX_REQUEST_BODY_BYTES = 100 * 1024 * 1024;
+
+/**
+ * The body, or 'too-large' as soon as it is known to pass `limit`: from Content-Length before anything
+ * is read, else when the chunks read so far pass it. Reading then stops (the stream is paused).
+ */
+function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
+  const declared = Number(req.headers['content-length'] ?? '');
+  if (Number.isFinite(declared) && declared > limit) return Promise.resolve('too-large');
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const done = (): void => {
+      req.off('data', onData).off('end', onEnd).off('error', onError);
+    };
+    const onData = (chunk: Buffer): void => {
+      size += chunk.length;
+      if (size > limit) {
+        done();
+        req.pause();
+        resolve('too-large');
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = (): void => {
+      done();
+      resolve(Buffer.concat(chunks));
+    };
+    const onError = (error: Error): void => {
+      done();
+      reject(error);
+    };
+    req.on('data', onData).on('end', onEnd).on('error', onError);
+  });
+}
+
+/** Equal keys, compared in constant time (hashes first, so lengths do not show either). */
+function sameKey(given: string | undefined, key: string | undefined): boolean {
+  if (given === undefined || key === undefined) return false;
+  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
+  return timingSafeEqual(digest(given), digest(key));
+}
+
+/** The key a request presents: `?code=`, `x-functions-key`, or the password of HTTP Basic credentials. */
+function presentedKey(req: http.IncomingMessage, query: URLSearchParams): string | undefined {
+  const header = req.headers['x-functions-key'];
+  const basic = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
+  const password = basic
+    ? Buffer.from(basic[1] as string, 'base64')
+        .toString('utf8')
+        .split(':')
+        .slice(1)
+        .join(':')
+    : undefined;
+  return query.get('code') ?? (Array.isArray(header) ? header[0] : header) ?? (password || undefined);
 }
 
 interface HttpFunction {
@@ -212,10 +274,24 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       extraInputsFor: (registration) => extraInputsFor(registration),
     });
 
+    // Key rules as in Azure: function-level routes take a function key or the master key, the admin
+    // routes the master key, the Durable management API the Durable extension's system key
+    // (durabletask_extension) or the master key. Azure serves the app's own Durable client calls
+    // (/durabletask/) on the worker's loopback only; here they share the public port, so they are keyed
+    // like the webhooks, and the app's client carries the system key as HTTP Basic credentials in its
+    // base URL (the SDK adds no query or header to those calls). With keys set and no master key given, a
+    // random one stands in, so the admin routes are never the open ones.
+    const functionKey = options.keys?.function ?? process.env.FUNCTIONS_HOST_FUNCTION_KEY;
+    const masterKey = options.keys?.master ?? process.env.FUNCTIONS_HOST_MASTER_KEY;
+    const keyed = !!(functionKey || masterKey);
     const keys = {
-      function: options.keys?.function ?? process.env.FUNCTIONS_HOST_FUNCTION_KEY,
-      master: options.keys?.master ?? process.env.FUNCTIONS_HOST_MASTER_KEY,
+      function: functionKey || undefined,
+      master: masterKey || (keyed ? randomBytes(32).toString('hex') : undefined),
+      durableSystem: keyed ? randomBytes(32).toString('hex') : undefined,
     };
+    const bodyLimit =
+      options.maxRequestBodyBytes ??
+      (Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) || DEFAULT_MAX_REQUEST_BODY_BYTES);
     const routePrefix = (hostJson.extensions?.http?.routePrefix ?? 'api').replace(/^\/+|\/+$/g, '');
     const httpFunctions = collectHttpFunctions(app);
     let invocations = 0;
@@ -224,8 +300,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       webhookBase: `${baseUrl}/runtime/webhooks/durabletask`,
       hubName,
       connectionName: 'Storage',
-      code: keys.master,
+      code: keys.durableSystem,
     });
+    const rpcBaseUrl = (): string => {
+      if (!keys.durableSystem) return `${baseUrl}/durabletask/`;
+      const url = new URL('/durabletask/', baseUrl);
+      url.username = 'durabletask';
+      url.password = keys.durableSystem;
+      return url.href;
+    };
     const extraInputsFor = (registration: Registration): Record<string, unknown> => {
       const inputs: Record<string, unknown> = {};
       for (const [name, binding] of Object.entries(registration.metadata.bindings)) {
@@ -233,7 +316,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           binding.direction === 'in' &&
           (binding.type === 'durableClient' || binding.type === 'orchestrationClient')
         ) {
-          inputs[name] = durableClientInput(urlContext(), `${baseUrl}/durabletask/`);
+          inputs[name] = durableClientInput(urlContext(), rpcBaseUrl());
         }
       }
       return inputs;
@@ -255,19 +338,38 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       return result;
     };
 
-    const authorized = (level: string, req: http.IncomingMessage, query: URLSearchParams): boolean => {
-      const given = query.get('code') ?? (req.headers['x-functions-key'] as string | undefined);
-      if (level === 'anonymous') return true;
-      if (level === 'admin') return !keys.master || given === keys.master;
-      if (!keys.function && !keys.master) return true;
-      return given !== undefined && (given === keys.function || given === keys.master);
+    const authorized = (
+      /** anonymous, function, admin (master key only), system (Durable API: system or master key). */
+      level: string,
+      req: http.IncomingMessage,
+      query: URLSearchParams,
+    ): boolean => {
+      if (level === 'anonymous' || !keyed) return true;
+      const given = presentedKey(req, query);
+      if (sameKey(given, keys.master)) return true;
+      if (level === 'system') return sameKey(given, keys.durableSystem);
+      if (level === 'admin') return false;
+      return sameKey(given, keys.function);
+    };
+
+    /** A fault of the host or of the function: an id for the caller, the details for the log. */
+    const internalError = (
+      where: string,
+      error: unknown,
+    ): { code: string; message: string; error_id: string } => {
+      const errorId = randomUUID();
+      log(`${where} failed, error id ${errorId}: ${(error as Error)?.stack ?? String(error)}`);
+      return {
+        code: 'INTERNAL',
+        message: `The request failed (error id ${errorId}); the details are in the host's log.`,
+        error_id: errorId,
+      };
     };
 
     const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
       const url = new URL(req.url ?? '/', baseUrl);
       const pathname = url.pathname;
       const method = (req.method ?? 'GET').toUpperCase();
-      const body = await readBody(req);
       const send = (status: number, payload?: unknown, headers: Record<string, string> = {}): void => {
         if (payload === undefined) {
           res.writeHead(status, headers).end();
@@ -281,13 +383,28 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         });
         res.end(text);
       };
+      const body = await readBody(req, bodyLimit);
+      if (body === 'too-large') {
+        // Answered without reading the rest. Then nothing more is read: the answer goes out with a FIN,
+        // and the socket is destroyed a moment later (at once, unread data would turn the close into a
+        // reset that can discard the answer before the client reads it).
+        res.once('finish', () => {
+          const socket = req.socket;
+          socket.pause();
+          socket.end();
+          setTimeout(() => socket.destroy(), 1000).unref();
+        });
+        return send(413, {
+          error: {
+            code: 'REQUEST_TOO_LARGE',
+            message: `Request bodies may be at most ${bodyLimit} bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).`,
+          },
+        });
+      }
 
-      for (const [prefix, needsKey] of [
-        ['/durabletask/', false],
-        ['/runtime/webhooks/durabletask/', true],
-      ] as const) {
+      for (const prefix of ['/durabletask/', '/runtime/webhooks/durabletask/']) {
         if (pathname.startsWith(prefix)) {
-          if (needsKey && !authorized('admin', req, url.searchParams)) return send(401);
+          if (!authorized('system', req, url.searchParams)) return send(401);
           const reply = handleDurableApi(
             engine,
             {
@@ -357,13 +474,15 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           );
           return send(202);
         } catch (error) {
-          return send(500, { message: (error as Error)?.message ?? String(error) });
+          return send(500, { error: internalError(`Function '${registration.metadata.name}'`, error) });
         }
       }
 
+      if (pathname === '/admin/host/status' && !authorized('admin', req, url.searchParams)) return send(401);
       if (pathname === '/' || pathname === '/admin/host/status') {
         return send(200, { state: 'Running', version: '4.x-local', functions: app.registrations.size });
       }
+      if (pathname.startsWith('/admin/')) return send(authorized('admin', req, url.searchParams) ? 404 : 401);
 
       const prefix = routePrefix ? `/${routePrefix}` : '';
       if (
@@ -413,8 +532,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
           extraInputs: extraInputsFor(fn.registration),
           reason: `This function was programmatically called via the host APIs.`,
         }));
-      } catch {
-        res.writeHead(500).end();
+      } catch (error) {
+        const answer = JSON.stringify({
+          error: internalError(`Function '${fn.registration.metadata.name}'`, error),
+        });
+        res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end(answer);
         return;
       }
       const options = invoker.bindingOptions(fn.registration);
@@ -440,9 +562,11 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
 
     server = http.createServer((req, res) => {
       handle(req, res).catch((error: unknown) => {
-        log(`HTTP request ${req.method} ${req.url} failed: ${(error as Error)?.stack ?? String(error)}`);
-        if (!res.headersSent) res.writeHead(500);
-        res.end();
+        // The path only: a query may carry a key (?code=).
+        const where = `HTTP request ${req.method} ${(req.url ?? '').split('?')[0]}`;
+        const answer = JSON.stringify({ error: internalError(where, error) });
+        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' });
+        res.end(answer);
       });
     });
     server.keepAliveTimeout = 5_000;

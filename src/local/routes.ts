@@ -57,13 +57,22 @@ export function compileRoute(template: string): CompiledRoute {
   };
 }
 
+/** Like ASP.NET routing, a malformed escape is left as it is instead of failing the request. */
+function decodeOrKeep(value: string): string {
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
 export function matchRoute(route: CompiledRoute, path: string): Record<string, string> | undefined {
   const match = route.regex.exec(path.replace(/^\/+/, ''));
   if (!match) return undefined;
   const params: Record<string, string> = {};
   route.params.forEach((name, index) => {
     const value = match.groups?.[`p${index}`];
-    if (value !== undefined) params[name] = decodeURIComponent(value);
+    if (value !== undefined) params[name] = decodeOrKeep(value);
   });
   return params;
 }

@@ -1,3 +1,4 @@
+import { specSizeProblem } from './limits';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SpecValidationError, type ValidationIssue } from '../errors';
@@ -24,9 +25,6 @@ export interface ParseJobTextOptions {
   baseDir?: string;
 }
 
-/** Specs are small; anything larger is a mistake (a data file passed by accident). */
-export const MAX_SPEC_CHARS = 1024 * 1024;
-
 type Locate = (path: readonly (string | number)[]) => Position | undefined;
 
 function fail(issues: readonly ValidationIssue[], source?: string): never {
@@ -37,8 +35,11 @@ function looksLikeText(pathOrText: string): boolean {
   return pathOrText.includes('\n') || pathOrText.trimStart().startsWith('{');
 }
 
-/** Loads a spec from a file path, or from YAML/JSON text (anything with a newline or starting with `{`). */
-export function loadJob(pathOrText: string): LoadedJob {
+/**
+ * The plain spec from a file path, or from YAML/JSON text (anything with a newline or starting with `{`),
+ * with its warnings and folder. `loadJob` (parallelJob.ts) gives the job entity instead.
+ */
+export function loadJobSpec(pathOrText: string): LoadedJob {
   if (looksLikeText(pathOrText)) return parseJobText(pathOrText);
   const file = path.resolve(pathOrText);
   let text: string;
@@ -57,17 +58,8 @@ export function loadJob(pathOrText: string): LoadedJob {
 
 export function parseJobText(text: string, options: ParseJobTextOptions = {}): LoadedJob {
   const { source, baseDir } = options;
-  if (text.length > MAX_SPEC_CHARS) {
-    fail(
-      [
-        {
-          path: '',
-          message: `is ${text.length} characters long; a job spec must be under ${MAX_SPEC_CHARS}`,
-        },
-      ],
-      source,
-    );
-  }
+  const tooLarge = specSizeProblem(text);
+  if (tooLarge) fail([{ path: '', message: tooLarge }], source);
   const format = options.format ?? (text.trimStart().startsWith('{') ? 'json' : 'yaml');
   const { value, locate } = format === 'json' ? readJson(text, source) : readYaml(text, source);
   return withOrigin(validated(value, locate, source), baseDir, source);

@@ -1,6 +1,7 @@
 import { stat } from 'node:fs/promises';
 import {
   BlobServiceClient,
+  type BlobClient,
   type BlobGetPropertiesResponse,
   type ContainerClient,
   type StoragePipelineOptions,
@@ -8,7 +9,8 @@ import {
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import type { z } from 'zod';
 import type { Settings } from '../config';
-import { ConfigError, StorageContentError } from '../errors';
+import { ConfigError, InputChangedError, StorageContentError, UnsafeBlobNameError } from '../errors';
+import { blobPathProblem } from './access';
 import {
   BlobLister,
   connectionStringAccess,
@@ -172,6 +174,13 @@ export class BlobStore {
     return this.service.getContainerClient(container);
   }
 
+  /** Every call on one blob goes through here: `.` and `..` segments would address another container. */
+  private blob(container: string, name: string): BlobClient {
+    const problem = blobPathProblem(name);
+    if (problem) throw new UnsafeBlobNameError(container, name, problem);
+    return this.container(container).getBlobClient(name);
+  }
+
   /** Creates the container if needed; remembered per instance so hot paths pay once. */
   async ensureContainer(container: string): Promise<void> {
     if (this.ensured.has(container)) return;
@@ -245,26 +254,37 @@ export class BlobStore {
   /** The blob's properties, or undefined when it does not exist. */
   async stat(container: string, name: string): Promise<BlobInfo | undefined> {
     try {
-      return infoFromProperties(name, await this.container(container).getBlobClient(name).getProperties());
+      return infoFromProperties(name, await this.blob(container, name).getProperties());
     } catch (error) {
       if (isStatus(error, 404) && !isContainerMissing(error)) return undefined;
       throw toStorageError(error, container, name);
     }
   }
 
-  /** The blob's bytes, or the bytes of [start, end) when a range is given (empty past the end). */
-  async read(container: string, name: string, range?: { start: number; end?: number }): Promise<Buffer> {
+  /**
+   * The blob's bytes, or the bytes of [start, end) when a range is given (empty past the end). With
+   * `ifMatch`, only that version is read: another one is an InputChangedError.
+   */
+  async read(
+    container: string,
+    name: string,
+    range?: { start: number; end?: number },
+    options?: { ifMatch?: string },
+  ): Promise<Buffer> {
     const start = range?.start ?? 0;
     const count = range?.end === undefined ? undefined : range.end - start;
     if (count !== undefined && count <= 0) return Buffer.alloc(0);
     try {
-      const response = await this.container(container)
-        .getBlobClient(name)
-        .download(start, count, { maxRetryRequests: 3 });
+      const response = await this.blob(container, name).download(start, count, {
+        maxRetryRequests: 3,
+        ...(options?.ifMatch ? { conditions: { ifMatch: options.ifMatch } } : {}),
+      });
       return await collect(response.readableStreamBody);
     } catch (error) {
       // A range that starts at or past the end is empty, not an error: readers probe past the end.
       if (isStatus(error, 416)) return Buffer.alloc(0);
+      if (options?.ifMatch && isStatus(error, 412))
+        throw new InputChangedError(container, name, { cause: error });
       throw toStorageError(error, container, name);
     }
   }
@@ -306,7 +326,7 @@ export class BlobStore {
     options?: WriteOptions,
   ): Promise<WriteResult> {
     const data = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-    const client = this.container(container).getBlockBlobClient(name);
+    const client = this.blob(container, name).getBlockBlobClient();
     try {
       const response = await client.upload(data, data.length, {
         ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
@@ -343,7 +363,7 @@ export class BlobStore {
     options?: { contentType?: string },
   ): Promise<number> {
     try {
-      const client = this.container(container).getBlockBlobClient(name);
+      const client = this.blob(container, name).getBlockBlobClient();
       await client.uploadFile(localPath, {
         concurrency: 4,
         ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
@@ -357,7 +377,7 @@ export class BlobStore {
   /** Stages one uncommitted block; staging the same id again replaces it (idempotent by id). */
   async stageBlock(container: string, name: string, blockId: string, body: Buffer): Promise<void> {
     try {
-      await this.container(container).getBlockBlobClient(name).stageBlock(blockId, body, body.length);
+      await this.blob(container, name).getBlockBlobClient().stageBlock(blockId, body, body.length);
     } catch (error) {
       throw toStorageError(error, container, name);
     }
@@ -368,14 +388,20 @@ export class BlobStore {
     container: string,
     name: string,
     blockIds: string[],
-    options?: { contentType?: string; metadata?: Record<string, string> },
+    options?: {
+      contentType?: string;
+      metadata?: Record<string, string>;
+      /** Commit only if the blob still has this etag, or (`ifNoneMatch: '*'`) still does not exist. */
+      conditions?: { ifMatch?: string; ifNoneMatch?: string };
+    },
   ): Promise<void> {
     try {
-      await this.container(container)
-        .getBlockBlobClient(name)
+      await this.blob(container, name)
+        .getBlockBlobClient()
         .commitBlockList(blockIds, {
           ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
           ...(options?.metadata ? { metadata: options.metadata } : {}),
+          ...(options?.conditions ? { conditions: options.conditions } : {}),
         });
     } catch (error) {
       throw toStorageError(error, container, name);
@@ -385,7 +411,7 @@ export class BlobStore {
   /** The blob's block ids; both lists are empty when nothing was staged or committed under the name. */
   async listBlocks(container: string, name: string): Promise<{ committed: string[]; uncommitted: string[] }> {
     try {
-      const list = await this.container(container).getBlockBlobClient(name).getBlockList('all');
+      const list = await this.blob(container, name).getBlockBlobClient().getBlockList('all');
       return {
         committed: (list.committedBlocks ?? []).map((block) => block.name),
         uncommitted: (list.uncommittedBlocks ?? []).map((block) => block.name),
@@ -399,7 +425,7 @@ export class BlobStore {
   /** Deletes the blob; a blob that is already gone is fine. */
   async delete(container: string, name: string): Promise<void> {
     try {
-      await this.container(container).getBlobClient(name).deleteIfExists();
+      await this.blob(container, name).deleteIfExists();
     } catch (error) {
       if (isStatus(error, 404)) return;
       throw toStorageError(error, container, name);
@@ -409,15 +435,13 @@ export class BlobStore {
   /** The container's or blob's URL (no credentials in it). */
   url(container: string, name?: string): string {
     const client = this.container(container);
-    return name === undefined ? client.url : client.getBlobClient(name).url;
+    return name === undefined ? client.url : this.blob(container, name).url;
   }
 
   /** The blob's body as a stream, for large reads that must not be buffered. */
   async stream(container: string, name: string): Promise<NodeJS.ReadableStream> {
     try {
-      const response = await this.container(container)
-        .getBlobClient(name)
-        .download(0, undefined, { maxRetryRequests: 3 });
+      const response = await this.blob(container, name).download(0, undefined, { maxRetryRequests: 3 });
       if (!response.readableStreamBody) throw new Error('the service returned no body');
       return response.readableStreamBody;
     } catch (error) {

@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { InputLocation } from '../plan/descriptor';
 import { InputPathError } from '../errors';
+import { AZURE_BLOB_SUFFIXES, isAzureBlobHost, isLoopbackHost } from './access';
 import type { BlobStore } from './blobStore';
 
 export type { InputLocation } from '../plan/descriptor';
@@ -44,15 +45,6 @@ function blobUrlFor(original: string): string | undefined {
   return `https://${account}.blob.${suffix}/${container}/${rest ?? ''}`;
 }
 
-function isLoopback(hostname: string): boolean {
-  return (
-    hostname === 'localhost' ||
-    hostname === '[::1]' ||
-    hostname === '::1' ||
-    /^127\.\d+\.\d+\.\d+$/.test(hostname)
-  );
-}
-
 function fromUrl(original: string): InputLocation {
   let url: URL;
   try {
@@ -66,9 +58,14 @@ function fromUrl(original: string): InputLocation {
       'remove the query string: SAS tokens are not used, the app reads inputs with its own identity (give it "Storage Blob Data Reader" on the account).',
     );
   }
-  const segments = url.pathname.split('/').map((segment) => decodeURIComponent(segment));
+  let segments: string[];
+  try {
+    segments = url.pathname.split('/').map((segment) => decodeURIComponent(segment));
+  } catch {
+    throw new InputPathError(original, `its path has a malformed %-escape; ${WRITE_INSTEAD}.`);
+  }
   // Emulator URLs carry the account as the first path segment: http://127.0.0.1:10000/devstoreaccount1/...
-  if (isLoopback(url.hostname)) {
+  if (isLoopbackHost(url.hostname)) {
     const account = segments[1];
     if (!account)
       throw new InputPathError(
@@ -84,8 +81,15 @@ function fromUrl(original: string): InputLocation {
       `use the blob endpoint instead of the Data Lake one: https://${url.hostname.replace(/\.dfs\./i, '.blob.')}${url.pathname}`,
     );
   }
-  if (!/\.blob\./i.test(url.hostname)) {
-    throw new InputPathError(original, `'${url.hostname}' is not a blob storage endpoint; ${WRITE_INSTEAD}.`);
+  // The app's identity token goes to this host: only Azure's own blob endpoints qualify.
+  if (!isAzureBlobHost(url.hostname)) {
+    throw new InputPathError(
+      original,
+      `'${url.hostname}' is not an Azure blob storage endpoint (<account>${AZURE_BLOB_SUFFIXES.join(', <account>')}); ${WRITE_INSTEAD}.`,
+    );
+  }
+  if (url.protocol !== 'https:') {
+    throw new InputPathError(original, `use https:// for blob URLs; ${WRITE_INSTEAD}.`);
   }
   const { container, prefix } = splitContainerAndPrefix(original, segments.slice(1).join('/'));
   return { accountUrl: url.origin, container, prefix };

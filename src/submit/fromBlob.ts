@@ -10,7 +10,8 @@ import {
   validationIssueSchema,
 } from '../errors';
 import { JOB_NAME_PATTERN } from '../spec/schema';
-import { stableJobId, submitJob } from './submit';
+import { derivedJobId, ID_SOURCES } from './ids';
+import { submitJob } from './submit';
 
 /** Blobs with these extensions are job specs; every other name in the jobs container is ignored. */
 export const SPEC_EXTENSIONS = ['.yml', '.yaml', '.json'] as const;
@@ -62,27 +63,19 @@ export function ignoreReason(name: string): string | undefined {
   return undefined;
 }
 
-/** `"0x8DCB0F1E2A3B4C5"` -> `8dcb0f1e2a3b4c5`: the etag's letters and digits, at most 16 of them. */
-export function etagShort(etag: string): string {
-  const plain = etag
-    .replace(/^W\//, '')
-    .replace(/"/g, '')
-    .replace(/^0x/i, '')
-    .replace(/[^A-Za-z0-9]/g, '')
-    .toLowerCase();
-  return plain.slice(-16) || 'noetag';
-}
-
 /**
- * Job id of an upload: its name without the extension and the etag's short form. The same upload
- * delivered again has the same id (nothing new starts); a new upload of the same name has a new etag.
- * The name is shortened, never the etag, so the id stays unique per upload.
+ * Job id of an upload: `blob.<name>.<hash of name and etag>`. The same upload delivered again has the
+ * same id (nothing new starts); a new upload of the same name has a new etag, so a new id.
  */
 export function blobJobId(name: string, etag: string): string {
-  const tag = etagShort(etag);
   const extension = specExtension(name);
-  const stem = stableJobId(extension ? name.slice(0, -extension.length) : name) || 'blob';
-  return `${stem.slice(0, 100 - tag.length - 1)}-${tag}`;
+  const stem = extension ? name.slice(0, -extension.length) : name;
+  return derivedJobId(ID_SOURCES.blob, `${stem}\n${plainEtag(etag)}`);
+}
+
+/** Listings give etags bare, uploads and events quoted (`"0x8DC..."`): one upload, one form. */
+export function plainEtag(etag: string): string {
+  return etag.replace(/^W\//, '').replace(/"/g, '').toLowerCase();
 }
 
 /** The job name used when the spec has none: the blob's base name, fitted to the job-name rule. */

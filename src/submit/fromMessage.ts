@@ -10,9 +10,10 @@ import {
   StorageNotFoundError,
   type ValidationIssue,
 } from '../errors';
-import { MAX_SPEC_CHARS } from '../spec/load';
+import { MAX_SPEC_BYTES } from '../spec/limits';
 import { resolveInputLocation } from '../storage/inputs';
-import { jobExists, stableJobId, submitJob } from './submit';
+import { derivedJobId, ID_SOURCES } from './ids';
+import { jobExists, submitJob } from './submit';
 
 /** Stable codes a dead-lettered submission carries as its DeadLetterReason. */
 export const deadLetterReasons = [
@@ -46,7 +47,6 @@ const specBlobReferenceSchema = z.strictObject({ spec_blob: z.string().min(1) })
 export const MAX_DEAD_LETTER_DESCRIPTION = 4096;
 
 /** Larger blobs are refused before download: the text limit is in characters, UTF-8 uses up to 4 bytes. */
-const MAX_SPEC_BLOB_BYTES = MAX_SPEC_CHARS * 4;
 
 function deadLetter(reason: DeadLetterReason, description: string): MessageVerdict {
   return { action: 'deadLetter', reason, description: capDescription(description) };
@@ -82,6 +82,11 @@ function messageIdText(id: SubmitMessage['messageId']): string | undefined {
   return String(id);
 }
 
+/** AMQP message ids are strings, numbers or bytes: `42`, `"42"` and the bytes 0x42 are three messages. */
+function messageIdKind(id: NonNullable<SubmitMessage['messageId']>): string {
+  return id instanceof Uint8Array ? 'binary' : typeof id;
+}
+
 /** The job id a message starts: derived from its message id alone, so a redelivery finds its job. */
 export function jobIdForMessage(
   id: SubmitMessage['messageId'],
@@ -90,7 +95,8 @@ export function jobIdForMessage(
   if (messageId === undefined || messageId.trim() === '') {
     return deadLetter('MESSAGE_UNREADABLE', 'the message has no message id; the job id is derived from it.');
   }
-  return { jobId: stableJobId(messageId), messageId };
+  const original = `${messageIdKind(id!)}:${messageId}`;
+  return { jobId: derivedJobId(ID_SOURCES.message, original, { shownAs: messageId }), messageId };
 }
 
 export type MessageBody = { kind: 'spec'; spec: unknown } | { kind: 'blob'; reference: string };
@@ -175,10 +181,10 @@ async function readSpecBlob(
   try {
     const info = await services.store.stat(location.container, location.prefix);
     if (!info) return notFound;
-    if (info.size > MAX_SPEC_BLOB_BYTES) {
+    if (info.size > MAX_SPEC_BYTES) {
       return deadLetter(
         'SPEC_INVALID',
-        `spec_blob: '${source}' is ${info.size} bytes; a job spec must be under ${MAX_SPEC_CHARS} characters.`,
+        `spec_blob: '${source}' is ${info.size} bytes; a job spec may have at most ${MAX_SPEC_BYTES}.`,
       );
     }
     return { text: await services.store.readText(location.container, location.prefix), source };

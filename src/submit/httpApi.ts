@@ -1,51 +1,82 @@
+import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import type { HttpRequest, HttpResponseInit } from '@azure/functions';
+import type { HttpRequest, HttpResponseInit, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
+import { z } from 'zod';
 import type { AppServices } from '../composition';
 import {
+  DownloadLinkError,
   JobFileNotFoundError,
   JobNotFoundError,
   JobStateError,
   ParallelJobError,
+  RequestTooLargeError,
   SpecValidationError,
 } from '../errors';
 import { Events, rootInputSchema } from '../orchestration/contracts';
 import { previewPlan } from '../plan/preview';
+import type { InputLocation } from '../plan/descriptor';
+import { blobPathProblem, sameAccount } from '../storage/access';
 import { resolveInputLocation } from '../storage/inputs';
+import { jobFolder } from '../storage/layout';
+import { checkJobId } from './ids';
+import { jobPlaceIssues } from './places';
 import { resolveJob } from '../spec/resolve';
 import { specToYaml } from '../spec/dump';
 import type { JobSpec } from '../spec/schema';
+import { limitIssues, MAX_SPEC_BYTES } from '../spec/limits';
 import { jobStatusSchema } from '../spec/status';
 import { getJobView, isFinished, toView, type JobView } from './status';
 import { parseSubmission, rerunJob, submitJob } from './submit';
+import { linkSecret, signLink, verifyLink, type LinkTarget } from './links';
+import { fileHeaders, pageHeaders, scriptNonce } from './serving';
 import { renderFolderPage, renderStatusPage } from './statusPage';
 
 /** The HTTP API's handlers: functions/http.ts only routes to these. */
 
 const json = (status: number, body: unknown): HttpResponseInit => ({ status, jsonBody: body });
 
-export function errorResponse(error: unknown): HttpResponseInit {
+/**
+ * A ParallelJobError answers with its code and its message, which is written for the caller. Anything
+ * else is a fault of the app: the caller gets a fixed message and an error id, the log gets the details.
+ */
+export function errorResponse(error: unknown, context?: InvocationContext): HttpResponseInit {
   if (error instanceof SpecValidationError) {
     return json(400, { error: { code: error.code, message: error.message, issues: error.issues } });
   }
   if (error instanceof JobNotFoundError || error instanceof JobFileNotFoundError)
     return json(404, { error: error.toJSON() });
   if (error instanceof JobStateError) return json(409, { error: error.toJSON() });
+  if (error instanceof RequestTooLargeError) return json(413, { error: error.toJSON() });
+  if (error instanceof DownloadLinkError) return json(403, { error: error.toJSON() });
   if (error instanceof ParallelJobError) return json(error.retryable ? 503 : 400, { error: error.toJSON() });
+  const errorId = randomUUID();
+  const detail = error instanceof Error ? (error.stack ?? error.message) : String(error);
+  (context ? context.error.bind(context) : console.error)(`Request failed, error id ${errorId}: ${detail}`);
   return json(500, {
-    error: { code: 'INTERNAL', message: error instanceof Error ? error.message : String(error) },
+    error: {
+      code: 'INTERNAL',
+      message: `The app failed to answer this request (error id ${errorId}). Try again; if it keeps failing, give the error id to whoever runs the app: the details are in its logs.`,
+      error_id: errorId,
+    },
   });
 }
 
-async function handle(work: () => Promise<HttpResponseInit>): Promise<HttpResponseInit> {
+async function handle(
+  context: InvocationContext | undefined,
+  work: () => Promise<HttpResponseInit>,
+): Promise<HttpResponseInit> {
   try {
     return await work();
   } catch (error) {
-    return errorResponse(error);
+    return errorResponse(error, context);
   }
 }
 
 const origin = (request: HttpRequest): string => new URL(request.url).origin;
+
+/** The `{id}` of a job route, checked against the one id rule before it reaches the durable store or storage. */
+const jobIdParam = (request: HttpRequest): string => checkJobId(request.params.id ?? '');
 
 function links(request: HttpRequest, id: string): Record<string, string> {
   const base = `${origin(request)}/api/jobs/${encodeURIComponent(id)}`;
@@ -57,9 +88,30 @@ function links(request: HttpRequest, id: string): Record<string, string> {
   };
 }
 
-/** YAML text as is, JSON bodies parsed. */
+/** The body as text, refused unread past `limit` bytes (by its Content-Length, else while it streams in). */
+async function boundedText(request: HttpRequest, limit: number): Promise<string> {
+  const declared = Number(request.headers.get('content-length') ?? '');
+  if (Number.isFinite(declared) && declared > limit) throw new RequestTooLargeError(limit);
+  if (!request.body) return '';
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  const reader = request.body.getReader() as ReadableStreamDefaultReader<Uint8Array>;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > limit) {
+      await reader.cancel();
+      throw new RequestTooLargeError(limit);
+    }
+    chunks.push(value);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** YAML text as is, JSON bodies parsed; at most MAX_SPEC_BYTES. */
 async function specBody(request: HttpRequest): Promise<unknown> {
-  const text = await request.text();
+  const text = await boundedText(request, MAX_SPEC_BYTES);
   const type = request.headers.get('content-type') ?? '';
   if (type.includes('json')) {
     try {
@@ -75,12 +127,13 @@ async function specBody(request: HttpRequest): Promise<unknown> {
 
 /** `services` is read per call, so a settings problem answers as JSON like any other error. */
 export function submitHandler(appServices: () => AppServices) {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
       const services = appServices();
       const submitted = await submitJob(client, services, {
         spec: await specBody(request),
         jobId: request.query.get('id') ?? undefined,
+        origin: 'client',
         source: 'in the request body',
       });
       const view = await getJobView(client, submitted.jobId, origin(request)).catch(() => undefined);
@@ -95,13 +148,13 @@ export function submitHandler(appServices: () => AppServices) {
 }
 
 export function getHandler() {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => json(200, await getJobView(client, request.params.id!, origin(request))));
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => json(200, await getJobView(client, jobIdParam(request), origin(request))));
 }
 
 export function listHandler() {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
       const wanted = request.query.get('status');
       if (wanted && !jobStatusSchema.safeParse(wanted).success) {
         throw new SpecValidationError([
@@ -139,9 +192,9 @@ export function listHandler() {
 }
 
 export function cancelHandler() {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => {
-      const id = request.params.id!;
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
+      const id = jobIdParam(request);
       const status = await client.getStatus(id).catch(() => undefined);
       if (!status?.runtimeStatus) throw new JobNotFoundError(id);
       if (!['Running', 'Pending', 'ContinuedAsNew'].includes(String(status.runtimeStatus))) {
@@ -156,12 +209,12 @@ export function cancelHandler() {
 }
 
 export function rerunHandler(appServices: () => AppServices) {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
       const submitted = await rerunJob(
         client,
         appServices(),
-        request.params.id!,
+        jobIdParam(request),
         request.query.get('id') ?? undefined,
       );
       return json(submitted.created ? 202 : 200, {
@@ -174,9 +227,9 @@ export function rerunHandler(appServices: () => AppServices) {
 }
 
 export function specHandler() {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => {
-      const id = request.params.id!;
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
+      const id = jobIdParam(request);
       const status = await client.getStatus(id, { showInput: true }).catch(() => undefined);
       const input = rootInputSchema.safeParse(status?.input);
       if (!input.success || !input.data.spec) throw new JobNotFoundError(id);
@@ -189,14 +242,17 @@ export function specHandler() {
 }
 
 export function planHandler(appServices: () => AppServices) {
-  return (request: HttpRequest) =>
-    handle(async () => {
+  return (request: HttpRequest, context?: InvocationContext) =>
+    handle(context, async () => {
       const services = appServices();
       const loaded = parseSubmission({ spec: await specBody(request), source: 'in the request body' });
       const job = resolveJob(loaded.spec, {
         jobId: 'plan-preview',
         outputRoot: `${services.containers.outputs}/plan-preview`,
       });
+      // The preview lists the input with the app's identity: the same places and bounds as a submission.
+      const issues = [...limitIssues(job), ...(await jobPlaceIssues(job, 'plan-preview', services))];
+      if (issues.length) throw new SpecValidationError(issues, 'in the request body');
       const location = resolveInputLocation(job.inputData.path, { accountUrl: services.store.accountUrl });
       const preview = await previewPlan(services.store.forAccount(location.accountUrl), {
         jobId: 'plan-preview',
@@ -211,76 +267,158 @@ export function planHandler(appServices: () => AppServices) {
     });
 }
 
-export function viewHandler() {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async () => {
-      const view = await getJobView(client, request.params.id!, origin(request));
+/** The API's URL path prefix (`/api`), from a request to one of its routes, so links work behind any host. */
+function apiPath(request: HttpRequest, route: '/jobs/' | '/download/'): string {
+  const pathname = new URL(request.url).pathname;
+  return pathname.slice(0, Math.max(0, pathname.indexOf(route)));
+}
+
+/** Builds signed download links (`GET <api>/download/{token}`) for one job's files. */
+function downloadLinks(services: AppServices, request: HttpRequest, route: '/jobs/' | '/download/') {
+  const secret = linkSecret(services.settings.PARALLEL_JOB_LINK_SECRET);
+  const base = `${apiPath(request, route)}/download/`;
+  return (target: LinkTarget): string => `${base}${signLink(secret, target)}`;
+}
+
+export function viewHandler(appServices: () => AppServices) {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
+      const view = await getJobView(client, jobIdParam(request), origin(request));
+      const link = downloadLinks(appServices(), request, '/jobs/');
+      const nonce = scriptNonce();
       return {
         status: 200,
-        headers: { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' },
-        body: renderStatusPage(view, { key: request.query.get('code') ?? undefined }),
+        headers: pageHeaders(nonce),
+        body: renderStatusPage(view, {
+          nonce,
+          fileHref: (kind, name, rest = '') => link({ jobId: view.id, kind, name, path: rest }),
+        }),
       };
     });
+}
+
+function servedPlaceProblem(
+  services: AppServices,
+  id: string,
+  kind: string,
+  location: InputLocation,
+): string | undefined {
+  if (kind === 'logs') {
+    const own =
+      sameAccount(location.accountUrl, services.store.accountUrl) &&
+      location.container === services.containers.logs &&
+      location.prefix.startsWith(jobFolder(id).root) &&
+      !blobPathProblem(location.prefix);
+    return own ? undefined : "outside the job's log folder";
+  }
+  return services.access.problem(location, 'write');
 }
 
 /** Folder listings stop here; the rest is in storage. */
 const MAX_LISTED = 1000;
 
+const fileKindSchema = z.enum(['outputs', 'logs']);
+
 /**
- * One of a job's outputs or log files through the app (`kind` is outputs or logs, `name` a key of the
- * job's `outputs` / `log_files`, `rest` a path inside a folder): a blob is streamed, a folder is listed.
- * The status page links here, so its links work with the same function key as the page itself.
+ * One of a job's outputs or log files (`kind` is outputs or logs, `name` a key of the job's `outputs` /
+ * `log_files`, `path` a path inside a folder): a blob is streamed as text/plain or as a download, never
+ * as a page; a folder is listed with signed links to its children.
  */
+async function serveJobFile(
+  services: AppServices,
+  client: DurableClient,
+  request: HttpRequest,
+  target: { jobId: string; kind: string; name: string; path: string },
+  link: (target: LinkTarget) => string,
+): Promise<HttpResponseInit> {
+  const { jobId: id, name } = target;
+  const rest = target.path.replace(/^\/+/, '');
+  const shown = [target.kind, name, rest].filter(Boolean).join('/');
+  const kind = fileKindSchema.safeParse(target.kind);
+  if (!kind.success) throw new JobFileNotFoundError(id, shown);
+  const view = await getJobView(client, id, origin(request));
+  const entries = kind.data === 'outputs' ? view.outputs : view.log_files;
+  const url = Object.hasOwn(entries, name) ? entries[name] : undefined;
+  if (!url || rest.split('/').some((segment) => segment === '..' || segment === '.'))
+    throw new JobFileNotFoundError(id, shown);
+  const location = resolveInputLocation(url, { accountUrl: services.store.accountUrl });
+  const store = services.store.forAccount(location.accountUrl);
+  const base = location.prefix.replace(/\/+$/, '');
+  const blob = rest ? `${base}/${rest}` : base;
+  // The links come from the job's status, which lives in storage: serve only the job's own log folder
+  // and outputs in places jobs may write, whatever the status says.
+  if (servedPlaceProblem(services, id, kind.data, { ...location, prefix: blob }))
+    throw new JobFileNotFoundError(id, shown);
+  const info = blob && !rest.endsWith('/') ? await store.stat(location.container, blob) : undefined;
+  if (info) {
+    return {
+      status: 200,
+      headers: fileHeaders(info.contentType, blob, info.size),
+      body: Readable.from(await store.stream(location.container, blob)),
+    };
+  }
+  const folder = blob ? `${blob.replace(/\/+$/, '')}/` : '';
+  const children: Array<{ name: string; size?: number }> = [];
+  for await (const entry of store.listFolder(location.container, folder)) {
+    if (children.length >= MAX_LISTED) break;
+    children.push(
+      'folder' in entry
+        ? { name: entry.folder.slice(folder.length) }
+        : { name: entry.blob.name.slice(folder.length), size: entry.blob.size },
+    );
+  }
+  if (children.length === 0) throw new JobFileNotFoundError(id, shown);
+  const inside = rest ? `${rest.replace(/\/+$/, '')}/` : '';
+  return {
+    status: 200,
+    headers: pageHeaders(),
+    body: renderFolderPage({
+      title: `${view.name}: ${shown}`,
+      children,
+      truncated: children.length >= MAX_LISTED,
+      childHref: (child) => link({ jobId: id, kind: kind.data, name, path: `${inside}${child}` }),
+    }),
+  };
+}
+
+/** `GET /api/jobs/{id}/files/{kind}/{name}/{*rest}`: a job file for API clients, with a function key. */
 export function fileHandler(appServices: () => AppServices) {
-  return (request: HttpRequest, client: DurableClient) =>
-    handle(async (): Promise<HttpResponseInit> => {
-      const id = request.params.id!;
-      const kind = request.params.kind ?? '';
-      const name = request.params.name ?? '';
-      const rest = (request.params.rest ?? '').replace(/^\/+/, '');
-      const shown = [kind, name, rest].filter(Boolean).join('/');
-      const view = await getJobView(client, id, origin(request));
-      const entries = kind === 'outputs' ? view.outputs : kind === 'logs' ? view.log_files : {};
-      const url = Object.hasOwn(entries, name) ? entries[name] : undefined;
-      if (!url || rest.split('/').some((segment) => segment === '..' || segment === '.'))
-        throw new JobFileNotFoundError(id, shown);
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
       const services = appServices();
-      const location = resolveInputLocation(url, { accountUrl: services.store.accountUrl });
-      const store = services.store.forAccount(location.accountUrl);
-      const base = location.prefix.replace(/\/+$/, '');
-      const blob = rest ? `${base}/${rest}` : base;
-      const info = blob && !rest.endsWith('/') ? await store.stat(location.container, blob) : undefined;
-      if (info) {
-        return {
-          status: 200,
-          headers: {
-            'content-type': info.contentType ?? 'application/octet-stream',
-            'content-length': String(info.size),
-          },
-          body: Readable.from(await store.stream(location.container, blob)),
-        };
-      }
-      const folder = blob ? `${blob.replace(/\/+$/, '')}/` : '';
-      const children: Array<{ name: string; size?: number }> = [];
-      for await (const entry of store.listFolder(location.container, folder)) {
-        if (children.length >= MAX_LISTED) break;
-        children.push(
-          'folder' in entry
-            ? { name: entry.folder.slice(folder.length) }
-            : { name: entry.blob.name.slice(folder.length), size: entry.blob.size },
-        );
-      }
-      if (children.length === 0) throw new JobFileNotFoundError(id, shown);
-      return {
-        status: 200,
-        headers: { 'content-type': 'text/html; charset=utf-8' },
-        body: renderFolderPage({
-          title: `${view.name}: ${shown}`,
-          folderPath: new URL(request.url).pathname.replace(/\/+$/, ''),
-          children,
-          truncated: children.length >= MAX_LISTED,
-          key: request.query.get('code') ?? undefined,
-        }),
-      };
+      return serveJobFile(
+        services,
+        client,
+        request,
+        {
+          jobId: jobIdParam(request),
+          kind: request.params.kind ?? '',
+          name: request.params.name ?? '',
+          path: request.params.rest ?? '',
+        },
+        downloadLinks(services, request, '/jobs/'),
+      );
+    });
+}
+
+/**
+ * `GET /api/download/{token}` (anonymous): the file or folder a signed link names, as the files route
+ * serves it. The token is the only credential, so it is checked before anything is read.
+ */
+export function downloadHandler(appServices: () => AppServices) {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
+      const services = appServices();
+      const target = verifyLink(
+        linkSecret(services.settings.PARALLEL_JOB_LINK_SECRET),
+        request.params.token ?? '',
+      );
+      return serveJobFile(
+        services,
+        client,
+        request,
+        { ...target, jobId: checkJobId(target.jobId) },
+        downloadLinks(services, request, '/download/'),
+      );
     });
 }

@@ -19,7 +19,8 @@ import {
   userInputIssues,
   type TriggerLog,
 } from './fromBlob';
-import { jobExists, stableJobId, submitJob } from './submit';
+import { derivedJobId, ID_SOURCES } from './ids';
+import { jobExists, submitJob } from './submit';
 
 /**
  * Schedules: `schedules/<name>.yml` blobs (or entries of the PARALLEL_JOB_SCHEDULES setting) that start one
@@ -158,11 +159,9 @@ export function occurrenceStamp(occurrence: Date): string {
     .replace(/[-:]/g, '');
 }
 
-/** The job id of one occurrence: the schedule name (shortened if need be) and the occurrence time. */
+/** The job id of one occurrence: `sched.<name>.<hash of the name>.<occurrence UTC>`. */
 export function scheduleJobId(name: string, occurrence: Date): string {
-  const stamp = occurrenceStamp(occurrence);
-  const stem = stableJobId(name) || 'schedule';
-  return `${stem.slice(0, 100 - stamp.length - 1)}-${stamp}`;
+  return derivedJobId(ID_SOURCES.schedule, name, { suffix: occurrenceStamp(occurrence) });
 }
 
 export function scheduleRejectionName(name: string): string {

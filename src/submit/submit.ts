@@ -1,7 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
 import type { DurableClient } from 'durable-functions';
 import type { AppServices } from '../composition';
 import { JobStateError, SpecValidationError } from '../errors';
+import { limitIssues, specSizeProblem } from '../spec/limits';
+import { checkClientJobId, checkJobId, newJobId, rerunJobId } from './ids';
+import { jobPlaceIssues } from './places';
 import { OrchestratorNames, runtimeOptionsSchema, type RootInput } from '../orchestration/contracts';
 import { parseJobText, parseJobValue, type LoadedJob } from '../spec/load';
 import { resolveJob } from '../spec/resolve';
@@ -19,6 +21,8 @@ export interface Submission {
   source?: string;
   /** Name used when the spec has none (e.g. the blob's file name). */
   defaultName?: string;
+  /** 'client' when `jobId` was chosen by the caller (`?id=`): it must follow the client id rule. */
+  origin?: 'client' | 'trigger';
 }
 
 export interface Submitted {
@@ -29,28 +33,10 @@ export interface Submitted {
   job: EffectiveJob;
 }
 
-const MAX_JOB_ID = 100;
-const JOB_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/;
-
-/** A readable, unique id: the job's name and a random suffix. */
-export function newJobId(name: string | undefined): string {
-  const stem = (name ?? 'job').replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 60);
-  return `${stem}-${randomBytes(4).toString('hex')}`;
-}
-
-/**
- * Turns any text into a valid job id that is the same for the same text (trigger-derived ids). Text that
- * does not fit keeps its start and gains a hash of the whole, so long ids that share a prefix stay apart.
- */
-export function stableJobId(...parts: string[]): string {
-  const text = parts.join('-');
-  const id = text.replace(/[^A-Za-z0-9_.-]+/g, '-').replace(/^[^A-Za-z0-9]+/, '');
-  if (id.length <= MAX_JOB_ID && id.length > 0) return id;
-  const digest = createHash('sha256').update(text).digest('hex').slice(0, 16);
-  return `${id.slice(0, MAX_JOB_ID - digest.length - 1)}-${digest}`.replace(/^-+/, '');
-}
-
 export function parseSubmission(submission: Submission): LoadedJob {
+  // Text is measured by parseJobText; an already-parsed value (a JSON body, a message) is measured here.
+  const tooLarge = typeof submission.spec === 'string' ? undefined : specSizeProblem(submission.spec);
+  if (tooLarge) throw new SpecValidationError([{ path: '', message: tooLarge }], submission.source);
   return typeof submission.spec === 'string'
     ? parseJobText(submission.spec, { source: submission.source })
     : parseJobValue(submission.spec, submission.source);
@@ -72,27 +58,25 @@ export async function submitJob(
       ? loaded.spec
       : { ...loaded.spec, name: submission.defaultName };
   const jobId = submission.jobId ?? newJobId(spec.name);
-  if (!JOB_ID.test(jobId)) {
-    throw new SpecValidationError([
-      {
-        path: 'id',
-        message: `'${jobId}' is not a valid job id: use letters, digits, '-', '_' and '.', up to 100 characters`,
-      },
-    ]);
-  }
+  // Trigger-derived ids come from derivedJobId; an id a client chose must follow the client rule.
+  if (submission.origin === 'client') checkClientJobId(jobId);
+  else checkJobId(jobId);
   const job = resolveJob(spec, {
     jobId,
     outputRoot: `${services.containers.outputs}/${jobId}`,
     warnings: loaded.warnings,
   });
+  const issues = limitIssues(job);
   try {
     resolveTaskModule(services.tasksRoot, job.task.code, job.task.entryScript);
   } catch (error) {
-    throw new SpecValidationError(
-      [{ path: 'task.entry_script', message: (error as Error).message }],
-      submission.source,
-    );
+    issues.push({ path: 'task.entry_script', message: (error as Error).message });
   }
+  if (issues.length) throw new SpecValidationError(issues, submission.source);
+  // A duplicate delivery finds its job before the places are checked: its output now exists, as its own.
+  if (await jobExists(client, jobId)) return { jobId, created: false, warnings: loaded.warnings, job };
+  const placeIssues = await jobPlaceIssues(job, jobId, services);
+  if (placeIssues.length) throw new SpecValidationError(placeIssues, submission.source);
   return start(client, services, jobId, job, loaded.warnings, options.rerunOf, spec);
 }
 
@@ -103,6 +87,8 @@ export async function rerunJob(
   previousId: string,
   jobId?: string,
 ): Promise<Submitted> {
+  checkJobId(previousId);
+  if (jobId !== undefined) checkClientJobId(jobId);
   const status = await client.getStatus(previousId);
   if (!status || !['Completed', 'Failed', 'Terminated'].includes(String(status.runtimeStatus))) {
     throw new JobStateError(
@@ -110,7 +96,7 @@ export async function rerunJob(
     );
   }
   const record = await readJobRecord(services.store, services.containers.logs, previousId);
-  const id = jobId ?? `${previousId.replace(/-r\d+$/, '')}-r${record.generation + 1}`;
+  const id = jobId ?? rerunJobId(previousId, record.generation + 1);
   return start(client, services, id, record.job, [], previousId);
 }
 

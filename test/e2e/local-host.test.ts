@@ -151,6 +151,42 @@ describe('app loading and HTTP', () => {
     expect((await call(`${host.url}/runtime/webhooks/durabletask/instances/x`)).status).toBe(401);
   });
 
+  it('keys the Durable management routes and the admin routes; the app client calls still work', async () => {
+    for (const route of [
+      '/durabletask/instances/',
+      '/durabletask/instances/x',
+      '/runtime/webhooks/durabletask/instances/',
+      '/admin/host/status',
+      '/admin/functions/Hello',
+      '/admin/anything',
+    ]) {
+      const method = route.startsWith('/admin/functions') ? 'POST' : 'GET';
+      expect({ route, status: (await call(route, { method })).status }).toEqual({ route, status: 401 });
+      const withFunctionKey = await call(route, { method, headers: { 'x-functions-key': FUNCTION_KEY } });
+      expect({ route, status: withFunctionKey.status }).toEqual({ route, status: 401 });
+      const wrongBasic = `Basic ${Buffer.from(`durabletask:${FUNCTION_KEY}`).toString('base64')}`;
+      expect((await call(route, { method, headers: { authorization: wrongBasic } })).status).toBe(401);
+    }
+    expect((await call(`/durabletask/instances/?code=${MASTER}`)).status).toBe(200);
+    expect((await call('/admin/host/status', { headers: { 'x-functions-key': MASTER } })).status).toBe(200);
+    expect((await call(`/admin/anything?code=${MASTER}`)).status).toBe(404);
+    // The SDK client inside the app reaches /durabletask/ with the host's system key.
+    const id = await start('Chain');
+    expect((await finished(id)).runtimeStatus).toBe('Completed');
+    expect((await call(`/api/client/list?status=Completed`)).status).toBe(200);
+  });
+
+  it('answers a failing function with 500, a code and an error id; the details go to the log only', async () => {
+    const reply = await call('/api/boom');
+    expect(reply.status).toBe(500);
+    const error = (reply.json as { error: { code: string; error_id: string } }).error;
+    expect(error).toMatchObject({ code: 'INTERNAL', error_id: expect.stringMatching(/^[0-9a-f-]{36}$/) });
+    expect(reply.text).not.toMatch(/db-7|refused|internal detail|at /);
+    expect(logs.some((line) => line.includes(error.error_id) && line.includes('db-7.internal refused'))).toBe(
+      true,
+    );
+  });
+
   it('ran the appStart hook once and the invocation hooks around calls', async () => {
     const { hooks } = await observations();
     expect(hooks.appStart).toBe(1);
@@ -169,7 +205,9 @@ describe('durable functions', () => {
     expect(links.statusQueryGetUri).toContain(
       `${host.url}/runtime/webhooks/durabletask/instances/${links.id}`,
     );
-    expect(links.statusQueryGetUri).toContain(`code=${MASTER}`);
+    // The Durable extension's system key, as in Azure; never the master key.
+    expect(links.statusQueryGetUri).toMatch(/[?&]code=[0-9a-f]{64}(&|$)/);
+    expect(links.statusQueryGetUri).not.toContain(MASTER);
     await finished(links.id as string);
     const done = await call(links.statusQueryGetUri as string);
     expect(done.status).toBe(200);
@@ -444,7 +482,12 @@ describe('storage, timer and admin triggers', () => {
     ).toBe(202);
     expect((await admin('OrdersFromServiceBus', { input: { id: 'o-2' } })).status).toBe(202);
     const failed = await admin('OrdersFromServiceBus', { input: { id: 'o-3', fail: true } });
-    expect(failed).toMatchObject({ status: 500, json: { message: 'cannot process order o-3' } });
+    expect(failed).toMatchObject({ status: 500, json: { error: { code: 'INTERNAL' } } });
+    expect(JSON.stringify(failed.json)).not.toContain('cannot process order');
+    const errorId = (failed.json as { error: { error_id: string } }).error.error_id;
+    expect(logs.some((line) => line.includes(errorId) && line.includes('cannot process order o-3'))).toBe(
+      true,
+    );
     expect((await admin('NoSuchFunction', { input: 'x' })).status).toBe(404);
     expect((await admin('Hello', { input: 'x' })).status).toBe(400);
     expect((await admin('OrdersFromServiceBus', { input: 'x' }, 'wrong')).status).toBe(401);

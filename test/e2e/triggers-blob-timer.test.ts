@@ -1,5 +1,5 @@
 import { stringify } from 'yaml';
-import { blobJobId, etagShort, rejectionRecordSchema } from '../../src/submit/fromBlob';
+import { blobJobId, plainEtag, rejectionRecordSchema } from '../../src/submit/fromBlob';
 import { scheduleJobId, scheduleRejectionRecordSchema } from '../../src/submit/schedules';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
@@ -109,7 +109,7 @@ describe('blob trigger', () => {
 
     // The same upload delivered again (Event Grid delivers at least once) starts nothing.
     expect(await deliverBlob('nightly-score.yml', specText, first.etag)).toBe(202);
-    expect(await jobIds('nightly-score-')).toEqual([firstId]);
+    expect(await jobIds('blob.nightly-score-')).toEqual([firstId]);
     expect((await product.client.get(firstId)).created_time).toBe(started.created_time);
 
     // Uploading the same name again is a new upload: a new etag, a second run.
@@ -118,7 +118,7 @@ describe('blob trigger', () => {
     expect(secondId).not.toBe(firstId);
     await eventually(() => jobExists(secondId), `job ${secondId}`);
     expect((await product.client.wait(secondId, { intervalMs: 100 })).status).toBe('Completed');
-    expect(await jobIds('nightly-score-')).toEqual([firstId, secondId].sort());
+    expect(await jobIds('blob.nightly-score-')).toEqual([firstId, secondId].sort());
   });
 
   it('rejects a bad spec with a record of every problem and its field path, and starts nothing', async () => {
@@ -130,14 +130,14 @@ describe('blob trigger', () => {
     ).then(() => product.store.readJson('jobs', '_rejected/broken.yaml.json', rejectionRecordSchema));
     expect(record).toMatchObject({ blob: 'jobs/broken.yaml', code: 'SPEC_INVALID' });
     // The listing gives the etag without quotes, an upload's answer with them: the same upload either way.
-    expect(etagShort(record.etag)).toBe(etagShort(written.etag));
+    expect(plainEtag(record.etag)).toBe(plainEtag(written.etag));
     expect(record.issues.map((issue) => issue.path).sort()).toEqual([
       'mini_batch_size',
       'retry_settings.timeout',
     ]);
     expect(record.message).toMatch(/mini_batch_size/);
     expect(await jobExists(blobJobId('broken.yaml', written.etag))).toBeUndefined();
-    expect(await jobIds('broken')).toEqual([]);
+    expect(await jobIds('blob.broken')).toEqual([]);
 
     // The record itself lands in jobs/ and fires the trigger too: it is ignored, not rejected in turn.
     expect(await deliverBlob('_rejected/broken.yaml.json', JSON.stringify(record), '"0x77"')).toBe(202);
@@ -148,7 +148,7 @@ describe('blob trigger', () => {
     const written = await product.store.write('jobs', 'notes.txt', specText);
     expect(await deliverBlob('notes.txt', specText, written.etag)).toBe(202);
     expect(await jobExists(blobJobId('notes.txt', written.etag))).toBeUndefined();
-    expect(await jobIds('notes')).toEqual([]);
+    expect(await jobIds('blob.notes')).toEqual([]);
     expect(await product.store.stat('jobs', '_rejected/notes.txt.json')).toBeUndefined();
   });
 });
@@ -172,7 +172,7 @@ describe('schedules', () => {
 
     expect(await tick(new Date(occurrence.getTime() - 30_000))).toBe(202);
     expect(await tick(new Date(occurrence.getTime() - 3_600_000), true)).toBe(202);
-    expect(await jobIds('hourly-report-')).toEqual([id]);
+    expect(await jobIds('sched.hourly-report.')).toEqual([id]);
     expect((await product.client.get(id)).created_time).toBe(started.created_time);
   });
 
@@ -196,7 +196,7 @@ describe('schedules', () => {
       code: 'SCHEDULE_INVALID',
     });
     expect(record.issues.map((issue) => issue.path).sort()).toEqual(['cron']);
-    expect(await jobIds('broken-')).toEqual([]);
+    expect(await jobIds('sched.broken')).toEqual([]);
     await eventually(() => jobExists(scheduleJobId('still-runs', occurrence)), 'the good schedule job');
 
     // Once the cron is fixed, the job template's own problem is reported, with its path under job.
@@ -234,7 +234,7 @@ describe('schedules', () => {
     );
     expect(record).toMatchObject({ schedule: 'no-task', code: 'SCHEDULE_INVALID' });
     expect(record.issues.map((issue) => issue.path)).toEqual(['job.task.entry_script']);
-    expect(await jobIds('no-task-')).toEqual([]);
+    expect(await jobIds('sched.no-task')).toEqual([]);
 
     // The schedule reads as valid on the next tick, but it has not changed: its record is kept.
     expect(await tick(new Date(Date.now() - 10_000))).toBe(202);
@@ -246,6 +246,6 @@ describe('schedules', () => {
     expect(await tick(new Date(settingsOccurrence.getTime() - 10_000))).toBe(202);
     await eventually(() => jobExists(id), `job ${id}`);
     expect(await tick(new Date(settingsOccurrence.getTime() - 10_000), true)).toBe(202);
-    expect(await jobIds('from-settings-')).toEqual([id]);
+    expect(await jobIds('sched.from-settings.')).toEqual([id]);
   });
 });

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { jobIdForMessage } from '../../src/submit/fromMessage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**
@@ -50,6 +51,13 @@ function spec(fields: Record<string, unknown> = {}) {
   };
 }
 
+/** The job a message id starts (`msg.<id>.<hash>`). */
+function jobOf(messageId: string): string {
+  const derived = jobIdForMessage(messageId);
+  if (!('jobId' in derived)) throw new Error(`no job id for message ${messageId}`);
+  return derived.jobId;
+}
+
 async function jobCount(): Promise<number> {
   return (await product.client.list({ top: 100 })).total;
 }
@@ -62,7 +70,7 @@ test('a good message starts the job, which completes; the message is completed',
 
   expect(outcome).toEqual({ settlement: 'completed' });
   expect(await jobCount()).toBe(before + 1);
-  const view = await product.client.wait(messageId, { intervalMs: 100 });
+  const view = await product.client.wait(jobOf(messageId), { intervalMs: 100 });
   expect(view.status).toBe('Completed');
   expect(view.counters).toMatchObject({ miniBatches: 3, succeeded: 3, failed: 0, itemsSucceeded: 3 });
 });
@@ -70,7 +78,7 @@ test('a good message starts the job, which completes; the message is completed',
 test('the same message id again starts nothing and is completed', async () => {
   const messageId = `dup-${randomUUID()}`;
   expect(await deliver(spec(), { messageId })).toEqual({ settlement: 'completed' });
-  const first = await product.client.wait(messageId, { intervalMs: 100 });
+  const first = await product.client.wait(jobOf(messageId), { intervalMs: 100 });
   const before = await jobCount();
 
   // The redelivery carries a different body: a duplicate is recognised by its id alone.
@@ -78,7 +86,7 @@ test('the same message id again starts nothing and is completed', async () => {
 
   expect(again).toEqual({ settlement: 'completed' });
   expect(await jobCount()).toBe(before);
-  const view = await product.client.get(messageId);
+  const view = await product.client.get(jobOf(messageId));
   expect(view.name).toBe('from-queue');
   expect(view.created_time).toBe(first.created_time);
 });
@@ -93,7 +101,7 @@ test('a bad spec is dead-lettered with SPEC_INVALID and the field path; no job s
   expect(outcome.reason).toBe('SPEC_INVALID');
   expect(outcome.description).toContain('mini_batch_size');
   expect(await jobCount()).toBe(before);
-  await expect(product.client.get(messageId)).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
+  await expect(product.client.get(jobOf(messageId))).rejects.toMatchObject({ code: 'JOB_NOT_FOUND' });
 });
 
 test('a YAML text body with two problems names both in the description', async () => {
@@ -123,7 +131,7 @@ test('a spec_blob reference to a stored spec starts the job', async () => {
   const outcome = await deliver({ spec_blob: `jobs/specs/${messageId}.json` }, { messageId });
 
   expect(outcome).toEqual({ settlement: 'completed' });
-  const view = await product.client.wait(messageId, { intervalMs: 100 });
+  const view = await product.client.wait(jobOf(messageId), { intervalMs: 100 });
   expect(view).toMatchObject({ name: 'from-blob', status: 'Completed' });
 });
 

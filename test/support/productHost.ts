@@ -21,7 +21,13 @@ export interface ProductHost {
  * free ports, task modules resolved under `tasksRoot`. Extra app settings apply while the host runs.
  */
 export async function startProductHost(
-  options: { tasksRoot?: string; settings?: Record<string, string>; pollIntervalMs?: number } = {},
+  options: {
+    tasksRoot?: string;
+    settings?: Record<string, string>;
+    pollIntervalMs?: number;
+    /** Keys the host enforces; the returned client sends the function key. */
+    keys?: { function: string; master: string };
+  } = {},
 ): Promise<ProductHost> {
   const settings: Record<string, string> = {
     PARALLEL_JOB_TASKS_ROOT: options.tasksRoot ?? path.join(repoRoot, 'test', 'fixtures', 'tasks'),
@@ -36,6 +42,7 @@ export async function startProductHost(
     quiet: process.env.PRODUCT_HOST_LOGS !== '1',
     pollIntervalMs: options.pollIntervalMs ?? 100,
     settings,
+    ...(options.keys ? { keys: options.keys } : {}),
   });
   const store = BlobStore.fromConnectionString(host.connectionString);
   // What infra/ creates in Azure.
@@ -44,7 +51,7 @@ export async function startProductHost(
   return {
     host,
     url: host.url,
-    client: new ParallelJobClient({ endpoint: host.url }),
+    client: new ParallelJobClient({ endpoint: host.url, key: options.keys?.function }),
     store,
     stop: () => host.stop(),
   };

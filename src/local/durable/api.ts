@@ -174,10 +174,15 @@ export function handleDurableApi(
   request: ApiRequest,
   urls: ManagementUrlContext,
 ): ApiResponse {
-  const segments = request.path
-    .split('/')
-    .filter((segment) => segment.length > 0)
-    .map(decodeURIComponent);
+  let segments: string[];
+  try {
+    segments = request.path
+      .split('/')
+      .filter((segment) => segment.length > 0)
+      .map(decodeURIComponent);
+  } catch {
+    return { status: 400, body: { message: 'The path has a malformed percent-encoding.' } };
+  }
   const method = request.method.toUpperCase();
   const [resource, id, action, eventName] = segments;
 

@@ -49,7 +49,7 @@ describe('resolveInputLocation', () => {
     ['adl://store.azuredatalakestore.net/x', /adl: scheme is not supported/],
     ['https://acct.dfs.core.windows.net/raw/x', /blob endpoint instead/],
     ['https://acct.blob.core.windows.net/raw/x?sv=2020&sig=abc', /SAS tokens are not used/],
-    ['https://example.com/raw/x', /not a blob storage endpoint/],
+    ['https://example.com/raw/x', /not an Azure blob storage endpoint/],
     ['Bad_Container/x', /not a valid container name/],
     ['/x', /names no container/],
     ['./local/folder', /local path/],

@@ -5,7 +5,10 @@ import { azureResourceContract, settingsSchema } from '../../../src/config';
 import {
   type AppContract,
   checkBlobTrigger,
+  checkDurableStorage,
   checkHardening,
+  checkHooks,
+  checkLinkSecret,
   checkResources,
   checkRoles,
   checkSecrets,
@@ -52,6 +55,12 @@ describe('the azd template in infra/ matches what the code needs', () => {
     ['containers, queue and topic the code uses are created', checkResources],
     ['the app identity holds exactly the roles the code needs', checkRoles],
     ['the blob trigger is wired through Event Grid', (t: TemplateFiles) => checkBlobTrigger(t)],
+    ['the download-link key is generated, @secure and set', (t: TemplateFiles) => checkLinkSecret(t)],
+    [
+      'Durable storage is named by connectionName (identity-based)',
+      (t: TemplateFiles) => checkDurableStorage(t),
+    ],
+    ['hooks put no key or secret on a command line', (t: TemplateFiles) => checkHooks(t)],
   ] as const)('%s', (_name, check) => {
     expect(check(template, contract)).toEqual([]);
   });
@@ -219,6 +228,100 @@ describe('the checks catch a broken template', () => {
       '%PARALLEL_JOB_HUB_NAME% is resolved by the Functions host',
     ],
   ];
+
+  const hook = 'infra/hooks/postdeploy.sh';
+  const beforeRest = '# A URL without a host';
+  cases.push(
+    [
+      'the link key setting is dropped',
+      () => edited('infra/app/functionapp.bicep', '  PARALLEL_JOB_LINK_SECRET: linkSecret\n', ''),
+      contract,
+      'PARALLEL_JOB_LINK_SECRET is read by the app but not set',
+    ],
+    [
+      'the link key parameter of the app module is not @secure()',
+      () =>
+        edited(
+          'infra/app/functionapp.bicep',
+          "@secure()\n@description('HMAC key of the signed",
+          "@description('HMAC key of the signed",
+        ),
+      contract,
+      'PARALLEL_JOB_LINK_SECRET must come straight from a @secure\\(\\) parameter',
+    ],
+    [
+      'the link key parameter of main.bicep is not @secure()',
+      () => edited('infra/main.bicep', "@secure()\n@description('HMAC key", "@description('HMAC key"),
+      contract,
+      'main.bicep must pass linkSecret to the app module from a @secure\\(\\) parameter',
+    ],
+    [
+      'the link key is a fixed value in the template',
+      () =>
+        edited(
+          'infra/main.bicep',
+          "param linkSecret string = '${newGuid()}${newGuid()}'",
+          "param linkSecret string = 'the-same-link-key-in-every-deployment-0001'",
+        ),
+      contract,
+      'main.bicep parameter linkSecret must default to a generated value',
+    ],
+    [
+      'Durable storage named by connectionStringName',
+      () => edited('host.json', '"connectionName"', '"connectionStringName"'),
+      contract,
+      'uses connectionStringName; use connectionName',
+    ],
+    [
+      'Durable storage on a connection without identity settings',
+      () =>
+        edited('host.json', '"connectionName": "AzureWebJobsStorage"', '"connectionName": "DurableStore"'),
+      contract,
+      'connection DurableStore has no identity-based endpoint setting',
+    ],
+    [
+      'a hook passes the key in a command line argument (the old --endpoint)',
+      () =>
+        edited(
+          hook,
+          beforeRest,
+          'az eventgrid system-topic event-subscription create --endpoint "https://$host/x?code=${key}"\n' +
+            beforeRest,
+        ),
+      contract,
+      'postdeploy.sh:\\d+ puts secret \\$key on a command line',
+    ],
+    [
+      'a hook passes a value built from the key',
+      () =>
+        edited(
+          hook,
+          beforeRest,
+          'endpoint="https://${host}/x?code=${key}"\naz eventgrid system-topic event-subscription create \\\n  --endpoint "$endpoint"\n' +
+            beforeRest,
+        ),
+      contract,
+      'puts secret \\$endpoint on a command line',
+    ],
+    [
+      'a hook prints the key',
+      () => edited(hook, beforeRest, 'echo "the key is $key"\n' + beforeRest),
+      contract,
+      'puts secret \\$key on a command line',
+    ],
+    [
+      'a hook reads a storage key into a variable and hands it to a command',
+      () =>
+        edited(
+          hook,
+          beforeRest,
+          'account=$(az storage account keys list --account-name x --query "[0].value" -o tsv)\nazcopy copy --key "$account"\n' +
+            beforeRest,
+        ),
+      contract,
+      'puts secret \\$account on a command line',
+    ],
+  );
 
   it.each(cases)('%s', (_name, broken, brokenContract, expected) => {
     const problems = checkTemplate(broken(), brokenContract);

@@ -238,6 +238,8 @@ export function checkSecrets(template: TemplateFiles): string[] {
     }
   }
   const { settings, durableTaskSchedulerSettings } = readAppSettings(template);
+  // A setting may carry a secret only straight from a @secure() parameter (checkLinkSecret checks which).
+  const secure = secureParams(template.files.get('infra/app/functionapp.bicep') ?? '');
   const keyFree = new Set([
     'APPLICATIONINSIGHTS_CONNECTION_STRING',
     'DURABLE_TASK_SCHEDULER_CONNECTION_STRING',
@@ -248,7 +250,7 @@ export function checkSecrets(template: TemplateFiles): string[] {
     }
     if (/connection_?string$/i.test(key) && !keyFree.has(key))
       problems.push(`app setting ${key} holds a connection string`);
-    if (/key|secret|password|sas/i.test(value) && !/clientId|ClientID/.test(value)) {
+    if (/key|secret|password|sas/i.test(value) && !/clientId|ClientID/.test(value) && !secure.has(value)) {
       problems.push(`app setting ${key} = ${value} looks like it carries a secret`);
     }
   }
@@ -264,6 +266,119 @@ export function checkSecrets(template: TemplateFiles): string[] {
     problems.push(
       'Application Insights must have DisableLocalAuth: true when its connection string is a setting',
     );
+  }
+  return problems;
+}
+
+/** Names of the `@secure()` string parameters of a Bicep file (decorators on the lines above `param`). */
+export function secureParams(text: string): Set<string> {
+  const names = new Set<string>();
+  for (const match of text.matchAll(/((?:^@[^\n]*\n)+)param (\w+) string\b/gm)) {
+    if (match[1]?.includes('@secure()') && match[2]) names.add(match[2]);
+  }
+  return names;
+}
+
+/**
+ * The download-link key: set as PARALLEL_JOB_LINK_SECRET straight from a @secure() parameter of the app
+ * module, fed by a @secure() parameter of main.bicep that generates it (newGuid) unless given.
+ */
+export function checkLinkSecret(template: TemplateFiles): string[] {
+  const problems: string[] = [];
+  const main = template.files.get('infra/main.bicep') ?? '';
+  const app = template.files.get('infra/app/functionapp.bicep') ?? '';
+  const value = readAppSettings(template).settings.get('PARALLEL_JOB_LINK_SECRET');
+  if (value === undefined) return ['PARALLEL_JOB_LINK_SECRET is not set by infra/app/functionapp.bicep'];
+  if (!secureParams(app).has(value)) {
+    problems.push(
+      `PARALLEL_JOB_LINK_SECRET must come straight from a @secure() parameter of infra/app/functionapp.bicep (it is ${value})`,
+    );
+    return problems;
+  }
+  const passed = new RegExp(`^\\s*${value}: (\\w+)$`, 'm').exec(
+    declaration(main, 'module', 'functionApp') ?? '',
+  );
+  const source = passed?.[1];
+  if (!source || !secureParams(main).has(source)) {
+    problems.push(`main.bicep must pass ${value} to the app module from a @secure() parameter`);
+  } else if (!new RegExp(`^param ${source} string = .*newGuid\\(\\)`, 'm').test(main)) {
+    problems.push(`main.bicep parameter ${source} must default to a generated value (newGuid())`);
+  }
+  return problems;
+}
+
+/**
+ * Durable Functions reaches its storage with the app's identity: host.json names the connection with
+ * `connectionName` (the identity-capable form), not `connectionStringName`, and that connection has
+ * identity-based settings (checkSettings).
+ */
+export function checkDurableStorage(template: TemplateFiles): string[] {
+  const host = JSON.parse(template.files.get('host.json') ?? '{}') as {
+    extensions?: { durableTask?: { storageProvider?: Record<string, unknown> } };
+  };
+  const provider = host.extensions?.durableTask?.storageProvider ?? {};
+  const problems: string[] = [];
+  if ('connectionStringName' in provider)
+    problems.push('host.json durableTask.storageProvider uses connectionStringName; use connectionName');
+  if (typeof provider.connectionName !== 'string' || provider.connectionName === '')
+    problems.push('host.json durableTask.storageProvider must name its connection with connectionName');
+  return problems;
+}
+
+/**
+ * No key or secret on a command line in infra/hooks: a process's arguments are visible to every user of
+ * the machine (ps, /proc) and often end up in CI logs. A variable is secret when its name says so or its
+ * value comes from a key listing or another secret variable; it may then appear only in assignments,
+ * `[ -n/-z ... ]` tests and here-document bodies (which a command reads on stdin).
+ */
+export function checkHooks(template: TemplateFiles): string[] {
+  const problems: string[] = [];
+  for (const [file, text] of template.files) {
+    if (!file.startsWith('infra/hooks/') || !file.endsWith('.sh')) continue;
+    const secret = new Set<string>();
+    const lines = text.split('\n');
+    // Assignments may span continuation lines: join them first.
+    const statements: { line: number; text: string }[] = [];
+    for (let i = 0; i < lines.length; i++) {
+      let statement = lines[i] ?? '';
+      const start = i;
+      while (statement.endsWith('\\') && i + 1 < lines.length)
+        statement = `${statement.slice(0, -1)} ${lines[++i]}`;
+      statements.push({ line: start + 1, text: statement });
+    }
+    const uses = (statement: string): string[] =>
+      [...statement.matchAll(/\$\{?([A-Za-z_]\w*)/g)]
+        .map((m) => m[1] ?? '')
+        .filter((name) => secret.has(name));
+    let hereDoc: string | undefined;
+    for (const { line, text: statement } of statements) {
+      const trimmed = statement.trim();
+      if (hereDoc !== undefined) {
+        if (trimmed === hereDoc) hereDoc = undefined;
+        continue;
+      }
+      if (trimmed.startsWith('#') || trimmed === '') continue;
+      const assignment = /^([A-Za-z_]\w*)=(.*)$/.exec(trimmed);
+      if (assignment) {
+        const [, name = '', value = ''] = assignment;
+        if (
+          /key|secret|password|token/i.test(name) ||
+          /keys list|listKeys|list-keys|--query "?[^"]*[Kk]ey/.test(value) ||
+          uses(value).length > 0
+        )
+          secret.add(name);
+        continue;
+      }
+      const here = /<<-?\s*'?(\w+)'?/.exec(trimmed);
+      if (here) hereDoc = here[1];
+      // A shell builtin test starts no process; the rest of the line still counts.
+      const command = trimmed.replace(/\[ -[nz] "\$\{?\w+\}?" \]/g, '').replace(/<<-?\s*'?\w+'?.*$/, '');
+      const named = uses(command);
+      if (named.length > 0)
+        problems.push(
+          `${file}:${line} puts secret ${named.map((n) => `$${n}`).join(', ')} on a command line`,
+        );
+    }
   }
   return problems;
 }
@@ -436,5 +551,8 @@ export function checkTemplate(template: TemplateFiles, contract: AppContract): s
     ...checkResources(template, contract),
     ...checkRoles(template, contract),
     ...checkBlobTrigger(template),
+    ...checkLinkSecret(template),
+    ...checkDurableStorage(template),
+    ...checkHooks(template),
   ];
 }

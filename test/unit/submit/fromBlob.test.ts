@@ -5,10 +5,10 @@ import {
   blobJobId,
   blobUploadFromTrigger,
   defaultJobName,
-  etagShort,
   ignoreReason,
   rejectionRecordName,
 } from '../../../src/submit/fromBlob';
+import { isJobId } from '../../../src/submit/ids';
 
 describe('which blobs start jobs', () => {
   it.each(['nightly.yml', 'team/nightly.yaml', 'NIGHTLY.JSON'])('%s starts a job', (name) => {
@@ -30,17 +30,18 @@ describe('which blobs start jobs', () => {
 });
 
 describe('job ids from uploads', () => {
-  it('uses the name without its extension and the short etag', () => {
-    expect(etagShort('"0x8DCB0F1E2A3B4C5"')).toBe('8dcb0f1e2a3b4c5');
-    expect(blobJobId('team/nightly.yml', '"0x8DCB0F1E2A3B4C5"')).toBe('team-nightly-8dcb0f1e2a3b4c5');
+  it('is blob.<readable name and etag>.<hash>, without the extension', () => {
+    expect(blobJobId('team/nightly.yml', '"0x8DCB0F1E2A3B4C5"')).toMatch(
+      /^blob\.team-nightly-0x8dcb0f1e2a3b4c5\.[0-9a-f]{16}$/,
+    );
   });
 
   it('is the same for a re-delivery and different for a new upload of the same name', () => {
-    expect(blobJobId('a.yml', '"0x1A"')).toBe(blobJobId('a.yml', '"0x1A"'));
+    expect(blobJobId('a.yml', '"0x1A"')).toBe(blobJobId('a.yml', '0x1A'));
     expect(blobJobId('a.yml', '"0x1A"')).not.toBe(blobJobId('a.yml', '"0x1B"'));
   });
 
-  it('is always a valid job id and never loses the etag, whatever the name', () => {
+  it('is always a valid job id, and names or etags that read alike stay apart', () => {
     fc.assert(
       fc.property(
         fc.string({ minLength: 1, maxLength: 400 }),
@@ -48,7 +49,9 @@ describe('job ids from uploads', () => {
         (name, etag) => {
           const id = blobJobId(`${name}.yml`, etag);
           expect(id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/);
-          expect(id.endsWith(`-${etagShort(etag)}`)).toBe(true);
+          expect(isJobId(id)).toBe(true);
+          expect(blobJobId(`${name}.yml`, `${etag}x`)).not.toBe(id);
+          expect(blobJobId(`${name}-.yml`, etag)).not.toBe(id);
         },
       ),
     );

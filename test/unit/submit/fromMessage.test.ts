@@ -63,19 +63,28 @@ describe('jobIdForMessage', () => {
       fc.property(fc.stringMatching(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,60}$/), (id) => {
         const first = jobIdForMessage(id);
         expect(first).toEqual(jobIdForMessage(id));
-        expect(first).toEqual({ jobId: id, messageId: id });
+        expect(first).toEqual({
+          jobId: expect.stringMatching(/^msg\.[A-Za-z0-9_-]+\.[0-9a-f]{16}$/),
+          messageId: id,
+        });
       }),
     );
   });
 
   test('numbers and binary ids are usable; missing or symbol-only ids are dead-lettered', () => {
-    expect(jobIdForMessage(42)).toEqual({ jobId: '42', messageId: '42' });
-    expect(jobIdForMessage(Buffer.from([0xab, 0x01]))).toEqual({ jobId: 'ab01', messageId: 'ab01' });
+    expect(jobIdForMessage(42)).toEqual({ jobId: expect.stringMatching(/^msg\.42\./), messageId: '42' });
+    expect(jobIdForMessage(Buffer.from([0xab, 0x01]))).toEqual({
+      jobId: expect.stringMatching(/^msg\.ab01\./),
+      messageId: 'ab01',
+    });
     expect(jobIdForMessage(undefined)).toMatchObject({ action: 'deadLetter', reason: 'MESSAGE_UNREADABLE' });
     expect(jobIdForMessage('///')).toEqual({
-      jobId: expect.stringMatching(/^[0-9a-f]{16}$/),
+      jobId: expect.stringMatching(/^msg\.x\.[0-9a-f]{16}$/),
       messageId: '///',
     });
+    // The same text as a string, a number and bytes: three different messages, three jobs.
+    const ids = [jobIdForMessage('42'), jobIdForMessage(42), jobIdForMessage(Buffer.from('42'))];
+    expect(new Set(ids.map((id) => ('jobId' in id ? id.jobId : id.action))).size).toBe(3);
   });
 });
 

@@ -136,8 +136,11 @@ describe('occurrence ids', () => {
   it('puts the schedule name and the compact occurrence time in the id', () => {
     const occurrence = at('2026-11-24T03:05:00Z');
     expect(occurrenceStamp(occurrence)).toBe('20261124T030500Z');
-    expect(scheduleJobId('nightly', occurrence)).toBe('nightly-20261124T030500Z');
-    expect(scheduleJobId('team/nightly', occurrence)).toBe('team-nightly-20261124T030500Z');
+    expect(scheduleJobId('nightly', occurrence)).toMatch(/^sched\.nightly\.[0-9a-f]{16}\.20261124T030500Z$/);
+    expect(scheduleJobId('team/nightly', occurrence)).toMatch(
+      /^sched\.team-nightly\.[0-9a-f]{16}\.20261124T030500Z$/,
+    );
+    expect(scheduleJobId('team/nightly', occurrence)).not.toBe(scheduleJobId('team-nightly', occurrence));
   });
 
   it('stays a valid job id for long names and keeps the whole time stamp', () => {
@@ -149,7 +152,7 @@ describe('occurrence ids', () => {
           const second = new Date(Math.floor(date.getTime() / 1000) * 1000);
           const id = scheduleJobId(name, second);
           expect(id).toMatch(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$/);
-          expect(id.endsWith(`-${occurrenceStamp(second)}`)).toBe(true);
+          expect(id.endsWith(`.${occurrenceStamp(second)}`)).toBe(true);
         },
       ),
     );

@@ -1,0 +1,40 @@
+import { StorageNotFoundError } from '../errors';
+import type { BlobStore } from '../storage/blobStore';
+
+/**
+ * An append_row output blob is written only by the job that created it (and that job's re-runs, which
+ * complete the same output). The owner is recorded in the blob's metadata when it is committed, so that
+ * a job can never commit its rows over a blob it did not create: a deployed package, another job's output,
+ * or data a person put there.
+ */
+export const OUTPUT_OWNER_METADATA = 'parallel_job_output_of';
+
+export type OutputClaim =
+  | { ok: true; metadata: Record<string, string>; conditions: { ifMatch: string } | { ifNoneMatch: '*' } }
+  | { ok: false; problem: string };
+
+/**
+ * Whether `owner` may commit `blob`: it does not exist, or its metadata names `owner`. The conditions make
+ * the commit fail if someone else writes the blob in between.
+ */
+export async function claimOutput(
+  store: BlobStore,
+  container: string,
+  blob: string,
+  owner: string,
+): Promise<OutputClaim> {
+  const metadata = { [OUTPUT_OWNER_METADATA]: owner };
+  const existing = await store.stat(container, blob).catch((error: unknown) => {
+    // A container that does not exist yet holds no blob to protect.
+    if (error instanceof StorageNotFoundError && error.blob === undefined) return undefined;
+    throw error;
+  });
+  if (!existing) return { ok: true, metadata, conditions: { ifNoneMatch: '*' } };
+  const recorded = existing.metadata?.[OUTPUT_OWNER_METADATA];
+  if (recorded === owner) return { ok: true, metadata, conditions: { ifMatch: existing.etag } };
+  const by = recorded ? `job '${recorded}'` : 'something other than a job';
+  return {
+    ok: false,
+    problem: `the blob '${container}/${blob}' already exists and was written by ${by}; a job writes only outputs it creates, so choose a new path or delete that blob first`,
+  };
+}

@@ -1,0 +1,59 @@
+import { InputPathError, type ValidationIssue } from '../errors';
+import { claimOutput } from '../activities/outputOwner';
+import type { EffectiveJob } from '../spec/effective';
+import { sameAccount, type AccessPolicy } from '../storage/access';
+import type { BlobStore } from '../storage/blobStore';
+import { resolveInputLocation } from '../storage/inputs';
+import type { InputLocation } from '../plan/descriptor';
+
+/**
+ * Every storage place a submitted job names, checked before it starts: data inputs must be readable,
+ * outputs writable, and the append_row file must not be a blob that something else wrote. Each problem
+ * names its field (`inputs.<name>.path`, `outputs.<name>.path`) and the places that are allowed.
+ */
+export async function jobPlaceIssues(
+  job: EffectiveJob,
+  jobId: string,
+  services: { store: BlobStore; access: AccessPolicy },
+): Promise<ValidationIssue[]> {
+  const { store, access } = services;
+  const issues: ValidationIssue[] = [];
+  const locate = (path: string, field: string): InputLocation | undefined => {
+    try {
+      return resolveInputLocation(path, { accountUrl: store.accountUrl });
+    } catch (error) {
+      if (!(error instanceof InputPathError)) throw error;
+      issues.push({ path: field, message: error.message });
+      return undefined;
+    }
+  };
+  const check = (field: string, path: string, mode: 'read' | 'write'): InputLocation | undefined => {
+    const location = locate(path, field);
+    const problem = location && access.problem(location, mode);
+    if (problem) issues.push({ path: field, message: problem });
+    return problem ? undefined : location;
+  };
+
+  for (const [name, input] of Object.entries(job.inputs))
+    if (typeof input === 'object') check(`inputs.${name}.path`, input.path, 'read');
+  for (const [name, output] of Object.entries(job.outputs)) {
+    const field = `outputs.${name}.path`;
+    const location = check(field, output.path, 'write');
+    if (location && !sameAccount(location.accountUrl, store.accountUrl)) {
+      issues.push({
+        path: field,
+        message: `outputs are written to the app's own storage account (${store.accountUrl}); write <container>/<path> there`,
+      });
+      continue;
+    }
+    const appendRow = job.appendRowTo;
+    if (!location || appendRow?.output !== name) continue;
+    const blob =
+      output.type === 'uri_file'
+        ? location.prefix
+        : `${location.prefix.replace(/\/+$/, '')}/${appendRow.fileName}`;
+    const claim = await claimOutput(store, location.container, blob, jobId);
+    if (!claim.ok) issues.push({ path: field, message: claim.problem });
+  }
+  return issues;
+}
