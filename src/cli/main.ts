@@ -183,7 +183,7 @@ function printResult(view: JobView, io: Io, outDir?: string): void {
 
 /** `plan`: the embedded host with in-memory storage in a temporary folder, removed afterwards. */
 async function planLocal(specPath: string, io: Io): Promise<number> {
-  const loaded = loadJob(specPath);
+  const loaded = loadJobSpec(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'parallel-job-plan-'));
   try {
