@@ -166,7 +166,7 @@ it('cancels gracefully on Ctrl-C, then runs the rest when the same command runs 
 
   const again = await start(dataDir, out).done;
   expect(again.stderr).toMatch(
-    /ended Canceled: running its unfinished mini-batches as resume-me-[0-9a-f]{12}-r1/,
+    /ended Canceled: running its unfinished mini-batches as resume-me-[0-9a-f]{12}\.r1/,
   );
   expect(again.code).toBe(0);
   expect(outputFile(out).equals(reference.output)).toBe(true);
