@@ -1,17 +1,21 @@
-import { existsSync, mkdtempSync, promises as fs, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { ParallelJobClient } from '../client/client';
-import { ParallelJobError, SpecValidationError } from '../errors';
+import { JobNotFoundError, ParallelJobError, SpecValidationError } from '../errors';
 import { startLocalHost, runHostCommand, type LocalHost } from '../local';
+import { stopProcess } from '../local/storage';
+import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
+import { DEV_ACCOUNT } from '../storage/developmentAccount';
 import { resolveInputLocation, uploadLocalFolder } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../spec/dump';
 import { loadJobSpec, type LoadedJob } from '../spec/load';
 import type { JobSpec } from '../spec/schema';
-import type { JobView } from '../submit/status';
+import { isFinished, type JobView } from '../submit/status';
+import { RunRecord, runJobId, runKey } from './runState';
 
 /** The folder of this package (it holds the Functions app the embedded host runs). */
 function packageRoot(): string {
@@ -177,44 +181,196 @@ function printResult(view: JobView, io: Io, outDir?: string): void {
   }
 }
 
+/** `plan`: the embedded host with in-memory storage in a temporary folder, removed afterwards. */
+async function planLocal(specPath: string, io: Io): Promise<number> {
+  const loaded = loadJobSpec(specPath);
+  for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
+  const dataDir = mkdtempSync(path.join(os.tmpdir(), 'parallel-job-plan-'));
+  try {
+    const host = await startLocalHost({
+      appDir: packageRoot(),
+      port: 0,
+      dataDir,
+      storage: 'memory',
+      quiet: true,
+      settings: { PARALLEL_JOB_TASKS_ROOT: loaded.baseDir ?? process.cwd() },
+    });
+    try {
+      const store = BlobStore.fromConnectionString(host.connectionString);
+      const spec = await uploadLocalInputs(store, loaded, `plan-${Date.now().toString(36)}`, io);
+      const client = new ParallelJobClient({ endpoint: host.url });
+      io.out(JSON.stringify(await client.plan(specToPlain(spec)), null, 2));
+      return 0;
+    } finally {
+      await host.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+async function findJob(client: ParallelJobClient, id: string | undefined): Promise<JobView | undefined> {
+  if (!id) return undefined;
+  try {
+    return await client.get(id);
+  } catch (error) {
+    if (error instanceof JobNotFoundError) return undefined;
+    throw error;
+  }
+}
+
+/** Ctrl-C once: a graceful cancel. Twice: stop at once. SIGTERM: stop now, resume on the next run. */
+function interruptions(
+  io: Io,
+  onCancel: () => Promise<void>,
+  onStop: (reason: string, code: number) => void,
+): { interrupted(): boolean; dispose(): void } {
+  let count = 0;
+  const onInterrupt = (): void => {
+    count += 1;
+    if (count === 1) {
+      io.err(
+        '\nCtrl-C: canceling the job gracefully: no new mini-batches start, attempts in flight finish, ' +
+          'then the partial output is finalized and downloaded. Ctrl-C again stops at once.',
+      );
+      onCancel().catch((error: unknown) => io.err(`Cancel failed: ${(error as Error).message}`));
+    } else onStop('Ctrl-C again: stopping at once', 130);
+  };
+  const onTerminate = (): void => onStop('SIGTERM: stopping', 143);
+  process.on('SIGINT', onInterrupt);
+  process.on('SIGTERM', onTerminate);
+  return {
+    interrupted: () => count > 0,
+    dispose() {
+      process.off('SIGINT', onInterrupt);
+      process.off('SIGTERM', onTerminate);
+    },
+  };
+}
+
+/**
+ * `run`: the embedded host on a data folder (journal and storage on disk), the job submitted, watched
+ * and its results downloaded. Running the same command again resumes the job (see runState.ts).
+ */
 async function runLocal(
   specPath: string,
-  options: { out?: string; dataDir?: string; planOnly?: boolean },
+  options: { out?: string; dataDir?: string; fresh?: boolean },
   io: Io,
 ): Promise<number> {
   const loaded = loadJobSpec(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
-  const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'parallel-job-'));
+  // Not `.parallel-job` itself: that is where `npm start` in this app's folder keeps its state.
+  const dataDir = path.resolve(options.dataDir ?? path.join('.parallel-job', 'run'));
+  const key = runKey(loaded);
+  const record = new RunRecord(dataDir);
   const host: LocalHost = await startLocalHost({
     appDir: packageRoot(),
     port: 0,
     dataDir,
-    storage: 'memory',
+    // Free ports, the same ones again on the next run on this folder (blob URLs in the data stay valid).
+    storagePorts: { blob: 0, queue: 0, table: 0 },
     quiet: true,
+    logger: (line) => io.err(line),
     // Local mode: task code lives next to the spec.
     settings: { PARALLEL_JOB_TASKS_ROOT: loaded.baseDir ?? process.cwd() },
   });
+  io.err(`State: ${dataDir} (run the same command again to resume; --fresh starts the job anew)`);
+  let jobId: string | undefined;
+  let stopping = false;
+  const client = new ParallelJobClient({ endpoint: host.url });
+  const signals = interruptions(
+    io,
+    async () => {
+      if (jobId) await client.cancel(jobId);
+    },
+    (reason, code) => {
+      if (stopping) return;
+      stopping = true;
+      io.err(`${reason}; run the same command again to resume.`);
+      // The host's work is dropped as a crash would drop it (the journal is never ahead of storage);
+      // only the storage process is stopped, so that it saves and nothing is left running.
+      const pid = host.storage?.origin === 'external' ? undefined : host.storage?.pid;
+      void (pid ? stopProcess(pid) : Promise.resolve()).finally(() => process.exit(code));
+    },
+  );
   try {
     const store = BlobStore.fromConnectionString(host.connectionString);
-    const runId = `${(loaded.spec.name ?? 'job').replace(/[^A-Za-z0-9_-]/g, '-')}-${Date.now().toString(36)}`;
-    const spec = await uploadLocalInputs(store, loaded, runId, io);
-    const client = new ParallelJobClient({ endpoint: host.url });
-    if (options.planOnly) {
-      io.out(JSON.stringify(await client.plan(specToPlain(spec)), null, 2));
-      return 0;
+    const latest = options.fresh ? undefined : (record.latest(key) ?? runJobId(loaded, key, false));
+    let view = await findJob(client, latest);
+    const rerunRest = async (ended: JobView): Promise<string> => {
+      const rerun = await client.rerun(ended.id);
+      io.err(`Job ${ended.id} ended ${ended.status}: running its unfinished mini-batches as ${rerun.id}.`);
+      record.remember(key, rerun.id, path.resolve(specPath));
+      return rerun.id;
+    };
+    // A cancel asked for by an earlier run (Ctrl-C twice) completes, then the rest runs.
+    const finishCancel = view?.status === 'CancelRequested';
+    if (view && view.status !== 'Completed' && isFinished(view.status)) {
+      jobId = await rerunRest(view);
+    } else if (view) {
+      jobId = view.id;
+      io.err(
+        view.status === 'Completed'
+          ? `Job ${jobId} has already completed (--fresh runs it again); downloading its results.`
+          : `Resuming job ${jobId} (${view.status}, ${view.counters.succeeded + view.counters.failed}/${view.counters.miniBatches} mini-batches done).`,
+      );
+    } else {
+      const id = runJobId(loaded, key, options.fresh ?? false);
+      const spec = await uploadLocalInputs(store, loaded, id, io);
+      if (signals.interrupted()) {
+        io.err('Interrupted before the job started: nothing was submitted.');
+        return 130;
+      }
+      await client.submit(specToPlain(spec), { id });
+      jobId = id;
+      record.remember(key, jobId, path.resolve(specPath));
+      io.err(`Started job ${jobId} on the embedded host (${host.url}).`);
     }
-    const submitted = await client.submit(specToPlain(spec), { id: runId });
-    io.err(`Started job ${submitted.id} on the embedded host (${host.url}).`);
-    const progress = progressReporter(io);
-    const view = await client.wait(submitted.id, { intervalMs: 200, onProgress: (v) => progress.update(v) });
+    let progress = progressReporter(io);
+    view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
     progress.stop();
-    const outDir = path.resolve(options.out ?? path.join('parallel-job-output', submitted.id));
+    if (finishCancel && view.status === 'Canceled' && !signals.interrupted()) {
+      jobId = await rerunRest(view);
+      progress = progressReporter(io);
+      view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
+      progress.stop();
+    }
+    const outDir = path.resolve(options.out ?? path.join('parallel-job-output', jobId));
     await downloadResults(store, view, outDir);
     printResult(view, io, outDir);
-    return view.status === 'Completed' ? 0 : 1;
+    if (view.status === 'Canceled')
+      io.out('  Canceled: run the same command again to run the mini-batches that did not finish.');
+    return view.status === 'Completed' ? 0 : signals.interrupted() ? 130 : 1;
   } finally {
+    signals.dispose();
     await host.stop();
   }
+}
+
+interface HostOptions {
+  port?: string;
+  dataDir?: string;
+  blobPort?: string;
+  queuePort?: string;
+  tablePort?: string;
+  memory?: boolean;
+}
+
+/** The containers this app's jobs use; created on the emulator so that uploads work at once. */
+async function describeContainers(host: LocalHost): Promise<string[]> {
+  const settings = settingsSchema.parse(process.env);
+  const containers: [string, string][] = [
+    [settings.PARALLEL_JOB_INPUTS_CONTAINER, 'input data (upload here)'],
+    [settings.PARALLEL_JOB_OUTPUTS_CONTAINER, 'job outputs'],
+    [settings.PARALLEL_JOB_LOGS_CONTAINER, 'job logs, job_result.json, manifest.json'],
+    [settings.PARALLEL_JOB_JOBS_CONTAINER, 'drop a job spec here to start it'],
+    [settings.PARALLEL_JOB_SCHEDULES_CONTAINER, 'schedules'],
+  ];
+  if (host.connectionString.includes(`AccountName=${DEV_ACCOUNT};`)) {
+    const store = BlobStore.fromConnectionString(host.connectionString);
+    for (const [name] of containers) await store.ensureContainer(name);
+  }
+  return ['Containers:', '', ...containers.map(([name, use]) => `        ${name.padEnd(12)} ${use}`), ''];
 }
 
 export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void = () => undefined): Command {
@@ -229,18 +385,20 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
   program
     .command('run <job>')
     .description(
-      'run a job on the embedded local host (in-process storage), show progress, download outputs and logs',
+      'run a job on the embedded local host, show progress, download outputs and logs; the same command ' +
+        'again resumes an unfinished job (Ctrl-C cancels gracefully, twice stops at once)',
     )
     .option('--out <dir>', 'where to put outputs and logs (default: parallel-job-output/<job id>)')
-    .option('--data-dir <dir>', 'folder for the host journal (default: a temporary folder)')
-    .action(async (job: string, options: { out?: string; dataDir?: string }) =>
+    .option('--data-dir <dir>', 'journal and storage folder (default: ./.parallel-job/run)')
+    .option('--fresh', 'start the job anew instead of resuming it')
+    .action(async (job: string, options: { out?: string; dataDir?: string; fresh?: boolean }) =>
       setExit(await runLocal(job, options, io)),
     );
 
   program
     .command('plan <job>')
     .description('preview the mini-batches of a job without running user code (embedded host)')
-    .action(async (job: string) => setExit(await runLocal(job, { planOnly: true }, io)));
+    .action(async (job: string) => setExit(await planLocal(job, io)));
 
   program
     .command('dump <job> [dest]')
@@ -256,13 +414,24 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
   program
     .command('host [appDir]')
     .description('serve a Functions app (default: this one) like `func start`')
-    .option('--port <port>', 'HTTP port (0 = any free port)')
-    .option('--data-dir <dir>', 'journal and storage folder')
-    .action(async (appDir: string | undefined, options: { port?: string; dataDir?: string }) => {
+    .option('--port <port>', 'HTTP port (0 = any free port; default 7071)')
+    .option('--data-dir <dir>', 'journal and storage folder (default: <appDir>/.parallel-job)')
+    .option('--blob-port <port>', 'storage blob port (default 10000; 0 = any free port)')
+    .option('--queue-port <port>', 'storage queue port (default 10001)')
+    .option('--table-port <port>', 'storage table port (default 10002)')
+    .option('--memory', 'keep storage in memory, in the host process (lost when it stops)')
+    .action(async (appDir: string | undefined, options: HostOptions) => {
+      const ownApp = appDir === undefined;
       const args = [appDir ?? packageRoot()];
       if (options.port) args.push('--port', options.port);
       if (options.dataDir) args.push('--data-dir', options.dataDir);
-      setExit(await runHostCommand(args, { log: io.out, error: io.err }));
+      if (options.blobPort) args.push('--blob-port', options.blobPort);
+      if (options.queuePort) args.push('--queue-port', options.queuePort);
+      if (options.tablePort) args.push('--table-port', options.tablePort);
+      if (options.memory) args.push('--memory');
+      setExit(
+        await runHostCommand(args, { log: io.out, error: io.err }, ownApp ? describeContainers : undefined),
+      );
     });
 
   remote(program.command('submit <job>').description('submit a job spec to a deployed app'))

@@ -1,6 +1,8 @@
+import fs from 'node:fs';
 import path from 'node:path';
 
 import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '../storage/developmentAccount';
+import { LokiLinesAdapter } from './lokiLines';
 
 export { DEV_ACCOUNT, DEV_ACCOUNT_KEY };
 
@@ -36,7 +38,21 @@ interface LokiCollection {
   findOne(query: unknown): unknown;
 }
 interface BlobServerInternals {
-  metadataStore?: { db?: { getCollection(name: string): LokiCollection | null } };
+  metadataStore?: {
+    db?: {
+      getCollection(name: string): LokiCollection | null;
+      persistenceMethod?: string;
+      persistenceAdapter?: unknown;
+    };
+  };
+}
+
+/** The blob metadata (one document per blob and block: the big one) is saved line by line (lokiLines.ts). */
+function saveBlobsAsLines(server: AzuriteServer): void {
+  const db = (server as BlobServerInternals).metadataStore?.db;
+  if (!db) throw new Error('Azurite changed: its blob metadata store was not found');
+  db.persistenceMethod = 'adapter';
+  db.persistenceAdapter = new LokiLinesAdapter();
 }
 
 /**
@@ -82,6 +98,8 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const at = (name: string): string => path.join(dir ?? '.', name);
   const loose = true;
   const skipApiVersionCheck = true;
+  // Azurite's metadata files are saved as `<name>~` and renamed: the folder must exist first.
+  if (dir !== undefined) fs.mkdirSync(dir, { recursive: true });
 
   const BlobServer = load<ServerClass>('blob/BlobServer');
   const BlobConfiguration = load<ConfigClass>('blob/BlobConfiguration');
@@ -138,6 +156,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
       inMemory,
     ),
   );
+  if (!inMemory) saveBlobsAsLines(blob);
   const servers = [blob, queue, table];
   await Promise.all(servers.map((server) => server.start()));
   lookUpBlobsByName(blob);

@@ -13,6 +13,8 @@ import {
   type LoadedApp,
 } from './appLoader';
 import { startAzurite, type RunningAzurite } from './azurite';
+import { openStorage, type LocalStorage, type StoragePorts } from './storage';
+import { lockDataDir } from './dataLock';
 import { durableClientInput, handleDurableApi, type ManagementUrlContext } from './durable/api';
 import { DurableEngine, type EngineStats } from './durable/engine';
 import { tryJsonParse } from './durable/history';
@@ -33,6 +35,11 @@ export interface LocalHostOptions {
   dataDir?: string;
   /** Azurite in memory or persisted under dataDir (default 'persist'). Durable state is always journaled. */
   storage?: 'memory' | 'persist';
+  /**
+   * Ports of the persisted storage (default 10000/10001/10002, the emulator's; 0 = any free port, kept
+   * for later starts on the same data folder).
+   */
+  storagePorts?: Partial<StoragePorts>;
   /** Use this storage account instead of starting Azurite. */
   connectionString?: string;
   logger?: LogLine;
@@ -62,6 +69,8 @@ export interface LocalHost {
   /** `http://127.0.0.1:<real port>` */
   url: string;
   connectionString: string;
+  /** The persisted storage process, when this host uses one (not with `memory` or a given account). */
+  storage?: { origin: LocalStorage['origin']; pid?: number; folder: string };
   functions: FunctionInfo[];
   /** Counters of the durable engine (episodes, events replayed, max history length...). */
   stats(): LocalHostStats;
@@ -213,7 +222,9 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     }
   };
 
-  let azurite: RunningAzurite | undefined;
+  let azurite: RunningAzurite | LocalStorage | undefined;
+  let storageInfo: LocalHost['storage'];
+  let releaseDataDir: (() => void) | undefined;
   let server: http.Server | undefined;
   let releaseSettlement: (() => Promise<void>) | undefined;
   try {
@@ -224,14 +235,19 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const hostJson = readHostJson(appDir);
     findEntryFiles(appDir); // fail before starting storage when "main" matches nothing
     fs.mkdirSync(dataDir, { recursive: true });
+    releaseDataDir = lockDataDir(dataDir);
 
     let connectionString = options.connectionString;
     if (!connectionString && namesRealAccount(process.env.AzureWebJobsStorage))
       connectionString = process.env.AzureWebJobsStorage;
     if (!connectionString) {
-      azurite = await startAzurite(
-        options.storage === 'memory' ? {} : { dataDir: path.join(dataDir, 'azurite') },
-      );
+      if (options.storage === 'memory') azurite = await startAzurite();
+      else {
+        const folder = path.join(dataDir, 'azurite');
+        const storage = await openStorage({ folder, ports: options.storagePorts, log });
+        storageInfo = { origin: storage.origin, pid: storage.pid, folder };
+        azurite = storage;
+      }
       connectionString = azurite.connectionString;
     }
     setEnv('AzureWebJobsStorage', connectionString);
@@ -587,6 +603,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     return {
       url: baseUrl,
       connectionString,
+      ...(storageInfo ? { storage: storageInfo } : {}),
       functions,
       stats: () => ({ ...engine.stats(), invocations }),
       whenIdle: () => engine.whenIdle(),
@@ -604,6 +621,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
         } finally {
           await releaseSettlement?.();
           await azurite?.stop();
+          releaseDataDir?.();
           restoreEnv();
         }
       },
@@ -612,6 +630,7 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     server?.close();
     await releaseSettlement?.();
     await azurite?.stop();
+    releaseDataDir?.();
     restoreEnv();
     throw error;
   }

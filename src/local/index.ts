@@ -8,3 +8,5 @@ export {
 export { runHostCommand, parseHostArgs, type HostCommandOptions } from './main';
 export type { FunctionInfo } from './types';
 export { startAzurite, type RunningAzurite, type AzuriteOptions } from './azurite';
+export { openStorage, STANDARD_PORTS, type LocalStorage, type StoragePorts } from './storage';
+export { LocalHostError, type LocalHostErrorCode } from './errors';

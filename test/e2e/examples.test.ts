@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -20,9 +20,18 @@ describe('examples through `parallel-job run`', () => {
     '%s completes with its output rows in order',
     async (example, output, rows, firstColumn) => {
       const out = mkdtempSync(path.join(os.tmpdir(), `example-${example}-`));
+      const state = mkdtempSync(path.join(os.tmpdir(), `example-${example}-state-`));
       const { stdout } = await run(
         process.execPath,
-        [path.join(root, 'bin', 'parallel-job.js'), 'run', `examples/${example}/job.yml`, '--out', out],
+        [
+          path.join(root, 'bin', 'parallel-job.js'),
+          'run',
+          `examples/${example}/job.yml`,
+          '--out',
+          out,
+          '--data-dir',
+          state,
+        ],
         {
           cwd: root,
           timeout: 120_000,
@@ -38,6 +47,7 @@ describe('examples through `parallel-job run`', () => {
       expect(result.counters.rows).toBe(rows);
       const keys = lines.map((l) => l.split(',')[0]);
       expect(keys.slice(0, firstColumn?.length ?? 0)).toEqual(firstColumn ?? []);
+      rmSync(state, { recursive: true, force: true });
     },
     180_000,
   );

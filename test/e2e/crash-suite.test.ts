@@ -1,0 +1,193 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { ParallelJobClient } from '../../src/client/client';
+import { isAlive, readStorageState } from '../../src/local/storage';
+import { BlobStore } from '../../src/storage/blobStore';
+import type { JobView } from '../../src/submit/status';
+import { killHost, startHostProcess, stopLeftoverStorage, type HostProcess } from '../support/hostProcess';
+import { fileJob, fileName, withoutTimings } from './orchestrator.support';
+
+// The crash suite: jobs of 240 mini-batches (append_row, a flaky task, 4 in flight, retries with
+// backoff) on the local host running as a real child process with its persisted storage. The host is
+// SIGKILLed at 10 random points across the jobs' lives (planning, running, retry backoff, finalize) and
+// restarted on the same data folder each time; every job must end Completed with the output of an
+// uncrashed run, byte for byte, and the exact counters. CRASH_SEED=<n> replays a run's kill points.
+
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const { failsOn } = require('../fixtures/tasks/flaky.js') as {
+  failsOn: (seed: string, index: number, attempt: number, rate: number) => boolean;
+};
+
+jest.setTimeout(300_000);
+
+const MINI_BATCHES = 240;
+const FAIL_RATE = 0.2;
+const TASK_SEED = 'crash';
+const MAX_RETRIES = 5;
+const PREFIX = 'crash';
+const env = {
+  PARALLEL_JOB_TASKS_ROOT: path.resolve(__dirname, '..', 'fixtures', 'tasks'),
+  PARALLEL_JOB_RETRY_BASE_DELAY_MS: '500',
+};
+const spec = fileJob(PREFIX, 'flaky.js', `--fail_rate ${FAIL_RATE} --seed ${TASK_SEED} --delay_ms 40`, {
+  max_concurrency_per_instance: 4,
+  retry_settings: { max_retries: MAX_RETRIES, timeout: 60 },
+});
+
+const crashSeed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
+/** mulberry32: the kill points are random but can be replayed from the seed. */
+let state = crashSeed;
+function random(): number {
+  state = (state + 0x6d2b79f5) | 0;
+  let t = Math.imul(state ^ (state >>> 15), 1 | state);
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+}
+const between = (low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+type Phase = 'planning' | 'running' | 'backoff' | 'finalize';
+interface Kill {
+  job: string;
+  target: Phase;
+  /** The job's status at the last look before the kill. */
+  seen: string;
+  done: number;
+}
+
+let dataDir: string;
+let host: HostProcess | undefined;
+
+const client = (): ParallelJobClient => new ParallelJobClient({ endpoint: (host as HostProcess).url });
+const done = (view: JobView): number => view.counters.succeeded + view.counters.failed;
+
+async function restart(): Promise<void> {
+  host = await startHostProcess(dataDir, env);
+}
+
+/** Polls the job until `ready` says so (or the job ends); returns the last view. */
+async function waitFor(id: string, ready: (view: JobView) => boolean, intervalMs = 10): Promise<JobView> {
+  const deadline = Date.now() + 120_000;
+  for (;;) {
+    const view = await client().get(id);
+    if (ready(view) || view.status === 'Completed' || view.status === 'Failed') return view;
+    if (Date.now() > deadline) throw new Error(`job ${id} stayed ${view.status}`);
+    await sleep(intervalMs);
+  }
+}
+
+/** Brings the job to a random point of the phase, kills the host there and starts it again. */
+async function killDuring(id: string, target: Phase, kills: Kill[]): Promise<void> {
+  let view: JobView;
+  if (target === 'planning') {
+    await client().submit(spec, { id });
+    await sleep(between(0, 40));
+    view = await client().get(id);
+  } else if (target === 'running') {
+    const start = done(await client().get(id));
+    const goal = start + between(10, 40);
+    view = await waitFor(id, (v) => v.status === 'Running' && done(v) >= goal);
+  } else if (target === 'backoff') {
+    // A retry was just scheduled: the mini-batch waits its backoff (400-600 ms for a second attempt).
+    const retried = (await client().get(id)).counters.retried;
+    view = await waitFor(id, (v) => v.counters.retried > retried);
+    await sleep(between(0, 150));
+  } else {
+    view = await waitFor(id, (v) => v.status === 'Finalizing', 5);
+    await sleep(between(0, 15));
+  }
+  kills.push({ job: id, target, seen: view.status, done: done(view) });
+  await killHost(host as HostProcess);
+  await restart();
+}
+
+async function waitEnd(id: string): Promise<JobView> {
+  return client().wait(id, { intervalMs: 100 });
+}
+
+async function outputOf(view: JobView): Promise<Buffer> {
+  const store = BlobStore.fromConnectionString((host as HostProcess).connectionString);
+  const url = view.outputs.rows as string;
+  const [container, ...rest] = url.slice(store.accountUrl.length + 1).split('/');
+  return store.read(container as string, rest.join('/'));
+}
+
+beforeAll(async () => {
+  dataDir = mkdtempSync(path.join(os.tmpdir(), 'crash-suite-'));
+  await restart();
+  const store = BlobStore.fromConnectionString((host as HostProcess).connectionString);
+  await store.ensureContainer('inputs');
+  const names = Array.from({ length: MINI_BATCHES }, (_, i) => fileName(i));
+  for (let i = 0; i < names.length; i += 40)
+    await Promise.all(names.slice(i, i + 40).map((name) => store.write('inputs', `${PREFIX}/${name}`, name)));
+});
+
+afterAll(async () => {
+  if (host && host.child.exitCode === null && host.child.signalCode === null) {
+    host.child.kill('SIGKILL');
+    await host.exited;
+  }
+  stopLeftoverStorage(dataDir);
+  rmSync(dataDir, { recursive: true, force: true });
+});
+
+it('ends every job Completed with the uncrashed output and exact counters after 10 SIGKILLs', async () => {
+  // What the flaky task does is fixed by its seed: the attempts each mini-batch needs are known.
+  const needed = Array.from({ length: MINI_BATCHES }, (_, index) => {
+    let attempt = 1;
+    while (failsOn(TASK_SEED, index, attempt, FAIL_RATE)) attempt += 1;
+    return attempt;
+  });
+  expect(Math.max(...needed)).toBeLessThanOrEqual(MAX_RETRIES + 1);
+  const retries = needed.reduce((sum, count) => sum + count - 1, 0);
+  expect(retries).toBeGreaterThan(20);
+
+  await client().submit(spec, { id: 'uncrashed' });
+  const reference = await waitEnd('uncrashed');
+  expect(reference.status).toBe('Completed');
+  const expectedCounters = withoutTimings(reference.counters);
+  expect(expectedCounters).toMatchObject({
+    miniBatches: MINI_BATCHES,
+    succeeded: MINI_BATCHES,
+    failed: 0,
+    retried: retries,
+    itemsSucceeded: MINI_BATCHES,
+    itemsFailed: 0,
+    rows: MINI_BATCHES,
+  });
+  const referenceOutput = await outputOf(reference);
+  expect(referenceOutput.toString('utf8')).toBe(
+    Array.from({ length: MINI_BATCHES }, (_, i) => `${PREFIX}/${fileName(i)}\n`).join(''),
+  );
+
+  const plans: Record<string, Phase[]> = {
+    'crashed-a': ['planning', 'running', 'backoff', 'running', 'finalize'],
+    'crashed-b': ['planning', 'backoff', 'running', 'backoff', 'finalize'],
+  };
+  const kills: Kill[] = [];
+  for (const [id, phases] of Object.entries(plans)) {
+    for (const phase of phases) await killDuring(id, phase, kills);
+    const view = await waitEnd(id);
+    expect({ id, status: view.status }).toEqual({ id, status: 'Completed' });
+    expect(withoutTimings(view.counters)).toEqual(expectedCounters);
+    expect((await outputOf(view)).equals(referenceOutput)).toBe(true);
+  }
+  console.log(
+    `crash suite (CRASH_SEED=${crashSeed}): kills at\n` +
+      kills.map((k) => `  ${k.job} ${k.target.padEnd(8)} seen ${k.seen} after ${k.done}`).join('\n'),
+  );
+  expect(kills).toHaveLength(10);
+  // Kills aimed at planning, running and backoff land while the job is unfinished (finalize is short
+  // and may be over before the kill).
+  for (const kill of kills.filter((k) => k.target !== 'finalize'))
+    expect({ ...kill, finished: kill.seen === 'Completed' }).toMatchObject({ finished: false });
+
+  // A clean stop stops the storage process too.
+  const storage = readStorageState(path.join(dataDir, 'azurite'));
+  expect(storage && isAlive(storage.pid)).toBe(true);
+  const current = host as HostProcess;
+  current.child.kill('SIGTERM');
+  expect(await current.exited).toBe(0);
+  expect(isAlive((storage as { pid: number }).pid)).toBe(false);
+});
