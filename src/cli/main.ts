@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -10,11 +10,12 @@ import { stopProcess } from '../local/storage';
 import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
 import { DEV_ACCOUNT } from '../storage/developmentAccount';
-import { resolveInputLocation, uploadLocalFolder } from '../storage/inputs';
+import { resolveInputLocation } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../spec/dump';
-import { loadJobSpec, type LoadedJob } from '../spec/load';
-import type { JobSpec } from '../spec/schema';
+import { loadJobSpec } from '../spec/load';
 import { isFinished, type JobView } from '../submit/status';
+import { checkLocalInputs, uploadLocalInputs } from './localInputs';
+import { formatPlanSummary } from './planSummary';
 import { RunRecord, runJobId, runKey } from './runState';
 
 /** The folder of this package (it holds the Functions app the embedded host runs). */
@@ -48,41 +49,6 @@ function remoteClient(options: { endpoint?: string; key?: string }): ParallelJob
     );
   }
   return new ParallelJobClient({ endpoint, key: options.key ?? process.env.PARALLEL_JOB_KEY });
-}
-
-/** Uploads inputs that name local files or folders (relative to the spec) and points the spec at them. */
-async function uploadLocalInputs(
-  store: BlobStore,
-  loaded: LoadedJob,
-  runId: string,
-  io: Io,
-): Promise<JobSpec> {
-  const spec = structuredClone(loaded.spec);
-  const baseDir = loaded.baseDir ?? process.cwd();
-  for (const [name, input] of Object.entries(spec.inputs ?? {})) {
-    if (typeof input !== 'object' || input === null || !('path' in input) || typeof input.path !== 'string')
-      continue;
-    if (/^[a-z][a-z0-9+.-]*:/i.test(input.path)) continue;
-    const local = path.resolve(baseDir, input.path);
-    if (!existsSync(local)) continue;
-    const prefix = `${runId}/${name}`;
-    if (statSync(local).isDirectory()) {
-      const { files, bytes } = await uploadLocalFolder(store, local, 'inputs', prefix);
-      io.err(`Uploaded ${input.path}: ${files} files, ${formatBytes(bytes)} -> inputs/${prefix}/`);
-      input.path = `inputs/${prefix}`;
-    } else {
-      await store.ensureContainer('inputs');
-      await store.uploadFile('inputs', `${prefix}/${path.basename(local)}`, local);
-      input.path = `inputs/${prefix}/${path.basename(local)}`;
-    }
-  }
-  return spec;
-}
-
-function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  if (bytes < 1024 ** 2) return `${(bytes / 1024).toFixed(1)} KiB`;
-  return `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 /** A live bar while the job runs (only on a terminal; plain progress lines otherwise). */
@@ -182,9 +148,10 @@ function printResult(view: JobView, io: Io, outDir?: string): void {
 }
 
 /** `plan`: the embedded host with in-memory storage in a temporary folder, removed afterwards. */
-async function planLocal(specPath: string, io: Io): Promise<number> {
+async function planLocal(specPath: string, options: { json?: boolean }, io: Io): Promise<number> {
   const loaded = loadJobSpec(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
+  checkLocalInputs(loaded);
   const dataDir = mkdtempSync(path.join(os.tmpdir(), 'parallel-job-plan-'));
   try {
     const host = await startLocalHost({
@@ -197,9 +164,17 @@ async function planLocal(specPath: string, io: Io): Promise<number> {
     });
     try {
       const store = BlobStore.fromConnectionString(host.connectionString);
-      const spec = await uploadLocalInputs(store, loaded, `plan-${Date.now().toString(36)}`, io);
+      const spec = await uploadLocalInputs(store, loaded, `plan-${Date.now().toString(36)}`, io.err);
       const client = new ParallelJobClient({ endpoint: host.url });
-      io.out(JSON.stringify(await client.plan(specToPlain(spec)), null, 2));
+      const preview = await client.plan(specToPlain(spec));
+      io.out(
+        options.json
+          ? JSON.stringify(preview, null, 2)
+          : formatPlanSummary(preview, {
+              appendRows: spec.task.append_row_to !== undefined,
+              maxRetries: spec.retry_settings.max_retries,
+            }),
+      );
       return 0;
     } finally {
       await host.stop();
@@ -259,6 +234,7 @@ async function runLocal(
 ): Promise<number> {
   const loaded = loadJobSpec(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
+  checkLocalInputs(loaded);
   // Not `.parallel-job` itself: that is where `npm start` in this app's folder keeps its state.
   const dataDir = path.resolve(options.dataDir ?? path.join('.parallel-job', 'run'));
   const key = runKey(loaded);
@@ -316,7 +292,7 @@ async function runLocal(
       );
     } else {
       const id = runJobId(loaded, key, options.fresh ?? false);
-      const spec = await uploadLocalInputs(store, loaded, id, io);
+      const spec = await uploadLocalInputs(store, loaded, id, io.err);
       if (signals.interrupted()) {
         io.err('Interrupted before the job started: nothing was submitted.');
         return 130;
@@ -398,7 +374,8 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
   program
     .command('plan <job>')
     .description('preview the mini-batches of a job without running user code (embedded host)')
-    .action(async (job: string) => setExit(await planLocal(job, io)));
+    .option('--json', 'print the preview as JSON instead of a summary')
+    .action(async (job: string, options: { json?: boolean }) => setExit(await planLocal(job, options, io)));
 
   program
     .command('dump <job> [dest]')

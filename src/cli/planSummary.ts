@@ -26,11 +26,14 @@ const BAR_WIDTH = 30;
 const count = (n: number): string => n.toLocaleString('en-US');
 const plural = (n: number, one: string, many = `${one}s`): string => `${count(n)} ${n === 1 ? one : many}`;
 
-function describeMiniBatch(descriptor: MiniBatchDescriptor): string {
+/** A mini-batch on one line; blob names are shown relative to the input's folder. */
+function describeMiniBatch(descriptor: MiniBatchDescriptor, folder: string): string {
+  const shown = (name: string): string =>
+    folder && name.startsWith(folder) ? name.slice(folder.length) : name;
   if (descriptor.kind === 'tabular') {
-    return `${descriptor.blob} bytes ${count(descriptor.start)}-${count(descriptor.end)} (${formatBytes(descriptor.end - descriptor.start)})`;
+    return `${shown(descriptor.blob)} bytes ${count(descriptor.start)}-${count(descriptor.end)} (${formatBytes(descriptor.end - descriptor.start)})`;
   }
-  const names = descriptor.files.slice(0, 3).map((file) => file.name);
+  const names = descriptor.files.slice(0, 3).map((file) => shown(file.name));
   const more = descriptor.files.length > 3 ? `, ... (${count(descriptor.files.length - 3)} more)` : '';
   const bytes = descriptor.files.reduce((sum, file) => sum + file.size, 0);
   const keys =
@@ -81,8 +84,9 @@ export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOpti
 
   if (preview.first.length > 0) {
     lines.push('', `First ${plural(preview.first.length, 'mini-batch', 'mini-batches')}:`);
+    const folder = preview.input.prefix ? `${preview.input.prefix.replace(/\/+$/, '')}/` : '';
     for (const descriptor of preview.first)
-      lines.push(`  #${descriptor.index}  ${describeMiniBatch(descriptor)}`);
+      lines.push(`  #${descriptor.index}  ${describeMiniBatch(descriptor, folder)}`);
   }
 
   if (preview.miniBatches > 0) {

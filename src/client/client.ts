@@ -1,3 +1,4 @@
+import { planPreviewSchema, type PlanPreview } from '../plan/preview';
 import { JobNotFoundError, ParallelJobError, SpecValidationError, type ValidationIssue } from '../errors';
 import type { JobView } from '../submit/status';
 import { isFinished } from '../submit/status';
@@ -61,8 +62,9 @@ export class ParallelJobClient {
   spec(id: string): Promise<string> {
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/spec`, undefined, 'text');
   }
-  plan(spec: string | object): Promise<unknown> {
-    return this.call('POST', '/api/plan', spec);
+  /** The plan preview of a spec (`POST /api/plan`); no user code runs. */
+  async plan(spec: string | object): Promise<PlanPreview> {
+    return planPreviewSchema.parse(await this.call('POST', '/api/plan', spec));
   }
 
   /**

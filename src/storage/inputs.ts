@@ -196,7 +196,11 @@ export async function uploadLocalFolder(
   localDir: string,
   container: string,
   prefix: string,
-  options?: { concurrency?: number },
+  options?: {
+    concurrency?: number;
+    /** Called after each file with the number uploaded so far and the total. */
+    onProgress?: (done: number, total: number) => void;
+  },
 ): Promise<{ files: number; bytes: number }> {
   const stat = await fs.stat(localDir).catch(() => undefined);
   if (!stat?.isDirectory()) {
@@ -208,12 +212,15 @@ export async function uploadLocalFolder(
   const concurrency = Math.max(1, options?.concurrency ?? 4);
   let next = 0;
   let bytes = 0;
+  let uploaded = 0;
   const worker = async (): Promise<void> => {
     while (next < files.length) {
       const [absolute, relative] = files[next++]!;
       // Read `bytes` only after the await: `bytes += await ...` would add to a stale value.
       const size = await store.uploadFile(container, `${base}${relative}`, absolute);
       bytes += size;
+      uploaded += 1;
+      options?.onProgress?.(uploaded, files.length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker));

@@ -45,7 +45,7 @@ describe('parallel-job plan, for people', () => {
     expect(bars.length).toBeGreaterThan(1);
     expect(bars.reduce((sum, line) => sum + Number(line.trim().split(/\s+/).pop()), 0)).toBe(5);
     expect(summary).toContain('Files per mini-batch: min 2, median 2, max 2');
-    expect(summary).toMatch(/#0 {2}2 files, 30 B: in\/f0\.txt, in\/f1\.txt/);
+    expect(summary).toMatch(/#0 {2}2 files, 30 B: f0\.txt, f1\.txt/);
     expect(summary).toContain('durable work items: 7 (5 activity executions, about 2 orchestrator episodes)');
     expect(summary).toContain(
       'storage operations: about 25 (per mini-batch: its reads, 3 writes including the staged output rows)',
@@ -68,8 +68,8 @@ describe('parallel-job plan, for people', () => {
     expect(summary.split('\n')[0]).toMatch(
       /^5 mini-batches of byte ranges of tables in .*\/in, 4\.\d KiB in all\.$/,
     );
-    expect(summary).toContain('#0  in/t.csv bytes 0-979 (979 B)');
-    expect(summary).toContain('#4  in/t.csv bytes 3,916-4,895 (979 B)');
+    expect(summary).toContain('#0  t.csv bytes 0-979 (979 B)');
+    expect(summary).toContain('#4  t.csv bytes 3,916-4,895 (979 B)');
     expect(summary).toContain('storage operations: about 20 (per mini-batch: its reads, 2 writes)');
     expect(summary).not.toContain('Files per mini-batch');
     expect(summary).not.toContain('retries per mini-batch');
@@ -86,8 +86,8 @@ describe('parallel-job plan, for people', () => {
     expect(summary.split('\n')[0]).toMatch(
       /^2 mini-batches of partitions of .*\/in \(3 files\), 3 B in all\.$/,
     );
-    expect(summary).toContain('#0  region=eu: 2 files, 2 B: in/region=eu/a.txt, in/region=eu/b.txt');
-    expect(summary).toContain('#1  region=us: 1 file, 1 B: in/region=us/c.txt');
+    expect(summary).toContain('#0  region=eu: 2 files, 2 B: region=eu/a.txt, region=eu/b.txt');
+    expect(summary).toContain('#1  region=us: 1 file, 1 B: region=us/c.txt');
   });
 
   it('an empty container says so, with no cost', async () => {
