@@ -22,5 +22,11 @@ export { resolveInputLocation, uploadLocalFolder } from './storage/inputs';
 export { planJob, readPlanPage, planRequestSchema, type PlanRequest } from './plan/planner';
 export { previewPlan, type PlanPreview } from './plan/preview';
 export { readTabularRange, readTabularFile } from './plan/tabular';
-export { ParallelJobClient, ApiError, type ClientOptions, type SubmitResult } from './client/client';
+export {
+  ParallelJobClient,
+  ApiError,
+  nextContinuation,
+  type ClientOptions,
+  type SubmitResult,
+} from './client/client';
 export type { JobView } from './submit/status';
