@@ -25,7 +25,9 @@ export interface FinalizeOptions {
   onPage?: (records: number) => void;
 }
 
-const DEFAULT_BLOCK_CHARS = 4 * 1024 * 1024;
+// Small enough that the three files buffer a few MiB between them, large enough for few blocks (Azure allows
+// 50,000 per blob: 50 GiB of manifest at this size).
+const DEFAULT_BLOCK_CHARS = 1024 * 1024;
 
 /**
  * Ends a job in storage, in steps that the root retries one by one (see `finalizeSteps`); each is
