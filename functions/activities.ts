@@ -3,6 +3,7 @@ import { ActivityNames } from '../src/activities/contracts';
 import { finalizeActivity } from '../src/activities/finalize';
 import { notifyActivity } from '../src/activities/notify';
 import { planActivity } from '../src/activities/plan';
+import { recordFault } from '../src/activities/recordFault';
 import { runMiniBatch } from '../src/activities/runMiniBatch';
 import { selectActivity } from '../src/activities/select';
 import { stopShardsActivity } from '../src/activities/stopShards';
@@ -16,6 +17,7 @@ const deps = () => {
 df.app.activity(ActivityNames.plan, { handler: (input: unknown) => planActivity(deps(), input) });
 df.app.activity(ActivityNames.select, { handler: (input: unknown) => selectActivity(deps(), input) });
 df.app.activity(ActivityNames.runMiniBatch, { handler: (input: unknown) => runMiniBatch(deps(), input) });
+df.app.activity(ActivityNames.recordFault, { handler: (input: unknown) => recordFault(deps(), input) });
 df.app.activity(ActivityNames.finalize, { handler: (input: unknown) => finalizeActivity(deps(), input) });
 df.app.activity(ActivityNames.notify, { handler: (input: unknown) => notifyActivity(appServices(), input) });
 df.app.activity(ActivityNames.stopShards, {

@@ -45,6 +45,16 @@ export const settingsSchema = z.object({
   /** Queue the Service Bus trigger reads (`%PARALLEL_JOB_SUBMIT_QUEUE%`) and topic that gets completion events. */
   PARALLEL_JOB_SUBMIT_QUEUE: z.string().min(1).default('job-submissions'),
   PARALLEL_JOB_EVENTS_TOPIC: z.string().min(1).default('job-events'),
+  /**
+   * The largest table record (CSV row or JSON line) read, in bytes; a longer one is a bad record of its
+   * mini-batch, and is not read whole. Default 16 MiB.
+   */
+  PARALLEL_JOB_MAX_RECORD_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 * 1024 * 1024)
+    .default(16 * 1024 * 1024),
   /** First retry of a failed mini-batch waits about this long; later ones double, up to a minute. */
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: z.coerce.number().int().nonnegative().default(1000),
   /**
@@ -87,6 +97,22 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 }
 
 const settingDefaults = settingsSchema.parse({});
+
+/** PARALLEL_JOB_MAX_RECORD_BYTES alone (activities read it without needing the storage settings). */
+export function maxRecordBytes(env: NodeJS.ProcessEnv = process.env): number {
+  const parsed = settingsSchema.shape.PARALLEL_JOB_MAX_RECORD_BYTES.safeParse(
+    env.PARALLEL_JOB_MAX_RECORD_BYTES,
+  );
+  if (!parsed.success) {
+    throw new ConfigError([
+      {
+        path: 'PARALLEL_JOB_MAX_RECORD_BYTES',
+        message: 'must be a whole number of bytes from 1024 to 1073741824',
+      },
+    ]);
+  }
+  return parsed.data;
+}
 
 /**
  * The Azure resources and roles the code relies on: `infra/` must create and assign each of them, and

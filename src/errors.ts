@@ -187,6 +187,24 @@ export class InputPathError extends ParallelJobError {
   }
 }
 
+/**
+ * A blob of the input changed after the job was planned. The job reads only the versions it planned, so
+ * that its output never mixes versions of one file; it is not retried.
+ */
+export class InputChangedError extends ParallelJobError {
+  readonly code = 'INPUT_CHANGED';
+  constructor(
+    readonly container: string,
+    readonly blob: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `The input blob '${blob}' in container '${container}' changed after the job was planned, so this mini-batch did not read it: a job reads only the versions it planned. A re-run reads those same versions and cannot read this one either; start a new job to process the new data.`,
+      options,
+    );
+  }
+}
+
 /** The input path resolves to nothing in storage. */
 export class InputNotFoundError extends ParallelJobError {
   readonly code = 'INPUT_NOT_FOUND';

@@ -21,7 +21,14 @@ export { BlobStore, type BlobInfo, type BlobStoreOptions } from './storage/blobS
 export { resolveInputLocation, uploadLocalFolder } from './storage/inputs';
 export { planJob, readPlanPage, planRequestSchema, type PlanRequest } from './plan/planner';
 export { previewPlan, type PlanPreview } from './plan/preview';
-export { readTabularRange, readTabularFile } from './plan/tabular';
+export {
+  readTabularRange,
+  readTabularFile,
+  scanTabularRange,
+  scanTabularFile,
+  type BadRecord,
+  type TabularRead,
+} from './plan/tabular';
 export {
   ParallelJobClient,
   ApiError,

@@ -10,6 +10,8 @@ export const ActivityNames = {
   notify: 'ParallelJob_Notify',
   /** Tells running shards to stop scheduling (cancel, or a stop decided by the root). */
   stopShards: 'ParallelJob_StopShards',
+  /** Records an attempt whose activity threw, so that it is counted and reported like any failure. */
+  recordFault: 'ParallelJob_RecordFault',
 } as const;
 
 /** Input of one attempt. Small on purpose: everything else is read from the job folder. */
@@ -20,6 +22,13 @@ export const runMiniBatchInputSchema = z.object({
   attempt: z.number().int().positive(),
 });
 export type RunMiniBatchInput = z.infer<typeof runMiniBatchInputSchema>;
+
+/** The code of an attempt whose activity threw (a storage fault after retries, a bug, a lost worker). */
+export const ACTIVITY_FAILED = 'ACTIVITY_FAILED';
+
+/** An attempt whose run activity threw after Durable gave up on it, and why. */
+export const recordFaultInputSchema = runMiniBatchInputSchema.extend({ message: z.string() });
+export type RecordFaultInput = z.infer<typeof recordFaultInputSchema>;
 
 export const receiptStatusSchema = z.enum(['succeeded', 'partial', 'failed']);
 

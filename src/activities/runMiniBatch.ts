@@ -1,7 +1,7 @@
-import { loadSettings } from '../config';
-import { ParallelJobError, TaskPathError } from '../errors';
+import { loadSettings, maxRecordBytes } from '../config';
+import { InputChangedError, ParallelJobError, TabularParseError, TaskPathError } from '../errors';
 import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
-import { readTabularFile, readTabularRange } from '../plan/tabular';
+import { describeBadRecord, scanTabularFile, scanTabularRange, type BadRecord } from '../plan/tabular';
 import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
@@ -16,7 +16,7 @@ import {
 } from '../task/pool';
 import { resolveTaskModule } from '../task/resolve';
 import { capMessage } from '../task/results';
-import { writeAttemptRecord, type AttemptRecord } from './attemptRecord';
+import { writeAttemptRecord, type AttemptRecord, type FailedItem } from './attemptRecord';
 import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
 import { BoundedCache } from './cache';
 import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
@@ -27,7 +27,12 @@ export interface RunMiniBatchDeps {
   access: AccessPolicy;
   /** The process's warm pools; a shared default (storage access from the app settings) when omitted. */
   pools?: TaskPools;
+  /** Largest table record read; PARALLEL_JOB_MAX_RECORD_BYTES when omitted. */
+  maxRecordBytes?: number;
 }
+
+/** Bad records listed per attempt (in its bad_records log and failed items); the rest are counted. */
+export const MAX_BAD_RECORDS_LISTED = 1000;
 
 /** The attempt record as written: the schema's fields plus timings and details for people. */
 export type WrittenAttemptRecord = AttemptRecord & {
@@ -72,7 +77,7 @@ function sharedPools(): TaskPools {
   return defaultPools;
 }
 
-async function descriptorFor(
+export async function descriptorFor(
   store: BlobStore,
   logsContainer: string,
   record: JobRecord,
@@ -95,28 +100,98 @@ async function descriptorFor(
   return descriptor;
 }
 
+interface ReadBatch {
+  batch: BatchData;
+  /** Table records that did not parse: failed items of this mini-batch. */
+  badRecords: BadRecord[];
+}
+
 /** Reads what the task needs: records for tables (here), file references for files (read lazily in the worker). */
 async function buildBatch(
   store: BlobStore,
   record: JobRecord,
   descriptor: MiniBatchDescriptor,
-): Promise<BatchData> {
+  maxBytes: number,
+): Promise<ReadBatch> {
   const location = record.plan.input;
   switch (descriptor.kind) {
     case 'files':
-      return { kind: 'files', location, files: descriptor.files };
-    case 'tabular':
-      return { kind: 'records', records: await readTabularRange(store, location, descriptor) };
+      return { batch: { kind: 'files', location, files: descriptor.files }, badRecords: [] };
+    case 'tabular': {
+      const read = await scanTabularRange(store, location, descriptor, { maxRecordBytes: maxBytes });
+      return { batch: { kind: 'records', records: read.records }, badRecords: read.badRecords };
+    }
     case 'partition': {
       const partitionKeyValue = descriptor.keys;
       const format = descriptor.format;
-      if (!format) return { kind: 'files', location, files: descriptor.files, partitionKeyValue };
+      if (!format) {
+        return {
+          batch: { kind: 'files', location, files: descriptor.files, partitionKeyValue },
+          badRecords: [],
+        };
+      }
       const records: TabularRecord[] = [];
-      for (const file of descriptor.files)
-        records.push(...(await readTabularFile(store, location, file.name, format)));
-      return { kind: 'records', records, partitionKeyValue };
+      const badRecords: BadRecord[] = [];
+      // One push per record: spreading a large file's records into push() overflows the call stack.
+      for (const file of descriptor.files) {
+        const read = await scanTabularFile(store, location, file.name, format, file.etag, {
+          maxRecordBytes: maxBytes,
+        });
+        for (const one of read.records) records.push(one);
+        for (const bad of read.badRecords) badRecords.push(bad);
+      }
+      return { batch: { kind: 'records', records, partitionKeyValue }, badRecords };
     }
   }
+}
+
+/**
+ * The attempt's outcome with its bad records counted: each is a failed item (so error_threshold counts
+ * it). A mini-batch with bad records never fully succeeds.
+ */
+function withBadRecords(outcome: AttemptOutcome, badRecords: readonly BadRecord[]): AttemptOutcome {
+  const bad = badRecords.length;
+  if (bad === 0) return outcome;
+  const items = outcome.items + bad;
+  const failed = outcome.failed + bad;
+  const badText = `${bad} bad record${bad === 1 ? '' : 's'}`;
+  if (outcome.status === 'failed') {
+    return { ...outcome, items, failed };
+  }
+  return {
+    ...outcome,
+    status: 'partial',
+    items,
+    failed,
+    message: capMessage(
+      outcome.failed > 0 && outcome.message
+        ? `${outcome.message}; and ${badText} that did not parse`
+        : `${failed} of ${items} items failed: ${badText} that did not parse (first: ${describeBadRecord(badRecords[0]!)})`,
+    ),
+  };
+}
+
+/** The outcome of a mini-batch whose records all failed to parse: run() is not called (withBadRecords counts them). */
+function noRecordsOutcome(): AttemptOutcome {
+  const none = failedOutcome({ items: 0, code: 'NONE', message: '', retryable: false });
+  const { code: _code, message: _message, ...rest } = none;
+  return { ...rest, status: 'succeeded' };
+}
+
+/** Bad records as failed items (the shape ctx.fail items have in failed_items.jsonl), capped. */
+function badRecordItems(badRecords: readonly BadRecord[]): FailedItem[] {
+  return badRecords.slice(0, MAX_BAD_RECORDS_LISTED).map((entry) => ({
+    item: { blob: entry.blob, line: entry.line, offset: entry.offset, text: entry.text },
+    error: entry.error,
+  }));
+}
+
+/** The bad_records log of an attempt: one JSON line per bad record, capped, then the count of the rest. */
+function badRecordsLog(badRecords: readonly BadRecord[]): string {
+  const lines = badRecords.slice(0, MAX_BAD_RECORDS_LISTED).map((entry) => JSON.stringify(entry));
+  const omitted = badRecords.length - lines.length;
+  if (omitted > 0) lines.push(JSON.stringify({ omitted }));
+  return `${lines.join('\n')}\n`;
 }
 
 /**
@@ -143,7 +218,7 @@ function refusedPlace(
   return undefined;
 }
 
-function itemCount(descriptor: MiniBatchDescriptor): number {
+export function itemCount(descriptor: MiniBatchDescriptor): number {
   return descriptor.kind === 'tabular' ? 0 : descriptor.files.length;
 }
 
@@ -203,22 +278,51 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
     }
   }
 
+  let badRecords: BadRecord[] = [];
   if (modulePath !== undefined) {
     let batch: BatchData | undefined;
     const readStarted = performance.now();
     try {
-      batch = await buildBatch(store, record, descriptor);
+      ({ batch, badRecords } = await buildBatch(
+        store,
+        record,
+        descriptor,
+        deps.maxRecordBytes ?? maxRecordBytes(),
+      ));
     } catch (error) {
       // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
       if (!(error instanceof ParallelJobError) || error.retryable) throw error;
+      // A missing input may appear before the retry; a changed one stays changed, and a table that
+      // cannot be parsed fails the same way again.
       outcome = failedBeforeRun(
         error.code,
         `The mini-batch's input could not be read: ${error.message}`,
-        true,
+        !(error instanceof InputChangedError || error instanceof TabularParseError),
         itemCount(descriptor),
       );
     }
     readMs = performance.now() - readStarted;
+    const goodRecords = batch?.kind === 'records' ? batch.records.length : 0;
+    if (batch && badRecords.length > 0 && settings.onBadRecord === 'fail_mini_batch') {
+      const first = badRecords[0]!;
+      const error = new TabularParseError(
+        first.blob,
+        `line ${first.line} (byte ${first.offset}): ${first.error}` +
+          (badRecords.length > 1 ? `, and ${badRecords.length - 1} more bad records` : ''),
+      );
+      // on_bad_record: fail_mini_batch. Not retried: the same bytes fail the same way.
+      outcome = failedBeforeRun(
+        error.code,
+        `${error.message} (on_bad_record: fail_mini_batch; fail_item would run the other records)`,
+        false,
+        goodRecords,
+      );
+      batch = undefined;
+    } else if (batch && badRecords.length > 0 && goodRecords === 0) {
+      // Nothing parsed: there is nothing to run.
+      outcome = noRecordsOutcome();
+      batch = undefined;
+    }
     if (batch) {
       const pool = (deps.pools ?? sharedPools()).poolFor(
         modulePath,
@@ -235,7 +339,7 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
       });
     }
   }
-  outcome = outcome!;
+  outcome = withBadRecords(outcome!, badRecords);
 
   const writeStarted = performance.now();
   const target = appendRowBlobFor(record, input.index);
@@ -261,9 +365,22 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
     durationMs: performance.now() - started,
   } satisfies MiniBatchReceipt);
 
+  let badNote = '';
+  if (badRecords.length > 0) {
+    const badLog = folder.badRecords(input.index, input.attempt);
+    await store.write(logsContainer, badLog, badRecordsLog(badRecords), {
+      contentType: 'application/x-ndjson; charset=utf-8',
+    });
+    const listed = Math.min(badRecords.length, MAX_BAD_RECORDS_LISTED);
+    badNote =
+      `${startedAt} WARNING ${badRecords.length} bad record${badRecords.length === 1 ? '' : 's'} did not parse and ` +
+      `${badRecords.length === 1 ? 'is a failed item' : 'are failed items'}; ${listed === badRecords.length ? 'all' : `the first ${listed}`} ` +
+      `listed in ${badLog.slice(folder.root.length)} (first: ${describeBadRecord(badRecords[0]!)})\n`;
+  }
   const header =
     `${startedAt} INFO mini-batch ${input.index} attempt ${input.attempt} of job ${input.jobId}` +
-    `${outcome.workerId ? ` on worker ${outcome.workerId}` : ''}: ${outcome.items} items\n`;
+    `${outcome.workerId ? ` on worker ${outcome.workerId}` : ''}: ${outcome.items} items\n` +
+    badNote;
   const footer =
     `${new Date().toISOString()} INFO ${receipt.status}: ${receipt.succeeded} succeeded, ${receipt.failed} failed, ${rows} rows` +
     `${receipt.code ? ` (${receipt.code})` : ''}\n`;
@@ -279,7 +396,11 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const threadId = numericThreadId(outcome.workerId);
   const attemptRecord: WrittenAttemptRecord = {
     receipt,
-    failedItems: outcome.failedItems.map(({ item, error }) => ({ item, error })),
+    // An attempt that failed as a whole is reported as its mini-batch; its bad records stay in their log.
+    failedItems: [
+      ...(outcome.status === 'failed' ? [] : badRecordItems(badRecords)),
+      ...outcome.failedItems.map(({ item, error }) => ({ item, error })),
+    ],
     warnings: outcome.warnings,
     startedAt,
     ...(threadId !== undefined && Number.isInteger(threadId) ? { workerId: threadId } : {}),

@@ -9,7 +9,7 @@ import { startLocalHost, runHostCommand, type LocalHost } from '../local';
 import { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation, uploadLocalFolder } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../spec/dump';
-import { loadJob, type LoadedJob } from '../spec/load';
+import { loadJobSpec, type LoadedJob } from '../spec/load';
 import type { JobSpec } from '../spec/schema';
 import type { JobView } from '../submit/status';
 
@@ -182,7 +182,7 @@ async function runLocal(
   options: { out?: string; dataDir?: string; planOnly?: boolean },
   io: Io,
 ): Promise<number> {
-  const loaded = loadJob(specPath);
+  const loaded = loadJobSpec(specPath);
   for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
   const dataDir = options.dataDir ?? mkdtempSync(path.join(os.tmpdir(), 'parallel-job-'));
   const host: LocalHost = await startLocalHost({
@@ -247,7 +247,7 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .description('validate a job spec and write it back as YAML (stdout, or a file that must not exist)')
     .option('--overwrite', 'replace dest if it exists')
     .action((job: string, dest: string | undefined, options: { overwrite?: boolean }) => {
-      const loaded = loadJob(job);
+      const loaded = loadJobSpec(job);
       for (const warning of loaded.warnings) io.err(`warning: ${warning}`);
       const yaml = dumpJob(loaded.spec, dest, { overwrite: options.overwrite });
       if (!dest) io.out(yaml.trimEnd());

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { MiniBatchReceipt } from '../activities/contracts';
+import { ACTIVITY_FAILED, type MiniBatchReceipt } from '../activities/contracts';
 import type { EffectiveSettings } from '../spec/effective';
 
 /**
@@ -16,6 +16,8 @@ export const countersSchema = z.object({
   /** Final outcomes: succeeded = every item succeeded; failed = last attempt failed or was partial. */
   succeeded: z.number().int().nonnegative(),
   failed: z.number().int().nonnegative(),
+  /** Of the failed ones, those that ended partial: some of their items succeeded. */
+  partial: z.number().int().nonnegative().default(0),
   /** Retry attempts started (attempts beyond the first). */
   retried: z.number().int().nonnegative(),
   itemsSucceeded: z.number().int().nonnegative(),
@@ -33,6 +35,7 @@ export function emptyCounters(miniBatches = 0): Counters {
     scheduled: 0,
     succeeded: 0,
     failed: 0,
+    partial: 0,
     retried: 0,
     itemsSucceeded: 0,
     itemsFailed: 0,
@@ -48,6 +51,7 @@ export function addCounters(total: Counters, delta: Counters): Counters {
     scheduled: total.scheduled + delta.scheduled,
     succeeded: total.succeeded + delta.succeeded,
     failed: total.failed + delta.failed,
+    partial: total.partial + delta.partial,
     retried: total.retried + delta.retried,
     itemsSucceeded: total.itemsSucceeded + delta.itemsSucceeded,
     itemsFailed: total.itemsFailed + delta.itemsFailed,
@@ -75,13 +79,20 @@ export type NextStep =
   | { kind: 'retry'; attempt: number }
   | { kind: 'fatal'; code: string; message: string };
 
+/** Codes of failures that are the mini-batch's own data: not retried (they would fail again), not fatal. */
+const DATA_FAILURE_CODES: readonly string[] = ['TABULAR_PARSE_FAILED', 'INPUT_CHANGED'];
+
 /**
  * Partial results are final (Azure ML semantics: recorded, not retried); failed attempts are retried
- * while retries remain; a non-retryable failure (the task module is broken) ends the job.
+ * while retries remain; bad data fails its mini-batch at once; any other non-retryable failure (the task
+ * module is broken) ends the job.
  */
 export function nextStep(receipt: MiniBatchReceipt, maxRetries: number): NextStep {
   if (receipt.status === 'succeeded') return { kind: 'final', outcome: 'succeeded' };
   if (receipt.status === 'partial') return { kind: 'final', outcome: 'failed' };
+  if (!receipt.retryable && receipt.code !== undefined && DATA_FAILURE_CODES.includes(receipt.code)) {
+    return { kind: 'final', outcome: 'failed' };
+  }
   if (!receipt.retryable) {
     return { kind: 'fatal', code: receipt.code ?? 'TASK_BROKEN', message: receipt.message ?? 'task failed' };
   }
@@ -99,6 +110,7 @@ export function foldFinal(counters: Counters, receipt: MiniBatchReceipt): Counte
     ...counters,
     succeeded: counters.succeeded + (succeeded ? 1 : 0),
     failed: counters.failed + (succeeded ? 0 : 1),
+    partial: counters.partial + (receipt.status === 'partial' ? 1 : 0),
     itemsSucceeded: counters.itemsSucceeded + itemsSucceeded,
     itemsFailed: counters.itemsFailed + itemsFailed,
     rows: counters.rows + (receipt.status === 'failed' ? 0 : receipt.rows),
@@ -120,7 +132,7 @@ export function receiptForFault(index: number, attempt: number, message: string)
     succeeded: 0,
     failed: 0,
     rows: 0,
-    code: 'ACTIVITY_FAILED',
+    code: ACTIVITY_FAILED,
     message: message.slice(0, 1000),
     retryable: true,
     durationMs: 0,

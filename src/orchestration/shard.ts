@@ -1,5 +1,10 @@
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
-import { ActivityNames, miniBatchReceiptSchema, type MiniBatchReceipt } from '../activities/contracts';
+import {
+  ActivityNames,
+  miniBatchReceiptSchema,
+  type MiniBatchReceipt,
+  type RecordFaultInput,
+} from '../activities/contracts';
 import { Events, shardInputSchema, type ShardResult, type ShardStatus } from './contracts';
 import {
   budgetExceeded,
@@ -15,9 +20,13 @@ import {
 } from './progress';
 import { whenAny } from './whenAny';
 
-/** What an in-flight task stands for: an attempt running, or the pause before the next attempt. */
+/**
+ * What an in-flight task stands for: an attempt running, the record of an attempt whose activity threw,
+ * or the pause before the next attempt.
+ */
 type Slot =
   | { kind: 'attempt'; index: number; attempt: number }
+  | { kind: 'fault'; index: number; attempt: number; message: string }
   | { kind: 'backoff'; index: number; attempt: number; last: MiniBatchReceipt; timer: TimerTask };
 
 const SECOND = 1000;
@@ -112,7 +121,23 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
       continue;
     }
 
-    const receipt = receiptOf(winner, slot);
+    // An attempt whose activity threw is recorded like any failure (its items counted and reported)
+    // before it counts: one more activity, on the failure path only.
+    if (slot.kind === 'attempt' && winner.isFaulted) {
+      const message = winner.result instanceof Error ? winner.result.message : String(winner.result);
+      const recording = context.df.callActivity(ActivityNames.recordFault, {
+        jobId,
+        index: slot.index,
+        attempt: slot.attempt,
+        message,
+      } satisfies RecordFaultInput);
+      inFlight.set(recording, { kind: 'fault', index: slot.index, attempt: slot.attempt, message });
+      continue;
+    }
+    const receipt =
+      slot.kind === 'fault' && winner.isFaulted
+        ? receiptForFault(slot.index, slot.attempt, slot.message)
+        : receiptOf(winner, slot);
     counters = foldAttempt(counters, receipt);
     const step = nextStep(receipt, settings.maxRetries);
     if (step.kind === 'retry' && stop === undefined) {

@@ -4,6 +4,13 @@ import type { PlanRequest } from './request';
 import { LIMITS } from '../spec/limits';
 import { InputLayoutError, InputNotFoundError, StorageNotFoundError } from '../errors';
 
+/** A listed blob as the plan keeps it: name, size and the version that reads are pinned to. */
+function fileRef(blob: BlobInfo): FileRef {
+  return blob.etag
+    ? { name: blob.name, size: blob.size, etag: blob.etag }
+    : { name: blob.name, size: blob.size };
+}
+
 export type PlanKind = 'files' | 'tabular' | 'partition';
 export type TableFormat = 'csv' | 'jsonl';
 
@@ -132,7 +139,7 @@ async function* cutFiles(store: BlobStore, request: PlanRequest): AsyncIterable<
   let index = 0;
   let files: FileRef[] = [];
   for await (const blob of fileBlobs(store, request)) {
-    files.push({ name: blob.name, size: blob.size });
+    files.push(fileRef(blob));
     if (files.length === perBatch) {
       yield { kind: 'files', index: index++, files };
       files = [];
@@ -193,7 +200,16 @@ async function* cutTabular(store: BlobStore, request: PlanRequest): AsyncIterabl
     if (request.inputType !== 'uri_file' && isTableMetadata(blob.name)) continue;
     const format = formats.accept(blob.name);
     for (const [start, end] of byteRanges(blob.size, request.miniBatchSize)) {
-      yield { kind: 'tabular', index: index++, blob: blob.name, format, start, end, fileSize: blob.size };
+      yield {
+        kind: 'tabular',
+        index: index++,
+        blob: blob.name,
+        format,
+        start,
+        end,
+        fileSize: blob.size,
+        ...(blob.etag ? { etag: blob.etag } : {}),
+      };
     }
   }
 }
@@ -325,7 +341,7 @@ async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIter
         )
           continue;
         formats?.accept(blob.name);
-        files.push({ name: blob.name, size: blob.size });
+        files.push(fileRef(blob));
         bytes += blob.size;
         const full =
           request.miniBatchSizeUnit === 'files'

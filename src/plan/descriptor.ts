@@ -10,7 +10,15 @@ export const inputLocationSchema = z.object({
 });
 export type InputLocation = z.infer<typeof inputLocationSchema>;
 
-export const fileRefSchema = z.object({ name: z.string(), size: z.number().int().nonnegative() });
+/**
+ * A file of the input as planned. `etag` pins the version: a read of a blob that changed since planning
+ * fails with INPUT_CHANGED instead of mixing versions (absent in plans written before pinning).
+ */
+export const fileRefSchema = z.object({
+  name: z.string(),
+  size: z.number().int().nonnegative(),
+  etag: z.string().optional(),
+});
 export type FileRef = z.infer<typeof fileRefSchema>;
 
 /**
@@ -32,6 +40,8 @@ export const miniBatchDescriptorSchema = z.discriminatedUnion('kind', [
     start: z.number().int().nonnegative(),
     end: z.number().int().nonnegative(),
     fileSize: z.number().int().nonnegative(),
+    /** The version planned (see fileRefSchema). */
+    etag: z.string().optional(),
   }),
   z.object({
     kind: z.literal('partition'),

@@ -9,6 +9,12 @@ export interface SizeDistribution {
   max: number;
 }
 
+/** How many mini-batches have sizes in (previous bucket's `upTo`, `upTo`]; the first bucket includes `min`. */
+export interface SizeBucket {
+  upTo: number;
+  count: number;
+}
+
 /** What a plan would be, computed from the listing alone; no user code runs and nothing is written. */
 export interface PlanPreview {
   kind: PlanKind;
@@ -19,6 +25,8 @@ export interface PlanPreview {
   bytes: number;
   /** Bytes per mini-batch; undefined when there are no mini-batches. */
   bytesPerMiniBatch: SizeDistribution | undefined;
+  /** Bytes per mini-batch in up to 8 buckets of doubling width (empty when there are no mini-batches). */
+  bytesHistogram: SizeBucket[];
   /** Files per mini-batch (file and partition input). */
   itemsPerMiniBatch: SizeDistribution | undefined;
   /** The first `sample` mini-batches, as the task will receive them. */
@@ -50,9 +58,36 @@ class NumberColumn {
     const median = sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
     return { min: sorted[0]!, median, max: sorted[sorted.length - 1]! };
   }
+  /**
+   * Counts per bucket, the buckets' bounds growing geometrically from min to max (sizes span orders of
+   * magnitude, so equal widths would put nearly everything in one bucket).
+   */
+  histogram(buckets = 8): SizeBucket[] {
+    if (this.length === 0) return [];
+    const values = this.values.subarray(0, this.length);
+    let min = Infinity;
+    let max = -Infinity;
+    for (const value of values) {
+      min = Math.min(min, value);
+      max = Math.max(max, value);
+    }
+    if (min === max) return [{ upTo: max, count: this.length }];
+    const low = Math.max(1, min);
+    const ratio = Math.pow(max / low, 1 / buckets);
+    const bounds = Array.from({ length: buckets }, (_, i) =>
+      i === buckets - 1 ? max : Math.ceil(low * Math.pow(ratio, i + 1)),
+    );
+    const counts = new Array<number>(buckets).fill(0);
+    for (const value of values) {
+      const bucket = bounds.findIndex((bound) => value <= bound);
+      const at = bucket === -1 ? buckets - 1 : bucket;
+      counts[at] = counts[at]! + 1;
+    }
+    return bounds.map((upTo, i) => ({ upTo, count: counts[i]! }));
+  }
 }
 
-function formatBytes(bytes: number): string {
+export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
   let value = bytes;
   let unit = 0;
@@ -144,6 +179,7 @@ export async function previewPlan(
     items: cut.kind === 'tabular' ? undefined : items,
     bytes,
     bytesPerMiniBatch,
+    bytesHistogram: sizes.histogram(),
     itemsPerMiniBatch: counts.distribution(),
     first,
     warnings,

@@ -2,13 +2,47 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { BlobStore } from '../storage/blobStore';
 import { TabularParseError } from '../errors';
 import type { InputLocation, MiniBatchDescriptor } from './descriptor';
-import { TabularAligner, type AlignOptions, type ByteRangeReader, type TabularFormat } from './tabularAlign';
+import {
+  DEFAULT_MAX_RECORD_BYTES,
+  HeaderTooLargeError,
+  TabularAligner,
+  type AlignOptions,
+  type ByteRangeReader,
+  type RawRecord,
+  type TabularFormat,
+} from './tabularAlign';
 
 export type TabularDescriptor = Extract<MiniBatchDescriptor, { kind: 'tabular' }>;
 export type TabularRecord = Record<string, unknown>;
-export { TabularAligner, type AlignOptions, type ByteRangeReader, type TabularFormat } from './tabularAlign';
+export {
+  DEFAULT_MAX_RECORD_BYTES,
+  TabularAligner,
+  type AlignOptions,
+  type ByteRangeReader,
+  type TabularFormat,
+} from './tabularAlign';
 
 const BOM = '\ufeff';
+/** Characters of a bad record's text kept in its report. */
+export const BAD_RECORD_TEXT_CHARS = 200;
+
+/** A record that does not parse: where it is in its file, its first characters, and why. */
+export interface BadRecord {
+  blob: string;
+  /** Physical line of the record's first byte, 1-based from the start of the file (as an editor counts). */
+  line: number;
+  /** Byte offset of the record's first byte in the file. */
+  offset: number;
+  /** The record's first characters, without its line ending. */
+  text: string;
+  error: string;
+}
+
+/** The records of a range: those that parsed, and those that did not. */
+export interface TabularRead {
+  records: TabularRecord[];
+  badRecords: BadRecord[];
+}
 
 /** Column names from a CSV header line (quoted names allowed); a leading BOM is dropped. */
 export function parseCsvHeader(line: Buffer, blob: string): string[] {
@@ -25,52 +59,180 @@ export function parseCsvHeader(line: Buffer, blob: string): string[] {
   }
 }
 
-/** CSV records (values as strings) keyed by the header's columns. */
-export function parseCsvRecords(data: Buffer, columns: string[], blob: string): TabularRecord[] {
-  if (data.length === 0) return [];
-  try {
-    return parseCsv<TabularRecord>(data.toString('utf8'), { columns, skip_empty_lines: true });
-  } catch (error) {
-    throw new TabularParseError(blob, (error as Error).message, { cause: error });
+/** The record's text without its line ending (LF, or CR LF). */
+function recordText(bytes: Buffer, atFileStart: boolean): string {
+  let text = bytes.toString('utf8');
+  if (atFileStart && text.startsWith(BOM)) text = text.slice(1);
+  if (text.endsWith('\n')) text = text.slice(0, -1);
+  if (text.endsWith('\r')) text = text.slice(0, -1);
+  return text;
+}
+
+/** Why a record cannot be a value: thrown by the record parsers, turned into a BadRecord. */
+class RecordError extends Error {}
+
+/**
+ * The fields of one CSV record (RFC 4180: `"` quotes a whole field, `""` is a quote inside it). A quote
+ * inside an unquoted field, or anything but a comma after a closing quote, makes the record bad.
+ */
+export function parseCsvFields(text: string): string[] {
+  const fields: string[] = [];
+  let i = 0;
+  for (;;) {
+    if (text[i] === '"') {
+      let value = '';
+      let at = i + 1;
+      for (;;) {
+        const close = text.indexOf('"', at);
+        if (close < 0) throw new RecordError(`the quoted field ${fields.length + 1} is not closed`);
+        value += text.slice(at, close);
+        if (text[close + 1] === '"') {
+          value += '"';
+          at = close + 2;
+          continue;
+        }
+        i = close + 1;
+        break;
+      }
+      fields.push(value);
+      if (i === text.length) return fields;
+      if (text[i] !== ',') {
+        throw new RecordError(
+          `field ${fields.length} has ${JSON.stringify(text[i])} after its closing quote (a quote inside a field is written "")`,
+        );
+      }
+      i += 1;
+      continue;
+    }
+    const comma = text.indexOf(',', i);
+    const value = comma < 0 ? text.slice(i) : text.slice(i, comma);
+    if (value.includes('"')) {
+      throw new RecordError(
+        `field ${fields.length + 1} has a quote but does not start with one (quote the whole field and write a quote inside it as "")`,
+      );
+    }
+    fields.push(value);
+    if (comma < 0) return fields;
+    i = comma + 1;
   }
 }
 
-/** One JSON object per non-blank line; a CR before the LF is ignored. */
-export function parseJsonLines(data: Buffer, blob: string, firstByte = 0): TabularRecord[] {
-  let text = data.toString('utf8');
-  if (firstByte === 0 && text.startsWith(BOM)) text = text.slice(1);
-  const records: TabularRecord[] = [];
-  const lines = text.split('\n');
-  for (let i = 0; i < lines.length; i += 1) {
-    const line = lines[i]!.endsWith('\r') ? lines[i]!.slice(0, -1) : lines[i]!;
-    if (line.trim() === '') continue;
-    let value: unknown;
-    try {
-      value = JSON.parse(line);
-    } catch (error) {
-      throw new TabularParseError(
-        blob,
-        `line ${i + 1} of the range starting at byte ${firstByte} is not JSON`,
-        {
-          cause: error,
-        },
-      );
-    }
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-      throw new TabularParseError(
-        blob,
-        `line ${i + 1} of the range starting at byte ${firstByte} is not a JSON object`,
-      );
-    }
-    records.push(value as TabularRecord);
+function parseCsvRecord(text: string, columns: readonly string[]): TabularRecord {
+  const fields = parseCsvFields(text);
+  if (fields.length !== columns.length) {
+    throw new RecordError(
+      `${fields.length} field${fields.length === 1 ? '' : 's'} where the header has ${columns.length}`,
+    );
   }
-  return records;
+  const record: TabularRecord = {};
+  for (let i = 0; i < columns.length; i += 1) record[columns[i]!] = fields[i];
+  return record;
+}
+
+function kindOf(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  return `a ${typeof value}`;
+}
+
+function parseJsonRecord(text: string): TabularRecord {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    throw new RecordError(`not valid JSON (${(error as Error).message})`);
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw new RecordError(`not a JSON object (it is ${kindOf(value)})`);
+  }
+  return value as TabularRecord;
+}
+
+/** Bad records found at range-relative lines; their file lines need the newlines before the range. */
+interface PendingBad {
+  raw: RawRecord;
+  text: string;
+  error: string;
+}
+
+/**
+ * Parses a range's raw records: blank lines are skipped, a record that does not parse (or is oversized)
+ * becomes a BadRecord and the others are kept. The newline count of the file before the range is read
+ * only when the range has a bad record, so good data pays nothing for file line numbers.
+ */
+async function parseRecords(
+  aligner: TabularAligner,
+  raws: readonly RawRecord[],
+  format: TabularFormat,
+  header: Buffer | undefined,
+  blob: string,
+  maxRecordBytes: number,
+): Promise<TabularRead> {
+  const records: TabularRecord[] = [];
+  const pending: PendingBad[] = [];
+  const columns = format === 'csv' && raws.length > 0 ? parseCsvHeader(header ?? Buffer.alloc(0), blob) : [];
+  for (const raw of raws) {
+    const text = recordText(raw.bytes, raw.offset === 0);
+    if (raw.oversized !== undefined) {
+      pending.push({
+        raw,
+        text,
+        error: `record larger than ${maxRecordBytes.toLocaleString('en-US')} bytes (PARALLEL_JOB_MAX_RECORD_BYTES)`,
+      });
+      continue;
+    }
+    if (text.trim() === '' && (format === 'jsonl' || text === '')) continue;
+    try {
+      records.push(format === 'jsonl' ? parseJsonRecord(text) : parseCsvRecord(text, columns));
+    } catch (error) {
+      if (!(error instanceof RecordError)) throw error;
+      pending.push({ raw, text, error: error.message });
+    }
+  }
+  if (pending.length === 0) return { records, badRecords: [] };
+  const before = await aligner.newlinesBefore(raws[0]!.offset);
+  const badRecords = pending.map(({ raw, text, error }) => ({
+    blob,
+    line: 1 + before + raw.linesBefore,
+    offset: raw.offset,
+    text: text.slice(0, BAD_RECORD_TEXT_CHARS),
+    error,
+  }));
+  return { records, badRecords };
+}
+
+/** `line 7 (byte 120) of 'a.csv': why`: how a bad record is named in messages. */
+export function describeBadRecord(bad: BadRecord): string {
+  return `line ${bad.line} (byte ${bad.offset}) of '${bad.blob}': ${bad.error}`;
 }
 
 /**
  * The records of one byte range of a file over any reader: exactly those whose first byte lies in
- * [start, end) (see tabularAlign.ts). The unit the property tests drive with in-memory bytes.
+ * [start, end) (see tabularAlign.ts), split into those that parse and the bad ones. The unit the
+ * property tests drive with in-memory bytes.
  */
+export async function scanRecordsInRange(
+  read: ByteRangeReader,
+  fileSize: number,
+  format: TabularFormat,
+  start: number,
+  end: number,
+  blob: string,
+  options?: AlignOptions,
+): Promise<TabularRead> {
+  const aligner = new TabularAligner(read, fileSize, format, options);
+  let aligned;
+  try {
+    aligned = await aligner.records(start, end);
+  } catch (error) {
+    if (error instanceof HeaderTooLargeError) throw new TabularParseError(blob, error.message);
+    throw error;
+  }
+  const max = options?.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
+  return parseRecords(aligner, aligned.records, format, aligned.header, blob, max);
+}
+
+/** The good records of a range; the first bad record throws a TabularParseError naming its file line. */
 export async function readRecordsInRange(
   read: ByteRangeReader,
   fileSize: number,
@@ -80,23 +242,27 @@ export async function readRecordsInRange(
   blob: string,
   options?: AlignOptions,
 ): Promise<TabularRecord[]> {
-  const aligned = await new TabularAligner(read, fileSize, format, options).records(start, end);
-  if (aligned.data.length === 0) return [];
-  if (format === 'jsonl') return parseJsonLines(aligned.data, blob, aligned.dataStart);
-  return parseCsvRecords(aligned.data, parseCsvHeader(aligned.header ?? Buffer.alloc(0), blob), blob);
+  return strict(await scanRecordsInRange(read, fileSize, format, start, end, blob, options));
+}
+
+function strict(result: TabularRead): TabularRecord[] {
+  const bad = result.badRecords[0];
+  if (bad) throw new TabularParseError(bad.blob, `line ${bad.line} (byte ${bad.offset}): ${bad.error}`);
+  return result.records;
 }
 
 /** What the task runtime calls for a tabular mini-batch: its records, read from blob storage. */
-export async function readTabularRange(
+export async function scanTabularRange(
   store: BlobStore,
   location: InputLocation,
   descriptor: TabularDescriptor,
   options?: AlignOptions,
-): Promise<TabularRecord[]> {
+): Promise<TabularRead> {
   const source = store.forAccount(location.accountUrl);
+  const pinned = descriptor.etag ? { ifMatch: descriptor.etag } : undefined;
   const read: ByteRangeReader = (start, end) =>
-    source.read(location.container, descriptor.blob, { start, end });
-  return readRecordsInRange(
+    source.read(location.container, descriptor.blob, { start, end }, pinned);
+  return scanRecordsInRange(
     read,
     descriptor.fileSize,
     descriptor.format,
@@ -107,24 +273,44 @@ export async function readTabularRange(
   );
 }
 
+/** The records of a tabular mini-batch; the first bad record throws (see scanTabularRange). */
+export async function readTabularRange(
+  store: BlobStore,
+  location: InputLocation,
+  descriptor: TabularDescriptor,
+  options?: AlignOptions,
+): Promise<TabularRecord[]> {
+  return strict(await scanTabularRange(store, location, descriptor, options));
+}
+
 /** Every record of one file (used for partitioned tables, whose mini-batches are whole files). */
+export async function scanTabularFile(
+  store: BlobStore,
+  location: InputLocation,
+  name: string,
+  format: TabularFormat,
+  etag?: string,
+  options?: AlignOptions,
+): Promise<TabularRead> {
+  const data = await store
+    .forAccount(location.accountUrl)
+    .read(location.container, name, undefined, etag ? { ifMatch: etag } : undefined);
+  if (data.length === 0) return { records: [], badRecords: [] };
+  const read: ByteRangeReader = (start, end) => Promise.resolve(data.subarray(start, end));
+  return scanRecordsInRange(read, data.length, format, 0, data.length, name, {
+    ...options,
+    chunkBytes: Math.max(1, data.length),
+  });
+}
+
+/** Every record of one file; the first bad record throws (see scanTabularFile). */
 export async function readTabularFile(
   store: BlobStore,
   location: InputLocation,
   name: string,
   format: TabularFormat,
+  etag?: string,
+  options?: AlignOptions,
 ): Promise<TabularRecord[]> {
-  const data = await store.forAccount(location.accountUrl).read(location.container, name);
-  if (data.length === 0) return [];
-  if (format === 'jsonl') return parseJsonLines(data, name);
-  const aligner = new TabularAligner(
-    (start, end) => Promise.resolve(data.subarray(start, end)),
-    data.length,
-    'csv',
-    {
-      chunkBytes: Math.max(1, data.length),
-    },
-  );
-  const aligned = await aligner.records(0, data.length);
-  return parseCsvRecords(aligned.data, parseCsvHeader(aligned.header ?? Buffer.alloc(0), name), name);
+  return strict(await scanTabularFile(store, location, name, format, etag, options));
 }

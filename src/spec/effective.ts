@@ -43,6 +43,8 @@ export const effectiveSettingsSchema = z.object({
   progressUpdateTimeoutSeconds: z.number().positive(),
   firstTaskCreationTimeoutSeconds: z.number().positive(),
   copyLogsToParent: z.boolean(),
+  /** `on_bad_record`: a table record that does not parse fails as an item, or fails its mini-batch. */
+  onBadRecord: z.enum(['fail_item', 'fail_mini_batch']).default('fail_item'),
 });
 export type EffectiveSettings = z.infer<typeof effectiveSettingsSchema>;
 

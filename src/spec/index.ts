@@ -23,7 +23,7 @@ export type {
   IdentitySpec,
   InputValueSpec,
 } from './schema';
-export { loadJob, parseJobText, parseJobValue } from './load';
+export { loadJobSpec, parseJobText, parseJobValue } from './load';
 export { MAX_SPEC_BYTES } from './limits';
 export type { LoadedJob, ParseJobTextOptions } from './load';
 export { validateJobValue } from './validate';
@@ -32,7 +32,7 @@ export { resolveJob, RUNNER_DEFAULTS } from './resolve';
 export type { ResolveJobOptions } from './resolve';
 export { dumpJob, specToPlain, specToYaml } from './dump';
 export type { DumpOptions } from './dump';
-export { ParallelJob } from './parallelJob';
+export { ParallelJob, loadJob } from './parallelJob';
 export type { CreationContext, SubmissionState, ParallelJobOptions } from './parallelJob';
 export { jobStatusSchema, isTerminalStatus } from './status';
 export type { JobStatus } from './status';

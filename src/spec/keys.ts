@@ -95,6 +95,8 @@ export interface Screened {
 class Screen {
   readonly issues: PathIssue[] = [];
   readonly warnings: string[] = [];
+  /** Azure ML keys dropped, reported together in one line (a docs-style spec has several). */
+  readonly ignored: string[] = [];
 
   object(value: PlainObject, path: Path, rule: KeyRule): PlainObject {
     const kept: PlainObject = {};
@@ -110,7 +112,7 @@ class Screen {
     const where = path.join('.');
     const ignored = rule.ignored?.[key];
     if (ignored !== undefined) {
-      this.warnings.push(`${where} is an Azure ML setting that is ignored here: ${ignored}.`);
+      this.ignored.push(where);
       return;
     }
     const misplaced = rule.misplaced?.[key];
@@ -168,5 +170,13 @@ export function screenKeys(raw: unknown): Screened {
   screen.entries(root, 'inputs', RULES.input, false);
   // `outputs: {result: }` in YAML means "an output with every default", as in Azure ML.
   screen.entries(root, 'outputs', RULES.output, true);
-  return { value: root, issues: screen.issues, warnings: screen.warnings };
+  const warnings = screen.ignored.length
+    ? [ignoredWarning(screen.ignored), ...screen.warnings]
+    : screen.warnings;
+  return { value: root, issues: screen.issues, warnings };
+}
+
+/** One short line for every dropped Azure ML key (the tables above say why each does nothing here). */
+function ignoredWarning(paths: readonly string[]): string {
+  return `Ignored Azure ML settings (no meaning on Azure Functions): ${paths.join(', ')}.`;
 }

@@ -35,8 +35,11 @@ function looksLikeText(pathOrText: string): boolean {
   return pathOrText.includes('\n') || pathOrText.trimStart().startsWith('{');
 }
 
-/** Loads a spec from a file path, or from YAML/JSON text (anything with a newline or starting with `{`). */
-export function loadJob(pathOrText: string): LoadedJob {
+/**
+ * The plain spec from a file path, or from YAML/JSON text (anything with a newline or starting with `{`),
+ * with its warnings and folder. `loadJob` (parallelJob.ts) gives the job entity instead.
+ */
+export function loadJobSpec(pathOrText: string): LoadedJob {
   if (looksLikeText(pathOrText)) return parseJobText(pathOrText);
   const file = path.resolve(pathOrText);
   let text: string;

@@ -1,7 +1,7 @@
 import { SpecValidationError } from '../errors';
 import { dumpJob, specToPlain, type DumpOptions } from './dump';
 import { toValidationIssue } from './issues';
-import { loadJob, type LoadedJob } from './load';
+import { loadJobSpec, type LoadedJob } from './load';
 import type { JobSpec, JobSpecInput } from './schema';
 import type { JobStatus } from './status';
 import { validateJobValue } from './validate';
@@ -56,6 +56,7 @@ export class ParallelJob {
   readonly max_concurrency_per_instance: JobSpec['max_concurrency_per_instance'];
   readonly error_threshold: JobSpec['error_threshold'];
   readonly mini_batch_error_threshold: JobSpec['mini_batch_error_threshold'];
+  readonly on_bad_record: JobSpec['on_bad_record'];
   readonly task: JobSpec['task'];
   readonly mini_batch_size: JobSpec['mini_batch_size'];
   readonly partition_keys: JobSpec['partition_keys'];
@@ -97,6 +98,7 @@ export class ParallelJob {
     this.max_concurrency_per_instance = spec.max_concurrency_per_instance;
     this.error_threshold = spec.error_threshold;
     this.mini_batch_error_threshold = spec.mini_batch_error_threshold;
+    this.on_bad_record = spec.on_bad_record;
     this.task = spec.task;
     this.mini_batch_size = spec.mini_batch_size;
     this.partition_keys = spec.partition_keys;
@@ -112,9 +114,9 @@ export class ParallelJob {
     return new ParallelJob(loaded.spec, { base_path: loaded.baseDir, warnings: loaded.warnings });
   }
 
-  /** From a YAML/JSON file path or text (see loadJob). */
+  /** From a YAML/JSON file path or text (see loadJobSpec). */
   static load(pathOrText: string): ParallelJob {
-    return ParallelJob.fromSpec(loadJob(pathOrText));
+    return ParallelJob.fromSpec(loadJobSpec(pathOrText));
   }
 
   /** The validated spec, defaults applied (frozen). */
@@ -140,4 +142,12 @@ export class ParallelJob {
     if (state.creation_context !== undefined) this.creation_context = state.creation_context;
     if (state.log_files !== undefined) this.log_files = state.log_files;
   }
+}
+
+/**
+ * Loads a job from a YAML/JSON file path or text, as the Azure ML SDK's `load_job` does: the job entity,
+ * with `dump`, `toJSON`, `status` and the load's `warnings`. `loadJobSpec` gives the plain spec.
+ */
+export function loadJob(pathOrText: string): ParallelJob {
+  return ParallelJob.load(pathOrText);
 }

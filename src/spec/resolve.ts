@@ -31,7 +31,7 @@ export const RUNNER_DEFAULTS = {
 /**
  * The effective job: defaults applied, bindings resolved, runner flags read. Everything after
  * submission reads this object and nothing else. Throws SpecValidationError for a spec whose
- * cross-field rules fail (e.g. a typed JobSpec that never went through loadJob).
+ * cross-field rules fail (e.g. a typed JobSpec that never went through loadJobSpec).
  */
 export function resolveJob(spec: JobSpec, options: ResolveJobOptions): EffectiveJob {
   const check = checkJobSpec(spec, options.outputRoot);
@@ -112,5 +112,6 @@ function resolveSettings(spec: JobSpec, flags: JobCheck['flags']): EffectiveSett
     firstTaskCreationTimeoutSeconds:
       flags.firstTaskCreationTimeout ?? RUNNER_DEFAULTS.firstTaskCreationTimeoutSeconds,
     copyLogsToParent: flags.copyLogsToParent ?? RUNNER_DEFAULTS.copyLogsToParent,
+    onBadRecord: spec.on_bad_record ?? 'fail_item',
   };
 }

@@ -21,6 +21,7 @@ export const JOB_NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
 /** Input, output and environment variable names: they appear in bindings and in the process env. */
 export const IDENTIFIER_PATTERN = /^[A-Za-z_][A-Za-z0-9_]*$/;
 export const MAX_TIMEOUT_SECONDS = 259_200;
+export const BAD_RECORD_POLICIES = ['fail_item', 'fail_mini_batch'] as const;
 
 const identifierRule = 'a name of letters, digits and underscores that does not start with a digit';
 
@@ -172,6 +173,11 @@ export const jobSpecSchema = z.strictObject(
      */
     error_threshold: threshold.optional(),
     mini_batch_error_threshold: threshold.default(-1),
+    /**
+     * A table record that does not parse: `fail_item` (absent) counts it as a failed item and runs the
+     * rest of its mini-batch; `fail_mini_batch` fails the mini-batch, without retry. Ours, not Azure ML's.
+     */
+    on_bad_record: z.enum(BAD_RECORD_POLICIES, { error: mustBe('fail_item or fail_mini_batch') }).optional(),
     /** Files for file input, approximate bytes for mltable; default 10 files or 1mb (resolve.ts). */
     mini_batch_size: miniBatchSizeField.optional(),
     partition_keys: z

@@ -9,7 +9,7 @@ import {
 import { DefaultAzureCredential, ManagedIdentityCredential, type TokenCredential } from '@azure/identity';
 import type { z } from 'zod';
 import type { Settings } from '../config';
-import { ConfigError, StorageContentError, UnsafeBlobNameError } from '../errors';
+import { ConfigError, InputChangedError, StorageContentError, UnsafeBlobNameError } from '../errors';
 import { blobPathProblem } from './access';
 import {
   BlobLister,
@@ -281,17 +281,30 @@ export class BlobStore {
     }
   }
 
-  /** The blob's bytes, or the bytes of [start, end) when a range is given (empty past the end). */
-  async read(container: string, name: string, range?: { start: number; end?: number }): Promise<Buffer> {
+  /**
+   * The blob's bytes, or the bytes of [start, end) when a range is given (empty past the end). With
+   * `ifMatch`, only that version is read: another one is an InputChangedError.
+   */
+  async read(
+    container: string,
+    name: string,
+    range?: { start: number; end?: number },
+    options?: { ifMatch?: string },
+  ): Promise<Buffer> {
     const start = range?.start ?? 0;
     const count = range?.end === undefined ? undefined : range.end - start;
     if (count !== undefined && count <= 0) return Buffer.alloc(0);
     try {
-      const response = await this.blob(container, name).download(start, count, { maxRetryRequests: 3 });
+      const response = await this.blob(container, name).download(start, count, {
+        maxRetryRequests: 3,
+        ...(options?.ifMatch ? { conditions: { ifMatch: options.ifMatch } } : {}),
+      });
       return await collect(response.readableStreamBody);
     } catch (error) {
       // A range that starts at or past the end is empty, not an error: readers probe past the end.
       if (isStatus(error, 416)) return Buffer.alloc(0);
+      if (options?.ifMatch && isStatus(error, 412))
+        throw new InputChangedError(container, name, { cause: error });
       throw toStorageError(error, container, name);
     }
   }

@@ -19,6 +19,9 @@ export function jobFolder(jobId: string) {
     /** The task's captured log lines (ctx.log, console) for one attempt. */
     attemptLog: (index: number, attempt: number) =>
       `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}.log.txt`,
+    /** Table records of one attempt that did not parse (JSON Lines, capped; see runMiniBatch). */
+    badRecords: (index: number, attempt: number) =>
+      `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}.bad_records.jsonl`,
     jobResult: `${root}job_result.json`,
     manifest: `${root}manifest.json`,
     processedMiniBatches: `${root}sys/job_report/processed_mini_batches.csv`,

@@ -19,12 +19,16 @@ export interface StatusPageOptions {
   fileHref?: (kind: 'outputs' | 'logs', name: string, rest?: string) => string;
   /** Nonce of the page's script, named by the Content-Security-Policy the page is served with. */
   nonce?: string;
+  /** The time throughput and the finish estimate are computed at (default: now). */
+  now?: number;
 }
 
 const STYLE = `body{font:15px system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b}
 h1{font-size:1.4rem;margin-bottom:.25rem}h1 small{color:#666;font-weight:400}h2{font-size:1.1rem;margin-top:1.5rem}
 .bar{background:#e6e6e6;border-radius:4px;height:14px;overflow:hidden;display:flex}
-.bar>.ok{background:#0a7d3b;height:14px}.bar>.bad{background:#b00020;height:14px}
+.bar>div{height:14px}.ok{background:#0a7d3b}.partial{background:#c77c00}.bad{background:#b00020}
+.legend{font-size:13px;color:#444}.key{display:inline-block;width:10px;height:10px;margin:0 .3rem 0 .8rem;border-radius:2px}
+button{font:inherit;margin-left:.75rem;padding:.15rem .6rem}
 table{border-collapse:collapse;margin:1rem 0}th,td{text-align:left;padding:.25rem 1.5rem .25rem 0}
 th{font-weight:500;color:#444}td{font-variant-numeric:tabular-nums}
 .status{font-weight:600;padding:.1rem .5rem;border-radius:4px;background:#eef}
@@ -76,93 +80,165 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
           jobFolder(view.id).attemptLog(index, attempt).slice(userLogsPrefix.length),
         )
       : undefined;
-  // In mini-batch order: the job records them as they happen, which is not the order a reader scans.
-  const failures = [...view.first_errors]
-    .sort((a, b) => a.index - b.index || a.attempt - b.attempt)
-    .map((error) => {
-      const log = attemptLogHref(error.index, error.attempt);
-      const [headline, ...detail] = error.message.split('\n');
-      return `<li data-mini-batch="${error.index}">mini-batch ${error.index}, attempt ${error.attempt}: <code>${escape(error.code)}</code> ${escape(headline ?? '')}${log ? ` (<a href="${escape(log)}">attempt log</a>)` : ''}${detail.length ? `<pre>${escape(detail.slice(0, 6).join('\n'))}</pre>` : ''}</li>`;
+  const failures = failureGroups(view)
+    .map((group) => {
+      const first = group.examples[0]!;
+      const log = attemptLogHref(first.index, first.attempt);
+      const [headline, ...detail] = first.message.split('\n');
+      const where =
+        group.examples.length === 1
+          ? `mini-batch ${first.index}, attempt ${first.attempt}`
+          : `${group.examples.length} mini-batches (${group.examples.map((e) => e.index).join(', ')})`;
+      return `<li data-mini-batch="${first.index}" data-code="${escape(first.code)}">${where}: <code>${escape(first.code)}</code> ${escape(headline ?? '')}${log ? ` (<a href="${escape(log)}">attempt log</a>)` : ''}${detail.length ? `<pre>${escape(detail.slice(0, 6).join('\n'))}</pre>` : ''}</li>`;
     })
     .join('');
   const failedItemsLink =
     c.itemsFailed > 0 && view.log_files.failed_items
       ? `<p>Every failed item with its error: <a href="${escape(fileHref('logs', 'failed_items'))}">failed_items</a>.</p>`
       : '';
-  const percent = percentDone(view);
-  const failedPercent =
-    c.miniBatches > 0 ? Math.min(percent, Math.round((100 * c.failed) / c.miniBatches)) : 0;
+  const bar = progressSegments(view);
+  const pace = paceOf(view, options.now ?? Date.now());
+  const canRerun = finished && (c.failed > 0 || view.status !== 'Completed');
+  const actions = finished
+    ? canRerun
+      ? '<button type="button" data-action="rerun">Re-run failed and pending mini-batches</button>'
+      : ''
+    : view.status === 'CancelRequested'
+      ? ''
+      : '<button type="button" data-action="cancel">Cancel</button>';
 
   // The function key stays in the page's own address (?code=), where the person who opened the page put
   // it: it is never written into the HTML nor into any link. The script reads it from there only to send
-  // it as a header when polling. (A link to another job's page therefore carries no key: in Azure the
-  // reader adds their own, as for any page of the app.)
+  // it as a header. It refreshes the page by fetching this same page and swapping its live part, so the
+  // page has one renderer (this function) and keeps its scroll position.
   const nonce = options.nonce ? ` nonce="${escape(options.nonce)}"` : '';
   const script = `<script${nonce}>
 (() => {
   const key = new URLSearchParams(location.search).get('code');
-  const statusUrl = ${JSON.stringify(`../${encodeURIComponent(view.id)}`).replace(/</g, '\\u003c')};
-  const finished = ['Completed', 'Failed', 'Canceled'];
-  const set = (id, value) => { const el = document.getElementById(id); if (el) el.textContent = String(value); };
-  const tick = async () => {
+  const headers = key ? { 'x-functions-key': key } : {};
+  const jobUrl = ${JSON.stringify(`../${encodeURIComponent(view.id)}`).replace(/</g, '\\u003c')};
+  const live = () => document.getElementById('live');
+  const refresh = async () => {
     try {
-      const response = await fetch(statusUrl, { cache: 'no-store', headers: key ? { 'x-functions-key': key } : {} });
+      const response = await fetch(location.pathname, { cache: 'no-store', headers });
       if (response.ok) {
-        const view = await response.json();
-        if (finished.includes(view.status)) { location.reload(); return; }
-        const c = view.counters;
-        const done = c.succeeded + c.failed;
-        const percent = c.miniBatches > 0 ? Math.min(100, Math.round((100 * done) / c.miniBatches)) : 0;
-        const failedPercent = c.miniBatches > 0 ? Math.min(percent, Math.round((100 * c.failed) / c.miniBatches)) : 0;
-        const status = document.getElementById('status');
-        status.textContent = view.status;
-        status.className = 'status ' + view.status;
-        document.title = view.name + ': ' + view.status;
-        set('mini-batches', c.miniBatches); set('succeeded', c.succeeded); set('failed', c.failed);
-        set('retried', c.retried); set('items-succeeded', c.itemsSucceeded); set('items-failed', c.itemsFailed);
-        set('rows', c.rows); set('updated', view.last_updated_time);
-        set('progress-text', c.miniBatches === 0 ? 'Planning the mini-batches...'
-          : done + ' of ' + c.miniBatches + ' mini-batch' + (c.miniBatches === 1 ? '' : 'es') + ' done (' + percent + '%)');
-        const bar = document.getElementById('progress');
-        bar.setAttribute('aria-valuenow', String(percent));
-        document.getElementById('progress-ok').style.width = (percent - failedPercent) + '%';
-        document.getElementById('progress-bad').style.width = failedPercent + '%';
+        const next = new DOMParser().parseFromString(await response.text(), 'text/html');
+        const fresh = next.getElementById('live');
+        if (fresh) {
+          live().replaceWith(document.adoptNode(fresh));
+          document.title = next.title;
+        }
       }
     } catch (error) {
       // A dropped request: try again on the next tick.
     }
-    setTimeout(tick, ${STATUS_PAGE_POLL_MS});
   };
-  setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+  const tick = async () => {
+    await refresh();
+    if (live().dataset.finished !== 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+  };
+  document.addEventListener('click', async (event) => {
+    const button = event.target.closest && event.target.closest('button[data-action]');
+    if (!button) return;
+    button.disabled = true;
+    const response = await fetch(jobUrl + '/' + button.dataset.action, { method: 'POST', headers });
+    const answer = await response.json().catch(() => ({}));
+    if (button.dataset.action === 'rerun' && response.ok && answer.id) {
+      location.assign('../' + encodeURIComponent(answer.id) + '/view' + location.search);
+      return;
+    }
+    if (!response.ok) button.textContent = (answer.error && answer.error.message) || 'The app refused: ' + response.status;
+    await refresh();
+    if (live().dataset.finished !== 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+  });
+  if (live().dataset.finished !== 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS});
 })();
 </script>`;
-  // Polling instead of a meta refresh: the page keeps its scroll position and updates only the numbers.
   const refresh = finished ? '' : '<noscript><meta http-equiv="refresh" content="3"></noscript>';
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escape(view.name)}: ${view.status}</title>
 <style>${STYLE}</style>${refresh}</head>
-<body><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
+<body><main id="live" data-finished="${finished}"><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
 <p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
     view.rerun_of
       ? ` <span class="muted">re-run of <a href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`
       : ''
-  }${finished ? '' : ' <span class="muted">(updates itself)</span>'}</p>
-<div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${percent}" aria-valuemin="0" aria-valuemax="100"><div id="progress-ok" class="ok" style="width:${percent - failedPercent}%"></div><div id="progress-bad" class="bad" style="width:${failedPercent}%"></div></div>
+  }${finished ? '' : ' <span class="muted">(updates itself)</span>'} ${actions}</p>
+<div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${bar.done}" aria-valuemin="0" aria-valuemax="100">${bar.segments
+    .map(
+      (segment) =>
+        `<div id="progress-${segment.id}" class="${segment.id}" style="width:${segment.percent}%" title="${segment.label}"></div>`,
+    )
+    .join('')}</div>
 <p id="progress-text">${escape(progressText(view))}</p>
+<p class="legend">${bar.segments
+    .map((segment) => `<span class="key ${segment.id}"></span>${segment.label} ${segment.count}`)
+    .join(' ')}</p>
 <table>
 ${row('Mini-batches', c.miniBatches, 'mini-batches')}${row('Succeeded', c.succeeded, 'succeeded')}${row('Failed', c.failed, 'failed')}
-${row('Retries', c.retried, 'retried')}${row('Items succeeded', c.itemsSucceeded, 'items-succeeded')}${row('Items failed', c.itemsFailed, 'items-failed')}
-${row('Output rows', c.rows, 'rows')}${row('Created', view.created_time, 'created')}${row('Last update', view.last_updated_time, 'updated')}
+${row('Of which partly failed', c.partial, 'partial')}${row('Retries', c.retried, 'retried')}${row('Items succeeded', c.itemsSucceeded, 'items-succeeded')}
+${row('Items failed', c.itemsFailed, 'items-failed')}${row('Output rows', c.rows, 'rows')}
+${pace.rate ? row('Throughput', pace.rate, 'throughput') : ''}${pace.eta ? row('Estimated finish', pace.eta, 'eta') : ''}
+${row('Created', view.created_time, 'created')}${row('Last update', view.last_updated_time, 'updated')}
 ${view.finished_at ? row('Finished', view.finished_at, 'finished') : ''}
 </table>
 ${view.reasons.length ? `<h2>Why</h2><ul id="reasons">${view.reasons.map((r) => `<li>${escape(r)}</li>`).join('')}</ul>` : ''}
-${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
+${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<p class="muted">The first failures, alike ones together:</p><ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
 ${Object.keys(view.outputs).length ? `<h2>Outputs</h2>${linkList('outputs', 'outputs', view.outputs)}` : ''}
 ${Object.keys(view.log_files).length ? `<h2>Logs</h2>${linkList('logs', 'logs', view.log_files)}` : ''}
-${finished ? '' : script}
+</main>
+${script}
 </body></html>`;
+}
+
+/** The first errors grouped by code and headline (in mini-batch order), so a repeated failure reads once. */
+function failureGroups(view: JobView): Array<{ examples: JobView['first_errors'] }> {
+  const groups = new Map<string, JobView['first_errors']>();
+  const sorted = [...view.first_errors].sort((a, b) => a.index - b.index || a.attempt - b.attempt);
+  for (const error of sorted) {
+    const key = `${error.code}\n${error.message.split('\n')[0] ?? ''}`;
+    groups.set(key, [...(groups.get(key) ?? []), error]);
+  }
+  return [...groups.values()].map((examples) => ({ examples }));
+}
+
+interface Segment {
+  id: 'ok' | 'partial' | 'bad';
+  label: string;
+  count: number;
+  percent: number;
+}
+
+/**
+ * The bar's parts: succeeded, partly failed (some items failed) and failed mini-batches, each as a share of
+ * the planned ones; the rest of the bar is what has not ended yet.
+ */
+function progressSegments(view: JobView): { done: number; segments: Segment[] } {
+  const c = view.counters;
+  const total = c.miniBatches;
+  const share = (n: number): number => (total > 0 ? Math.round((1000 * n) / total) / 10 : 0);
+  const segments: Segment[] = [
+    { id: 'ok', label: 'succeeded', count: c.succeeded, percent: share(c.succeeded) },
+    { id: 'partial', label: 'partly failed', count: c.partial, percent: share(c.partial) },
+    { id: 'bad', label: 'failed', count: c.failed - c.partial, percent: share(c.failed - c.partial) },
+  ];
+  return { done: percentDone(view), segments };
+}
+
+/** Mini-batches per minute since the job was created, and when it will end at that pace (running jobs). */
+function paceOf(view: JobView, now: number): { rate?: string; eta?: string } {
+  const c = view.counters;
+  const done = c.succeeded + c.failed;
+  const end = view.finished_at ? Date.parse(view.finished_at) : now;
+  const minutes = (end - Date.parse(view.created_time)) / 60_000;
+  if (!(minutes > 0) || done === 0) return {};
+  const perMinute = done / minutes;
+  const rate = `${perMinute >= 10 ? Math.round(perMinute) : perMinute.toFixed(1)} mini-batches a minute`;
+  if (isFinished(view.status) || c.miniBatches <= done) return { rate };
+  const eta = new Date(now + ((c.miniBatches - done) / perMinute) * 60_000).toISOString();
+  return { rate, eta: `${eta} at this pace` };
 }
 
 /** A folder of a job's outputs or logs: one link per blob or sub-folder. */

@@ -128,7 +128,9 @@ export interface MiniBatchContext extends InitContext {
  * - Anything that is not an array fails the attempt with TASK_BAD_RESULT.
  *
  * Rows for `append_row`: a string is written as is, a number, bigint or boolean through `String`, null and
- * undefined as an empty line, anything else through `JSON.stringify`; each row ends with a newline.
+ * undefined as an empty line, anything else through `JSON.stringify`; each row ends with a newline. A
+ * function, a symbol or a value JSON cannot write fails the attempt with TASK_BAD_RESULT naming its
+ * position, and so do rows past 64 MiB per mini-batch (MAX_ROWS_BYTES_PER_MINI_BATCH in results.ts).
  */
 export type RunResult = readonly unknown[];
 

@@ -302,6 +302,13 @@ export class TaskPool {
           timings: workerTimings,
         });
       }
+      // Deterministic: the blob stays changed, so a retry would fail the same way.
+      if (result.code === 'INPUT_CHANGED')
+        return withLog({
+          ...failure(result.code, result.message, false),
+          warnings: result.warnings,
+          timings: workerTimings,
+        });
       if (result.code === 'TASK_INIT_FAILED')
         return withLog(this.initFailed(failure, result.message, workerTimings));
       return withLog({

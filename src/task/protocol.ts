@@ -32,7 +32,8 @@ export type BatchData =
   | {
       kind: 'files';
       location: { accountUrl: string; container: string };
-      files: { name: string; size: number }[];
+      /** `etag` pins the version planned: a read of a changed blob fails with INPUT_CHANGED. */
+      files: { name: string; size: number; etag?: string }[];
       partitionKeyValue?: Record<string, string>;
     }
   | { kind: 'records'; records: TabularRecord[]; partitionKeyValue?: Record<string, string> };
@@ -68,7 +69,12 @@ export type PortMessage =
   | { type: 'end' };
 
 export type WorkerFailureCode =
-  'TASK_BROKEN' | 'TASK_INIT_FAILED' | 'TASK_RUN_FAILED' | 'TASK_BAD_RESULT' | 'TASK_TIMEOUT';
+  | 'TASK_BROKEN'
+  | 'TASK_INIT_FAILED'
+  | 'TASK_RUN_FAILED'
+  | 'TASK_BAD_RESULT'
+  | 'TASK_TIMEOUT'
+  | 'INPUT_CHANGED';
 
 interface AttemptResultBase {
   workerId: string;

@@ -33,7 +33,7 @@ import type {
   WorkerTask,
 } from './protocol';
 import { parseProgramArguments } from './args';
-import { serializeRow } from './results';
+import { serializeRows } from './results';
 
 const workerData = rawWorkerData as WorkerData;
 const workerId = `${process.pid}-${threadId}`;
@@ -201,30 +201,55 @@ function serviceFor(accountUrl: string): Promise<BlobServiceClient> {
   return service;
 }
 
+/** Whether a storage error is the answer to a read pinned to a version that is no longer there. */
+function isVersionMismatch(error: unknown): boolean {
+  return (error as { statusCode?: unknown } | null)?.statusCode === 412;
+}
+
+/**
+ * A file of the mini-batch. Reads are pinned to the version the plan listed (`etag`): when the blob has
+ * changed since, the read throws and `changed` learns its name, so the attempt fails with INPUT_CHANGED
+ * whatever run() does with the error.
+ */
 function createFileHandle(
   location: { accountUrl: string; container: string },
-  file: { name: string; size: number },
+  file: { name: string; size: number; etag?: string },
+  changed: Set<string>,
 ): FileHandle {
   const blob = async () =>
     (await serviceFor(location.accountUrl)).getContainerClient(location.container).getBlobClient(file.name);
+  const conditions = file.etag ? { conditions: { ifMatch: file.etag } } : {};
+  const pinned = async <T>(read: () => Promise<T>): Promise<T> => {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isVersionMismatch(error)) throw error;
+      changed.add(file.name);
+      throw new Error(
+        `INPUT_CHANGED: '${file.name}' changed after the job was planned; the job reads only the version it planned`,
+      );
+    }
+  };
   const encodedName = file.name.split('/').map(encodeURIComponent).join('/');
-  const buffer = async (): Promise<Buffer> => (await blob()).downloadToBuffer();
+  const buffer = (): Promise<Buffer> =>
+    pinned(async () => (await blob()).downloadToBuffer(0, undefined, conditions));
   return {
     name: file.name,
     url: `${location.accountUrl.replace(/\/+$/, '')}/${location.container}/${encodedName}`,
     size: file.size,
     buffer,
     text: async () => (await buffer()).toString('utf8'),
-    stream: async () => {
-      const response = await (await blob()).download();
-      return response.readableStreamBody as Readable;
-    },
+    stream: () =>
+      pinned(async () => {
+        const response = await (await blob()).download(0, undefined, conditions);
+        return response.readableStreamBody as Readable;
+      }),
   };
 }
 
-function buildItems(batch: BatchData): MiniBatchItem[] {
+function buildItems(batch: BatchData, changed: Set<string>): MiniBatchItem[] {
   return batch.kind === 'files'
-    ? batch.files.map((file) => createFileHandle(batch.location, file))
+    ? batch.files.map((file) => createFileHandle(batch.location, file, changed))
     : batch.records;
 }
 
@@ -326,7 +351,8 @@ async function runOnce(
   attemptLog: AttemptLog,
   base: { workerId: string; initRan: boolean; initMs: number; runMs: number; warnings: string[] },
 ): Promise<AttemptResult> {
-  const items = buildItems(task.batch);
+  const changed = new Set<string>();
+  const items = buildItems(task.batch, changed);
   const positions = new Map<unknown, number>();
   items.forEach((item, position) => {
     positions.set(item, position);
@@ -370,6 +396,7 @@ async function runOnce(
   } catch (error) {
     base.runMs = performance.now() - started;
     if (controller.signal.aborted) return timedOut(task, base);
+    if (changed.size > 0) return inputChanged(base, changed, attemptLog);
     attemptLog.logger.error(`run() failed: ${describeError(error)}`);
     return { ...base, ok: false, code: 'TASK_RUN_FAILED', message: `run() failed: ${shortError(error)}` };
   } finally {
@@ -377,6 +404,8 @@ async function runOnce(
   }
   base.runMs = performance.now() - started;
   if (controller.signal.aborted) return timedOut(task, base);
+  // Even if run() caught the error, what it computed mixed in nothing it should have read.
+  if (changed.size > 0) return inputChanged(base, changed, attemptLog);
   if (!Array.isArray(result)) {
     const message = `run() returned ${typeName(result)}: it must return an array with one element per succeeded item`;
     attemptLog.logger.error(message);
@@ -391,9 +420,9 @@ async function runOnce(
   let rows = '';
   if (task.serializeRows) {
     try {
-      rows = values.map((value) => `${serializeRow(value)}\n`).join('');
+      rows = serializeRows(values);
     } catch (error) {
-      const message = `run() returned a result that cannot be written as a row: ${shortError(error)}`;
+      const message = `run() returned rows that cannot be written: ${shortError(error)}`;
       attemptLog.logger.error(message);
       return { ...base, ok: false, code: 'TASK_BAD_RESULT', message };
     }
@@ -405,6 +434,17 @@ async function runOnce(
     rows,
     failedItems: [...failed.values()].sort((a, b) => a.position - b.position),
   };
+}
+
+function inputChanged(
+  base: { workerId: string; initRan: boolean; initMs: number; runMs: number; warnings: string[] },
+  changed: Set<string>,
+  attemptLog: AttemptLog,
+): AttemptResult {
+  const names = [...changed].map((name) => `'${name}'`).join(', ');
+  const message = `The input ${changed.size === 1 ? 'blob' : 'blobs'} ${names} changed after the job was planned, so this mini-batch did not read ${changed.size === 1 ? 'it' : 'them'}: a job reads only the versions it planned. A re-run reads those same versions; start a new job to process the new data.`;
+  attemptLog.logger.error(message);
+  return { ...base, ok: false, code: 'INPUT_CHANGED', message };
 }
 
 function timedOut(

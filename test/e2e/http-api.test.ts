@@ -430,6 +430,34 @@ describe('rerun', () => {
     expect(await outputLines(second)).toEqual(files.map((file, i) => `${file},${texts[i]}`));
   });
 
+  it('re-runs the planned versions: a failed file rewritten since is INPUT_CHANGED, not read', async () => {
+    const texts = ['ok0', 'bad', 'bad'];
+    const files = await uploadInputs('pinned', texts);
+    const fixedMarker = path.join(scratch, 'pinned-fixed');
+    const { id } = await product.client.submit(
+      jobSpec('pinned', 'fixable.js', { programArguments: `--fixed_marker ${fixedMarker}` }),
+    );
+    expect((await waitEnded(id)).counters).toMatchObject({ succeeded: 1, failed: 2 });
+
+    writeFileSync(fixedMarker, 'fixed');
+    await product.store.write('inputs', `pinned/${files[2]!}`, 'rewritten after the job');
+    const rerun = await product.client.rerun(id);
+    const second = await waitEnded(rerun.id);
+    // Mini-batch 1 is unchanged and now succeeds; mini-batch 2 would mix versions, so it is not read.
+    // That fails only its mini-batch: the job ends as jobs with failed mini-batches do.
+    expect(second.status).toBe('Completed');
+    expect(second.counters).toMatchObject({ succeeded: 1, failed: 1, retried: 0 });
+    expect(second.first_errors).toEqual([
+      expect.objectContaining({
+        index: 2,
+        code: 'INPUT_CHANGED',
+        message: expect.stringContaining(files[2]!),
+      }),
+    ]);
+    const manifest = manifestSchema.parse(JSON.parse(await readLog(rerun.id, 'manifest.json')));
+    expect(manifest.miniBatches.map((m) => m.status)).toEqual(['SUCCEEDED', 'SUCCEEDED', 'FAILED']);
+  });
+
   it('refuses to re-run a job that is still running (409)', async () => {
     await uploadInputs('rerun-busy', ['1', '2']);
     const { id } = await product.client.submit(

@@ -1,6 +1,7 @@
 /// <reference lib="dom" />
+import { launchChromium } from '../support/browser';
 import net from 'node:net';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { MAX_SPEC_BYTES } from '../../src/spec/limits';
 import { resolveInputLocation } from '../../src/storage/inputs';
 import { LINK_LIFETIME_MS, signLink } from '../../src/submit/links';
@@ -30,10 +31,7 @@ beforeAll(async () => {
       FUNCTIONS_REQUEST_BODY_SIZE_LIMIT: String(HOST_BODY_LIMIT),
     },
   });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 }, 30_000);
 
 afterAll(async () => {

@@ -1,7 +1,8 @@
 /// <reference lib="dom" />
+import { launchChromium } from '../support/browser';
 import { mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import type { JobView } from '../../src/submit/status';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
@@ -15,10 +16,7 @@ let browser: Browser;
 
 beforeAll(async () => {
   product = await startProductHost({ pollIntervalMs: 50 });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    args: ['--headless=new', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'],
-  });
+  browser = await launchChromium();
 }, 30_000);
 
 afterAll(async () => {
@@ -176,6 +174,40 @@ describe('status page', () => {
     expect(await text(page, '#succeeded')).toBe('8');
     expect(await page.locator('#outputs a').allTextContents()).toEqual(['rows']);
     expect((await product.client.get(id)).status).toBe('Completed');
+    await page.close();
+  });
+
+  it('cancels a running job with its button, and re-runs what failed with the other', async () => {
+    await uploadInputs(
+      'buttons',
+      Array.from({ length: 12 }, (_, i) => `b${i}`),
+    );
+    const { id, view_url } = await product.client.submit(jobSpec('buttons', 'slow.js', '--sleep_ms 400', 1));
+    const page = await browser.newPage();
+    await page.goto(view_url);
+    await page.waitForFunction(
+      () => Number(document.getElementById('succeeded')?.textContent) > 0,
+      undefined,
+      {
+        timeout: 15_000,
+      },
+    );
+    await page.click('button[data-action="cancel"]');
+    await page.locator('#status.Canceled').waitFor({ timeout: 20_000 });
+    const canceled = await product.client.get(id);
+    expect(canceled.status).toBe('Canceled');
+    expect(canceled.counters.succeeded).toBeLessThan(12);
+    await page.screenshot({
+      path: path.join(path.dirname(screenshot), 'status-page-canceled.png'),
+      fullPage: true,
+    });
+
+    // A canceled job offers a re-run: it runs the mini-batches that never ran and opens the new job's page.
+    await page.click('button[data-action="rerun"]');
+    await page.waitForURL((url) => !url.pathname.includes(`/${id}/`), { timeout: 15_000 });
+    await page.locator('#status.Completed').waitFor({ timeout: 30_000 });
+    expect(await page.locator('a', { hasText: id }).count()).toBe(1);
+    expect(Number(await text(page, '#succeeded'))).toBe(12 - canceled.counters.succeeded);
     await page.close();
   });
 });

@@ -171,9 +171,9 @@ describe('planJob', () => {
         keys: { month: '01' },
         format: 'jsonl',
         files: [
-          { name: 'p/year=2023/month=01/a.jsonl', size: 16 },
-          { name: 'p/year=2024/month=01/a.jsonl', size: 8 },
-          { name: 'p/year=2024/month=01/b.jsonl', size: 8 },
+          { name: 'p/year=2023/month=01/a.jsonl', size: 16, etag: expect.any(String) },
+          { name: 'p/year=2024/month=01/a.jsonl', size: 8, etag: expect.any(String) },
+          { name: 'p/year=2024/month=01/b.jsonl', size: 8, etag: expect.any(String) },
         ],
       },
       {
@@ -181,7 +181,7 @@ describe('planJob', () => {
         index: 1,
         keys: { month: '02' },
         format: 'jsonl',
-        files: [{ name: 'p/year=2023/month=02/a.jsonl', size: 8 }],
+        files: [{ name: 'p/year=2023/month=02/a.jsonl', size: 8, etag: expect.any(String) }],
       },
     ]);
     expect(await readTabularFile(store, byMonth.input, 'p/year=2023/month=01/a.jsonl', 'jsonl')).toEqual([

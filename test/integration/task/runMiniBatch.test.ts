@@ -1,7 +1,9 @@
 import path from 'node:path';
 import { listAttempts } from '../../../src/activities/attemptRecord';
 import { finalizeActivity } from '../../../src/activities/finalize';
+import { manifestSchema } from '../../../src/activities/manifest';
 import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
+import { recordFault } from '../../../src/activities/recordFault';
 import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import type { JobRecord } from '../../../src/activities/jobRecord';
@@ -297,6 +299,38 @@ describe('runMiniBatch against Azurite', () => {
   });
 });
 
+describe('large partitions', () => {
+  it('hands a 300,000-record table partition to run() whole', async () => {
+    const jobId = 'job-big-partition';
+    const lines = ['id,mode'];
+    for (let i = 0; i < 150_000; i += 1) lines.push(`${i},short`);
+    const half = `${lines.join('\n')}\n`;
+    const size = await upload('big/region=eu/a.csv', half);
+    await upload('big/region=eu/b.csv', half);
+    await writeJob({
+      jobId,
+      kind: 'partition',
+      entryScript: 'behaviours.js',
+      appendRow: false,
+      descriptors: [
+        {
+          kind: 'partition',
+          index: 0,
+          keys: { region: 'eu' },
+          format: 'csv',
+          files: [
+            { name: 'big/region=eu/a.csv', size },
+            { name: 'big/region=eu/b.csv', size },
+          ],
+        },
+      ],
+    });
+    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    // 'short' returns one row fewer than it was given: every record reached run().
+    expect(receipt).toMatchObject({ status: 'partial', items: 300_000, succeeded: 299_999, failed: 1 });
+  });
+});
+
 describe('a job record edited in storage cannot widen what its job touches', () => {
   const files = (index: number, ...names: string[]): MiniBatchDescriptor => ({
     kind: 'files',
@@ -391,4 +425,95 @@ describe('a job record edited in storage cannot widen what its job touches', () 
     expect(committed?.metadata).toMatchObject({ [OUTPUT_OWNER_METADATA]: jobId });
     expect((await store.readText(outputs, record.appendRow!.blobs[0]!)).length).toBeGreaterThan(0);
   });
+});
+
+describe('an attempt whose activity threw', () => {
+  it('gets a record with its items failed, which finalize reports like any failed attempt', async () => {
+    const jobId = 'job-faulted';
+    for (const name of ['f/a.txt', 'f/b.txt', 'f/c.txt']) await upload(name, name);
+    await writeJob({
+      jobId,
+      kind: 'files',
+      entryScript: 'files.js',
+      descriptors: [
+        { kind: 'files', index: 0, files: [{ name: 'f/a.txt', size: 7 }] },
+        {
+          kind: 'files',
+          index: 1,
+          files: [
+            { name: 'f/b.txt', size: 7 },
+            { name: 'f/c.txt', size: 7 },
+          ],
+        },
+      ],
+    });
+    expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
+    const fault = { jobId, index: 1, attempt: 1, message: 'storage unreachable after retries' };
+    const receipt = await recordFault(deps, fault);
+    expect(receipt).toMatchObject({
+      status: 'failed',
+      items: 2,
+      failed: 2,
+      code: 'ACTIVITY_FAILED',
+      retryable: true,
+    });
+    expect(await recordFault(deps, { ...fault, message: 'a second delivery' })).toEqual(receipt);
+    expect(await store.readText(logs, jobFolder(jobId).attemptLog(1, 1))).toContain('storage unreachable');
+
+    await finalizeActivity(deps, {
+      jobId,
+      planned: true,
+      status: 'Completed',
+      reasons: [],
+      counters: emptyCounters(),
+      errors: [],
+      startedAt: new Date().toISOString(),
+      finishedAt: new Date().toISOString(),
+    });
+    const manifest = await store.readJson(logs, jobFolder(jobId).manifest, manifestSchema);
+    expect(manifest.miniBatches.map((entry) => entry.status)).toEqual(['SUCCEEDED', 'FAILED']);
+    const failedItems = (await store.readText(logs, jobFolder(jobId).failedItems))
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { item: string; error: string });
+    expect(failedItems.map((line) => line.item)).toEqual(['f/b.txt', 'f/c.txt']);
+    expect(failedItems[0]!.error).toMatch(
+      /ACTIVITY_FAILED: The attempt's activity failed: storage unreachable/,
+    );
+    expect(await store.readText(logs, jobFolder(jobId).processedMiniBatches)).toMatch(
+      /\n1,1,failed,2,0,2,0,0,ACTIVITY_FAILED\n/,
+    );
+  });
+});
+
+describe('input pinned to the version planned', () => {
+  it.each([
+    ['a file handle', 'files.js', 'files'],
+    ['a table range', 'behaviours.js', 'tabular'],
+  ] as const)(
+    'a blob rewritten after planning fails its attempt with INPUT_CHANGED through %s, not retried',
+    async (_, script, kind) => {
+      const jobId = `job-pinned-${kind}`;
+      const name = `pinned/${kind}.csv`;
+      await store.write(inputs, name, 'id,mode\n1,echo\n');
+      // The etag as planning sees it: from the listing (which gives it without quotes).
+      const listed = (await store.stat(inputs, name))!;
+      const written = { etag: listed.etag.replace(/"/g, '') };
+      const size = Buffer.byteLength('id,mode\n1,echo\n');
+      const descriptor: MiniBatchDescriptor =
+        kind === 'files'
+          ? { kind: 'files', index: 0, files: [{ name, size, etag: written.etag }] }
+          : Object.assign(tabular(0, name, size, 'csv'), { etag: written.etag });
+      await writeJob({ jobId, kind, entryScript: script, descriptors: [descriptor] });
+
+      // The planned version reads fine.
+      expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({
+        status: 'succeeded',
+      });
+      await store.write(inputs, name, 'id,mode\n1,echo\n2,echo\n');
+      const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 2 });
+      expect(receipt).toMatchObject({ status: 'failed', code: 'INPUT_CHANGED', retryable: false, rows: 0 });
+      expect(receipt.message).toContain(name);
+    },
+  );
 });

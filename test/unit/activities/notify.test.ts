@@ -22,6 +22,7 @@ const outcome: NotifyInput['outcome'] = {
     scheduled: 4,
     succeeded: 3,
     failed: 1,
+    partial: 0,
     retried: 2,
     itemsSucceeded: 37,
     itemsFailed: 3,

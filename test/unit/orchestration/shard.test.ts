@@ -1,5 +1,9 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { ActivityNames, type RunMiniBatchInput } from '../../../src/activities/contracts';
+import {
+  ActivityNames,
+  type RecordFaultInput,
+  type RunMiniBatchInput,
+} from '../../../src/activities/contracts';
 import type { ShardInput, ShardResult } from '../../../src/orchestration/contracts';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
 import { drive, type Outcome } from '../../support/replay';
@@ -235,5 +239,75 @@ describe('shard orchestrator (replayed over histories)', () => {
       }
     }
     await expect(drive(naiveWindow, null, world(ok))).rejects.toThrow(/non-deterministic replay/);
+  });
+});
+
+describe('an attempt whose activity throws', () => {
+  /** Run activities answer from `run`; the fault records answer from `record`. */
+  function faultyWorld(
+    run: (input: RunMiniBatchInput) => Outcome,
+    record: (input: RecordFaultInput) => Outcome,
+  ) {
+    const runs: RunMiniBatchInput[] = [];
+    const records: RecordFaultInput[] = [];
+    return {
+      runs,
+      records,
+      activity(name: string, input: unknown): Outcome {
+        if (name === ActivityNames.recordFault) {
+          records.push(input as RecordFaultInput);
+          return record(input as RecordFaultInput);
+        }
+        expect(name).toBe(ActivityNames.runMiniBatch);
+        runs.push(input as RunMiniBatchInput);
+        return run(input as RunMiniBatchInput);
+      },
+    };
+  }
+  const throwsFirst = (input: RunMiniBatchInput): Outcome =>
+    input.index === 1 && input.attempt === 1 ? { error: 'storage unreachable after retries' } : ok(input);
+  const recorded = (input: RecordFaultInput): Outcome => ({
+    result: failed(input.index, input.attempt, { code: 'ACTIVITY_FAILED', message: input.message }),
+  });
+
+  it('is recorded with its items before it counts, then retried', async () => {
+    const w = faultyWorld(throwsFirst, recorded);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
+    expect(w.records).toEqual([
+      { jobId: 'job-1', index: 1, attempt: 1, message: expect.stringContaining('storage unreachable') },
+    ]);
+    expect(w.runs.filter((c) => c.index === 1).map((c) => c.attempt)).toEqual([1, 2]);
+    expect((result.output as ShardResult).counters).toMatchObject({ succeeded: 3, failed: 0, retried: 1 });
+  });
+
+  it('counts its items as failed when it has no retries left', async () => {
+    const w = faultyWorld(throwsFirst, recorded);
+    const result = await drive(
+      shardOrchestrator,
+      shardInput({ end: 3, window: 2, settings: { maxRetries: 0, progressUpdateTimeoutSeconds: 270 } }),
+      w,
+    );
+    const output = result.output as ShardResult;
+    expect(output.counters).toMatchObject({ succeeded: 2, failed: 1, itemsFailed: 10, itemsSucceeded: 20 });
+    expect(output.errors).toEqual([
+      {
+        index: 1,
+        attempt: 1,
+        code: 'ACTIVITY_FAILED',
+        message: expect.stringContaining('storage unreachable'),
+      },
+    ]);
+  });
+
+  it('still counts (with no items) when even its record cannot be written', async () => {
+    const w = faultyWorld(throwsFirst, () => ({ error: 'storage still unreachable' }));
+    const result = await drive(
+      shardOrchestrator,
+      shardInput({ end: 3, window: 2, settings: { maxRetries: 0, progressUpdateTimeoutSeconds: 270 } }),
+      w,
+    );
+    const output = result.output as ShardResult;
+    expect(output.counters).toMatchObject({ succeeded: 2, failed: 1, itemsFailed: 0 });
+    expect(output.errors[0]).toMatchObject({ index: 1, code: 'ACTIVITY_FAILED' });
   });
 });

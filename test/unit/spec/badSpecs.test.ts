@@ -60,6 +60,12 @@ const BAD_SPECS: BadSpec[] = [
     'mini_batch_error_threshold',
     /whole number >= -1.*got 1.5/,
   ],
+  [
+    'unknown on_bad_record policy',
+    minimalSpec({ on_bad_record: 'skip' }),
+    'on_bad_record',
+    /must be fail_item or fail_mini_batch/,
+  ],
   ['size with a space', fileInput('100 kb'), 'mini_batch_size', /space before the unit; write "100kb"/],
   [
     'size with words',

@@ -43,6 +43,7 @@ describe('spec defaults', () => {
       progressUpdateTimeoutSeconds: 3 * (60 + 30),
       firstTaskCreationTimeoutSeconds: 600,
       copyLogsToParent: false,
+      onBadRecord: 'fail_item',
     });
   });
 
@@ -157,7 +158,7 @@ describe('warnings', () => {
     ]);
   });
 
-  it('warns once per ignored Azure ML key and drops it', () => {
+  it('drops ignored Azure ML keys and names them all in one short warning', () => {
     const loaded = load(
       minimalSpec({
         compute: 'azureml:cpu',
@@ -169,14 +170,8 @@ describe('warnings', () => {
         task: { entry_script: 'a.ts', environment: { image: 'x' } },
       }),
     );
-    expect(loaded.warnings.map((warning) => warning.split(' ', 1)[0])).toEqual([
-      'compute',
-      'environment',
-      '$schema',
-      'experiment_name',
-      'is_deterministic',
-      'task.environment',
-      'resources.instance_type',
+    expect(loaded.warnings).toEqual([
+      'Ignored Azure ML settings (no meaning on Azure Functions): compute, environment, $schema, experiment_name, is_deterministic, task.environment, resources.instance_type.',
     ]);
     expect(loaded.spec).not.toHaveProperty('compute');
     expect(loaded.spec.resources).toEqual({ instance_count: 2 });

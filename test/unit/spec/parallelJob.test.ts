@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import { SpecValidationError } from '../../../src/errors';
-import { jobStatusSchema, loadJob, ParallelJob, parseJobValue } from '../../../src/spec';
+import { jobStatusSchema, loadJob, loadJobSpec, ParallelJob, parseJobValue } from '../../../src/spec';
 import * as library from '../../../src';
 
 const FIXTURES = path.join(__dirname, '../../fixtures/specs');
@@ -144,7 +144,18 @@ describe('ParallelJob', () => {
     const file = path.join(FIXTURES, 'azureml-docs-style.yml');
     const job = ParallelJob.load(file);
     expect(job.base_path).toBe(FIXTURES);
-    expect(job.warnings).toEqual(loadJob(file).warnings);
+    expect(job.warnings).toEqual(loadJobSpec(file).warnings);
     expect(job.task.entry_script).toBe('iris_prediction.ts');
+  });
+
+  it('loadJob returns the job entity, as load_job does in the Azure ML SDK', () => {
+    const file = path.join(FIXTURES, 'azureml-docs-style.yml');
+    const job = loadJob(file);
+    expect(job).toBeInstanceOf(ParallelJob);
+    expect(job.status).toBe('NotStarted');
+    expect(job.warnings).toEqual(loadJobSpec(file).warnings);
+    expect(job.toSpec()).toEqual(loadJobSpec(file).spec);
+    // It dumps and loads back to the same job.
+    expect(loadJob(job.dump()).toJSON()).toEqual(job.toJSON());
   });
 });

@@ -1,5 +1,5 @@
 import { SpecValidationError } from '../../../src/errors';
-import { effectiveJobSchema, loadJob, resolveJob, type JobSpec } from '../../../src/spec';
+import { effectiveJobSchema, loadJobSpec, resolveJob, type JobSpec } from '../../../src/spec';
 import { load, minimalSpec, withTask } from './helpers';
 
 const FIXTURES = `${__dirname}/../../fixtures/specs`;
@@ -15,14 +15,14 @@ describe('resolveJob', () => {
       'azureml-docs-style.yml',
       'http-body.json',
     ]) {
-      const loaded = loadJob(`${FIXTURES}/${file}`);
+      const loaded = loadJobSpec(`${FIXTURES}/${file}`);
       const job = resolveJob(loaded.spec, { ...options, warnings: loaded.warnings });
       expect(effectiveJobSchema.safeParse(job).success).toBe(true);
     }
   });
 
   it('resolves bindings in input_data, append_row_to and program_arguments', () => {
-    const job = resolveJob(loadJob(`${FIXTURES}/file-append-row.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${FIXTURES}/file-append-row.yml`).spec, options);
     expect(job.inputData).toEqual({
       name: 'images',
       type: 'uri_folder',
@@ -69,7 +69,7 @@ describe('resolveJob', () => {
   });
 
   it('substitutes literal inputs with their value', () => {
-    const job = resolveJob(loadJob(`${FIXTURES}/tabular-size-batches.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${FIXTURES}/tabular-size-batches.yml`).spec, options);
     expect(job.task.argv).toEqual(['--horizon', '14', '--out', 'outputs/job-7/forecasts']);
     expect(job).toMatchObject({
       miniBatchSize: 2 * 1024 * 1024,
@@ -93,7 +93,7 @@ describe('resolveJob', () => {
   });
 
   it('reads every runner flag, with progress_update_timeout given explicitly', () => {
-    const job = resolveJob(loadJob(`${FIXTURES}/thresholds-and-flags.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${FIXTURES}/thresholds-and-flags.yml`).spec, options);
     expect(job.settings).toEqual({
       maxRetries: 0,
       timeoutSeconds: 45,
@@ -106,8 +106,15 @@ describe('resolveJob', () => {
       progressUpdateTimeoutSeconds: 900,
       firstTaskCreationTimeoutSeconds: 120,
       copyLogsToParent: true,
+      onBadRecord: 'fail_item',
     });
     expect(job.task.argv).toContain('--language');
+  });
+
+  it('carries on_bad_record into the settings, fail_item when absent', () => {
+    const failing = load(minimalSpec({ on_bad_record: 'fail_mini_batch' })).spec;
+    expect(resolveJob(failing, options).settings.onBadRecord).toBe('fail_mini_batch');
+    expect(resolveJob(load(minimalSpec()).spec, options).settings.onBadRecord).toBe('fail_item');
   });
 
   it('derives progress_update_timeout from the run timeout and the task overhead', () => {
@@ -127,7 +134,7 @@ describe('resolveJob', () => {
   });
 
   it('keeps load warnings first and without duplicates', () => {
-    const loaded = loadJob(`${FIXTURES}/azureml-docs-style.yml`);
+    const loaded = loadJobSpec(`${FIXTURES}/azureml-docs-style.yml`);
     const job = resolveJob(loaded.spec, { ...options, warnings: loaded.warnings });
     expect(job.warnings.slice(0, loaded.warnings.length)).toEqual(loaded.warnings);
     expect(new Set(job.warnings).size).toBe(job.warnings.length);
@@ -135,7 +142,7 @@ describe('resolveJob', () => {
   });
 
   it('maps identity to the managed form', () => {
-    const job = resolveJob(loadJob(`${FIXTURES}/partitioned.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${FIXTURES}/partitioned.yml`).spec, options);
     expect(job.identity).toEqual({ type: 'managed', clientId: '00000000-1111-2222-3333-444444444444' });
     expect(job.partitionKeys).toEqual(['store', 'department']);
   });

@@ -68,6 +68,7 @@ const specValue = fc
         max_concurrency_per_instance: fc.integer({ min: 1, max: 64 }),
         error_threshold: fc.integer({ min: -1, max: 1000 }),
         mini_batch_error_threshold: fc.integer({ min: -1, max: 1000 }),
+        on_bad_record: fc.constantFrom('fail_item', 'fail_mini_batch'),
         mini_batch_size: size,
         partition_keys: fc.array(identifier, { minLength: 1, maxLength: 3 }),
         input_data: fc.constant('${{inputs.data}}'),

@@ -55,7 +55,7 @@ describe('renderStatusPage', () => {
     expect(html).not.toContain('code=');
     expect(html).toContain('<script nonce="n0nce">');
     expect(html).toContain("new URLSearchParams(location.search).get('code')");
-    expect(html).toContain("headers: key ? { 'x-functions-key': key } : {}");
+    expect(html).toContain("const headers = key ? { 'x-functions-key': key } : {};");
     expect(html).toContain('"../job-1"');
     expect(html).not.toMatch(/searchParams\.set\(|\.href\s*=/);
   });
@@ -75,12 +75,85 @@ describe('renderStatusPage', () => {
   });
 
   it('polls only while the job runs and escapes what the task wrote', () => {
-    expect(renderStatusPage(jobView({ status: 'Running' }))).toContain('<script>');
+    const running = renderStatusPage(jobView({ status: 'Running' }));
+    expect(running).toContain('<main id="live" data-finished="false">');
+    expect(running).toContain('<meta http-equiv="refresh" content="3">');
     const html = renderStatusPage(jobView());
-    expect(html).not.toContain('<script');
+    // The script stays for the re-run button; it does not poll a finished page.
+    expect(html).toContain('<main id="live" data-finished="true">');
+    expect(html).not.toContain('http-equiv="refresh"');
     expect(html).toContain('boom &lt;b&gt;');
     expect(html).toContain('<pre>at line 1</pre>');
     expect(html).toContain('4 of 4 mini-batches done (100%)');
+  });
+});
+
+describe('what the page shows', () => {
+  const at = Date.parse('2026-11-24T10:02:00.000Z');
+
+  it('tells succeeded, partly failed and failed mini-batches apart in the bar and the legend', () => {
+    const html = renderStatusPage(
+      jobView({
+        status: 'Completed',
+        counters: { ...emptyCounters(), miniBatches: 8, succeeded: 2, failed: 6, partial: 5, itemsFailed: 9 },
+      }),
+    );
+    expect(html).toContain('<div id="progress-ok" class="ok" style="width:25%" title="succeeded"></div>');
+    expect(html).toContain(
+      '<div id="progress-partial" class="partial" style="width:62.5%" title="partly failed"></div>',
+    );
+    expect(html).toContain('<div id="progress-bad" class="bad" style="width:12.5%" title="failed"></div>');
+    expect(html).toContain(
+      'succeeded 2 <span class="key partial"></span>partly failed 5 <span class="key bad"></span>failed 1',
+    );
+  });
+
+  it('groups failures alike, in mini-batch order, each with an attempt log', () => {
+    const same = (index: number) => ({
+      index,
+      attempt: 1,
+      code: 'TASK_PARTIAL_RESULT',
+      message: '3 of 10 items failed',
+    });
+    const html = renderStatusPage(
+      jobView({
+        first_errors: [
+          same(4),
+          same(0),
+          { index: 2, attempt: 2, code: 'TASK_TIMEOUT', message: 'too slow' },
+          same(7),
+        ],
+      }),
+    );
+    const items = [...html.matchAll(/<li data-mini-batch="(\d+)" data-code="([A-Z_]+)">([^<]*)/g)].map(
+      (m) => [m[1], m[2], m[3]],
+    );
+    expect(items).toEqual([
+      ['0', 'TASK_PARTIAL_RESULT', '3 mini-batches (0, 4, 7): '],
+      ['2', 'TASK_TIMEOUT', 'mini-batch 2, attempt 2: '],
+    ]);
+  });
+
+  it('shows throughput, and for a running job when it will end at that pace', () => {
+    const running = renderStatusPage(
+      jobView({
+        status: 'Running',
+        created_time: '2026-11-24T10:00:00.000Z',
+        counters: { ...emptyCounters(), miniBatches: 40, succeeded: 9, failed: 1 },
+      }),
+      { now: at },
+    );
+    expect(running).toContain('<td id="throughput">5.0 mini-batches a minute</td>');
+    expect(running).toContain('<td id="eta">2026-11-24T10:08:00.000Z at this pace</td>');
+    expect(running).toContain('<button type="button" data-action="cancel">Cancel</button>');
+
+    const done = renderStatusPage(jobView({ finished_at: '2026-11-24T10:00:30.000Z' }), { now: at });
+    expect(done).toContain('<td id="throughput">8.0 mini-batches a minute</td>');
+    expect(done).not.toContain('id="eta"');
+    expect(done).toContain('data-action="rerun"');
+    expect(
+      renderStatusPage(jobView({ counters: { ...emptyCounters(), miniBatches: 1, succeeded: 1 } })),
+    ).not.toContain('<button');
   });
 });
 

@@ -135,6 +135,30 @@ describe('TaskPool with real worker threads', () => {
     expect(outcome.message).toContain(`run() returned ${shown}`);
   });
 
+  it.each([
+    ['function-row', /result\[1\] cannot be written as a row: it is a function/],
+    ['symbol-row', /result\[0\] cannot be written as a row: it is a symbol/],
+  ])(
+    'fails the attempt with TASK_BAD_RESULT naming the row when rows cannot be written (%s)',
+    async (mode, why) => {
+      const outcome = await pool.runAttempt(request(mode));
+      expect(outcome).toMatchObject({ status: 'failed', code: 'TASK_BAD_RESULT', rows: 0, rowsText: '' });
+      expect(outcome.message).toMatch(why);
+    },
+  );
+
+  it('fails the attempt with TASK_BAD_RESULT when the rows pass 64 MiB, naming the row', async () => {
+    // Its own pool: the shared one caps the worker heap below what 64 MiB of rows needs.
+    const roomy = new TaskPool({ modulePath: path.join(fixtures, 'behaviours.js'), maxConcurrency: 1 });
+    try {
+      const outcome = await roomy.runAttempt(request('huge-rows'));
+      expect(outcome).toMatchObject({ status: 'failed', code: 'TASK_BAD_RESULT', rows: 0, rowsText: '' });
+      expect(outcome.message).toMatch(/rows pass 67,108,864 bytes at result\[64\] \(65 rows returned\)/);
+    } finally {
+      await roomy.destroy();
+    }
+  });
+
   it('counts a short result as partial with unnamed failures', async () => {
     const outcome = await pool.runAttempt(request('short', 4));
     expect(outcome).toMatchObject({ status: 'partial', items: 4, succeeded: 3, failed: 1, rows: 3 });

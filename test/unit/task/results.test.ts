@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { capMessage, countResults, serializeRow } from '../../../src/task/results';
+import { capMessage, countResults, serializeRow, serializeRows } from '../../../src/task/results';
 
 describe('countResults', () => {
   it.each([
@@ -41,6 +41,20 @@ describe('serializeRow', () => {
       '{"x":1}',
       '[1,"y"]',
     ]);
+  });
+});
+
+describe('serializeRows', () => {
+  it('names the element that has no row form and the row that passes the cap', () => {
+    expect(serializeRows(['a', 1, null])).toBe('a\n1\n\n');
+    expect(() => serializeRows(['a', () => 1])).toThrow(
+      'result[1] cannot be written as a row: it is a function',
+    );
+    expect(() => serializeRows([1n, { big: 1n }])).toThrow(/result\[1\] cannot be written as a row/);
+    expect(() => serializeRows(['12345', '67890'], 8)).toThrow(
+      /pass 8 bytes at result\[1\] \(2 rows returned\)/,
+    );
+    expect(serializeRows(['1234567'], 8)).toBe('1234567\n');
   });
 });
 

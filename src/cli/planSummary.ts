@@ -1,0 +1,110 @@
+import type { MiniBatchDescriptor } from '../plan/descriptor';
+import { formatBytes, type PlanPreview } from '../plan/preview';
+
+/**
+ * What `parallel-job plan` prints for people: the cut, the spread of sizes as a histogram, the first
+ * mini-batches, what the job will cost in durable work items and storage operations, and the warnings.
+ * `--json` prints the preview itself.
+ */
+
+export interface PlanSummaryOptions {
+  /** Whether the job appends rows (one staged block per mini-batch). */
+  appendRows: boolean;
+  /** retry_settings.max_retries: the most attempts a mini-batch can take is this plus one. */
+  maxRetries: number;
+}
+
+/**
+ * Orchestrator episodes per mini-batch, as measured on the local host (bench/RESULTS.md, 2,000 no-op
+ * mini-batches: 0.30); each attempt is one activity execution.
+ */
+const EPISODES_PER_MINI_BATCH = 0.3;
+/** Writes every attempt makes besides output rows: its log and its record. */
+const WRITES_PER_ATTEMPT = 2;
+const BAR_WIDTH = 30;
+
+const count = (n: number): string => n.toLocaleString('en-US');
+const plural = (n: number, one: string, many = `${one}s`): string => `${count(n)} ${n === 1 ? one : many}`;
+
+function describeMiniBatch(descriptor: MiniBatchDescriptor): string {
+  if (descriptor.kind === 'tabular') {
+    return `${descriptor.blob} bytes ${count(descriptor.start)}-${count(descriptor.end)} (${formatBytes(descriptor.end - descriptor.start)})`;
+  }
+  const names = descriptor.files.slice(0, 3).map((file) => file.name);
+  const more = descriptor.files.length > 3 ? `, ... (${count(descriptor.files.length - 3)} more)` : '';
+  const bytes = descriptor.files.reduce((sum, file) => sum + file.size, 0);
+  const keys =
+    descriptor.kind === 'partition'
+      ? `${Object.entries(descriptor.keys)
+          .map(([key, value]) => `${key}=${value}`)
+          .join(', ')}: `
+      : '';
+  return `${keys}${plural(descriptor.files.length, 'file')}, ${formatBytes(bytes)}: ${names.join(', ')}${more}`;
+}
+
+/** Reads a mini-batch makes: one per file, or for a table range the range and (CSV) its header line. */
+function readsPerMiniBatch(preview: PlanPreview): number {
+  if (preview.kind === 'tabular') return 2;
+  return preview.itemsPerMiniBatch?.median ?? 1;
+}
+
+export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOptions): string {
+  const lines: string[] = [];
+  const where = `${preview.input.container}/${preview.input.prefix}`;
+  const what =
+    preview.kind === 'tabular'
+      ? `byte ranges of tables in ${where}`
+      : `${preview.kind === 'partition' ? 'partitions' : 'files'} of ${where} (${plural(preview.items ?? 0, 'file')})`;
+  lines.push(
+    `${plural(preview.miniBatches, 'mini-batch', 'mini-batches')} of ${what}, ${formatBytes(preview.bytes)} in all.`,
+  );
+
+  const sizes = preview.bytesPerMiniBatch;
+  if (sizes) {
+    lines.push(
+      '',
+      `Bytes per mini-batch: min ${formatBytes(sizes.min)}, median ${formatBytes(sizes.median)}, max ${formatBytes(sizes.max)}`,
+    );
+    const largest = Math.max(...preview.bytesHistogram.map((bucket) => bucket.count));
+    for (const bucket of preview.bytesHistogram) {
+      const bar = '#'.repeat(Math.round((BAR_WIDTH * bucket.count) / largest));
+      lines.push(
+        `  <= ${formatBytes(bucket.upTo).padStart(10)}  ${bar.padEnd(BAR_WIDTH)}  ${count(bucket.count)}`,
+      );
+    }
+  }
+  const files = preview.itemsPerMiniBatch;
+  if (files)
+    lines.push(
+      `Files per mini-batch: min ${count(files.min)}, median ${count(files.median)}, max ${count(files.max)}`,
+    );
+
+  if (preview.first.length > 0) {
+    lines.push('', `First ${plural(preview.first.length, 'mini-batch', 'mini-batches')}:`);
+    for (const descriptor of preview.first)
+      lines.push(`  #${descriptor.index}  ${describeMiniBatch(descriptor)}`);
+  }
+
+  if (preview.miniBatches > 0) {
+    const n = preview.miniBatches;
+    const episodes = Math.ceil(n * EPISODES_PER_MINI_BATCH);
+    const writes = WRITES_PER_ATTEMPT + (options.appendRows ? 1 : 0);
+    const operations = Math.ceil(n * (readsPerMiniBatch(preview) + writes));
+    lines.push(
+      '',
+      'Estimated cost, if every attempt succeeds the first time:',
+      `  durable work items: ${count(n + episodes)} (${count(n)} activity executions, about ${count(episodes)} orchestrator episodes)`,
+      `  storage operations: about ${count(operations)} (per mini-batch: its reads, ${writes} writes${options.appendRows ? ' including the staged output rows' : ''})`,
+    );
+    if (options.maxRetries > 0)
+      lines.push(
+        `  each failed attempt adds one activity execution and ${writes} writes, up to ${plural(options.maxRetries, 'retry', 'retries')} per mini-batch`,
+      );
+  }
+
+  if (preview.warnings.length > 0) {
+    lines.push('', 'Warnings:');
+    for (const warning of preview.warnings) lines.push(`  - ${warning}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,33 @@
+import { nextStep } from '../../../src/orchestration/progress';
+import { failed, receipt } from '../../support/jobs';
+
+describe('nextStep after a failed attempt', () => {
+  it('retries a retryable failure while retries remain, then records it failed', () => {
+    expect(nextStep(failed(0, 1, { retryable: true }), 2)).toEqual({ kind: 'retry', attempt: 2 });
+    expect(nextStep(failed(0, 3, { retryable: true }), 2)).toEqual({ kind: 'final', outcome: 'failed' });
+  });
+
+  it.each(['TABULAR_PARSE_FAILED', 'INPUT_CHANGED'])(
+    'fails a mini-batch with %s at once: no retry, and the job goes on',
+    (code) => {
+      const deterministic = failed(0, 1, { retryable: false, code, message: 'line 4' });
+      expect(nextStep(deterministic, 5)).toEqual({ kind: 'final', outcome: 'failed' });
+    },
+  );
+
+  it('still ends the job on any other failure that cannot be retried', () => {
+    const broken = failed(0, 1, { retryable: false, code: 'TASK_BROKEN', message: 'init failed 3 times' });
+    expect(nextStep(broken, 5)).toEqual({
+      kind: 'fatal',
+      code: 'TASK_BROKEN',
+      message: 'init failed 3 times',
+    });
+  });
+
+  it('records partial results without retry', () => {
+    expect(nextStep(receipt(0, 1, { status: 'partial', failed: 2, succeeded: 8 }), 5)).toEqual({
+      kind: 'final',
+      outcome: 'failed',
+    });
+  });
+});
