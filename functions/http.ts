@@ -11,7 +11,7 @@ type JobRoute = [name: string, method: HttpMethod, route: string, handler: df.Ht
 
 const jobRoutes: JobRoute[] = [
   ['SubmitJob', 'POST', 'jobs', api.submitHandler(appServices)],
-  ['ListJobs', 'GET', 'jobs', api.listHandler()],
+  ['ListJobs', 'GET', 'jobs', api.listHandler(appServices)],
   ['GetJob', 'GET', 'jobs/{id}', api.getHandler()],
   ['CancelJob', 'POST', 'jobs/{id}/cancel', api.cancelHandler()],
   ['RerunJob', 'POST', 'jobs/{id}/rerun', api.rerunHandler(appServices)],

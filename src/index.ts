@@ -29,5 +29,11 @@ export {
   type BadRecord,
   type TabularRead,
 } from './plan/tabular';
-export { ParallelJobClient, ApiError, type ClientOptions, type SubmitResult } from './client/client';
+export {
+  ParallelJobClient,
+  ApiError,
+  nextContinuation,
+  type ClientOptions,
+  type SubmitResult,
+} from './client/client';
 export type { JobView } from './submit/status';

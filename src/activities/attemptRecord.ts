@@ -69,18 +69,37 @@ export async function writeAttemptRecord(
   });
 }
 
-/** Every attempt of a job, from listings (metadata), falling back to the body for older records. */
+/**
+ * Every attempt of a job in (mini-batch, attempt) order, from listings (metadata), falling back to the
+ * body for older records; one listing page of `pageSize` records in memory at a time.
+ */
 export async function* listAttempts(
   store: BlobStore,
   logsContainer: string,
   jobId: string,
+  options?: { pageSize?: number },
 ): AsyncIterable<MiniBatchReceipt> {
-  for await (const blob of store.list(logsContainer, jobFolder(jobId).attemptsPrefix, {
+  for await (const page of listAttemptPages(store, logsContainer, jobId, options)) yield* page;
+}
+
+/** The same listing a page at a time. */
+export async function* listAttemptPages(
+  store: BlobStore,
+  logsContainer: string,
+  jobId: string,
+  options?: { pageSize?: number },
+): AsyncIterable<MiniBatchReceipt[]> {
+  for await (const blobs of store.listPages(logsContainer, jobFolder(jobId).attemptsPrefix, {
     includeMetadata: true,
+    ...(options?.pageSize ? { pageSize: options.pageSize } : {}),
   })) {
-    const receipt =
-      receiptFromMetadata(blob.metadata) ??
-      (await store.readJson(logsContainer, blob.name, attemptRecordSchema)).receipt;
-    yield receipt;
+    const page: MiniBatchReceipt[] = [];
+    for (const blob of blobs) {
+      page.push(
+        receiptFromMetadata(blob.metadata) ??
+          (await store.readJson(logsContainer, blob.name, attemptRecordSchema)).receipt,
+      );
+    }
+    yield page;
   }
 }

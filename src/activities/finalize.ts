@@ -1,53 +1,82 @@
-import { finalizeActivityInputSchema, type FinalizeActivityOutput } from '../orchestration/contracts';
+import {
+  finalizeActivityInputSchema,
+  finalizeSteps,
+  type FinalizeActivityInput,
+  type FinalizeActivityOutput,
+} from '../orchestration/contracts';
 import { planPageSchema, type MiniBatchDescriptor } from '../plan/descriptor';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
 import { resolveInputLocation } from '../storage/inputs';
-import { attemptRecordSchema, listAttempts } from './attemptRecord';
+import { attemptRecordSchema, listAttemptPages } from './attemptRecord';
 import type { MiniBatchReceipt } from './contracts';
-import { readManifest, type Manifest, type ManifestEntry } from './manifest';
+import { MANIFEST_TAIL, manifestEntries, manifestHead, manifestLine, type ManifestEntry } from './manifest';
 import { outputOwnerOf, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
 import { claimOutput } from './outputOwner';
 import { DataPlaceRefusedError } from '../errors';
 
+/** Knobs for tests and benchmarks; the defaults suit any job size. */
+export interface FinalizeOptions {
+  /** Attempt records per listing page (the service caps it at 5000). */
+  pageSize?: number;
+  /** Characters buffered per log blob before they are staged as one block. */
+  blockChars?: number;
+  /** Called with every listing page's length: what finalize holds of the attempt records at once. */
+  onPage?: (records: number) => void;
+}
+
+// Small enough that the three files buffer a few MiB between them, large enough for few blocks (Azure allows
+// 50,000 per blob: 50 GiB of manifest at this size).
+const DEFAULT_BLOCK_CHARS = 1024 * 1024;
+
 /**
- * Ends a job in storage: commits the append_row output from the winning attempt of every mini-batch in
- * mini-batch order (staged blocks, never downloaded), and writes manifest.json, job_result.json,
- * processed_mini_batches.csv, failed_items.jsonl and job_progress_overview.txt. Idempotent: running it
- * again writes the same blobs.
+ * Ends a job in storage, in steps that the root retries one by one (see `finalizeSteps`); each is
+ * idempotent: running it again writes the same blobs. Memory stays flat in the number of mini-batches:
+ * attempt records are read a listing page at a time and the log files are staged block by block.
  */
-export async function finalizeActivity(deps: ActivityDeps, raw: unknown): Promise<FinalizeActivityOutput> {
+export async function finalizeActivity(
+  deps: ActivityDeps,
+  raw: unknown,
+  options: FinalizeOptions = {},
+): Promise<FinalizeActivityOutput> {
   const input = finalizeActivityInputSchema.parse(raw);
+  await deps.store.ensureContainer(deps.logsContainer);
+  const record = input.planned ? await readJobRecord(deps.store, deps.logsContainer, input.jobId) : undefined;
+  const steps = input.step ? [input.step] : finalizeSteps;
+  const written = links(deps, input, record);
+  for (const step of steps) {
+    if (step === 'begin') await writeJobResult(deps, input, record, written, 'Finalizing');
+    if (step === 'reports' && record) await writeReports(deps, input, record, options);
+    if (step === 'output' && record) await commitOutput(deps, record);
+    if (step === 'end') {
+      await writeOverview(deps, input, record);
+      await writeJobResult(deps, input, record, written, input.status);
+    }
+  }
+  return written;
+}
+
+/** Where the outputs and log files are; the same in every step, so any step can report them. */
+function links(
+  deps: ActivityDeps,
+  input: FinalizeActivityInput,
+  record: JobRecord | undefined,
+): FinalizeActivityOutput {
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
   const logUrl = (name: string): string => store.url(logsContainer, name);
-  await store.ensureContainer(logsContainer);
-
-  let record: JobRecord | undefined;
   const outputs: Record<string, string> = {};
   const logFiles: Record<string, string> = { job_result: logUrl(folder.jobResult) };
-  let manifestEntries: ManifestEntry[] = [];
-  let attempts: MiniBatchReceipt[] = [];
-
-  if (input.planned) {
-    record = await readJobRecord(store, logsContainer, input.jobId);
-    attempts = await collect(listAttempts(store, logsContainer, input.jobId));
-    const previous = record.rerunOf ? await readManifest(store, logsContainer, record.rerunOf) : undefined;
-    manifestEntries = buildManifest(record, attempts, previous);
-    const manifest: Manifest = {
-      jobId: input.jobId,
-      generation: record.generation,
-      status: input.status,
-      miniBatches: manifestEntries,
-    };
-    await store.writeJson(logsContainer, folder.manifest, manifest);
-    Object.assign(outputs, await commitOutput(deps, record, manifestEntries));
-    await store.write(logsContainer, folder.processedMiniBatches, processedCsv(attempts), {
-      contentType: 'text/csv',
-    });
-    await store.write(logsContainer, folder.failedItems, await failedItems(deps, record, manifestEntries), {
-      contentType: 'application/x-ndjson',
-    });
+  if (record) {
+    const target = record.appendRow;
+    const appendTo = record.job.appendRowTo;
+    if (target && appendTo) {
+      const first = target.blobs[0]!;
+      outputs[appendTo.output] =
+        target.blobs.length === 1
+          ? store.url(target.container, first)
+          : store.url(target.container, first.slice(0, first.lastIndexOf('/') + 1));
+    }
     logFiles.manifest = logUrl(folder.manifest);
     logFiles.processed_mini_batches = logUrl(folder.processedMiniBatches);
     logFiles.failed_items = logUrl(folder.failedItems);
@@ -58,16 +87,22 @@ export async function finalizeActivity(deps: ActivityDeps, raw: unknown): Promis
       outputs[name] = store.forAccount(location.accountUrl).url(location.container, location.prefix);
     }
   }
-
-  const durationSeconds = (Date.parse(input.finishedAt) - Date.parse(input.startedAt)) / 1000;
-  const overview = progressOverview(input, durationSeconds, manifestEntries.length);
-  await store.write(logsContainer, folder.progressOverview, overview, { contentType: 'text/plain' });
   logFiles.job_progress_overview = logUrl(folder.progressOverview);
-  await store.write(logsContainer, folder.readme, README, { contentType: 'text/plain' });
+  return { outputs, logFiles };
+}
 
+/** job_result.json: first as Finalizing (so a job stuck in finalize says so), last with the end status. */
+async function writeJobResult(
+  deps: ActivityDeps,
+  input: FinalizeActivityInput,
+  record: JobRecord | undefined,
+  written: FinalizeActivityOutput,
+  status: FinalizeActivityInput['status'] | 'Finalizing',
+): Promise<void> {
+  const durationSeconds = (Date.parse(input.finishedAt) - Date.parse(input.startedAt)) / 1000;
   const jobResult = {
     job_id: input.jobId,
-    status: input.status,
+    status,
     reasons: input.reasons,
     counters: input.counters,
     first_errors: input.errors,
@@ -76,70 +111,225 @@ export async function finalizeActivity(deps: ActivityDeps, raw: unknown): Promis
     duration_seconds: durationSeconds,
     effective_settings: record?.job.settings,
     rerun_of: record?.rerunOf,
-    outputs,
-    log_files: logFiles,
+    outputs: written.outputs,
+    log_files: written.logFiles,
     warnings: record?.job.warnings ?? [],
   };
-  await store.writeJson(logsContainer, folder.jobResult, jobResult);
-  return { outputs, logFiles };
+  await deps.store.writeJson(deps.logsContainer, jobFolder(input.jobId).jobResult, jobResult);
 }
 
-async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
-  const all: T[] = [];
-  for await (const item of items) all.push(item);
-  return all;
+async function writeOverview(
+  deps: ActivityDeps,
+  input: FinalizeActivityInput,
+  record: JobRecord | undefined,
+): Promise<void> {
+  const { store, logsContainer } = deps;
+  const folder = jobFolder(input.jobId);
+  const overview = progressOverview(input, record?.plan.miniBatches ?? 0);
+  await store.write(logsContainer, folder.progressOverview, overview, { contentType: 'text/plain' });
+  await store.write(logsContainer, folder.readme, README, { contentType: 'text/plain' });
 }
 
-/** The winning attempt of a mini-batch is its last one; earlier attempts failed and were retried. */
-function buildManifest(
-  record: JobRecord,
-  attempts: MiniBatchReceipt[],
-  previous?: Manifest,
-): ManifestEntry[] {
-  const winners = new Map<number, MiniBatchReceipt>();
-  for (const attempt of attempts) {
-    const known = winners.get(attempt.index);
-    if (!known || attempt.attempt > known.attempt) winners.set(attempt.index, attempt);
+/**
+ * A blob written as staged blocks: text is buffered up to `limit` characters, staged under a fixed-width
+ * id numbered from 0, and the ids are committed in order at the end. Running it again stages the same
+ * ids with the same bytes, and the commit replaces the blob.
+ */
+class BlockWriter {
+  private parts: string[] = [];
+  private chars = 0;
+  private readonly ids: string[] = [];
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly container: string,
+    private readonly name: string,
+    private readonly contentType: string,
+    private readonly limit: number,
+  ) {}
+
+  async push(text: string): Promise<void> {
+    this.parts.push(text);
+    this.chars += text.length;
+    if (this.chars >= this.limit) await this.flush();
   }
-  const entries: ManifestEntry[] = [];
-  for (let index = 0; index < record.plan.miniBatches; index += 1) {
-    const winner = winners.get(index);
-    if (winner) {
-      entries.push({
-        index,
-        status: winner.status === 'succeeded' ? 'SUCCEEDED' : 'FAILED',
-        attempt: winner.attempt,
-        generation: record.generation,
-        items: winner.items,
-        failed: winner.status === 'failed' ? winner.items : winner.failed,
-        rows: winner.status === 'failed' ? 0 : winner.rows,
-      });
-      continue;
+
+  private async flush(): Promise<void> {
+    if (this.chars === 0) return;
+    const id = Buffer.from(`block-${String(this.ids.length).padStart(8, '0')}`).toString('base64');
+    await this.store.stageBlock(this.container, this.name, id, Buffer.from(this.parts.join(''), 'utf8'));
+    this.ids.push(id);
+    this.parts = [];
+    this.chars = 0;
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    if (this.ids.length === 0) {
+      await this.store.write(this.container, this.name, '', { contentType: this.contentType });
+      return;
     }
-    const kept = previous?.miniBatches[index];
-    entries.push(
-      kept && kept.status === 'SUCCEEDED'
-        ? kept
-        : { index, status: kept?.status === 'FAILED' ? 'FAILED' : 'PENDING' },
+    await this.store.commitBlocks(this.container, this.name, this.ids, { contentType: this.contentType });
+  }
+}
+
+/**
+ * manifest.json, processed_mini_batches.csv and failed_items.jsonl in one pass over the attempt listing.
+ * The listing is in (mini-batch, attempt) order, so the attempts of one mini-batch arrive together and
+ * the last is the winner; mini-batches without attempts take their entry from the re-run job's
+ * manifest, read in step.
+ */
+async function writeReports(
+  deps: ActivityDeps,
+  input: FinalizeActivityInput,
+  record: JobRecord,
+  options: FinalizeOptions,
+): Promise<void> {
+  const { store, logsContainer } = deps;
+  const folder = jobFolder(input.jobId);
+  const limit = options.blockChars ?? DEFAULT_BLOCK_CHARS;
+  const manifest = new BlockWriter(store, logsContainer, folder.manifest, 'application/json', limit);
+  const csv = new BlockWriter(store, logsContainer, folder.processedMiniBatches, 'text/csv', limit);
+  const failed = new BlockWriter(store, logsContainer, folder.failedItems, 'application/x-ndjson', limit);
+  const previous = record.rerunOf
+    ? new PreviousManifest(manifestEntries(store, logsContainer, record.rerunOf)[Symbol.asyncIterator]())
+    : undefined;
+  const descriptors = new PlanPageReader(store, logsContainer, record);
+
+  let next = 0;
+  /** Entries for [next, end) from the previous manifest (or PENDING), then the winner of `group`. */
+  const emit = async (end: number, group?: MiniBatchReceipt[]): Promise<void> => {
+    for (; next < end; next += 1) {
+      const kept = await previous?.at(next);
+      const entry: ManifestEntry =
+        kept && kept.status === 'SUCCEEDED'
+          ? kept
+          : { index: next, status: kept?.status === 'FAILED' ? 'FAILED' : 'PENDING' };
+      await manifest.push(manifestLine(entry, next === 0));
+    }
+    if (!group) return;
+    const winner = group[group.length - 1]!;
+    const entry: ManifestEntry = {
+      index: winner.index,
+      status: winner.status === 'succeeded' ? 'SUCCEEDED' : 'FAILED',
+      attempt: winner.attempt,
+      generation: record.generation,
+      items: winner.items,
+      failed: winner.status === 'failed' ? winner.items : winner.failed,
+      rows: winner.status === 'failed' ? 0 : winner.rows,
+    };
+    await manifest.push(manifestLine(entry, winner.index === 0));
+    for (const attempt of group) await csv.push(csvRow(attempt));
+    if (entry.status === 'FAILED') {
+      for (const line of await failedLines(deps, record, winner.index, winner.attempt, descriptors))
+        await failed.push(line);
+    }
+    next = winner.index + 1;
+  };
+
+  await manifest.push(
+    manifestHead({ jobId: input.jobId, generation: record.generation, status: input.status }),
+  );
+  await csv.push(CSV_HEADER);
+  let group: MiniBatchReceipt[] = [];
+  for await (const page of listAttemptPages(store, logsContainer, input.jobId, options)) {
+    options.onPage?.(page.length);
+    for (const attempt of page) {
+      if (group.length > 0 && attempt.index !== group[0]!.index) {
+        await emit(group[0]!.index, group);
+        group = [];
+      }
+      // Attempts past the plan (none are expected) have a CSV row but no manifest entry, as before.
+      if (attempt.index >= record.plan.miniBatches) await csv.push(csvRow(attempt));
+      else group.push(attempt);
+    }
+  }
+  if (group.length > 0) await emit(group[0]!.index, group);
+  await emit(record.plan.miniBatches);
+  await manifest.push(MANIFEST_TAIL);
+  await Promise.all([manifest.close(), csv.close(), failed.close()]);
+}
+
+/** The re-run job's manifest, read forward in step with the mini-batches being finalized. */
+class PreviousManifest {
+  private current: ManifestEntry | undefined;
+  private done = false;
+
+  constructor(private readonly entries: AsyncIterator<ManifestEntry>) {}
+
+  /** The entry for `index`, skipping every lower one (indexes only grow). */
+  async at(index: number): Promise<ManifestEntry | undefined> {
+    while (!this.done && (!this.current || this.current.index < index)) {
+      const read = await this.entries.next();
+      if (read.done) this.done = true;
+      else this.current = read.value;
+    }
+    return this.current?.index === index ? this.current : undefined;
+  }
+}
+
+/** The plan page of the mini-batches being finalized; they come in order, so one page is kept. */
+class PlanPageReader {
+  private page = -1;
+  private descriptors: MiniBatchDescriptor[] = [];
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly logsContainer: string,
+    private readonly record: JobRecord,
+  ) {}
+
+  async get(index: number): Promise<MiniBatchDescriptor | undefined> {
+    const page = Math.floor(index / this.record.plan.pageSize);
+    if (page !== this.page) {
+      const name = jobFolder(this.record.jobId).planPage(page);
+      this.descriptors = (await this.store.readJson(this.logsContainer, name, planPageSchema)).miniBatches;
+      this.page = page;
+    }
+    return this.descriptors.find((d) => d.index === index);
+  }
+}
+
+/**
+ * One JSON line per failed item: the items the task named (ctx.fail or a short result), or every item
+ * of a mini-batch whose last attempt failed outright, with that attempt's error.
+ */
+async function failedLines(
+  deps: ActivityDeps,
+  record: JobRecord,
+  index: number,
+  attempt: number,
+  descriptors: PlanPageReader,
+): Promise<string[]> {
+  const { store, logsContainer } = deps;
+  const attemptRecord = await store.readJson(
+    logsContainer,
+    jobFolder(record.jobId).attemptRecord(index, attempt),
+    attemptRecordSchema,
+  );
+  const base = { mini_batch: index, attempt };
+  if (attemptRecord.failedItems.length > 0) {
+    return attemptRecord.failedItems.map(
+      (failed) => `${JSON.stringify({ ...base, item: failed.item, error: failed.error })}\n`,
     );
   }
-  return entries;
+  const error = `${attemptRecord.receipt.code ?? 'TASK_FAILED'}: ${attemptRecord.receipt.message ?? 'failed'}`;
+  return itemsOf(await descriptors.get(index)).map((item) => `${JSON.stringify({ ...base, item, error })}\n`);
 }
 
 /**
  * Commits each output blob's blocks in mini-batch order; rows appear once each, in input order. Only into
- * a writable place, and only over a blob this job (or the job it re-runs) created.
+ * a writable place, and only over a blob this job (or the job it re-runs) created. Reads the manifest
+ * written by the `reports` step, one output blob's block ids in memory at a time.
  */
-async function commitOutput(
-  deps: ActivityDeps,
-  record: JobRecord,
-  entries: ManifestEntry[],
-): Promise<Record<string, string>> {
-  const { store } = deps;
+async function commitOutput(deps: ActivityDeps, record: JobRecord): Promise<void> {
+  const { store, logsContainer } = deps;
   const target = record.appendRow;
   const appendTo = record.job.appendRowTo;
-  if (!target || !appendTo) return {};
+  if (!target || !appendTo) return;
   const field = `outputs.${appendTo.output}.path`;
+  const entries = manifestEntries(store, logsContainer, record.jobId)[Symbol.asyncIterator]();
+  let pending: ManifestEntry | undefined;
   for (const [part, blob] of target.blobs.entries()) {
     deps.access.assert(
       { accountUrl: store.accountUrl, container: target.container, prefix: blob },
@@ -148,92 +338,42 @@ async function commitOutput(
     );
     const claim = await claimOutput(store, target.container, blob, outputOwnerOf(record));
     if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
-    const first = part * target.miniBatchesPerBlob;
-    const ids = entries
-      .slice(first, first + target.miniBatchesPerBlob)
-      .filter((entry) => entry.attempt !== undefined && (entry.rows ?? 0) > 0)
-      .map((entry) => outputBlockId(entry.generation ?? 0, entry.index, entry.attempt!));
+    const end = (part + 1) * target.miniBatchesPerBlob;
+    const ids: string[] = [];
+    for (;;) {
+      if (!pending) {
+        const read = await entries.next();
+        if (read.done) break;
+        pending = read.value;
+      }
+      if (pending.index >= end) break;
+      if (pending.attempt !== undefined && (pending.rows ?? 0) > 0)
+        ids.push(outputBlockId(pending.generation ?? 0, pending.index, pending.attempt));
+      pending = undefined;
+    }
     await store.commitBlocks(target.container, blob, ids, {
       contentType: 'text/plain',
       metadata: claim.metadata,
       conditions: claim.conditions,
     });
   }
-  const first = target.blobs[0]!;
-  const url =
-    target.blobs.length === 1
-      ? store.url(target.container, first)
-      : store.url(target.container, first.slice(0, first.lastIndexOf('/') + 1));
-  return { [appendTo.output]: url };
+  await entries.return?.();
 }
 
 const CSV_HEADER = 'mini_batch,attempt,status,items,succeeded,failed,rows,duration_ms,code\n';
 
-function processedCsv(attempts: MiniBatchReceipt[]): string {
-  const rows = [...attempts]
-    .sort((a, b) => a.index - b.index || a.attempt - b.attempt)
-    .map((r) =>
-      [
-        r.index,
-        r.attempt,
-        r.status,
-        r.items,
-        r.succeeded,
-        r.failed,
-        r.rows,
-        Math.round(r.durationMs),
-        r.code ?? '',
-      ].join(','),
-    );
-  return CSV_HEADER + rows.map((row) => `${row}\n`).join('');
-}
-
-/**
- * One JSON line per failed item: the items the task named (ctx.fail or a short result), or every item
- * of a mini-batch whose last attempt failed outright, with that attempt's error.
- */
-async function failedItems(deps: ActivityDeps, record: JobRecord, entries: ManifestEntry[]): Promise<string> {
-  const { store, logsContainer } = deps;
-  const folder = jobFolder(record.jobId);
-  const lines: string[] = [];
-  const pages = new Map<number, MiniBatchDescriptor[]>();
-  for (const entry of entries) {
-    if (entry.status !== 'FAILED' || entry.attempt === undefined || entry.generation !== record.generation)
-      continue;
-    const attemptRecord = await store.readJson(
-      logsContainer,
-      folder.attemptRecord(entry.index, entry.attempt),
-      attemptRecordSchema,
-    );
-    const base = { mini_batch: entry.index, attempt: entry.attempt };
-    if (attemptRecord.failedItems.length > 0) {
-      for (const failed of attemptRecord.failedItems)
-        lines.push(JSON.stringify({ ...base, item: failed.item, error: failed.error }));
-      continue;
-    }
-    const error = `${attemptRecord.receipt.code ?? 'TASK_FAILED'}: ${attemptRecord.receipt.message ?? 'failed'}`;
-    const descriptor = await descriptorOf(store, logsContainer, record, entry.index, pages);
-    for (const item of itemsOf(descriptor)) lines.push(JSON.stringify({ ...base, item, error }));
-  }
-  return lines.map((line) => `${line}\n`).join('');
-}
-
-async function descriptorOf(
-  store: BlobStore,
-  logsContainer: string,
-  record: JobRecord,
-  index: number,
-  pages: Map<number, MiniBatchDescriptor[]>,
-): Promise<MiniBatchDescriptor | undefined> {
-  const page = Math.floor(index / record.plan.pageSize);
-  let descriptors = pages.get(page);
-  if (!descriptors) {
-    descriptors = (
-      await store.readJson(logsContainer, jobFolder(record.jobId).planPage(page), planPageSchema)
-    ).miniBatches;
-    pages.set(page, descriptors);
-  }
-  return descriptors.find((d) => d.index === index);
+function csvRow(r: MiniBatchReceipt): string {
+  return `${[
+    r.index,
+    r.attempt,
+    r.status,
+    r.items,
+    r.succeeded,
+    r.failed,
+    r.rows,
+    Math.round(r.durationMs),
+    r.code ?? '',
+  ].join(',')}\n`;
 }
 
 function itemsOf(descriptor: MiniBatchDescriptor | undefined): unknown[] {
@@ -243,11 +383,8 @@ function itemsOf(descriptor: MiniBatchDescriptor | undefined): unknown[] {
   return descriptor.files.map((file) => file.name);
 }
 
-function progressOverview(
-  input: ReturnType<typeof finalizeActivityInputSchema.parse>,
-  durationSeconds: number,
-  planned: number,
-): string {
+function progressOverview(input: FinalizeActivityInput, planned: number): string {
+  const durationSeconds = (Date.parse(input.finishedAt) - Date.parse(input.startedAt)) / 1000;
   const c = input.counters;
   const lines = [
     `Job ${input.jobId}: ${input.status}`,
@@ -262,6 +399,7 @@ function progressOverview(
 
 const README = `This folder holds one job's logs.
 job_result.json                  status, reasons, effective settings, counters, first errors, links
+                                 (status Finalizing while the log files below are being written)
 manifest.json                    every mini-batch: SUCCEEDED / FAILED / PENDING (re-run uses it)
 job_progress_overview.txt        a summary for people
 failed_items.jsonl               one line per failed item, with its error

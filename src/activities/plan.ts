@@ -14,7 +14,7 @@ import {
   type JobRecord,
 } from './jobRecord';
 import { claimOutput } from './outputOwner';
-import { readManifest } from './manifest';
+import { manifestEntries } from './manifest';
 
 /** Azure's limits per blob: 50,000 committed blocks, 100,000 uncommitted. */
 const MAX_COMMITTED_BLOCKS = 50_000;
@@ -79,7 +79,10 @@ async function planRerun(
     const field = `outputs.${previous.job.appendRowTo?.output ?? ''}.path`;
     await checkOutputBlobs(deps, previous.appendRow, outputOwnerOf(previous), field);
   }
-  const manifest = await readManifest(store, logsContainer, previousId);
+  // Counted line by line: a large job's manifest is never held whole here.
+  let selected = 0;
+  for await (const entry of manifestEntries(store, logsContainer, previousId))
+    if (entry.status !== 'SUCCEEDED') selected += 1;
   const from = jobFolder(previousId);
   const to = jobFolder(jobId);
   for (let page = 0; page < previous.plan.pages; page += 1) {
@@ -102,7 +105,6 @@ async function planRerun(
     outputOwner: outputOwnerOf(previous),
   };
   await store.writeJson(logsContainer, to.jobRecord, jobRecordSchema.parse(record));
-  const selected = manifest.miniBatches.filter((entry) => entry.status !== 'SUCCEEDED').length;
   return { plan: previous.plan, generation: record.generation, selected };
 }
 

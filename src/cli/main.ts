@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
-import { ParallelJobClient } from '../client/client';
+import { nextContinuation, ParallelJobClient } from '../client/client';
 import { JobNotFoundError, ParallelJobError, SpecValidationError } from '../errors';
 import { startLocalHost, runHostCommand, type LocalHost } from '../local';
 import { stopProcess } from '../local/storage';
@@ -440,14 +440,30 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
 
   remote(program.command('list').description('list jobs'))
     .option('--status <status>', 'only jobs with this status (Running, Completed, Failed, ...)')
-    .action(async (options: { endpoint?: string; key?: string; status?: string }) => {
-      const { jobs } = await remoteClient(options).list({ status: options.status });
-      for (const job of jobs) {
-        io.out(
-          `${job.id.padEnd(40)} ${job.status.padEnd(16)} ${job.counters.succeeded + job.counters.failed}/${job.counters.miniBatches}  ${job.created_time}`,
-        );
-      }
-    });
+    .option('--top <n>', 'jobs per page, newest first (1-500)', '50')
+    .option('--continuation <token>', 'the page after the one that printed this token')
+    .action(
+      async (options: {
+        endpoint?: string;
+        key?: string;
+        status?: string;
+        top: string;
+        continuation?: string;
+      }) => {
+        const page = await remoteClient(options).list({
+          status: options.status,
+          top: Number(options.top) || 50,
+          continuation: options.continuation,
+        });
+        for (const job of page.jobs) {
+          io.out(
+            `${job.id.padEnd(40)} ${job.status.padEnd(16)} ${job.counters.succeeded + job.counters.failed}/${job.counters.miniBatches}  ${job.created_time}`,
+          );
+        }
+        const more = nextContinuation(page);
+        if (more) io.out(`more: --continuation ${more}`);
+      },
+    );
 
   remote(
     program

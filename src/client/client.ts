@@ -44,13 +44,17 @@ export class ParallelJobClient {
   get(id: string): Promise<JobView> {
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}`);
   }
+  /**
+   * A page of jobs, newest first. `next` is the URL of the next page; pass its `continuation` parameter
+   * (`nextContinuation` reads it) to read it through the client.
+   */
   list(
-    options: { status?: string; top?: number; skip?: number } = {},
-  ): Promise<{ jobs: JobView[]; total: number; next?: string }> {
+    options: { status?: string; top?: number; continuation?: string } = {},
+  ): Promise<{ jobs: JobView[]; next?: string }> {
     const query = new URLSearchParams();
     if (options.status) query.set('status', options.status);
     if (options.top) query.set('top', String(options.top));
-    if (options.skip) query.set('skip', String(options.skip));
+    if (options.continuation) query.set('continuation', options.continuation);
     return this.call('GET', `/api/jobs?${query.toString()}`);
   }
   cancel(id: string): Promise<{ id: string; status: string }> {
@@ -138,4 +142,9 @@ export class ParallelJobClient {
       response.status,
     );
   }
+}
+
+/** The continuation token of a list page's `next` link, or undefined on the last page. */
+export function nextContinuation(page: { next?: string }): string | undefined {
+  return page.next ? (new URL(page.next).searchParams.get('continuation') ?? undefined) : undefined;
 }

@@ -156,10 +156,18 @@ export const stopShardsInputSchema = z.object({
 });
 export type StopShardsInput = z.infer<typeof stopShardsInputSchema>;
 
+/**
+ * Finalize runs in steps, each retried on its own and each idempotent: `begin` writes job_result.json
+ * as Finalizing, `reports` streams manifest.json, processed_mini_batches.csv and failed_items.jsonl,
+ * `output` commits the append_row output from the manifest, `end` writes the overview and the final
+ * job_result.json. No step: all of them in one call.
+ */
+export const finalizeSteps = ['begin', 'reports', 'output', 'end'] as const;
 export const finalizeActivityInputSchema = jobEndSchema.extend({
   jobId: z.string(),
   /** False when planning never produced a job record (nothing to assemble). */
   planned: z.boolean(),
+  step: z.enum(finalizeSteps).optional(),
 });
 export type FinalizeActivityInput = z.infer<typeof finalizeActivityInputSchema>;
 export const finalizeActivityOutputSchema = z.object({

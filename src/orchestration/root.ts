@@ -1,9 +1,10 @@
-import type { OrchestrationContext, Task } from 'durable-functions';
+import type { OrchestrationContext, RetryOptions, Task } from 'durable-functions';
 import { ActivityNames } from '../activities/contracts';
 import {
   Events,
   OrchestratorNames,
   finalizeActivityOutputSchema,
+  finalizeSteps,
   planActivityOutputSchema,
   rootInputSchema,
   shardInstanceId,
@@ -246,11 +247,17 @@ function* finish(
     startedAt: end.startedAt,
     finishedAt: context.df.currentUtcDateTime.toISOString(),
   };
-  const finalizeInput: FinalizeActivityInput = { ...ended, jobId: input.jobId, planned: end.planned };
-  const written = finalizeActivityOutputSchema.parse(
-    // Finalize is idempotent and its storage client retries transient faults itself.
-    yield context.df.callActivity(ActivityNames.finalize, finalizeInput),
-  );
+  let finalized: unknown;
+  for (const step of finalizeSteps) {
+    const finalizeInput: FinalizeActivityInput = { ...ended, jobId: input.jobId, planned: end.planned, step };
+    // Every step is idempotent, so a fault that outlasts the storage client's own retries runs it again.
+    finalized = yield context.df.callActivityWithRetry(
+      ActivityNames.finalize,
+      finalizeRetry(input.options.retryBaseDelayMs),
+      finalizeInput,
+    );
+  }
+  const written = finalizeActivityOutputSchema.parse(finalized);
   const result: JobOutcome = { ...ended, outputs: written.outputs, logFiles: written.logFiles };
   if (input.options.notify) {
     try {
@@ -260,6 +267,18 @@ function* finish(
     }
   }
   return result;
+}
+
+/** Five attempts per finalize step, backing off from the job's retry delay up to a minute. */
+function finalizeRetry(baseDelayMs: number): RetryOptions {
+  // A plain object: durable-functions is imported for types only here (the determinism lint).
+  return {
+    firstRetryIntervalInMilliseconds: Math.max(100, baseDelayMs),
+    maxNumberOfAttempts: 5,
+    backoffCoefficient: 2,
+    maxRetryIntervalInMilliseconds: 60 * SECOND,
+    retryTimeoutInMilliseconds: 15 * 60 * SECOND,
+  };
 }
 
 function setStatus(

@@ -207,6 +207,26 @@ export class BlobStore {
       yield page.blobs;
   }
 
+  /** One service page of a listing from `marker`, and the marker of the next page (none at the end). */
+  async listPage(
+    container: string,
+    prefix: string,
+    options: ListOptions & { marker?: string },
+  ): Promise<{ blobs: BlobInfo[]; nextMarker?: string }> {
+    try {
+      const page = await this.lister.page({
+        container,
+        prefix,
+        ...(options.marker ? { marker: options.marker } : {}),
+        pageSize: options.pageSize ?? 5000,
+        includeMetadata: options.includeMetadata ?? false,
+      });
+      return { blobs: page.blobs, ...(page.nextMarker ? { nextMarker: page.nextMarker } : {}) };
+    } catch (error) {
+      throw toStorageError(error, container);
+    }
+  }
+
   /**
    * One folder level under `prefix`: sub-folder names (ending in `/`) and the blobs directly in it, in
    * listing order. Used to walk partition folders without listing every file.

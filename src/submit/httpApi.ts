@@ -20,6 +20,7 @@ import { blobPathProblem, sameAccount } from '../storage/access';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import { checkJobId } from './ids';
+import { decodeCursor, encodeCursor, readJobIndexPage, type JobIndexCursor } from './jobIndex';
 import { jobPlaceIssues } from './places';
 import { resolveJob } from '../spec/resolve';
 import { specToYaml } from '../spec/dump';
@@ -152,7 +153,13 @@ export function getHandler() {
     handle(context, async () => json(200, await getJobView(client, jobIdParam(request), origin(request))));
 }
 
-export function listHandler() {
+/**
+ * A page of jobs, newest first, from the job index (one listing page, then one status read per job on
+ * it). With `?status=`, index pages are read until `top` jobs match or the index ends, so a rare status
+ * can cost a scan of the index. `next` carries a continuation token. Jobs submitted before the index
+ * existed are not listed (GET /api/jobs/{id} still finds them).
+ */
+export function listHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
       const wanted = request.query.get('status');
@@ -165,30 +172,61 @@ export function listHandler() {
         ]);
       }
       const top = Math.min(Math.max(Number(request.query.get('top') ?? 50) || 50, 1), 500);
-      const skip = Math.max(Number(request.query.get('skip') ?? 0) || 0, 0);
-      const all = (await client.getStatusBy({})).filter((s) => s.name === 'ParallelJob');
-      all.sort((a, b) => new Date(b.createdTime).getTime() - new Date(a.createdTime).getTime());
-      // Filter on views that read no shards, then read the running shards of the page's jobs only.
-      const views: JobView[] = [];
-      for (const status of all)
-        views.push(await toView(client, status, origin(request), { liveCounters: false }));
-      const filtered = wanted ? views.filter((v) => v.status === wanted) : views;
-      const byId = new Map(all.map((status) => [status.instanceId, status]));
-      const page = await Promise.all(
-        filtered
-          .slice(skip, skip + top)
-          .map((view) =>
-            isFinished(view.status)
-              ? Promise.resolve(view)
-              : toView(client, byId.get(view.id)!, origin(request)),
-          ),
-      );
-      const next =
-        skip + top < filtered.length
-          ? `${origin(request)}/api/jobs?skip=${skip + top}&top=${top}${wanted ? `&status=${wanted}` : ''}`
-          : undefined;
-      return json(200, { jobs: page, total: filtered.length, next });
+      const token = request.query.get('continuation');
+      // A filter reads more index entries than it keeps: larger pages, fewer listing calls.
+      const cursor = token ? decodeCursor(token) : { s: 0, p: wanted ? Math.max(top, 100) : top };
+      const { store, containers } = appServices();
+      const base = origin(request);
+      const jobs: JobView[] = [];
+      let marker = cursor.m;
+      let skip = cursor.s;
+      let next: JobIndexCursor | undefined;
+      for (;;) {
+        const page = await readJobIndexPage(store, containers.logs, { marker, pageSize: cursor.p });
+        let at = skip;
+        while (at < page.ids.length && jobs.length < top) {
+          const ids = page.ids.slice(at, at + Math.min(STATUS_READS, top - jobs.length));
+          at += ids.length;
+          const views = await Promise.all(ids.map((id) => listedView(client, id, base, wanted)));
+          for (const view of views) if (view && !jobs.some((job) => job.id === view.id)) jobs.push(view);
+        }
+        if (jobs.length >= top) {
+          if (at < page.ids.length) next = { ...(marker ? { m: marker } : {}), s: at, p: cursor.p };
+          else if (page.nextMarker) next = { m: page.nextMarker, s: 0, p: cursor.p };
+          break;
+        }
+        if (!page.nextMarker) break;
+        marker = page.nextMarker;
+        skip = 0;
+      }
+      const query = (c: JobIndexCursor): string =>
+        `top=${top}${wanted ? `&status=${wanted}` : ''}&continuation=${encodeCursor(c)}`;
+      return json(200, { jobs, next: next ? `${base}/api/jobs?${query(next)}` : undefined });
     });
+}
+
+/** Status reads in flight while a page is listed. */
+const STATUS_READS = 16;
+
+/** The job's view if it exists and has the wanted status; shards are read only for listed running jobs. */
+async function listedView(
+  client: DurableClient,
+  id: string,
+  base: string,
+  wanted: string | null,
+): Promise<JobView | undefined> {
+  let status: Awaited<ReturnType<DurableClient['getStatus']>> | undefined;
+  try {
+    status = await client.getStatus(id, { showInput: true });
+  } catch (error) {
+    // An index entry whose start failed (or whose instance was purged) names no instance.
+    if (error instanceof Error && /\bHTTP 404\b/.test(error.message)) return undefined;
+    throw error;
+  }
+  if (!status?.runtimeStatus || status.name !== 'ParallelJob') return undefined;
+  const view = await toView(client, status, base, { liveCounters: false });
+  if (wanted && view.status !== wanted) return undefined;
+  return isFinished(view.status) ? view : toView(client, status, base);
 }
 
 export function cancelHandler() {

@@ -10,6 +10,7 @@ import { resolveJob } from '../spec/resolve';
 import type { EffectiveJob } from '../spec/effective';
 import { resolveTaskModule } from '../task/resolve';
 import { readJobRecord } from '../activities/jobRecord';
+import { writeJobIndex } from './jobIndex';
 
 /** What a trigger hands to the one submission path. */
 export interface Submission {
@@ -121,6 +122,13 @@ async function start(
       notify: Boolean(services.settings.ServiceBusConnection__fullyQualifiedNamespace),
     }),
   };
+  // Indexed before it starts, so that every started job is listed; an entry whose start then fails
+  // names no instance and the listing skips it.
+  await writeJobIndex(services.store, services.containers.logs, {
+    id: jobId,
+    name: job.name,
+    created: new Date().toISOString(),
+  });
   try {
     await client.startNew(OrchestratorNames.root, { instanceId: jobId, input });
   } catch (error) {

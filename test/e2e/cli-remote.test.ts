@@ -117,6 +117,33 @@ describe('parallel-job CLI against a running app (--endpoint)', () => {
     expect(finished.counters.scheduled).toBe(6 - view.counters.succeeded);
   });
 
+  it('list pages newest first: --top, then --continuation from the printed token', async () => {
+    const ids = (text: string): string[] =>
+      text
+        .split('\n')
+        .filter((line) => line && !line.startsWith('more: '))
+        .map((line) => line.split(/\s+/)[0]!);
+    const whole = await cli('list', '--top', '500', '--endpoint', product.url);
+    expect(whole.out).not.toMatch(/^more: /m);
+    const all = ids(whole.out);
+    expect(all.length).toBeGreaterThanOrEqual(3);
+    // The two jobs submitted by the tests above, newest first.
+    expect(all.indexOf('cli-slow')).toBeLessThan(all.indexOf('cli-files'));
+
+    const seen: string[] = [];
+    let args: string[] = [];
+    for (let page = 0; page <= all.length; page += 1) {
+      const listed = await cli('list', '--top', '2', ...args, '--endpoint', product.url);
+      expect(listed.code).toBe(0);
+      expect(ids(listed.out).length).toBeLessThanOrEqual(2);
+      seen.push(...ids(listed.out));
+      const more = /^more: --continuation (\S+)$/m.exec(listed.out)?.[1];
+      if (!more) break;
+      args = ['--continuation', more];
+    }
+    expect(seen).toEqual(all);
+  });
+
   it('names what is wrong: an unreachable endpoint, an unknown job, a bad spec with its field path', async () => {
     const unreachable = await cli('status', 'x', '--endpoint', 'http://127.0.0.1:9');
     expect(unreachable.code).toBe(1);

@@ -80,7 +80,7 @@ async function call(method: string, path: string, body?: unknown) {
 }
 
 async function jobCount(): Promise<number> {
-  return (await product.client.list({ top: 500 })).total;
+  return (await product.client.list({ top: 500 })).jobs.length;
 }
 
 /** Submits `body`; expects a 400 with an issue at `field` whose message matches `message`. */

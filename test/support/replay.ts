@@ -32,6 +32,12 @@ interface Action {
   fireAt?: string;
   isCanceled?: boolean;
   compoundActions?: Action[];
+  retryOptions?: {
+    firstRetryIntervalInMilliseconds?: number;
+    maxNumberOfAttempts?: number;
+    backoffCoefficient?: number;
+    maxRetryIntervalInMilliseconds?: number;
+  };
 }
 
 interface OrchestratorState {
@@ -174,6 +180,10 @@ export async function drive(
         for (const child of action.compoundActions ?? []) walk(child);
         return;
       }
+      if (action.actionType === 1) {
+        walkRetry(action);
+        return;
+      }
       if (![0, 2, 5].includes(action.actionType)) return; // events and continue-as-new take no id
       const id = nextId;
       nextId += 1;
@@ -233,6 +243,69 @@ export async function drive(
             input: undefined,
             fireAt: Date.parse(action.fireAt!),
           });
+      }
+    };
+    /**
+     * An activity called with retry is one action, but the SDK gives each attempt and each retry timer
+     * its own task id in turn: attempt, timer, attempt, ... and a last timer after the last failed
+     * attempt. Here they are consecutive ids: nothing else may be scheduled while a retried call runs.
+     */
+    const walkRetry = (action: Action): void => {
+      const retry = action.retryOptions ?? {};
+      const max = retry.maxNumberOfAttempts ?? 1;
+      const start = nextId;
+      let attempt = 1;
+      for (let id = start; ; id += 1) {
+        const isAttempt = (id - start) % 2 === 0;
+        const recorded = history.find((e) => isScheduling(e) && e.EventId === id);
+        if (!recorded) {
+          if (isAttempt) {
+            history.push(
+              event(
+                EventType.TaskScheduled,
+                clock,
+                { Name: action.functionName, Input: JSON.stringify(action.input) },
+                id,
+              ),
+            );
+            pending.push({
+              id,
+              kind: 'activity',
+              name: action.functionName!,
+              input: decodeInput(action.input),
+            });
+          } else {
+            const delay =
+              attempt >= max
+                ? 0
+                : Math.min(
+                    (retry.firstRetryIntervalInMilliseconds ?? 0) *
+                      Math.pow(retry.backoffCoefficient ?? 1, attempt - 1),
+                    retry.maxRetryIntervalInMilliseconds ?? Infinity,
+                  );
+            const fireAt = clock + delay;
+            history.push(
+              event(EventType.TimerCreated, clock, { FireAt: new Date(fireAt).toISOString() }, id),
+            );
+            pending.push({ id, kind: 'timer', name: 'timer', input: undefined, fireAt });
+          }
+          nextId = id + 1;
+          return;
+        }
+        const expected = isAttempt ? EventType.TaskScheduled : EventType.TimerCreated;
+        if (recorded.EventType !== expected || (isAttempt && recorded.Name !== action.functionName)) {
+          throw new Error(
+            `non-deterministic replay: task ${id} was ${JSON.stringify(recorded)} and is now a retry of ${JSON.stringify(action)}`,
+          );
+        }
+        const over = isAttempt
+          ? !history.some((e) => e.EventType === EventType.TaskFailed && e.TaskScheduledId === id)
+          : !history.some((e) => e.EventType === EventType.TimerFired && e.TimerId === id) || attempt >= max;
+        if (over) {
+          nextId = id + 1;
+          return;
+        }
+        if (!isAttempt) attempt += 1;
       }
     };
     for (const action of state.actions[0] ?? []) walk(action);

@@ -2,8 +2,13 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { HttpRequest, InvocationContext } from '@azure/functions';
 import * as df from 'durable-functions';
+import type { AppServices } from '../../../src/composition';
+import type { RunningAzurite } from '../../../src/local/azurite';
 import { durableClientInput } from '../../../src/local/durable/api';
+import { BlobStore } from '../../../src/storage/blobStore';
 import { getHandler, listHandler } from '../../../src/submit/httpApi';
+import { writeJobIndex } from '../../../src/submit/jobIndex';
+import { uniqueContainer, useAzurite } from '../../support/azurite';
 
 /**
  * A fault the app cannot name (here: its Durable backend is down, so the real Durable client fails with
@@ -12,13 +17,24 @@ import { getHandler, listHandler } from '../../../src/submit/httpApi';
  */
 
 let deadUrl: string;
+let azurite: RunningAzurite;
+let services: AppServices;
 
 beforeAll(async () => {
+  // Storage answers (the job index has one job); only the Durable backend is down.
+  azurite = await useAzurite();
+  const store = BlobStore.fromConnectionString(azurite.connectionString);
+  const logs = uniqueContainer('logs');
+  await writeJobIndex(store, logs, { id: 'job-1', created: new Date().toISOString() });
+  services = { store, containers: { logs } } as unknown as AppServices;
   // A port that nothing listens on any more.
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   deadUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   await new Promise<void>((resolve) => server.close(() => resolve()));
+});
+afterAll(async () => {
+  await azurite.stop();
 });
 
 function invocation(): { context: InvocationContext; client: df.DurableClient; logs: string[] } {
@@ -42,7 +58,7 @@ function invocation(): { context: InvocationContext; client: df.DurableClient; l
 describe('an internal fault', () => {
   it('answers 500 INTERNAL with an error id and no internal text; the log has the id and the cause', async () => {
     const { context, client, logs } = invocation();
-    const answer = await listHandler()(
+    const answer = await listHandler(() => services)(
       new HttpRequest({ method: 'GET', url: 'http://127.0.0.1:7071/api/jobs' }),
       client,
       context,

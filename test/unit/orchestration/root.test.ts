@@ -10,13 +10,19 @@ import {
 import { rootOrchestrator } from '../../../src/orchestration/root';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
 import type { EffectiveSettings } from '../../../src/spec/effective';
+import { EventType } from '../../../src/local/durable/history';
 import { drive, type Outcome, type ReplayResult, type World } from '../../support/replay';
 import { effectiveJob, failed, receipt } from '../../support/jobs';
 
 interface JobWorld extends World {
   runs: RunMiniBatchInput[];
   stopped: StopShardsInput[];
+  /** Finalize inputs, one per job (its first step). */
   finalized: FinalizeActivityInput[];
+  /** Every finalize step run, with its outcome. */
+  finalizeSteps: Array<{ step: string | undefined; ok: boolean }>;
+  /** Finalize steps to fail once each (a transient storage fault). */
+  failOnce: Set<string>;
   shardHistories: number[];
   shardEventsReplayed: number;
 }
@@ -43,6 +49,8 @@ function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): Jo
     runs: [],
     stopped: [],
     finalized: [],
+    finalizeSteps: [],
+    failOnce: new Set(),
     shardHistories: [],
     shardEventsReplayed: 0,
     activity(name, input) {
@@ -56,7 +64,13 @@ function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): Jo
         return { result: (input as StopShardsInput).shards.length };
       }
       if (name === ActivityNames.finalize) {
-        world.finalized.push(input as FinalizeActivityInput);
+        const step = (input as FinalizeActivityInput).step;
+        if (step && world.failOnce.delete(step)) {
+          world.finalizeSteps.push({ step, ok: false });
+          return { error: `STORAGE_TRANSIENT: finalize step ${step} hit a transient fault` };
+        }
+        world.finalizeSteps.push({ step, ok: true });
+        if (step === 'begin') world.finalized.push(input as FinalizeActivityInput);
         return {
           result: {
             outputs: { scores: 'http://acct/outputs/x' },
@@ -132,6 +146,48 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
     expect(world.finalized[0]).toMatchObject({ status: 'Completed', planned: true });
     expect(outcome.logFiles).toEqual({ job_result: 'http://acct/logs/x' });
     expect(statuses.map((s) => s.phase)).toContain('Running');
+  });
+
+  it('finalizes in steps, in order, each once when nothing fails', async () => {
+    const world = jobWorld(planOf(5), ok);
+    await runJob(world);
+    expect(world.finalizeSteps).toEqual([
+      { step: 'begin', ok: true },
+      { step: 'reports', ok: true },
+      { step: 'output', ok: true },
+      { step: 'end', ok: true },
+    ]);
+  });
+
+  it('retries a finalize step that fails once and still ends Completed', async () => {
+    const world = jobWorld(planOf(5), ok);
+    world.failOnce.add('reports');
+    world.failOnce.add('end');
+    const { outcome, results } = await runJob(world);
+    expect(outcome.status).toBe('Completed');
+    expect(outcome.outputs).toEqual({ scores: 'http://acct/outputs/x' });
+    expect(world.finalizeSteps).toEqual([
+      { step: 'begin', ok: true },
+      { step: 'reports', ok: false },
+      { step: 'reports', ok: true },
+      { step: 'output', ok: true },
+      { step: 'end', ok: false },
+      { step: 'end', ok: true },
+    ]);
+    // The retry waited on a durable timer (the job's retry delay), recorded in history.
+    const history = results[results.length - 1]!.history;
+    expect(history.filter((e) => e.EventType === EventType.TimerFired).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('fails the job when a finalize step keeps failing after every retry', async () => {
+    const world = jobWorld(planOf(2), ok);
+    const activity = world.activity.bind(world);
+    world.activity = (name, input) =>
+      name === ActivityNames.finalize && (input as FinalizeActivityInput).step === 'output'
+        ? { error: 'STORAGE_TRANSIENT: still down' }
+        : activity(name, input);
+    await expect(runJob(world)).rejects.toThrow(/root ended Failed: .*still down/);
+    expect(world.finalizeSteps.map((s) => s.step)).toEqual(['begin', 'reports']);
   });
 
   it('continues as new every N shards and carries the counters across executions', async () => {
