@@ -38,7 +38,8 @@ async function runToEnd(name: string, instanceId: string, input: unknown): Promi
     const status = (await (await fetch(`${host.url}/durabletask/instances/${instanceId}`)).json()) as {
       runtimeStatus: string;
     };
-    if (!['Running', 'Pending'].includes(status.runtimeStatus)) return status.runtimeStatus;
+    // ContinuedAsNew is the moment between two executions of one instance, not an end.
+    if (!['Running', 'Pending', 'ContinuedAsNew'].includes(status.runtimeStatus)) return status.runtimeStatus;
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
