@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '../storage/developmentAccount';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentConnectionString } from '../storage/developmentAccount';
 import { LokiLinesAdapter } from './lokiLines';
 
 export { DEV_ACCOUNT, DEV_ACCOUNT_KEY };
@@ -169,9 +169,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     blobEndpoint,
     queueEndpoint,
     tableEndpoint,
-    connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};` +
-      `BlobEndpoint=${blobEndpoint};QueueEndpoint=${queueEndpoint};TableEndpoint=${tableEndpoint};`,
+    connectionString: developmentConnectionString({
+      blob: blobEndpoint,
+      queue: queueEndpoint,
+      table: tableEndpoint,
+    }),
     async stop() {
       await Promise.all(servers.map((server) => server.close()));
       if (inMemory) await Promise.all(servers.map((server) => server.clean()));

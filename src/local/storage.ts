@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from './azurite';
+import { DEV_ACCOUNT, developmentConnectionString } from '../storage/developmentAccount';
 import { LocalHostError } from './errors';
 import type { LogLine } from './types';
 
@@ -135,9 +135,11 @@ export function connectionStringFor(
     blobEndpoint,
     queueEndpoint,
     tableEndpoint,
-    connectionString:
-      `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};` +
-      `BlobEndpoint=${blobEndpoint};QueueEndpoint=${queueEndpoint};TableEndpoint=${tableEndpoint};`,
+    connectionString: developmentConnectionString({
+      blob: blobEndpoint,
+      queue: queueEndpoint,
+      table: tableEndpoint,
+    }),
   };
 }
 
