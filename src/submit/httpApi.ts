@@ -31,7 +31,7 @@ import { getJobView, isFinished, toView, type JobView } from './status';
 import { parseSubmission, rerunJob, submitJob } from './submit';
 import { linkSecret, signLink, verifyLink, type LinkTarget } from './links';
 import { fileHeaders, pageHeaders, scriptNonce } from './serving';
-import { renderFolderPage, renderStatusPage } from './statusPage';
+import { renderFolderPage, renderJobsPage, renderStatusPage } from './statusPage';
 
 /** The HTTP API's handlers: functions/http.ts only routes to these. */
 
@@ -159,49 +159,90 @@ export function getHandler() {
  * can cost a scan of the index. `next` carries a continuation token. Jobs submitted before the index
  * existed are not listed (GET /api/jobs/{id} still finds them).
  */
+/** The status filter of a list request (`?status=`), checked against the job statuses. */
+function statusFilter(request: HttpRequest): JobView['status'] | undefined {
+  const wanted = request.query.get('status');
+  if (!wanted) return undefined;
+  const parsed = jobStatusSchema.safeParse(wanted);
+  if (!parsed.success) {
+    throw new SpecValidationError([
+      {
+        path: 'status',
+        message: `unknown status '${wanted}': use one of ${jobStatusSchema.options.join(', ')}`,
+      },
+    ]);
+  }
+  return parsed.data;
+}
+
+/**
+ * One page of jobs, newest first, from the job index: one index page and one status read per job listed.
+ * The API and the jobs page both read it, so they show the same jobs.
+ */
+async function listJobs(
+  request: HttpRequest,
+  client: DurableClient,
+  services: AppServices,
+): Promise<{ jobs: JobView[]; next?: string }> {
+  const wanted = statusFilter(request);
+  const top = Math.min(Math.max(Number(request.query.get('top') ?? 50) || 50, 1), 500);
+  const token = request.query.get('continuation');
+  // A filter reads more index entries than it keeps: larger pages, fewer listing calls.
+  const cursor = token ? decodeCursor(token) : { s: 0, p: wanted ? Math.max(top, 100) : top };
+  const { store, containers } = services;
+  const base = origin(request);
+  const jobs: JobView[] = [];
+  let marker = cursor.m;
+  let skip = cursor.s;
+  let next: JobIndexCursor | undefined;
+  for (;;) {
+    const page = await readJobIndexPage(store, containers.logs, { marker, pageSize: cursor.p });
+    let at = skip;
+    while (at < page.ids.length && jobs.length < top) {
+      const ids = page.ids.slice(at, at + Math.min(STATUS_READS, top - jobs.length));
+      at += ids.length;
+      const views = await Promise.all(ids.map((id) => listedView(client, id, base, wanted)));
+      for (const view of views) if (view && !jobs.some((job) => job.id === view.id)) jobs.push(view);
+    }
+    if (jobs.length >= top) {
+      if (at < page.ids.length) next = { ...(marker ? { m: marker } : {}), s: at, p: cursor.p };
+      else if (page.nextMarker) next = { m: page.nextMarker, s: 0, p: cursor.p };
+      break;
+    }
+    if (!page.nextMarker) break;
+    marker = page.nextMarker;
+    skip = 0;
+  }
+  const query = next
+    ? `top=${top}${wanted ? `&status=${wanted}` : ''}&continuation=${encodeCursor(next)}`
+    : undefined;
+  return { jobs, ...(query ? { next: query } : {}) };
+}
+
 export function listHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
-      const wanted = request.query.get('status');
-      if (wanted && !jobStatusSchema.safeParse(wanted).success) {
-        throw new SpecValidationError([
-          {
-            path: 'status',
-            message: `unknown status '${wanted}': use one of ${jobStatusSchema.options.join(', ')}`,
-          },
-        ]);
-      }
-      const top = Math.min(Math.max(Number(request.query.get('top') ?? 50) || 50, 1), 500);
-      const token = request.query.get('continuation');
-      // A filter reads more index entries than it keeps: larger pages, fewer listing calls.
-      const cursor = token ? decodeCursor(token) : { s: 0, p: wanted ? Math.max(top, 100) : top };
-      const { store, containers } = appServices();
-      const base = origin(request);
-      const jobs: JobView[] = [];
-      let marker = cursor.m;
-      let skip = cursor.s;
-      let next: JobIndexCursor | undefined;
-      for (;;) {
-        const page = await readJobIndexPage(store, containers.logs, { marker, pageSize: cursor.p });
-        let at = skip;
-        while (at < page.ids.length && jobs.length < top) {
-          const ids = page.ids.slice(at, at + Math.min(STATUS_READS, top - jobs.length));
-          at += ids.length;
-          const views = await Promise.all(ids.map((id) => listedView(client, id, base, wanted)));
-          for (const view of views) if (view && !jobs.some((job) => job.id === view.id)) jobs.push(view);
-        }
-        if (jobs.length >= top) {
-          if (at < page.ids.length) next = { ...(marker ? { m: marker } : {}), s: at, p: cursor.p };
-          else if (page.nextMarker) next = { m: page.nextMarker, s: 0, p: cursor.p };
-          break;
-        }
-        if (!page.nextMarker) break;
-        marker = page.nextMarker;
-        skip = 0;
-      }
-      const query = (c: JobIndexCursor): string =>
-        `top=${top}${wanted ? `&status=${wanted}` : ''}&continuation=${encodeCursor(c)}`;
-      return json(200, { jobs, next: next ? `${base}/api/jobs?${query(next)}` : undefined });
+      const { jobs, next } = await listJobs(request, client, appServices());
+      return json(200, { jobs, next: next ? `${origin(request)}/api/jobs?${next}` : undefined });
+    });
+}
+
+/** The jobs page (`GET /api/dashboard`): the same page of jobs as `GET /api/jobs`, for people. */
+export function dashboardHandler(appServices: () => AppServices) {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
+      const { jobs, next } = await listJobs(request, client, appServices());
+      const nonce = scriptNonce();
+      return {
+        status: 200,
+        headers: pageHeaders(nonce),
+        body: renderJobsPage({
+          jobs,
+          status: statusFilter(request),
+          nextHref: next ? `?${next}` : undefined,
+          nonce,
+        }),
+      };
     });
 }
 
@@ -213,7 +254,7 @@ async function listedView(
   client: DurableClient,
   id: string,
   base: string,
-  wanted: string | null,
+  wanted: string | undefined,
 ): Promise<JobView | undefined> {
   let status: Awaited<ReturnType<DurableClient['getStatus']>> | undefined;
   try {

@@ -241,6 +241,96 @@ function paceOf(view: JobView, now: number): { rate?: string; eta?: string } {
   return { rate, eta: `${eta} at this pace` };
 }
 
+/** Statuses the jobs page filters by, in the order a person looks for them. */
+const FILTERS = [
+  'Running',
+  'Queued',
+  'Preparing',
+  'Finalizing',
+  'CancelRequested',
+  'Completed',
+  'Failed',
+  'Canceled',
+] as const;
+
+function duration(view: JobView, now: number): string {
+  const end = view.finished_at ? Date.parse(view.finished_at) : now;
+  const seconds = Math.max(0, Math.round((end - Date.parse(view.created_time)) / 1000));
+  if (seconds < 60) return `${seconds} s`;
+  if (seconds < 3600) return `${Math.floor(seconds / 60)} min ${seconds % 60} s`;
+  return `${Math.floor(seconds / 3600)} h ${Math.floor((seconds % 3600) / 60)} min`;
+}
+
+/**
+ * The jobs page: one row per job of the page (newest first) with its status, a small bar of its
+ * mini-batches, counts, duration and start; status filters; the next page. Without JavaScript it is a
+ * plain page (a refresh while jobs run); with it, it refreshes itself in place like the job page.
+ */
+export function renderJobsPage(page: {
+  jobs: JobView[];
+  status?: JobView['status'];
+  nextHref?: string;
+  nonce?: string;
+  now?: number;
+}): string {
+  const now = page.now ?? Date.now();
+  const running = page.jobs.some((job) => !isFinished(job.status));
+  const rows = page.jobs
+    .map((job) => {
+      const c = job.counters;
+      const bar = progressSegments(job)
+        .segments.map((segment) => `<div class="${segment.id}" style="width:${segment.percent}%"></div>`)
+        .join('');
+      const view = `jobs/${encodeURIComponent(job.id)}/view`;
+      return `<tr data-job="${escape(job.id)}"><td><a href="${escape(view)}">${escape(job.display_name ?? job.name)}</a><br><small class="muted">${escape(job.id)}</small></td><td><span class="status ${job.status}">${job.status}</span></td><td><div class="bar small" role="img" aria-label="${c.succeeded + c.failed} of ${c.miniBatches} done">${bar}</div><small>${c.succeeded + c.failed} / ${c.miniBatches}</small></td><td>${c.succeeded}</td><td>${c.failed}${c.partial ? ` <small class="muted">(${c.partial} partly)</small>` : ''}</td><td>${duration(job, now)}</td><td><small>${escape(job.created_time)}</small></td></tr>`;
+    })
+    .join('');
+  const filters = [
+    `<a href="dashboard"${page.status ? '' : ' aria-current="page"'}>All</a>`,
+    ...FILTERS.map(
+      (status) =>
+        `<a href="?status=${status}"${page.status === status ? ' aria-current="page"' : ''}>${status}</a>`,
+    ),
+  ].join(' ');
+  const nonce = page.nonce ? ` nonce="${escape(page.nonce)}"` : '';
+  const script = `<script${nonce}>
+(() => {
+  const key = new URLSearchParams(location.search).get('code');
+  const headers = key ? { 'x-functions-key': key } : {};
+  const live = () => document.getElementById('live');
+  const tick = async () => {
+    try {
+      const response = await fetch(location.pathname + location.search.replace(/([?&])code=[^&]*&?/, '$1'), { cache: 'no-store', headers });
+      if (response.ok) {
+        const fresh = new DOMParser().parseFromString(await response.text(), 'text/html').getElementById('live');
+        if (fresh) live().replaceWith(document.adoptNode(fresh));
+      }
+    } catch (error) {
+      // A dropped request: try again on the next tick.
+    }
+    if (live().dataset.running === 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS * 2});
+  };
+  if (live().dataset.running === 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS * 2});
+})();
+</script>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>Jobs</title><style>${STYLE}
+.bar.small{height:8px;width:8rem}.bar.small>div{height:8px}nav a{margin-right:.6rem}nav a[aria-current]{font-weight:600;color:#1b1b1b}
+td small{font-size:12px}</style>${running ? '<noscript><meta http-equiv="refresh" content="5"></noscript>' : ''}</head>
+<body><main id="live" data-running="${running}"><h1>Jobs${page.status ? ` <small>${page.status}</small>` : ''}</h1>
+<nav aria-label="filter by status">${filters}</nav>
+${
+  page.jobs.length
+    ? `<table id="jobs"><thead><tr><th>Job</th><th>Status</th><th>Mini-batches</th><th>Succeeded</th><th>Failed</th><th>Duration</th><th>Started</th></tr></thead><tbody>${rows}</tbody></table>`
+    : `<p id="no-jobs">No jobs${page.status ? ` with status ${page.status}` : ''} yet.</p>`
+}
+${page.nextHref ? `<p><a id="next" href="${escape(page.nextHref)}">Older jobs</a></p>` : ''}
+</main>
+${script}
+</body></html>`;
+}
+
 /** A folder of a job's outputs or logs: one link per blob or sub-folder. */
 export function renderFolderPage(folder: {
   title: string;

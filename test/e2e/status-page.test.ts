@@ -210,4 +210,48 @@ describe('status page', () => {
     expect(Number(await text(page, '#succeeded'))).toBe(12 - canceled.counters.succeeded);
     await page.close();
   });
+
+  it('lists jobs newest first, filters them by status, and updates a running one in place', async () => {
+    // A job that fails (its only mini-batch breaches mini_batch_error_threshold 0), then a slow one.
+    await uploadInputs('list-failed', ['bad']);
+    const failed = await product.client.submit({
+      ...jobSpec('list-failed', 'fixable.js', ''),
+      mini_batch_error_threshold: 0,
+    });
+    expect((await product.client.wait(failed.id, { intervalMs: 100 })).status).toBe('Failed');
+    await uploadInputs(
+      'list-slow',
+      Array.from({ length: 6 }, (_, i) => `s${i}`),
+    );
+    const running = await product.client.submit(jobSpec('list-slow', 'slow.js', '--sleep_ms 400', 1));
+    const page = await browser.newPage();
+    await page.goto(`${product.url}/api/dashboard`);
+    const rows = page.locator('#jobs tbody tr');
+    expect(await rows.count()).toBeGreaterThanOrEqual(2);
+    // Newest first: the job just submitted heads the list.
+    expect(await rows.first().getAttribute('data-job')).toBe(running.id);
+    expect(await page.locator(`tr[data-job="${running.id}"] .status`).textContent()).not.toBe('Completed');
+    await page.evaluate(() => Object.assign(window, { sameDocument: true }));
+    await page.locator(`tr[data-job="${running.id}"] .status.Completed`).waitFor({ timeout: 30_000 });
+    expect(await page.evaluate(() => (window as unknown as { sameDocument?: boolean }).sameDocument)).toBe(
+      true,
+    );
+    await page.screenshot({ path: path.join(path.dirname(screenshot), 'jobs-page.png'), fullPage: true });
+
+    // The filter shows only jobs of that status; each row links to its job page.
+    await page.click('nav a:text-is("Failed")');
+    await page.waitForURL(/status=Failed/);
+    const statuses = await page.locator('#jobs tbody .status').allTextContents();
+    expect(statuses.filter((status) => status !== 'Failed')).toEqual([]);
+    expect(await page.locator(`tr[data-job="${failed.id}"]`).count()).toBe(1);
+    expect(await page.locator(`tr[data-job="${running.id}"]`).count()).toBe(0);
+    await page.click('nav a:text-is("Completed")');
+    await page.waitForURL(/status=Completed/);
+    expect(await page.locator(`tr[data-job="${running.id}"]`).count()).toBe(1);
+    expect(await page.locator(`tr[data-job="${failed.id}"]`).count()).toBe(0);
+    await page.click(`tr[data-job="${running.id}"] a`);
+    await page.waitForURL(new RegExp(`/api/jobs/${running.id}/view$`));
+    expect(await text(page, '#status')).toBe('Completed');
+    await page.close();
+  });
 });
