@@ -48,7 +48,7 @@ export class DataPlaceRefusedError extends ParallelJobError {
   readonly code = 'DATA_PLACE_REFUSED';
   constructor(
     readonly what: string,
-    problem: string,
+    readonly problem: string,
   ) {
     super(`${what}: ${problem}.`);
   }

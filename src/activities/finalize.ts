@@ -12,8 +12,7 @@ import { attemptRecordSchema, listAttemptPages } from './attemptRecord';
 import type { MiniBatchReceipt } from './contracts';
 import { MANIFEST_TAIL, manifestEntries, manifestHead, manifestLine, type ManifestEntry } from './manifest';
 import { outputOwnerOf, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
-import { claimOutput } from './outputOwner';
-import { DataPlaceRefusedError } from '../errors';
+import { claimOutputBlob } from './outputOwner';
 
 /** Knobs for tests and benchmarks; the defaults suit any job size. */
 export interface FinalizeOptions {
@@ -331,13 +330,7 @@ async function commitOutput(deps: ActivityDeps, record: JobRecord): Promise<void
   const entries = manifestEntries(store, logsContainer, record.jobId)[Symbol.asyncIterator]();
   let pending: ManifestEntry | undefined;
   for (const [part, blob] of target.blobs.entries()) {
-    deps.access.assert(
-      { accountUrl: store.accountUrl, container: target.container, prefix: blob },
-      'write',
-      field,
-    );
-    const claim = await claimOutput(store, target.container, blob, outputOwnerOf(record));
-    if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
+    const claim = await claimOutputBlob(deps, target.container, blob, outputOwnerOf(record), field);
     const end = (part + 1) * target.miniBatchesPerBlob;
     const ids: string[] = [];
     for (;;) {

@@ -1,4 +1,5 @@
-import { StorageNotFoundError } from '../errors';
+import { DataPlaceRefusedError, StorageNotFoundError } from '../errors';
+import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 
 /**
@@ -37,4 +38,21 @@ export async function claimOutput(
     ok: false,
     problem: `the blob '${container}/${blob}' already exists and was written by ${by}; a job writes only outputs it creates, so choose a new path or delete that blob first`,
   };
+}
+
+/**
+ * The one check before a job writes an output blob of the app's account: the place must be writable and
+ * the blob this owner's (see claimOutput). Throws DataPlaceRefusedError naming `field`.
+ */
+export async function claimOutputBlob(
+  deps: { store: BlobStore; access: AccessPolicy },
+  container: string,
+  blob: string,
+  owner: string,
+  field: string,
+): Promise<Extract<OutputClaim, { ok: true }>> {
+  deps.access.assert({ accountUrl: deps.store.accountUrl, container, prefix: blob }, 'write', field);
+  const claim = await claimOutput(deps.store, container, blob, owner);
+  if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
+  return claim;
 }

@@ -5,7 +5,7 @@ import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import type { EffectiveJob } from '../spec/effective';
-import { DataPlaceRefusedError } from '../errors';
+import { appendRowBlob } from '../spec/outputs';
 import {
   jobRecordSchema,
   outputOwnerOf,
@@ -13,7 +13,7 @@ import {
   type ActivityDeps,
   type JobRecord,
 } from './jobRecord';
-import { claimOutput } from './outputOwner';
+import { claimOutputBlob } from './outputOwner';
 import { manifestEntries } from './manifest';
 
 /** Azure's limits per blob: 50,000 committed blocks, 100,000 uncommitted. */
@@ -118,15 +118,7 @@ async function checkOutputBlobs(
   owner: string,
   field: string,
 ): Promise<void> {
-  for (const blob of target.blobs) {
-    deps.access.assert(
-      { accountUrl: deps.store.accountUrl, container: target.container, prefix: blob },
-      'write',
-      field,
-    );
-    const claim = await claimOutput(deps.store, target.container, blob, owner);
-    if (!claim.ok) throw new DataPlaceRefusedError(field, claim.problem);
-  }
+  for (const blob of target.blobs) await claimOutputBlob(deps, target.container, blob, owner, field);
 }
 
 /**
@@ -137,10 +129,7 @@ function appendRowTarget(store: BlobStore, job: EffectiveJob, miniBatches: numbe
   const target = job.appendRowTo;
   if (!target) return undefined;
   const location = resolveInputLocation(target.path, { accountUrl: store.accountUrl });
-  const file =
-    target.type === 'uri_file'
-      ? location.prefix
-      : `${location.prefix.replace(/\/+$/, '')}/${target.fileName}`;
+  const file = appendRowBlob(location.prefix, target);
   const attempts = job.settings.maxRetries + 1;
   const perBlob = Math.min(MAX_COMMITTED_BLOCKS, Math.floor(MAX_UNCOMMITTED_BLOCKS / attempts));
   const count = Math.max(1, Math.ceil(miniBatches / perBlob));

@@ -11,7 +11,7 @@ import { capMessage } from '../task/results';
 import { jobFolder } from '../storage/layout';
 
 /**
- * Gives an attempt whose run activity threw the same record as any other failed attempt: its items
+ * Gives an attempt whose run activity threw the record every failed attempt has: its items
  * counted as failed (so error_threshold sees them), an attempt log with the error, and an attempt record
  * that finalize puts in the manifest, the CSV report and failed_items.jsonl. An attempt that did write
  * its record before failing keeps that record.

@@ -90,14 +90,14 @@ export function checkLocalInputs(loaded: LoadedJob): void {
 /** Folders with more files than this report their upload's progress. */
 const PROGRESS_FROM_FILES = 200;
 
-/** Uploads the local inputs under `inputs/<runId>/<input name>/` and points the spec at them. */
+/** Uploads the local inputs (checked first with checkLocalInputs) under `inputs/<runId>/<input name>/`. */
 export async function uploadLocalInputs(
   store: BlobStore,
   loaded: LoadedJob,
   runId: string,
   log: (line: string) => void,
 ): Promise<JobSpec> {
-  checkLocalInputs(loaded);
+  // checkLocalInputs ran before the host started (both commands call it first).
   const spec = structuredClone(loaded.spec);
   for (const input of localInputs(loaded)) {
     const target = spec.inputs[input.name];

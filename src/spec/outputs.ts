@@ -36,6 +36,14 @@ export function appendRowFileName(output: ResolvedOutput): string {
   return output.path.split('/').pop() ?? DEFAULT_APPEND_ROW_FILE;
 }
 
+/** The append_row blob inside an output at `prefix`: the file itself, or the file name in the folder. */
+export function appendRowBlob(
+  prefix: string,
+  target: { type: ResolvedOutput['type']; fileName: string },
+): string {
+  return target.type === 'uri_file' ? prefix : `${prefix.replace(/\/+$/, '')}/${target.fileName}`;
+}
+
 /** The text a binding stands for: a literal's value, a data input's path, an output's path. */
 export function bindingValues(spec: JobSpec, outputs: Record<string, ResolvedOutput>) {
   return (binding: Binding): string => {

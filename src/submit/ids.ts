@@ -38,7 +38,7 @@ export function checkClientJobId(id: string, field = 'id'): string {
   return id;
 }
 
-/** The id of a job in a route (`/api/jobs/{id}`): any valid job id, checked before it reaches storage. */
+/** The id of a job in a route (`/api/jobs/{id}`): a client or derived id, checked before it reaches storage. */
 export function checkJobId(id: string, field = 'id'): string {
   if (!isJobId(id))
     throw new SpecValidationError([

@@ -1,5 +1,6 @@
-import { InputPathError, type ValidationIssue } from '../errors';
-import { claimOutput } from '../activities/outputOwner';
+import { DataPlaceRefusedError, InputPathError, type ValidationIssue } from '../errors';
+import { claimOutputBlob } from '../activities/outputOwner';
+import { appendRowBlob } from '../spec/outputs';
 import type { EffectiveJob } from '../spec/effective';
 import { sameAccount, type AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
@@ -48,12 +49,18 @@ export async function jobPlaceIssues(
     }
     const appendRow = job.appendRowTo;
     if (!location || appendRow?.output !== name) continue;
-    const blob =
-      output.type === 'uri_file'
-        ? location.prefix
-        : `${location.prefix.replace(/\/+$/, '')}/${appendRow.fileName}`;
-    const claim = await claimOutput(store, location.container, blob, jobId);
-    if (!claim.ok) issues.push({ path: field, message: claim.problem });
+    try {
+      await claimOutputBlob(
+        services,
+        location.container,
+        appendRowBlob(location.prefix, appendRow),
+        jobId,
+        field,
+      );
+    } catch (error) {
+      if (!(error instanceof DataPlaceRefusedError)) throw error;
+      issues.push({ path: field, message: error.problem });
+    }
   }
   return issues;
 }

@@ -98,6 +98,7 @@ export async function rerunJob(
   }
   const record = await readJobRecord(services.store, services.containers.logs, previousId);
   const id = jobId ?? rerunJobId(previousId, record.generation + 1);
+  if (await jobExists(client, id)) return { jobId: id, created: false, warnings: [], job: record.job };
   return start(client, services, id, record.job, [], previousId);
 }
 
@@ -110,7 +111,7 @@ async function start(
   rerunOf: string | undefined,
   spec?: Record<string, unknown>,
 ): Promise<Submitted> {
-  if (await jobExists(client, jobId)) return { jobId, created: false, warnings, job };
+  // The callers have found no job with this id; a delivery racing this one is caught below.
   const input: RootInput = {
     jobId,
     job,
