@@ -3,8 +3,7 @@ import { ActivityNames } from '../src/activities/contracts';
 import { finalizeActivity } from '../src/activities/finalize';
 import { notifyActivity } from '../src/activities/notify';
 import { planActivity } from '../src/activities/plan';
-import { recordFault } from '../src/activities/recordFault';
-import { runMiniBatch } from '../src/activities/runMiniBatch';
+import { recordGroupFault, runMiniBatchGroup } from '../src/activities/runGroup';
 import { selectActivity } from '../src/activities/select';
 import { stopShardsActivity } from '../src/activities/stopShards';
 import { appServices } from '../src/composition';
@@ -16,11 +15,13 @@ const deps = () => {
 
 df.app.activity(ActivityNames.plan, { handler: (input: unknown) => planActivity(deps(), input) });
 df.app.activity(ActivityNames.select, { handler: (input: unknown) => selectActivity(deps(), input) });
-df.app.activity(ActivityNames.runMiniBatch, { handler: (input: unknown) => runMiniBatch(deps(), input) });
-df.app.activity(ActivityNames.recordFault, { handler: (input: unknown) => recordFault(deps(), input) });
+df.app.activity(ActivityNames.runGroup, { handler: (input: unknown) => runMiniBatchGroup(deps(), input) });
+df.app.activity(ActivityNames.recordGroupFault, {
+  handler: (input: unknown) => recordGroupFault(deps(), input),
+});
 df.app.activity(ActivityNames.finalize, { handler: (input: unknown) => finalizeActivity(deps(), input) });
 df.app.activity(ActivityNames.notify, { handler: (input: unknown) => notifyActivity(appServices(), input) });
 df.app.activity(ActivityNames.stopShards, {
   extraInputs: [df.input.durableClient()],
-  handler: (input: unknown, context) => stopShardsActivity(df.getClient(context), input),
+  handler: (input: unknown, context) => stopShardsActivity(df.getClient(context), deps(), input),
 });

@@ -3,15 +3,16 @@ import { z } from 'zod';
 /** Activity names, shared by registrations in functions/ and the orchestrators. */
 export const ActivityNames = {
   plan: 'ParallelJob_Plan',
-  runMiniBatch: 'ParallelJob_RunMiniBatch',
+  /** A group of mini-batches in one call (see runGroup.ts). */
+  runGroup: 'ParallelJob_RunMiniBatches',
+  /** Records every mini-batch of a group whose call failed after its retries. */
+  recordGroupFault: 'ParallelJob_RecordGroupFault',
   finalize: 'ParallelJob_Finalize',
   /** For a re-run: which mini-batches of a range still need to run. */
   select: 'ParallelJob_Select',
   notify: 'ParallelJob_Notify',
   /** Tells running shards to stop scheduling (cancel, or a stop decided by the root). */
   stopShards: 'ParallelJob_StopShards',
-  /** Records an attempt whose activity threw, so that it is counted and reported like any failure. */
-  recordFault: 'ParallelJob_RecordFault',
 } as const;
 
 /** Input of one attempt. Small on purpose: everything else is read from the job folder. */

@@ -52,6 +52,11 @@ export type WrittenAttemptRecord = AttemptRecord & {
 };
 
 const jobRecords = new BoundedCache<JobRecord>(16);
+
+/** The job record, read once per process and job. */
+export function cachedJobRecord(store: BlobStore, logsContainer: string, jobId: string): Promise<JobRecord> {
+  return jobRecords.get(jobId, () => readJobRecord(store, logsContainer, jobId));
+}
 const planPages = new BoundedCache<PlanPage>(64);
 let defaultPools: TaskPools | undefined;
 
@@ -251,7 +256,7 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const input = runMiniBatchInputSchema.parse(raw);
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
-  const record = await jobRecords.get(input.jobId, () => readJobRecord(store, logsContainer, input.jobId));
+  const record = await cachedJobRecord(store, logsContainer, input.jobId);
   const descriptor = await descriptorFor(store, logsContainer, record, input.index);
   const settings = record.job.settings;
 

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { effectiveJobSchema, effectiveSettingsSchema } from '../spec/effective';
+import { miniBatchReceiptSchema } from '../activities/contracts';
 import { planSummarySchema } from '../plan/descriptor';
 import { countersSchema, firstErrorSchema } from './progress';
 
@@ -76,6 +77,7 @@ export const shardInputSchema = z.object({
   select: z.boolean(),
   settings: effectiveSettingsSchema.pick({
     maxRetries: true,
+    timeoutSeconds: true,
     progressUpdateTimeoutSeconds: true,
   }),
   retryBaseDelayMs: z.number().int().nonnegative(),
@@ -104,8 +106,61 @@ export const rootStatusSchema = z.object({
 });
 export type RootStatus = z.infer<typeof rootStatusSchema>;
 
+/** `inFlight`: mini-batches handed to the running group (it runs up to its width of them at once). */
 export const shardStatusSchema = z.object({ counters: countersSchema, inFlight: z.number().int() });
 export type ShardStatus = z.infer<typeof shardStatusSchema>;
+
+/** A run of consecutive mini-batches at the same attempt: how groups name their work compactly. */
+export const workRunSchema = z.object({
+  start: z.number().int().nonnegative(),
+  count: z.number().int().positive(),
+  attempt: z.number().int().positive(),
+});
+export type WorkRun = z.infer<typeof workRunSchema>;
+
+/** Most mini-batches handed to one group call: bounds the call's input, result and time. */
+export const MAX_GROUP_MINI_BATCHES = 4096;
+
+/**
+ * One call of the group activity: runs the mini-batches of `runs` in order with up to `width` attempts
+ * in flight, starting new ones until `budgetMs` is spent (or the failure budget, a fatal error or a stop
+ * request ends it early), and says which it did not start. (shard, group) names the call, so that a
+ * re-executed call finds what its first execution recorded.
+ */
+export const runGroupInputSchema = z.object({
+  jobId: z.string().min(1),
+  shard: z.number().int().nonnegative(),
+  group: z.number().int().nonnegative(),
+  runs: z.array(workRunSchema).min(1),
+  width: z.number().int().positive(),
+  budgetMs: z.number().int().positive(),
+  maxRetries: z.number().int().nonnegative(),
+  budget: z.object({ items: z.number().int().nullable(), miniBatches: z.number().int().nullable() }),
+});
+export type RunGroupInput = z.infer<typeof runGroupInputSchema>;
+
+/**
+ * What a group did, folded: counters of the attempts it started and of the mini-batches that ended in
+ * it, the first errors, the failed attempts to retry (their receipts, for a later retry or to count them
+ * if none comes) and the work it did not start. Its size is bounded by the failures, not by the work.
+ */
+export const groupResultSchema = z.object({
+  counters: countersSchema,
+  errors: z.array(firstErrorSchema),
+  retries: z.array(miniBatchReceiptSchema),
+  fatal: z.object({ code: z.string(), message: z.string(), index: z.number().int() }).optional(),
+  notStarted: z.array(workRunSchema),
+});
+export type GroupResult = z.infer<typeof groupResultSchema>;
+
+/** A group whose activity threw after its retries: what it was given and why it failed. */
+export const recordGroupFaultInputSchema = z.object({
+  jobId: z.string().min(1),
+  runs: z.array(workRunSchema).min(1),
+  maxRetries: z.number().int().nonnegative(),
+  message: z.string(),
+});
+export type RecordGroupFaultInput = z.infer<typeof recordGroupFaultInputSchema>;
 
 /** How a job ended: what finalize records and what the root returns. */
 export const jobEndSchema = z.object({

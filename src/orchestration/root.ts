@@ -111,6 +111,7 @@ export function* rootOrchestrator(
         select: input.rerunOf !== undefined,
         settings: {
           maxRetries: settings.maxRetries,
+          timeoutSeconds: settings.timeoutSeconds,
           progressUpdateTimeoutSeconds: settings.progressUpdateTimeoutSeconds,
         },
         retryBaseDelayMs: options.retryBaseDelayMs,

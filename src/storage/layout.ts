@@ -16,6 +16,13 @@ export function jobFolder(jobId: string) {
     attemptRecord: (index: number, attempt: number) =>
       `${root}sys/attempts/${pad(index, 9)}/attempt-${pad(attempt, 3)}.json`,
     attemptsPrefix: `${root}sys/attempts/`,
+    /**
+     * Written when a group call starts: a call that finds it already there is a re-execution (after a
+     * crash) and takes the outcomes its first execution recorded instead of running them again.
+     */
+    groupClaim: (shard: number, group: number) => `${root}sys/groups/${pad(shard, 6)}-${pad(group, 6)}`,
+    /** Written when the job stops early (cancel, a breach, a broken task): running groups start nothing new. */
+    stopRequest: `${root}sys/stop.json`,
     /** The task's captured log lines (ctx.log, console) for one attempt. */
     attemptLog: (index: number, attempt: number) =>
       `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}.log.txt`,

@@ -5,12 +5,14 @@ import {
   type JobOutcome,
   type RootInput,
   type RootStatus,
+  type RunGroupInput,
   type StopShardsInput,
 } from '../../../src/orchestration/contracts';
 import { rootOrchestrator } from '../../../src/orchestration/root';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
 import type { EffectiveSettings } from '../../../src/spec/effective';
 import { EventType } from '../../../src/local/durable/history';
+import { simulateGroup } from '../../support/groups';
 import { drive, type Outcome, type ReplayResult, type World } from '../../support/replay';
 import { effectiveJob, failed, receipt } from '../../support/jobs';
 
@@ -44,7 +46,12 @@ const planOf = (miniBatches: number): Outcome => ({
 });
 
 /** A job world: planning gives `plan`, shards run through the real shard orchestrator. */
-function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): JobWorld {
+function jobWorld(
+  plan: Outcome,
+  run: (input: RunMiniBatchInput) => Outcome,
+  /** Attempts a group starts before handing the rest back (its time budget). */
+  perGroup?: number,
+): JobWorld {
   const world: JobWorld = {
     runs: [],
     stopped: [],
@@ -55,10 +62,8 @@ function jobWorld(plan: Outcome, run: (input: RunMiniBatchInput) => Outcome): Jo
     shardEventsReplayed: 0,
     activity(name, input) {
       if (name === ActivityNames.plan) return plan;
-      if (name === ActivityNames.runMiniBatch) {
-        world.runs.push(input as RunMiniBatchInput);
-        return run(input as RunMiniBatchInput);
-      }
+      if (name === ActivityNames.runGroup)
+        return simulateGroup(input as RunGroupInput, run, world.runs, perGroup);
       if (name === ActivityNames.stopShards) {
         world.stopped.push(input as StopShardsInput);
         return { result: (input as StopShardsInput).shards.length };
@@ -191,12 +196,13 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
   });
 
   it('continues as new every N shards and carries the counters across executions', async () => {
-    const world = jobWorld(planOf(100), ok);
-    const { outcome, results } = await runJob(world, {}, { shardsPerExecution: 2 });
+    // One lane of width 1: shards of 256 mini-batches.
+    const world = jobWorld(planOf(1000), ok);
+    const { outcome, results } = await runJob(world, {}, { shardsPerExecution: 1 });
     expect(results.length).toBeGreaterThan(2);
     expect(results.slice(0, -1).every((r) => r.status === 'ContinuedAsNew')).toBe(true);
-    expect(outcome.counters.succeeded).toBe(100);
-    expect(new Set(world.runs.map((r) => r.index)).size).toBe(100);
+    expect(outcome.counters.succeeded).toBe(1000);
+    expect(new Set(world.runs.map((r) => r.index)).size).toBe(1000);
   });
 
   it('keeps instance_count x max_concurrency_per_instance attempts in flight across lanes', async () => {
@@ -293,10 +299,10 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
   });
 
   it('on cancel stops starting shards, finalizes what exists and ends Canceled', async () => {
-    const world = jobWorld(planOf(200), ok);
+    const world = jobWorld(planOf(2000), ok, 10);
     const { outcome } = await runJob(world, {}, { events: [{ beforeEpisode: 3, name: 'cancel' }] });
     expect(outcome.status).toBe('Canceled');
-    expect(outcome.counters.scheduled).toBeLessThan(200);
+    expect(outcome.counters.scheduled).toBeLessThan(2000);
     expect(outcome.counters.succeeded).toBe(outcome.counters.scheduled);
     expect(world.finalized[0]!.status).toBe('Canceled');
     // The running shards were told to stop too.
@@ -305,9 +311,12 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
   });
 
   it("tells the other lanes' running shards to stop when one shard breaches a threshold", async () => {
-    // Concurrency 16 gives two lanes of width 8 (shards of 128): shard 0 fails everything, shard 1 is running.
-    const world = jobWorld(planOf(1000), (input) =>
-      input.index < 128 ? { result: failed(input.index, input.attempt, { retryable: false }) } : ok(input),
+    // Concurrency 16 gives two lanes of width 8 (shards of 500 here): shard 0 fails everything, shard 1
+    // is running (groups of 16).
+    const world = jobWorld(
+      planOf(1000),
+      (input) => (input.index < 500 ? { result: failed(input.index, input.attempt) } : ok(input)),
+      16,
     );
     const { outcome } = await runJob(world, {
       maxConcurrencyPerInstance: 16,
@@ -321,8 +330,9 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
   });
 
   it('keeps every history bounded however many mini-batches the job has', async () => {
-    const small = jobWorld(planOf(200), ok);
-    const large = jobWorld(planOf(2000), ok);
+    // One lane of width 1: shards of 256 mini-batches, 8 per root execution.
+    const small = jobWorld(planOf(2000), ok);
+    const large = jobWorld(planOf(20_000), ok);
     const a = await runJob(small, {}, { shardsPerExecution: 8 });
     const b = await runJob(large, {}, { shardsPerExecution: 8 });
     const largest = (w: JobWorld, r: ReplayResult[]) =>

@@ -1,11 +1,15 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import {
-  ActivityNames,
-  type RecordFaultInput,
-  type RunMiniBatchInput,
-} from '../../../src/activities/contracts';
-import type { ShardInput, ShardResult } from '../../../src/orchestration/contracts';
+import { ActivityNames, type RunMiniBatchInput } from '../../../src/activities/contracts';
+import type {
+  RecordGroupFaultInput,
+  RunGroupInput,
+  ShardInput,
+  ShardResult,
+} from '../../../src/orchestration/contracts';
+import { retryDelayMs } from '../../../src/orchestration/progress';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
+import { EventType } from '../../../src/local/durable/history';
+import { simulateGroup } from '../../support/groups';
 import { drive, type Outcome } from '../../support/replay';
 import { failed, receipt } from '../../support/jobs';
 
@@ -17,39 +21,49 @@ function shardInput(fields: Partial<ShardInput> = {}): ShardInput {
     end: 6,
     window: 2,
     select: false,
-    settings: { maxRetries: 2, progressUpdateTimeoutSeconds: 270 },
+    settings: { maxRetries: 2, timeoutSeconds: 60, progressUpdateTimeoutSeconds: 270 },
     retryBaseDelayMs: 1000,
     budget: { items: null, miniBatches: null },
     ...fields,
   };
 }
 
-/** A world whose run-mini-batch activity answers from a script keyed by "index/attempt". */
-function world(script: (input: RunMiniBatchInput) => Outcome) {
+/**
+ * A world whose group activity runs each mini-batch from a script keyed by (index, attempt); `perGroup`
+ * stands for the group's time budget (attempts it starts before handing the rest back).
+ */
+function world(script: (input: RunMiniBatchInput) => Outcome, perGroup?: number) {
   const calls: RunMiniBatchInput[] = [];
+  const groups: RunGroupInput[] = [];
   return {
     calls,
+    groups,
     activity(name: string, input: unknown): Outcome {
-      expect(name).toBe(ActivityNames.runMiniBatch);
-      const typed = input as RunMiniBatchInput;
-      calls.push(typed);
-      return script(typed);
+      expect(name).toBe(ActivityNames.runGroup);
+      groups.push(input as RunGroupInput);
+      return simulateGroup(input as RunGroupInput, script, calls, perGroup);
     },
   };
 }
 
+/** History times are ISO strings or Dates. */
+const timeOf = (value: unknown): number => new Date(value as string | Date).getTime();
+
 const ok = (input: RunMiniBatchInput): Outcome => ({ result: receipt(input.index, input.attempt) });
+const settings = (fields: Partial<ShardInput['settings']>): ShardInput['settings'] => ({
+  maxRetries: 2,
+  timeoutSeconds: 60,
+  progressUpdateTimeoutSeconds: 270,
+  ...fields,
+});
 
 describe('shard orchestrator (replayed over histories)', () => {
-  it('runs every mini-batch once with at most `window` attempts in flight', async () => {
+  it('runs every mini-batch once, in groups `window` attempts wide', async () => {
     const w = world(ok);
-    const inFlight: number[] = [];
-    const result = await drive(shardOrchestrator, shardInput({ window: 2 }), w, {
-      onEpisode: (_, state) => inFlight.push((state.customStatus as { inFlight: number }).inFlight),
-    });
+    const result = await drive(shardOrchestrator, shardInput({ window: 2 }), w);
     expect(result.status).toBe('Completed');
     expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(Math.max(...inFlight)).toBe(2);
+    expect(w.groups.every((group) => group.width === 2)).toBe(true);
     const output = result.output as ShardResult;
     expect(output.counters).toMatchObject({
       miniBatches: 6,
@@ -62,18 +76,35 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(output.stop).toBeUndefined();
   });
 
-  it('keeps the window full as attempts finish one by one (a sliding window, not waves)', async () => {
-    const w = world(ok);
-    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), w, { batch: 1 });
-    // After the first completion the fourth attempt is scheduled in the same episode.
-    const scheduled = result.history.filter(
-      (e) => e.EventType === 4 && e.Name === ActivityNames.runMiniBatch,
-    );
-    expect(scheduled).toHaveLength(8);
-    const firstEpisodeEnd = result.history.findIndex((e) => e.EventType === 13);
-    const secondEpisodeEnd = result.history.findIndex((e, i) => e.EventType === 13 && i > firstEpisodeEnd);
-    const inSecond = result.history.slice(firstEpisodeEnd, secondEpisodeEnd).filter((e) => e.EventType === 4);
-    expect(inSecond).toHaveLength(1);
+  it('runs what a group did not start in the next group, each mini-batch once and in order', async () => {
+    const w = world(ok, 3);
+    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), w);
+    expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
+    expect(w.groups.map((group) => group.group)).toEqual([0, 1, 2]);
+    expect(w.groups.map((group) => group.runs)).toEqual([
+      [{ start: 0, count: 8, attempt: 1 }],
+      [{ start: 3, count: 5, attempt: 1 }],
+      [{ start: 6, count: 2, attempt: 1 }],
+    ]);
+    expect((result.output as ShardResult).counters).toMatchObject({ scheduled: 8, succeeded: 8 });
+  });
+
+  it('costs a few history events per group, not per mini-batch', async () => {
+    const result = await drive(shardOrchestrator, shardInput({ end: 1000, window: 8 }), world(ok, 250));
+    expect((result.output as ShardResult).counters.succeeded).toBe(1000);
+    const scheduled = result.history.filter((e) => e.EventType === EventType.TaskScheduled);
+    expect(scheduled).toHaveLength(4);
+    expect(result.stats.historyLength).toBeLessThan(40);
+  });
+
+  it('grows the time budget of later groups from the measured attempt durations', async () => {
+    const slow = (input: RunMiniBatchInput): Outcome => ({
+      result: receipt(input.index, input.attempt, { durationMs: 400 }),
+    });
+    const w = world(slow, 4);
+    await drive(shardOrchestrator, shardInput({ end: 12, window: 4 }), w);
+    expect(w.groups[0]!.budgetMs).toBe(1000);
+    expect(w.groups[1]!.budgetMs).toBe(12_000); // 30 attempts of 400 ms
   });
 
   it('retries a failed attempt after a backoff timer and counts the retries', async () => {
@@ -82,20 +113,30 @@ describe('shard orchestrator (replayed over histories)', () => {
     );
     const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 1 }), w);
     expect(w.calls.filter((c) => c.index === 1).map((c) => c.attempt)).toEqual([1, 2, 3]);
+    expect(w.groups.slice(1).map((group) => group.runs)).toEqual([
+      [{ start: 1, count: 1, attempt: 2 }],
+      [{ start: 1, count: 1, attempt: 3 }],
+    ]);
     const output = result.output as ShardResult;
     expect(output.counters).toMatchObject({ succeeded: 3, failed: 0, retried: 2, itemsFailed: 0 });
-    // Backoff timers: about 1 s before attempt 2, about 2 s before attempt 3 (+-20% jitter).
-    const timers = result.history.filter((e) => e.EventType === 11).map((e) => Date.parse(String(e.FireAt)));
-    const starts = result.history.filter((e) => e.EventType === 10);
-    expect(timers.length).toBeGreaterThanOrEqual(2);
-    expect(starts.length).toBeGreaterThan(timers.length); // watchdogs are created and cancelled
+    // Backoff on durable timers: about 1 s before attempt 2, then about 2 s before attempt 3 (+-20% jitter).
+    const start = timeOf(result.history[0]!.Timestamp);
+    const backoffs = result.history
+      .filter((e) => e.EventType === EventType.TimerCreated)
+      .map((e) => new Date(e.FireAt as string | Date).getTime() - start)
+      .filter((ms) => ms < 60_000); // not the watchdog
+    expect(backoffs).toHaveLength(2);
+    expect(backoffs[0]).toBeGreaterThanOrEqual(800);
+    expect(backoffs[0]).toBeLessThanOrEqual(1200);
+    expect(backoffs[1]! - backoffs[0]!).toBeGreaterThanOrEqual(1600);
+    expect(backoffs[1]! - backoffs[0]!).toBeLessThanOrEqual(2400);
   });
 
   it('gives up after max_retries retries and counts every item of the mini-batch as failed', async () => {
     const w = world((input) => (input.index === 0 ? { result: failed(0, input.attempt) } : ok(input)));
     const result = await drive(
       shardOrchestrator,
-      shardInput({ end: 2, window: 1, settings: { maxRetries: 1, progressUpdateTimeoutSeconds: 270 } }),
+      shardInput({ end: 2, window: 1, settings: settings({ maxRetries: 1 }) }),
       w,
     );
     expect(w.calls.filter((c) => c.index === 0)).toHaveLength(2);
@@ -120,6 +161,7 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(w.calls).toHaveLength(2);
     expect((result.output as ShardResult).counters).toMatchObject({
       failed: 1,
+      partial: 1,
       itemsFailed: 3,
       itemsSucceeded: 17,
       rows: 17,
@@ -137,6 +179,7 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(output.stop).toBe('fatal');
     expect(output.fatal).toEqual({ code: 'TASK_BROKEN', message: 'cannot load score.js', index: 1 });
     expect(w.calls.map((c) => c.index)).toEqual([0, 1]);
+    expect(w.groups).toHaveLength(1);
   });
 
   it('stops scheduling once its failure budget is spent (a threshold breach)', async () => {
@@ -148,7 +191,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       shardInput({
         end: 20,
         window: 1,
-        settings: { maxRetries: 0, progressUpdateTimeoutSeconds: 270 },
+        settings: settings({ maxRetries: 0 }),
         budget: { items: null, miniBatches: 2 },
       }),
       w,
@@ -159,8 +202,27 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('on cancel lets in-flight attempts finish, abandons pending retries and schedules nothing new', async () => {
-    const w = world((input) => (input.index === 0 ? { result: failed(0, input.attempt) } : ok(input)));
+  it('hands each group what is left of the failure budget', async () => {
+    const w = world((input) => (input.index === 0 ? { result: failed(0, 1) } : ok(input)), 2);
+    await drive(
+      shardOrchestrator,
+      shardInput({
+        end: 6,
+        window: 1,
+        settings: settings({ maxRetries: 0 }),
+        budget: { items: 25, miniBatches: 4 },
+      }),
+      w,
+    );
+    expect(w.groups.map((group) => group.budget)).toEqual([
+      { items: 25, miniBatches: 4 },
+      { items: 15, miniBatches: 3 },
+      { items: 15, miniBatches: 3 },
+    ]);
+  });
+
+  it('on cancel lets the running group finish, abandons pending retries and dispatches nothing new', async () => {
+    const w = world((input) => (input.index === 0 ? { result: failed(0, input.attempt) } : ok(input)), 2);
     const result = await drive(shardOrchestrator, shardInput({ end: 10, window: 2 }), w, {
       events: [{ beforeEpisode: 3, name: 'cancel' }],
     });
@@ -168,127 +230,113 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(output.stop).toBe('canceled');
     expect(output.counters.scheduled).toBeLessThan(10);
     expect(output.counters.succeeded + output.counters.failed).toBe(output.counters.scheduled);
+    // Mini-batch 0 was waiting for its retry: its failure is final.
+    expect(output.errors[0]).toMatchObject({ index: 0, attempt: 1 });
   });
 
-  it('fails the shard as stalled when nothing finishes within progress_update_timeout', async () => {
-    const w = world((input) => (input.index === 1 ? { hang: true } : ok(input)));
-    const result = await drive(
-      shardOrchestrator,
-      shardInput({ end: 2, window: 1, settings: { maxRetries: 2, progressUpdateTimeoutSeconds: 30 } }),
-      w,
-    );
-    expect((result.output as ShardResult).stop).toBe('stalled');
-  });
-
-  it('arms one progress watchdog for many mini-batches, not one per wait', async () => {
-    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), world(ok), { batch: 1 });
-    expect(result.history.filter((e) => e.EventType === 10)).toHaveLength(1);
-    expect((result.output as ShardResult).counters.succeeded).toBe(8);
-  });
-
-  it('re-arms the watchdog when it fires after progress instead of stalling', async () => {
-    // Every first attempt fails; backoffs of 6.4-9.6 s. Mini-batch 0 retries before the 10 s watchdog,
-    // mini-batch 1's backoff ends after it: the watchdog fires with progress since, so it is re-armed.
-    const w = world((input) => (input.attempt === 1 ? { result: failed(input.index, 1) } : ok(input)));
+  it('fails the shard as stalled when a group outlives its budget, the task timeout and progress_update_timeout', async () => {
+    const w = world((input) => (input.index === 1 ? { hang: true } : ok(input)), 1);
     const result = await drive(
       shardOrchestrator,
       shardInput({
         end: 2,
         window: 1,
-        settings: { maxRetries: 2, progressUpdateTimeoutSeconds: 10 },
-        retryBaseDelayMs: 8000,
+        settings: settings({ timeoutSeconds: 10, progressUpdateTimeoutSeconds: 30 }),
+      }),
+      w,
+    );
+    expect((result.output as ShardResult).stop).toBe('stalled');
+    const fired = result.history.filter((e) => e.EventType === EventType.TimerFired);
+    const scheduled = result.history.filter((e) => e.EventType === EventType.TaskScheduled);
+    // Stalled 1 s (budget) + 2 x 10 s (task timeout) + 30 s after the hanging group started.
+    expect(timeOf(fired.at(-1)!.FireAt) - timeOf(scheduled.at(-1)!.Timestamp)).toBe(51_000);
+  });
+
+  it('arms one progress watchdog for many groups, not one per wait', async () => {
+    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), world(ok, 1));
+    expect(result.history.filter((e) => e.EventType === EventType.TimerCreated)).toHaveLength(1);
+    expect((result.output as ShardResult).counters.succeeded).toBe(8);
+  });
+
+  it('re-arms the watchdog when it fires after progress instead of stalling', async () => {
+    // Groups of one: both first attempts fail at once. The watchdog (1 s budget + 2 x 1 s + progress)
+    // is set between the two backoffs: it fires after the first retry returned, so it is re-armed.
+    const base = 20_000;
+    const [early, late] = [0, 1].map((index) => retryDelayMs('job-1', index, 2, base)).sort((a, b) => a - b);
+    const progress = Math.round((early! + late!) / 2000) - 3;
+    expect(early! + 1000).toBeLessThan((progress + 3) * 1000);
+    expect(late!).toBeGreaterThan((progress + 3) * 1000);
+    const w = world((input) => (input.attempt === 1 ? { result: failed(input.index, 1) } : ok(input)), 1);
+    const result = await drive(
+      shardOrchestrator,
+      shardInput({
+        end: 2,
+        window: 1,
+        settings: settings({ timeoutSeconds: 1, progressUpdateTimeoutSeconds: progress }),
+        retryBaseDelayMs: base,
       }),
       w,
     );
     const output = result.output as ShardResult;
     expect(output.stop).toBeUndefined();
     expect(output.counters).toMatchObject({ succeeded: 2, retried: 2 });
-    // Two backoff timers and the watchdog fired; a second watchdog was armed.
-    expect(result.history.filter((e) => e.EventType === 11)).toHaveLength(3);
-    expect(result.history.filter((e) => e.EventType === 10)).toHaveLength(4);
+    const fired = result.history
+      .filter((e) => e.EventType === EventType.TimerFired)
+      .map((e) => timeOf(e.FireAt));
+    expect(fired).toContain(timeOf(result.history[0]!.Timestamp) + (progress + 3) * 1000);
   });
 
   it('asks which mini-batches to run when it is part of a re-run', async () => {
     const calls: Array<{ name: string; input: unknown }> = [];
+    const attempts: RunMiniBatchInput[] = [];
     const result = await drive(shardOrchestrator, shardInput({ start: 0, end: 6, select: true }), {
       activity(name, input) {
         calls.push({ name, input });
         if (name === ActivityNames.select) return { result: [2, 5] };
-        const typed = input as RunMiniBatchInput;
-        return { result: receipt(typed.index, typed.attempt) };
+        return simulateGroup(input as RunGroupInput, ok, attempts);
       },
     });
     expect(calls[0]).toEqual({ name: ActivityNames.select, input: { jobId: 'job-1', start: 0, end: 6 } });
-    expect(calls.slice(1).map((c) => (c.input as RunMiniBatchInput).index)).toEqual([2, 5]);
+    expect(attempts.map((c) => c.index)).toEqual([2, 5]);
     expect((result.output as ShardResult).counters.miniBatches).toBe(2);
   });
 
   it('the replay harness catches the SDK re-sending already scheduled tasks (why whenAny exists)', async () => {
     function* naiveWindow(context: OrchestrationContext): Generator<Task, void, unknown> {
-      const inFlight = [0, 1].map((index) =>
-        context.df.callActivity(ActivityNames.runMiniBatch, { jobId: 'j', index, attempt: 1 }),
-      );
+      const inFlight = [0, 1].map((index) => context.df.callActivity('Any', { index }));
       let next = 2;
       while (inFlight.length > 0) {
         const winner = (yield context.df.Task.any(inFlight)) as Task;
         inFlight.splice(inFlight.indexOf(winner), 1);
-        if (next < 4)
-          inFlight.push(
-            context.df.callActivity(ActivityNames.runMiniBatch, { jobId: 'j', index: next++, attempt: 1 }),
-          );
+        if (next < 4) inFlight.push(context.df.callActivity('Any', { index: next++ }));
       }
     }
-    await expect(drive(naiveWindow, null, world(ok))).rejects.toThrow(/non-deterministic replay/);
+    await expect(drive(naiveWindow, null, { activity: (_, input) => ({ result: input }) })).rejects.toThrow(
+      /non-deterministic replay/,
+    );
   });
 });
 
 describe('an attempt whose activity throws', () => {
-  /** Run activities answer from `run`; the fault records answer from `record`. */
-  function faultyWorld(
-    run: (input: RunMiniBatchInput) => Outcome,
-    record: (input: RecordFaultInput) => Outcome,
-  ) {
-    const runs: RunMiniBatchInput[] = [];
-    const records: RecordFaultInput[] = [];
-    return {
-      runs,
-      records,
-      activity(name: string, input: unknown): Outcome {
-        if (name === ActivityNames.recordFault) {
-          records.push(input as RecordFaultInput);
-          return record(input as RecordFaultInput);
-        }
-        expect(name).toBe(ActivityNames.runMiniBatch);
-        runs.push(input as RunMiniBatchInput);
-        return run(input as RunMiniBatchInput);
-      },
-    };
-  }
   const throwsFirst = (input: RunMiniBatchInput): Outcome =>
     input.index === 1 && input.attempt === 1 ? { error: 'storage unreachable after retries' } : ok(input);
-  const recorded = (input: RecordFaultInput): Outcome => ({
-    result: failed(input.index, input.attempt, { code: 'ACTIVITY_FAILED', message: input.message }),
-  });
 
-  it('is recorded with its items before it counts, then retried', async () => {
-    const w = faultyWorld(throwsFirst, recorded);
+  it('is counted as a failed attempt, then retried', async () => {
+    const w = world(throwsFirst);
     const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
-    expect(w.records).toEqual([
-      { jobId: 'job-1', index: 1, attempt: 1, message: expect.stringContaining('storage unreachable') },
-    ]);
-    expect(w.runs.filter((c) => c.index === 1).map((c) => c.attempt)).toEqual([1, 2]);
+    expect(w.calls.filter((c) => c.index === 1).map((c) => c.attempt)).toEqual([1, 2]);
     expect((result.output as ShardResult).counters).toMatchObject({ succeeded: 3, failed: 0, retried: 1 });
   });
 
-  it('counts its items as failed when it has no retries left', async () => {
-    const w = faultyWorld(throwsFirst, recorded);
+  it('is a final failure with its code when it has no retries left', async () => {
+    const w = world(throwsFirst);
     const result = await drive(
       shardOrchestrator,
-      shardInput({ end: 3, window: 2, settings: { maxRetries: 0, progressUpdateTimeoutSeconds: 270 } }),
+      shardInput({ end: 3, window: 2, settings: settings({ maxRetries: 0 }) }),
       w,
     );
     const output = result.output as ShardResult;
-    expect(output.counters).toMatchObject({ succeeded: 2, failed: 1, itemsFailed: 10, itemsSucceeded: 20 });
+    expect(output.counters).toMatchObject({ succeeded: 2, failed: 1, itemsSucceeded: 20 });
     expect(output.errors).toEqual([
       {
         index: 1,
@@ -298,16 +346,85 @@ describe('an attempt whose activity throws', () => {
       },
     ]);
   });
+});
 
-  it('still counts (with no items) when even its record cannot be written', async () => {
-    const w = faultyWorld(throwsFirst, () => ({ error: 'storage still unreachable' }));
+describe('a group call that throws', () => {
+  /** Group calls throw `throws` times, then run; fault records answer from `record`. */
+  function faultyWorld(throws: number, record: (input: RecordGroupFaultInput) => Outcome) {
+    const calls: RunMiniBatchInput[] = [];
+    const groups: RunGroupInput[] = [];
+    const records: RecordGroupFaultInput[] = [];
+    let left = throws;
+    return {
+      calls,
+      groups,
+      records,
+      activity(name: string, input: unknown): Outcome {
+        if (name === ActivityNames.recordGroupFault) {
+          records.push(input as RecordGroupFaultInput);
+          return record(input as RecordGroupFaultInput);
+        }
+        expect(name).toBe(ActivityNames.runGroup);
+        groups.push(input as RunGroupInput);
+        if (left > 0) {
+          left -= 1;
+          return { error: 'storage unreachable after retries' };
+        }
+        return simulateGroup(input as RunGroupInput, ok, calls);
+      },
+    };
+  }
+  const recorded = (input: RecordGroupFaultInput): Outcome =>
+    simulateGroup(
+      {
+        jobId: input.jobId,
+        shard: 0,
+        group: 0,
+        runs: input.runs,
+        width: 1,
+        budgetMs: 1,
+        maxRetries: input.maxRetries,
+        budget: { items: null, miniBatches: null },
+      },
+      (attempt) => ({
+        result: failed(attempt.index, attempt.attempt, { code: 'ACTIVITY_FAILED', message: input.message }),
+      }),
+      [],
+    );
+
+  it('runs again with the same input (a re-executed call keeps what its first run recorded)', async () => {
+    const w = faultyWorld(2, recorded);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
+    expect(w.groups).toHaveLength(3);
+    expect(new Set(w.groups.map((group) => JSON.stringify(group))).size).toBe(1);
+    expect(w.records).toHaveLength(0);
+    expect((result.output as ShardResult).counters).toMatchObject({ succeeded: 3, failed: 0 });
+  });
+
+  it('has its mini-batches recorded as failed attempts, then retried, when its retries are spent', async () => {
+    const w = faultyWorld(3, recorded);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
+    expect(w.records).toEqual([
+      {
+        jobId: 'job-1',
+        runs: [{ start: 0, count: 3, attempt: 1 }],
+        maxRetries: 2,
+        message: expect.stringContaining('storage unreachable'),
+      },
+    ]);
+    expect(w.calls.map((c) => `${c.index}/${c.attempt}`).sort()).toEqual(['0/2', '1/2', '2/2']);
+    expect((result.output as ShardResult).counters).toMatchObject({ succeeded: 3, failed: 0, retried: 3 });
+  });
+
+  it('still counts its mini-batches (without items) when even the record cannot be written', async () => {
+    const w = faultyWorld(3, () => ({ error: 'storage still unreachable' }));
     const result = await drive(
       shardOrchestrator,
-      shardInput({ end: 3, window: 2, settings: { maxRetries: 0, progressUpdateTimeoutSeconds: 270 } }),
+      shardInput({ end: 3, window: 2, settings: settings({ maxRetries: 0 }) }),
       w,
     );
     const output = result.output as ShardResult;
-    expect(output.counters).toMatchObject({ succeeded: 2, failed: 1, itemsFailed: 0 });
-    expect(output.errors[0]).toMatchObject({ index: 1, code: 'ACTIVITY_FAILED' });
+    expect(output.counters).toMatchObject({ scheduled: 3, succeeded: 0, failed: 3, itemsFailed: 0 });
+    expect(output.errors[0]).toMatchObject({ index: 0, code: 'ACTIVITY_FAILED' });
   });
 });
