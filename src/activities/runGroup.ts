@@ -5,8 +5,17 @@ import {
   type GroupResult,
   type RunGroupInput,
 } from '../orchestration/contracts';
-import { emptyTally, runsOf, tallyAttempt, tallyStart, tallyStop, workOf } from '../orchestration/groupTally';
-import { receiptForFault } from '../orchestration/progress';
+import {
+  emptyTally,
+  retriesAtRisk,
+  runsOf,
+  tallyAttempt,
+  tallyRetryTaken,
+  tallyStart,
+  tallyStop,
+  workOf,
+} from '../orchestration/groupTally';
+import { receiptForFault, retryDelayMs } from '../orchestration/progress';
 import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../spec/limits';
 import { jobFolder } from '../storage/layout';
 import { receiptFromMetadata } from './attemptRecord';
@@ -24,9 +33,11 @@ export interface RunGroupOptions {
 /**
  * Runs a group of mini-batches in one activity call: up to `width` attempts in flight on the warm pool,
  * each exactly as a one-mini-batch call would run it (same blobs, same receipt), pulling the next as
- * one ends. It starts new attempts until its time budget is spent; past the budget, a lane keeps
- * pulling only while an attempt started before it is still running, so a straggler holds its own lane
- * and no other mini-batch. A stop request, a broken task or a spent failure budget ends it early.
+ * one ends. A failed attempt is retried after its backoff within the group when the backoff ends in
+ * time, else handed back to the shard (which waits on a durable timer). New attempts start until the
+ * time budget is spent; past it, a lane keeps pulling only while an attempt started before it is still
+ * running, so a straggler holds its own lane and no other mini-batch. A stop request, a broken task or a
+ * spent failure budget ends it early; no attempt ending for progress_update_timeout ends it as stalled.
  * Mini-batches it did not start go back to the shard.
  *
  * A call that runs again after a crash (its claim blob already exists) takes the outcome of every
@@ -38,7 +49,6 @@ export async function runMiniBatchGroup(
   options: RunGroupOptions = {},
 ): Promise<GroupResult> {
   const input = runGroupInputSchema.parse(raw);
-  const started = performance.now();
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
   const record = await cachedJobRecord(store, logsContainer, input.jobId);
@@ -46,51 +56,153 @@ export async function runMiniBatchGroup(
   const claim = await store.write(logsContainer, folder.groupClaim(input.shard, input.group), '', {
     ifNotExists: true,
   });
-  const recovering = !claim.created;
-  const stop = new StopWatch(deps, folder.stopRequest, options.stopPollMs ?? 1000);
+  const stop = new StopWatch(deps, folder.stopRequest, options.stopPollMs ?? 200);
   await stop.check();
-
-  const cutoffMs = startCutoffMs(
-    options.functionTimeout ?? appFunctionTimeout(),
-    record.job.settings.timeoutSeconds,
-  );
-  const work = workOf(input.runs);
-  let tally = emptyTally();
-  /** Start times of the attempts running now, by mini-batch. */
-  const running = new Map<number, number>();
-  let startedCount = 0;
-
-  const mayStart = (): boolean => {
-    if (tallyStop(tally, input.budget) !== undefined || stop.requested) return false;
-    const elapsed = performance.now() - started;
-    // The first wave always starts; later ones only while they can still finish within functionTimeout.
-    if (startedCount >= input.width && elapsed >= cutoffMs) return false;
-    if (elapsed < input.budgetMs) return true;
-    for (const at of running.values()) if (at - started < input.budgetMs) return true;
-    return false;
-  };
-
-  const lane = async (): Promise<void> => {
-    while (mayStart()) {
-      const next = work.next();
-      if (next.done) return;
-      const { index, attempt } = next.value;
-      tally = tallyStart(tally, attempt);
-      startedCount += 1;
-      running.set(index, performance.now());
-      stop.poll();
-      const receipt = await runOne(deps, input, index, attempt, recovering);
-      running.delete(index);
-      tally = tallyAttempt(tally, receipt, input.maxRetries);
-    }
-  };
+  const group = new GroupRun(deps, input, {
+    recovering: !claim.created,
+    stop,
+    cutoffMs: startCutoffMs(
+      options.functionTimeout ?? appFunctionTimeout(),
+      record.job.settings.timeoutSeconds,
+    ),
+  });
   try {
-    await Promise.all(Array.from({ length: input.width }, lane));
+    return await group.run();
   } finally {
     stop.close();
   }
-  return groupResultSchema.parse({ ...tally, notStarted: runsOf(remaining(work)) });
 }
+
+interface RetryDue {
+  index: number;
+  attempt: number;
+  /** performance.now() when the backoff ends. */
+  dueAt: number;
+}
+
+/** One execution of a group: its lanes, its queue of retries and what it has folded so far. */
+class GroupRun {
+  private tally = emptyTally();
+  private readonly started = performance.now();
+  private readonly fresh: Iterator<{ index: number; attempt: number }>;
+  private freshDone = false;
+  private readonly retries: RetryDue[] = [];
+  /** Start times of the attempts running now, by mini-batch. */
+  private readonly running = new Map<number, number>();
+  private startedCount = 0;
+  private lastEnd: number;
+  private stalled = false;
+
+  constructor(
+    private readonly deps: RunMiniBatchDeps,
+    private readonly input: RunGroupInput,
+    private readonly context: { recovering: boolean; stop: StopWatch; cutoffMs: number },
+  ) {
+    this.fresh = workOf(input.runs);
+    this.lastEnd = this.started;
+  }
+
+  async run(): Promise<GroupResult> {
+    const lanes = Promise.all(Array.from({ length: this.input.width }, () => this.lane()));
+    try {
+      await Promise.race([lanes, this.stallWatch()]);
+    } finally {
+      this.stopStallWatch();
+    }
+    const notStarted = runsOf(this.freshDone ? [] : remaining(this.fresh));
+    return groupResultSchema.parse({
+      ...this.tally,
+      ...(this.stalled ? { stalled: true } : {}),
+      notStarted,
+    });
+  }
+
+  private async lane(): Promise<void> {
+    for (;;) {
+      if (this.stalled || this.context.stop.requested) return;
+      if (tallyStop(this.tally, this.input.budget) !== undefined) return;
+      this.context.stop.poll();
+      const now = performance.now();
+      const next = this.mayStart(now) ? this.take(now) : undefined;
+      if (next) {
+        await this.attempt(next.index, next.attempt);
+        continue;
+      }
+      // Nothing to start now: wait for a retry whose backoff ends while starting is still allowed.
+      const waitFor = Math.min(...this.retries.map((retry) => retry.dueAt));
+      if (!Number.isFinite(waitFor) || !this.mayStart(waitFor)) return;
+      await sleep(Math.max(1, waitFor - now));
+    }
+  }
+
+  /** A due retry first, else a fresh mini-batch unless pending retries put the failure budget at risk. */
+  private take(now: number): { index: number; attempt: number } | undefined {
+    const due = this.retries.findIndex((retry) => retry.dueAt <= now);
+    if (due >= 0) {
+      const [retry] = this.retries.splice(due, 1);
+      this.tally = tallyRetryTaken(this.tally, retry!.index);
+      return retry;
+    }
+    if (this.freshDone || retriesAtRisk(this.tally, this.input.budget)) return undefined;
+    const next = this.fresh.next();
+    if (next.done) {
+      this.freshDone = true;
+      return undefined;
+    }
+    return next.value;
+  }
+
+  /** Whether an attempt may start at `at` (performance.now() time). */
+  private mayStart(at: number): boolean {
+    const elapsed = at - this.started;
+    // The first wave always starts; later ones only while they can still finish within functionTimeout.
+    if (this.startedCount >= this.input.width && elapsed >= this.context.cutoffMs) return false;
+    if (elapsed < this.input.budgetMs) return true;
+    for (const startedAt of this.running.values()) {
+      if (startedAt - this.started < this.input.budgetMs) return true;
+    }
+    return false;
+  }
+
+  private async attempt(index: number, attempt: number): Promise<void> {
+    this.tally = tallyStart(this.tally, attempt);
+    this.startedCount += 1;
+    this.running.set(index, performance.now());
+    const receipt = await runOne(this.deps, this.input, index, attempt, this.context.recovering);
+    this.running.delete(index);
+    this.lastEnd = performance.now();
+    if (this.stalled) return; // given up on: its record stays in the job folder, it is not counted here
+    const before = this.tally.retries.length;
+    this.tally = tallyAttempt(this.tally, receipt, this.input.maxRetries);
+    if (this.tally.retries.length > before) {
+      const delay = retryDelayMs(this.input.jobId, index, attempt + 1, this.input.retryBaseDelayMs);
+      this.retries.push({ index, attempt: attempt + 1, dueAt: this.lastEnd + delay });
+    }
+  }
+
+  /** Resolves when attempts are running and none has ended for progress_update_timeout. */
+  private stallWatch(): Promise<void> {
+    const limitMs = this.input.progressUpdateTimeoutSeconds * 1000;
+    return new Promise((resolve) => {
+      const timer = setInterval(
+        () => {
+          if (this.running.size > 0 && performance.now() - this.lastEnd >= limitMs) {
+            this.stalled = true;
+            clearInterval(timer);
+            resolve();
+          }
+        },
+        Math.min(1000, Math.max(50, limitMs / 4)),
+      );
+      timer.unref();
+      this.stopStallWatch = () => clearInterval(timer);
+    });
+  }
+
+  private stopStallWatch: () => void = () => undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 function* remaining<T>(iterator: Iterator<T>): Generator<T> {
   for (let next = iterator.next(); !next.done; next = iterator.next()) yield next.value;

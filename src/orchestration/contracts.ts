@@ -135,6 +135,10 @@ export const runGroupInputSchema = z.object({
   width: z.number().int().positive(),
   budgetMs: z.number().int().positive(),
   maxRetries: z.number().int().nonnegative(),
+  /** Backoff base of retries (see retryDelayMs); a retry due within the budget runs in this group. */
+  retryBaseDelayMs: z.number().int().nonnegative(),
+  /** With attempts running and none ending for this long, the group gives up on them (stalled). */
+  progressUpdateTimeoutSeconds: z.number().positive(),
   budget: z.object({ items: z.number().int().nullable(), miniBatches: z.number().int().nullable() }),
 });
 export type RunGroupInput = z.infer<typeof runGroupInputSchema>;
@@ -149,6 +153,8 @@ export const groupResultSchema = z.object({
   errors: z.array(firstErrorSchema),
   retries: z.array(miniBatchReceiptSchema),
   fatal: z.object({ code: z.string(), message: z.string(), index: z.number().int() }).optional(),
+  /** No attempt ended within progress_update_timeout: the group stopped waiting for those running. */
+  stalled: z.boolean().optional(),
   notStarted: z.array(workRunSchema),
 });
 export type GroupResult = z.infer<typeof groupResultSchema>;

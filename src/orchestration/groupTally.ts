@@ -61,6 +61,30 @@ export function tallyStop(tally: GroupTally, budget: FailureBudget): 'fatal' | '
   return budgetExceeded(tally.counters, budget) ? 'budget' : undefined;
 }
 
+/**
+ * Whether the failures waiting for a retry could already breach the failure budget if their retries
+ * failed too: then the group starts no fresh mini-batch until they are settled, so that a threshold stops
+ * the job where it would stop if every retry ran at once.
+ */
+export function retriesAtRisk(tally: GroupTally, budget: FailureBudget): boolean {
+  if (tally.retries.length === 0) return false;
+  const { counters } = tally;
+  const items = tally.retries.reduce((sum, receipt) => sum + receipt.items, 0);
+  return budgetExceeded(
+    {
+      ...counters,
+      failed: counters.failed + tally.retries.length,
+      itemsFailed: counters.itemsFailed + items,
+    },
+    budget,
+  );
+}
+
+/** A retry the group runs itself: it no longer waits. */
+export function tallyRetryTaken(tally: GroupTally, index: number): GroupTally {
+  return { ...tally, retries: tally.retries.filter((receipt) => receipt.index !== index) };
+}
+
 export function firstError(receipt: MiniBatchReceipt): GroupTally['errors'][number] {
   return {
     index: receipt.index,

@@ -188,6 +188,10 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
       stop = 'fatal';
       fatal = result.fatal;
     }
+    if (result.stalled) {
+      stop = 'stalled';
+      break;
+    }
     if (stop === undefined && budgetExceeded(counters, input.budget)) stop = 'budget';
     if (stop !== undefined) abandonRetries();
   }
@@ -219,6 +223,8 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
       width: window,
       budgetMs,
       maxRetries: settings.maxRetries,
+      retryBaseDelayMs: input.retryBaseDelayMs,
+      progressUpdateTimeoutSeconds: settings.progressUpdateTimeoutSeconds,
       budget: remainingBudget(input.budget, counters),
     };
     groups += 1;

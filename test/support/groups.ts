@@ -2,6 +2,7 @@ import type { MiniBatchReceipt, RunMiniBatchInput } from '../../src/activities/c
 import type { GroupResult, RunGroupInput } from '../../src/orchestration/contracts';
 import {
   emptyTally,
+  retriesAtRisk,
   runsOf,
   tallyAttempt,
   tallyStart,
@@ -27,7 +28,12 @@ export function simulateGroup(
   const work = [...workOf(input.runs)];
   let next = 0;
   // Waves of `width` attempts: all of a wave start before any of them ends, as in the activity.
-  while (next < work.length && next < perGroup && tallyStop(tally, input.budget) === undefined) {
+  while (
+    next < work.length &&
+    next < perGroup &&
+    tallyStop(tally, input.budget) === undefined &&
+    !retriesAtRisk(tally, input.budget)
+  ) {
     const wave = work.slice(next, Math.min(next + input.width, perGroup));
     next += wave.length;
     const outcomes = wave.map((pair) => {

@@ -384,6 +384,8 @@ describe('a group call that throws', () => {
         width: 1,
         budgetMs: 1,
         maxRetries: input.maxRetries,
+        retryBaseDelayMs: 0,
+        progressUpdateTimeoutSeconds: 270,
         budget: { items: null, miniBatches: null },
       },
       (attempt) => ({
