@@ -128,9 +128,9 @@ class GroupRun {
         await this.attempt(next.index, next.attempt);
         continue;
       }
-      // Nothing to start now: wait for a retry whose backoff ends while starting is still allowed.
+      // Nothing to start now: wait for a retry whose backoff ends within the budget.
       const waitFor = Math.min(...this.retries.map((retry) => retry.dueAt));
-      if (!Number.isFinite(waitFor) || !this.mayStart(waitFor)) return;
+      if (!Number.isFinite(waitFor) || waitFor - this.started >= this.input.budgetMs) return;
       await sleep(Math.max(1, waitFor - now));
     }
   }

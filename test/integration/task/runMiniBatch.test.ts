@@ -1,4 +1,3 @@
-import path from 'node:path';
 import { listAttempts } from '../../../src/activities/attemptRecord';
 import { finalizeActivity } from '../../../src/activities/finalize';
 import { manifestSchema } from '../../../src/activities/manifest';
@@ -8,105 +7,18 @@ import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import type { JobRecord } from '../../../src/activities/jobRecord';
 import { runMiniBatch, type RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
-import type { RunningAzurite } from '../../../src/local/azurite';
-import type { MiniBatchDescriptor, PlanSummary } from '../../../src/plan/descriptor';
-import type { EffectiveJob } from '../../../src/spec/effective';
-import { AccessPolicy } from '../../../src/storage/access';
+import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
-import { TaskPools } from '../../../src/task/pool';
-import { uniqueContainer, useAzurite } from '../../support/azurite';
-import { effectiveJob } from '../../support/jobs';
+import { useActivityJobs } from '../../support/activityJobs';
 
-const tasksRoot = path.resolve(__dirname, '../../fixtures');
-let azurite: RunningAzurite;
+const env = useActivityJobs();
+const { logs, inputs, outputs, writeJob, upload } = env;
 let store: BlobStore;
-let pools: TaskPools;
 let deps: RunMiniBatchDeps;
-const logs = uniqueContainer('logs');
-const inputs = uniqueContainer('inputs');
-const outputs = uniqueContainer('outputs');
-
-beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-  pools = new TaskPools({ storage: { connectionString: azurite.connectionString } });
-  const access = new AccessPolicy({
-    appAccountUrl: store.accountUrl,
-    readable: [inputs],
-    writable: [outputs],
-    reserved: { [logs]: 'the job logs container' },
-    reservedPrefixes: {},
-  });
-  deps = { store, logsContainer: logs, pools, access };
-  for (const container of [logs, inputs]) await store.ensureContainer(container);
+beforeAll(() => {
+  ({ store, deps } = env);
 });
-afterAll(async () => {
-  await pools.closeAll();
-  await azurite.stop();
-});
-
-interface JobSetup {
-  jobId: string;
-  kind: PlanSummary['kind'];
-  descriptors: MiniBatchDescriptor[];
-  entryScript: string;
-  code?: string;
-  pageSize?: number;
-  settings?: Parameters<typeof effectiveJob>[0];
-  job?: Partial<EffectiveJob>;
-  appendRow?: boolean;
-}
-
-/** Writes what planning would have: the job record and the plan pages. */
-async function writeJob(setup: JobSetup): Promise<JobRecord> {
-  const pageSize = setup.pageSize ?? 2;
-  const pages = Math.ceil(setup.descriptors.length / pageSize);
-  const job = effectiveJob(setup.settings ?? {}, {
-    task: { code: setup.code ?? 'tasks', entryScript: setup.entryScript, programArguments: '', argv: [] },
-    ...setup.job,
-  });
-  const record: JobRecord = {
-    jobId: setup.jobId,
-    generation: 0,
-    job,
-    plan: {
-      kind: setup.kind,
-      input: { accountUrl: store.accountUrl, container: inputs, prefix: '' },
-      miniBatches: setup.descriptors.length,
-      bytes: 0,
-      pageSize,
-      pages,
-    },
-    tasksRoot,
-    ...(setup.appendRow === false
-      ? {}
-      : {
-          appendRow: {
-            container: outputs,
-            blobs: [`${setup.jobId}/parallel_run_step.txt`],
-            miniBatchesPerBlob: 100,
-          },
-        }),
-    createdAt: new Date().toISOString(),
-  };
-  const folder = jobFolder(setup.jobId);
-  await store.writeJson(logs, folder.jobRecord, record);
-  for (let page = 0; page < pages; page += 1) {
-    const first = page * pageSize;
-    await store.writeJson(logs, folder.planPage(page), {
-      page,
-      first,
-      miniBatches: setup.descriptors.slice(first, first + pageSize),
-    });
-  }
-  return record;
-}
-
-async function upload(name: string, text: string): Promise<number> {
-  await store.write(inputs, name, text);
-  return Buffer.byteLength(text);
-}
 
 function tabular(index: number, blob: string, size: number, format: 'csv' | 'jsonl'): MiniBatchDescriptor {
   return { kind: 'tabular', index, blob, format, start: 0, end: size, fileSize: size };

@@ -1,0 +1,121 @@
+import path from 'node:path';
+import type { JobRecord } from '../../src/activities/jobRecord';
+import type { RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
+import type { RunningAzurite } from '../../src/local/azurite';
+import type { MiniBatchDescriptor, PlanSummary } from '../../src/plan/descriptor';
+import type { EffectiveJob } from '../../src/spec/effective';
+import { AccessPolicy } from '../../src/storage/access';
+import { BlobStore } from '../../src/storage/blobStore';
+import { jobFolder } from '../../src/storage/layout';
+import { TaskPools } from '../../src/task/pool';
+import { uniqueContainer, useAzurite } from './azurite';
+import { effectiveJob } from './jobs';
+
+export interface JobSetup {
+  jobId: string;
+  kind: PlanSummary['kind'];
+  descriptors: MiniBatchDescriptor[];
+  entryScript: string;
+  code?: string;
+  pageSize?: number;
+  settings?: Parameters<typeof effectiveJob>[0];
+  job?: Partial<EffectiveJob>;
+  appendRow?: boolean;
+}
+
+/**
+ * What the activity tests share: a real Azurite, warm pools over test/fixtures, containers of their own,
+ * and a way to write what planning would have written for a job. Call at the top of a test file.
+ */
+export function useActivityJobs() {
+  const tasksRoot = path.resolve(__dirname, '../fixtures');
+  const logs = uniqueContainer('logs');
+  const inputs = uniqueContainer('inputs');
+  const outputs = uniqueContainer('outputs');
+  let azurite: RunningAzurite;
+  const env = {
+    logs,
+    inputs,
+    outputs,
+    store: undefined as unknown as BlobStore,
+    pools: undefined as unknown as TaskPools,
+    deps: undefined as unknown as RunMiniBatchDeps,
+    /** Writes what planning would have: the job record and the plan pages. */
+    writeJob: async (setup: JobSetup): Promise<JobRecord> =>
+      writeJob(env.store, logs, inputs, outputs, tasksRoot, setup),
+    upload: async (name: string, text: string): Promise<number> => {
+      await env.store.write(inputs, name, text);
+      return Buffer.byteLength(text);
+    },
+  };
+  beforeAll(async () => {
+    azurite = await useAzurite();
+    env.store = BlobStore.fromConnectionString(azurite.connectionString);
+    env.pools = new TaskPools({ storage: { connectionString: azurite.connectionString } });
+    const access = new AccessPolicy({
+      appAccountUrl: env.store.accountUrl,
+      readable: [inputs],
+      writable: [outputs],
+      reserved: { [logs]: 'the job logs container' },
+      reservedPrefixes: {},
+    });
+    env.deps = { store: env.store, logsContainer: logs, pools: env.pools, access };
+    for (const container of [logs, inputs]) await env.store.ensureContainer(container);
+  });
+  afterAll(async () => {
+    await env.pools.closeAll();
+    await azurite.stop();
+  });
+  return env;
+}
+
+async function writeJob(
+  store: BlobStore,
+  logs: string,
+  inputs: string,
+  outputs: string,
+  tasksRoot: string,
+  setup: JobSetup,
+): Promise<JobRecord> {
+  const pageSize = setup.pageSize ?? 2;
+  const pages = Math.ceil(setup.descriptors.length / pageSize);
+  const job = effectiveJob(setup.settings ?? {}, {
+    task: { code: setup.code ?? 'tasks', entryScript: setup.entryScript, programArguments: '', argv: [] },
+    ...setup.job,
+  });
+  const record: JobRecord = {
+    jobId: setup.jobId,
+    generation: 0,
+    job,
+    plan: {
+      kind: setup.kind,
+      input: { accountUrl: store.accountUrl, container: inputs, prefix: '' },
+      miniBatches: setup.descriptors.length,
+      bytes: 0,
+      pageSize,
+      pages,
+    },
+    tasksRoot,
+    ...(setup.appendRow === false
+      ? {}
+      : {
+          appendRow: {
+            container: outputs,
+            blobs: [`${setup.jobId}/parallel_run_step.txt`],
+            miniBatchesPerBlob: 100,
+          },
+        }),
+    createdAt: new Date().toISOString(),
+  };
+  const folder = jobFolder(setup.jobId);
+  await store.writeJson(logs, folder.jobRecord, record);
+  for (let page = 0; page < pages; page += 1) {
+    const first = page * pageSize;
+    await store.writeJson(logs, folder.planPage(page), {
+      page,
+      first,
+      miniBatches: setup.descriptors.slice(first, first + pageSize),
+    });
+  }
+  return record;
+}
