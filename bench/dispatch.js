@@ -123,6 +123,7 @@ async function runBare(count) {
   const names = [];
   for await (const info of store.list('inputs', `${PREFIX}/`)) names.push(info.name);
   if (names.length !== count) throw new Error(`listed ${names.length} inputs, expected ${count}`);
+  const listed = performance.now();
   const blockIds = names.map((_, index) => outputBlockId(1, index, 1));
   await eachLimited(
     names.map((name, index) => ({ name, index })),
@@ -133,12 +134,18 @@ async function runBare(count) {
       await store.stageBlock('outputs', blob, blockIds[index], Buffer.from(row, 'utf8'));
     },
   );
+  const staged = performance.now();
   await store.commitBlocks('outputs', blob, blockIds, { contentType: 'text/plain; charset=utf-8' });
   const wallMs = performance.now() - started;
+  const phases = {
+    listMs: Math.round(listed - started),
+    readAndStageMs: Math.round(staged - listed),
+    commitMs: Math.round(performance.now() - staged),
+  };
   const peakRssMiB = memory.stop();
   await checkRows(store, blob, count);
   await product.stop();
-  return { scenario: 'bare', miniBatches: count, wallMs: Math.round(wallMs), seedMs, peakRssMiB };
+  return { scenario: 'bare', miniBatches: count, wallMs: Math.round(wallMs), phases, seedMs, peakRssMiB };
 }
 
 /** Lane utilisation of a job of 1 s mini-batches, from its attempt records. */
