@@ -18,13 +18,18 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { captureBlobServer, cloneBlobRecords } = require('./azurite-seed');
+const {
+  MiB,
+  PRODUCT_CONTAINERS: CONTAINERS,
+  child: runChild,
+  inputName,
+  repoRoot,
+  sleep,
+  tasksRoot,
+} = require('./support');
 
-const repoRoot = path.join(__dirname, '..');
 const CONCURRENCY = 16;
-const CONTAINERS = ['jobs', 'inputs', 'outputs', 'logs', 'schedules'];
-const name = (i) => `bench/f-${String(i).padStart(7, '0')}.txt`;
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const MiB = 2 ** 20;
+const name = (i) => inputName('bench', i);
 
 async function seed(store, captured, count) {
   for (const container of CONTAINERS) await store.ensureContainer(container);
@@ -96,7 +101,7 @@ async function runOne(storage, count) {
     quiet: true,
     logger: () => undefined,
     pollIntervalMs: 600_000,
-    settings: { PARALLEL_JOB_TASKS_ROOT: path.join(repoRoot, 'test', 'fixtures', 'tasks') },
+    settings: { PARALLEL_JOB_TASKS_ROOT: tasksRoot },
   });
   const store = BlobStore.fromConnectionString(host.connectionString);
   if (captured) await seed(store, captured, count);
@@ -165,17 +170,7 @@ function folderBytes(dir) {
   return total;
 }
 
-function child(args) {
-  const result = spawnSync(process.execPath, [__filename, ...args.map(String)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = result.stdout.trim().split('\n').pop();
-  if (result.status !== 0 || !line) throw new Error(`${args.join(' ')} failed (exit ${result.status})`);
-  console.error(`  ${args.join(' ')}: ${line}`);
-  return JSON.parse(line);
-}
+const child = (args) => runChild(__filename, args);
 
 async function main() {
   const [mode, a, b] = process.argv.slice(2);

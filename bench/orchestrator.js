@@ -12,91 +12,21 @@
 // a file job over N tiny blobs with mini_batch_size 1 and the no-op task (test/fixtures/tasks/noop.js),
 // at the same activity concurrency (16, host.json). Wall time is from the start request until a status
 // poll (every 20 ms, over HTTP) sees the end.
-const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
-const { captureBlobServer, cloneBlobRecords } = require('./azurite-seed');
+const { captureBlobServer } = require('./azurite-seed');
+const {
+  child: runChild,
+  historySummary,
+  memorySampler,
+  runJob: runJobToEnd,
+  seedBlobs,
+  sleep,
+  startHost,
+  startProduct,
+} = require('./support');
 
-const repoRoot = path.join(__dirname, '..');
 const CONCURRENCY = 16;
 const POLL_MS = 20;
-
-/**
- * N blobs of a few bytes under inputs/<prefix>/. Up to 2,000 are uploaded over HTTP in parallel batches;
- * beyond that their records are cloned inside Azurite (bench/azurite-seed.js).
- */
-async function seedBlobs(store, captured, prefix, count) {
-  const name = (i) => `${prefix}/f-${String(i).padStart(7, '0')}.txt`;
-  if (count <= 2000) {
-    for (let i = 0; i < count; i += 200) {
-      const batch = [];
-      for (let j = i; j < Math.min(count, i + 200); j += 1)
-        batch.push(store.write('inputs', name(j), `item ${j}`));
-      await Promise.all(batch);
-    }
-    return;
-  }
-  await store.write('inputs', name(0), 'item');
-  cloneBlobRecords(captured, 'inputs', name, count);
-}
-
-function memorySampler() {
-  let peakRss = 0;
-  const sample = () => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
-  };
-  const timer = setInterval(sample, 25);
-  return {
-    stop() {
-      clearInterval(timer);
-      sample();
-      return Math.round(peakRss / 2 ** 20);
-    },
-  };
-}
-
-function historySummary(before, after, miniBatches) {
-  let largest = { id: '', length: 0 };
-  let orchestrations = 0;
-  for (const [id, entry] of Object.entries(after.histories)) {
-    if ((before.histories[id]?.episodes ?? 0) === entry.episodes) continue;
-    orchestrations += 1;
-    if (entry.maxHistoryLength > largest.length) largest = { id, length: entry.maxHistoryLength };
-  }
-  const replayed = after.eventsReplayed - before.eventsReplayed;
-  return {
-    largestHistory: largest.length,
-    largestHistoryId: largest.id,
-    orchestrations,
-    episodes: after.episodes - before.episodes,
-    eventsReplayed: replayed,
-    replayedPerMiniBatch: Math.round((replayed / miniBatches) * 100) / 100,
-  };
-}
-
-async function startHost(appDir, settings) {
-  const { startLocalHost } = require('../dist/src/local');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-orchestrator-'));
-  const host = await startLocalHost({
-    appDir,
-    port: 0,
-    dataDir,
-    storage: 'memory',
-    quiet: true,
-    pollIntervalMs: 600_000,
-    settings,
-  });
-  return {
-    host,
-    async stop() {
-      await host.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function runNaive(count, io) {
   const captured = captureBlobServer();
@@ -149,50 +79,9 @@ function productSpec(prefix) {
   };
 }
 
-async function startProduct() {
-  const captured = captureBlobServer();
-  const { host, stop } = await startHost(repoRoot, {
-    PARALLEL_JOB_TASKS_ROOT: path.join(repoRoot, 'test', 'fixtures', 'tasks'),
-  });
-  const { BlobStore } = require('../dist/src/storage/blobStore');
-  const { ParallelJobClient } = require('../dist/src/client/client');
-  const store = BlobStore.fromConnectionString(host.connectionString);
-  for (const container of ['jobs', 'inputs', 'outputs', 'logs', 'schedules'])
-    await store.ensureContainer(container);
-  return { host, stop, store, captured, client: new ParallelJobClient({ endpoint: host.url }) };
-}
-
-/**
- * Submits a job and polls it to the end (or until `limitMs`); returns wall time, when each phase was
- * first seen, and how many mini-batches had succeeded.
- */
-async function runJob(client, prefix, id, count, limitMs = Infinity) {
-  const started = performance.now();
-  await client.submit(productSpec(prefix), { id });
-  const phases = {};
-  let view;
-  let lastReport = started;
-  for (;;) {
-    view = await client.get(id);
-    const phase = view.status;
-    if (!(phase in phases)) phases[phase] = Math.round(performance.now() - started);
-    if (['Completed', 'Failed', 'Canceled'].includes(phase)) break;
-    if (performance.now() - started > limitMs) {
-      const done = view.counters?.succeeded ?? 0;
-      return { wallMs: performance.now() - started, phases, succeeded: done, stoppedAtLimit: true };
-    }
-    if (performance.now() - lastReport > 10_000) {
-      lastReport = performance.now();
-      const c = view.counters ?? {};
-      console.error(`  ${id} ${Math.round(lastReport - started)} ms: ${phase} ${c.succeeded}/${count}`);
-    }
-    await sleep(POLL_MS);
-  }
-  const wallMs = performance.now() - started;
-  if (view.status !== 'Completed' || view.counters?.succeeded !== count) {
-    throw new Error(`job ${id}: ${view.status} ${JSON.stringify(view).slice(0, 800)}`);
-  }
-  return { wallMs, phases, succeeded: count };
+/** Submits a job over inputs/<prefix> and polls it to the end (or until `limitMs`). */
+function runJob(client, prefix, id, count, limitMs = Infinity) {
+  return runJobToEnd(client, productSpec(prefix), id, count, { limitMs, pollMs: POLL_MS });
 }
 
 async function runOurs(count, limitMs) {
@@ -241,18 +130,7 @@ async function runEndToEnd(count = 100, runs = 5) {
   };
 }
 
-function child(args) {
-  const result = spawnSync(process.execPath, [__filename, ...args.map(String)], {
-    encoding: 'utf8',
-    maxBuffer: 1 << 24,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const line = result.stdout.trim().split('\n').pop();
-  if (result.status !== 0 || !line) throw new Error(`${args.join(' ')} failed (exit ${result.status})`);
-  const row = JSON.parse(line);
-  console.error(`  ${args.join(' ')}: ${line}`);
-  return row;
-}
+const child = (args) => runChild(__filename, args);
 
 async function main() {
   const [mode, size] = process.argv.slice(2);

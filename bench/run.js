@@ -10,6 +10,7 @@ const benches = [
   ['pool-overhead.js', ...(full ? [] : ['1000'])],
   ['plan.js', ...(full ? [] : ['--quick'])],
   ['orchestrator.js', ...(full ? [] : ['--quick'])],
+  ['dispatch.js', ...(full ? [] : ['--quick'])],
 ];
 let failed = 0;
 for (const [file, ...args] of benches) {
