@@ -201,7 +201,7 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
     )
     .join('')}</div>
 <p id="progress-text">${escape(progressText(view))}</p>
-<ul id="legend" class="legend" aria-label="mini-batches by state">${bar.segments
+<ul id="legend" class="legend" aria-label="mini-batches by state">${bar.legend
     .map(
       (segment) =>
         `<li data-state="${segment.state}"><span class="key ${segment.id}" aria-hidden="true"></span>${segment.label} <span id="count-${segment.state}">${segment.count}</span></li>`,
@@ -263,21 +263,24 @@ const LOOK = new Map(STATE_LOOK.map((look) => [look.state, look]));
  * succeeded, partly failed, failed, retrying, pending and canceled (a re-run's earlier ones are not part
  * of its bar); without it (the jobs page), the final outcomes from the counters and the rest left blank.
  */
-function progressSegments(view: JobView, report?: MiniBatchReport): { done: number; segments: Segment[] } {
+function progressSegments(
+  view: JobView,
+  report?: MiniBatchReport,
+): { done: number; segments: Segment[]; legend: Segment[] } {
   const c = view.counters;
   const counts: Partial<Record<MiniBatchState, number>> = report
     ? report.counts
     : { succeeded: c.succeeded, partial: c.partial, failed: c.failed - c.partial };
   const total = report ? report.total - report.counts.earlier : c.miniBatches;
   const share = (n: number): number => (total > 0 ? Math.round((1000 * n) / total) / 10 : 0);
-  const segments = STATE_LOOK.filter(
+  const legend = STATE_LOOK.filter(
     (look) =>
-      look.state !== 'earlier' &&
       counts[look.state] !== undefined &&
       // Always name the final outcomes; the other states only when some mini-batch is in them.
       (['succeeded', 'partial', 'failed'].includes(look.state) || counts[look.state]! > 0),
   ).map((look) => ({ ...look, count: counts[look.state]!, percent: share(counts[look.state]!) }));
-  return { done: percentDone(view), segments };
+  const segments = legend.filter((segment) => segment.state !== 'earlier');
+  return { done: percentDone(view), segments, legend };
 }
 
 const plural = (n: number, one: string, many = `${one}es`): string => `${n} ${n === 1 ? one : many}`;
