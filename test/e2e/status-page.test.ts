@@ -312,11 +312,14 @@ describe('status page', () => {
     // The grid's data is the JSON route's: the same states and counts.
     const answer = await fetch(`${product.url}/api/jobs/${id}/mini-batches`);
     expect(answer.status).toBe(200);
-    const report = miniBatchReportSchema.parse(await answer.json());
+    expect(miniBatchReportSchema.parse(await answer.json())).toEqual(await product.client.miniBatches(id));
+    const report = await product.client.miniBatches(id);
     expect(report.band_size).toBe(1);
     expect(report.bands.map((band) => band.state)).toEqual(states);
     expect(report.counts.canceled).toBe(neverRan);
     expect(report.failures).toMatchObject({ total: 2 });
+    const unknown = await fetch(`${product.url}/api/jobs/no-such-job/mini-batches`);
+    expect(unknown.status).toBe(404);
 
     // The re-run runs the failed and never-run mini-batches; the ones done before are shown as such.
     await page.click('button[data-action="rerun"]');
