@@ -303,29 +303,28 @@ const reports = new Map<string, { key: string; at: number; report: Promise<MiniB
 export const reportLifetimeMs = (total: number): number =>
   Math.min(30_000, Math.max(1_000, Math.ceil(total / 2000) * 1000));
 
-export function cachedMiniBatchReport(
+export async function cachedMiniBatchReport(
   services: ReportServices,
   view: Pick<JobView, 'id' | 'status' | 'first_errors'>,
   now = Date.now(),
+  read: typeof readMiniBatchReport = readMiniBatchReport,
 ): Promise<MiniBatchReport> {
   const key = `${services.containers.logs}\n${view.status}`;
   const kept = reports.get(view.id);
   if (kept && kept.key === key) {
-    const fresh = kept.report.then((report) =>
-      isFinished(report.status) || now - kept.at < reportLifetimeMs(report.total) ? report : undefined,
-    );
-    return fresh.then((report) => report ?? load());
+    const report = await kept.report.catch(() => undefined);
+    if (report && (isFinished(report.status) || now - kept.at < reportLifetimeMs(report.total)))
+      return report;
+    // Requests that found the same stale entry share one new read.
+    const current = reports.get(view.id);
+    if (current && current !== kept && current.key === key) return current.report;
   }
-  return load();
-
-  function load(): Promise<MiniBatchReport> {
-    const report = readMiniBatchReport(services, view);
-    const entry = { key, at: now, report };
-    // A failed read is not kept: the next request reads again.
-    report.catch(() => reports.get(view.id) === entry && reports.delete(view.id));
-    reports.delete(view.id);
-    reports.set(view.id, entry);
-    if (reports.size > REPORTS_KEPT) reports.delete(reports.keys().next().value!);
-    return report;
-  }
+  const report = read(services, view);
+  const entry = { key, at: now, report };
+  // A failed read is not kept: the next request reads again.
+  report.catch(() => reports.get(view.id) === entry && reports.delete(view.id));
+  reports.delete(view.id);
+  reports.set(view.id, entry);
+  if (reports.size > REPORTS_KEPT) reports.delete(reports.keys().next().value!);
+  return report;
 }
