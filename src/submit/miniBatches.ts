@@ -294,37 +294,60 @@ async function markEarlier(
 
 /**
  * Reports kept per process, so that a page polled every second does not list a large job's attempts
- * every second: a finished job's report never changes and is kept; a running job's is reused for a time
- * that grows with its size (1 s per 2,000 mini-batches, 1 to 30 s). Bounded to a few jobs.
+ * every second: a finished job's report never changes and is kept; a running job's is fresh for a time
+ * that grows with its size (1 s per 2,000 mini-batches, 1 to 30 s). Past that, a request is answered with
+ * the report it has while one new read runs for all requests, so a large running job's page stays quick
+ * and its grid lags by at most that time plus one read. A new status (the job ended) always reads anew.
+ * Bounded to a few jobs.
  */
 const REPORTS_KEPT = 16;
-const reports = new Map<string, { key: string; at: number; report: Promise<MiniBatchReport> }>();
+
+interface Kept {
+  /** Logs container and job status the report was read for. */
+  key: string;
+  /** When the read of `last` started. */
+  at: number;
+  last?: MiniBatchReport;
+  /** The read in flight, if any. */
+  reading?: Promise<MiniBatchReport>;
+}
+const reports = new Map<string, Kept>();
 
 export const reportLifetimeMs = (total: number): number =>
   Math.min(30_000, Math.max(1_000, Math.ceil(total / 2000) * 1000));
 
-export async function cachedMiniBatchReport(
+export function cachedMiniBatchReport(
   services: ReportServices,
   view: Pick<JobView, 'id' | 'status' | 'first_errors'>,
   now = Date.now(),
   read: typeof readMiniBatchReport = readMiniBatchReport,
 ): Promise<MiniBatchReport> {
   const key = `${services.containers.logs}\n${view.status}`;
-  const kept = reports.get(view.id);
-  if (kept && kept.key === key) {
-    const report = await kept.report.catch(() => undefined);
-    if (report && (isFinished(report.status) || now - kept.at < reportLifetimeMs(report.total)))
-      return report;
-    // Requests that found the same stale entry share one new read.
-    const current = reports.get(view.id);
-    if (current && current !== kept && current.key === key) return current.report;
+  let kept = reports.get(view.id);
+  if (kept?.key !== key) {
+    kept = { key, at: now };
+    reports.delete(view.id);
+    reports.set(view.id, kept);
+    if (reports.size > REPORTS_KEPT) reports.delete(reports.keys().next().value!);
   }
-  const report = read(services, view);
-  const entry = { key, at: now, report };
-  // A failed read is not kept: the next request reads again.
-  report.catch(() => reports.get(view.id) === entry && reports.delete(view.id));
-  reports.delete(view.id);
-  reports.set(view.id, entry);
-  if (reports.size > REPORTS_KEPT) reports.delete(reports.keys().next().value!);
-  return report;
+  const { last } = kept;
+  if (last && (isFinished(last.status) || now - kept.at < reportLifetimeMs(last.total)))
+    return Promise.resolve(last);
+  if (!kept.reading) {
+    const entry = kept;
+    entry.reading = read(services, view).then(
+      (report) => {
+        Object.assign(entry, { at: now, last: report, reading: undefined });
+        return report;
+      },
+      (error: unknown) => {
+        // A failed read is not kept: the next request reads again.
+        entry.reading = undefined;
+        throw error;
+      },
+    );
+    // Answered with `last` below: the refresh's failure is seen by the next request that waits for it.
+    if (last) entry.reading.catch(() => undefined);
+  }
+  return last ? Promise.resolve(last) : kept.reading!;
 }

@@ -356,13 +356,20 @@ describe('cachedMiniBatchReport', () => {
     await cachedMiniBatchReport(services, job('c-1', 'Running'), 0, read);
     await cachedMiniBatchReport(services, job('c-1', 'Running'), 500, read);
     expect(calls).toEqual(['Running']);
-    await Promise.all([
+    // Stale: both requests are answered at once with what there is, and share one new read.
+    const [first, second] = await Promise.all([
       cachedMiniBatchReport(services, job('c-1', 'Running'), 1500, read),
       cachedMiniBatchReport(services, job('c-1', 'Running'), 1500, read),
     ]);
+    expect(first).toBe(second);
     expect(calls).toEqual(['Running', 'Running']);
-    // A new status is a new report; once finished it is kept.
-    await cachedMiniBatchReport(services, job('c-1', 'Completed'), 1600, read);
+    const fresh = await cachedMiniBatchReport(services, job('c-1', 'Running'), 1600, read);
+    expect(fresh).not.toBe(first);
+    expect(calls).toEqual(['Running', 'Running']);
+    // A new status is a new report, read before answering; once finished it is kept.
+    expect((await cachedMiniBatchReport(services, job('c-1', 'Completed'), 1700, read)).status).toBe(
+      'Completed',
+    );
     await cachedMiniBatchReport(services, job('c-1', 'Completed'), 10_000_000, read);
     expect(calls).toEqual(['Running', 'Running', 'Completed']);
   });
