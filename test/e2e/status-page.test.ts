@@ -4,7 +4,10 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
+import { emptyCounters } from '../../src/orchestration/progress';
+import { MiniBatchTally, tallyReport } from '../../src/submit/miniBatches';
 import { miniBatchReportSchema, type JobView } from '../../src/submit/status';
+import { renderStatusPage } from '../../src/submit/statusPage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /** The status page as a person sees it: rendered by headless Chromium from the running product. */
@@ -358,6 +361,62 @@ describe('status page', () => {
     expect(log).toContain('broken');
     // The failure example links the same log.
     expect(await page.locator('#failures a', { hasText: 'bad records' }).count()).toBe(1);
+    await page.close();
+  });
+
+  it('draws a 100,000-mini-batch job as 2,000 bands, each titled with its counts', async () => {
+    // The renderer and a real browser on a tally of a large running job (running one would take minutes).
+    const total = 100_000;
+    const tally = new MiniBatchTally({ jobId: 'large', total, maxRetries: 1, finished: false });
+    for (let index = 0; index < 70_000; index += 1) {
+      const failed = index % 9_973 === 17;
+      const status = failed ? 'failed' : index % 4_999 === 3 ? 'partial' : 'succeeded';
+      tally.add({
+        index,
+        attempt: failed && index > 60_000 ? 1 : failed ? 2 : 1,
+        status,
+        items: 10,
+        succeeded: status === 'succeeded' ? 10 : status === 'partial' ? 9 : 0,
+        failed: status === 'succeeded' ? 0 : status === 'partial' ? 1 : 10,
+        rows: 0,
+        retryable: true,
+        durationMs: 1,
+        ...(failed ? { code: 'TASK_TIMEOUT' } : {}),
+      });
+    }
+    tally.finish();
+    const view: JobView = {
+      id: 'large',
+      name: 'large',
+      display_name: 'A large job',
+      status: 'Running',
+      runtime_status: 'Running',
+      counters: { ...emptyCounters(total), scheduled: 70_000 },
+      reasons: [],
+      first_errors: [],
+      created_time: new Date(Date.now() - 600_000).toISOString(),
+      last_updated_time: new Date().toISOString(),
+      outputs: {},
+      log_files: {},
+    };
+    const report = tallyReport(tally, view);
+    const { succeeded, partial, failed } = report.counts;
+    view.counters = { ...view.counters, succeeded, partial, failed: partial + failed, retried: 7 };
+    const html = renderStatusPage(view, { miniBatches: report });
+    expect(html.length).toBeLessThan(400_000);
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.setContent(html);
+    expect(await page.locator('#grid > span').count()).toBe(2000);
+    expect(await page.getAttribute('#grid', 'data-band-size')).toBe('50');
+    expect(await text(page, '#grid-note')).toContain('Each cell is 50 consecutive mini-batches');
+    // The band holding mini-batch 60,000 + (a failure due for a retry) shows retrying.
+    const retrying = page.locator('#grid > span[data-state="retrying"]').first();
+    expect(await retrying.getAttribute('title')).toMatch(/^mini-batches \d+-\d+: \d+ succeeded, 1 retrying$/);
+    expect(await text(page, '#count-pending')).toBe('30000');
+    await page.screenshot({
+      path: path.join(path.dirname(screenshot), 'status-page-bands.png'),
+      fullPage: true,
+    });
     await page.close();
   });
 
