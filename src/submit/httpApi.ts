@@ -372,15 +372,24 @@ export function miniBatchesHandler(appServices: () => AppServices) {
     });
 }
 
+/** How long the status page waits for the mini-batch report before it is served without it. */
+const PAGE_WAITS_FOR_REPORT_MS = 2000;
+const delay = (ms: number): Promise<undefined> =>
+  new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+
 export function viewHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
       const services = appServices();
       const view = await getJobView(client, jobIdParam(request), origin(request));
       const link = downloadLinks(services, request, '/jobs/');
-      let miniBatches: MiniBatchReport | string;
+      let miniBatches: MiniBatchReport | string | undefined;
       try {
-        miniBatches = await cachedMiniBatchReport(services, view);
+        // A large job's first listing takes seconds: the page does not wait for it (it keeps going, and
+        // the page's next refresh finds it kept).
+        const reading = cachedMiniBatchReport(services, view);
+        reading.catch(() => undefined);
+        miniBatches = await Promise.race([reading, delay(PAGE_WAITS_FOR_REPORT_MS)]);
       } catch (error) {
         // The page still shows the job's status and counters; the grid says why it is missing.
         if (!(error instanceof ParallelJobError)) throw error;
@@ -393,6 +402,7 @@ export function viewHandler(appServices: () => AppServices) {
         body: renderStatusPage(view, {
           nonce,
           miniBatches,
+          miniBatchesReading: miniBatches === undefined,
           fileHref: (kind, name, rest = '') => link({ jobId: view.id, kind, name, path: rest }),
         }),
       };

@@ -26,6 +26,11 @@ export interface StatusPageOptions {
    * failure groups; a string says why it could not be read. Without it the page shows the counters only.
    */
   miniBatches?: MiniBatchReport | string;
+  /**
+   * True when the report is still being read (a large job's first listing): the page says so and
+   * refreshes itself until it has the report, even when the job has ended.
+   */
+  miniBatchesReading?: boolean;
 }
 
 const STYLE = `body{font:15px system-ui,sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#1b1b1b}
@@ -119,8 +124,9 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
       : '';
   const bar = progressSegments(view, report);
   const barText = bar.segments.map((segment) => `${segment.count} ${segment.label}`).join(', ');
-  const grid =
-    typeof options.miniBatches === 'string'
+  const grid = options.miniBatchesReading
+    ? '<p id="grid-reading" class="muted" role="status">Counting the mini-batches by state: a large job takes a few seconds; this page updates itself.</p>'
+    : typeof options.miniBatches === 'string'
       ? `<p id="grid-error" class="muted">The mini-batch grid is not available: ${escape(options.miniBatches)}</p>`
       : report
         ? renderGrid(report)
@@ -146,6 +152,7 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
   const headers = key ? { 'x-functions-key': key } : {};
   const jobUrl = ${JSON.stringify(`../${encodeURIComponent(view.id)}`).replace(/</g, '\\u003c')};
   const live = () => document.getElementById('live');
+  const more = () => live().dataset.finished !== 'true' || live().dataset.waiting === 'true';
   const refresh = async () => {
     try {
       const response = await fetch(location.pathname, { cache: 'no-store', headers });
@@ -163,7 +170,7 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
   };
   const tick = async () => {
     await refresh();
-    if (live().dataset.finished !== 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+    if (more()) setTimeout(tick, ${STATUS_PAGE_POLL_MS});
   };
   document.addEventListener('click', async (event) => {
     const button = event.target.closest && event.target.closest('button[data-action]');
@@ -177,18 +184,19 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
     }
     if (!response.ok) button.textContent = (answer.error && answer.error.message) || 'The app refused: ' + response.status;
     await refresh();
-    if (live().dataset.finished !== 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+    if (more()) setTimeout(tick, ${STATUS_PAGE_POLL_MS});
   });
-  if (live().dataset.finished !== 'true') setTimeout(tick, ${STATUS_PAGE_POLL_MS});
+  if (more()) setTimeout(tick, ${STATUS_PAGE_POLL_MS});
 })();
 </script>`;
-  const refresh = finished ? '' : '<noscript><meta http-equiv="refresh" content="3"></noscript>';
+  const waiting = options.miniBatchesReading === true;
+  const refresh = finished && !waiting ? '' : '<noscript><meta http-equiv="refresh" content="3"></noscript>';
 
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${escape(view.name)}: ${view.status}</title>
 <style>${STYLE}</style>${refresh}</head>
-<body><main id="live" data-finished="${finished}"><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
+<body><main id="live" data-finished="${finished}"${waiting ? ' data-waiting="true"' : ''}><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
 <p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
     view.rerun_of
       ? ` <span class="muted">re-run of <a href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`

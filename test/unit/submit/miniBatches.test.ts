@@ -329,6 +329,20 @@ describe('the job page drawn from the report', () => {
     expect(html).toContain('title="mini-batches 5-9: 1 failed, 4 canceled (never ran)"');
   });
 
+  it('says the grid is being counted and keeps refreshing, even for a finished job, until it is there', () => {
+    const done: JobView = { ...view, status: 'Completed' };
+    const html = renderStatusPage(done, { miniBatchesReading: true });
+    expect(html).toContain('<main id="live" data-finished="true" data-waiting="true">');
+    expect(html).toContain('<p id="grid-reading" class="muted" role="status">Counting the mini-batches');
+    expect(html).toContain('<meta http-equiv="refresh" content="3">');
+    expect(html).toContain("live().dataset.waiting === 'true'");
+    const ready = renderStatusPage(done, {
+      miniBatches: tallyReport(tally({ finished: true }, receipts), done),
+    });
+    expect(ready).toContain('<main id="live" data-finished="true">');
+    expect(ready).not.toContain('http-equiv="refresh"');
+  });
+
   it('says why the grid is missing when the report could not be read', () => {
     const html = renderStatusPage(view, { miniBatches: 'the attempts <do not> match' });
     expect(html).toContain(
