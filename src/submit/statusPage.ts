@@ -66,9 +66,11 @@ function progressText(view: JobView): string {
 }
 
 /**
- * The status page of one job: status, a progress bar, counters, why it failed (first errors with links to
- * their attempt logs), and links to outputs and logs. While the job runs it polls `GET /api/jobs/{id}`
- * and updates in place; when the job ends it reloads once to show the outputs and logs.
+ * The status page of one job: status, a progress bar and legend, the grid of its mini-batches, counters,
+ * why it failed (failures by error code with examples and their attempt and bad-records logs), and links
+ * to outputs and logs. With `miniBatches` (the report of GET /api/jobs/{id}/mini-batches) the bar, legend,
+ * grid and failure groups come from it; without it, from the counters and the first errors. While the job
+ * runs (or its grid is being counted) the page fetches itself and swaps its live part.
  * Links carry no host name (relative, or signed download paths), so they work behind any; none carries a
  * key. Served with pageHeaders(nonce) (src/submit/serving.ts), whose CSP admits only this page's script.
  */
