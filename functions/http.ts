@@ -17,6 +17,7 @@ const jobRoutes: JobRoute[] = [
   ['RerunJob', 'POST', 'jobs/{id}/rerun', api.rerunHandler(appServices)],
   ['GetJobSpec', 'GET', 'jobs/{id}/spec', api.specHandler()],
   ['JobStatusPage', 'GET', 'jobs/{id}/view', api.viewHandler(appServices)],
+  ['JobMiniBatches', 'GET', 'jobs/{id}/mini-batches', api.miniBatchesHandler(appServices)],
   ['JobsPage', 'GET', 'dashboard', api.dashboardHandler(appServices)],
   ['GetJobFile', 'GET', 'jobs/{id}/files/{kind}/{name}/{*rest}', api.fileHandler(appServices)],
 ];

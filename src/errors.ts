@@ -375,3 +375,19 @@ export class DownloadLinkError extends ParallelJobError {
     );
   }
 }
+
+/**
+ * The attempts of a job do not fit its plan: an attempt names a mini-batch past the planned ones, or the
+ * listing is not in (mini-batch, attempt) order. The mini-batch grid is not drawn from such a listing.
+ */
+export class MiniBatchReportError extends ParallelJobError {
+  readonly code = 'MINI_BATCH_REPORT_INVALID';
+  constructor(
+    readonly jobId: string,
+    detail: string,
+  ) {
+    super(
+      `The attempts of job '${jobId}' do not match its plan: ${detail}. The job folder may have been edited; the job's status and counters are unaffected.`,
+    );
+  }
+}

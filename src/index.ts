@@ -37,3 +37,9 @@ export {
   type SubmitResult,
 } from './client/client';
 export type { JobView } from './submit/status';
+export {
+  miniBatchReportSchema,
+  miniBatchStateSchema,
+  type MiniBatchReport,
+  type MiniBatchState,
+} from './submit/status';

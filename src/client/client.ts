@@ -1,7 +1,7 @@
 import { planPreviewSchema, type PlanPreview } from '../plan/preview';
 import { JobNotFoundError, ParallelJobError, SpecValidationError, type ValidationIssue } from '../errors';
-import type { JobView } from '../submit/status';
-import { isFinished } from '../submit/status';
+import type { JobView, MiniBatchReport } from '../submit/status';
+import { isFinished, miniBatchReportSchema } from '../submit/status';
 
 /** An error answered by the API, with its code and (for bad specs) every issue. */
 export class ApiError extends ParallelJobError {
@@ -62,6 +62,12 @@ export class ParallelJobClient {
   }
   rerun(id: string): Promise<SubmitResult> {
     return this.call('POST', `/api/jobs/${encodeURIComponent(id)}/rerun`);
+  }
+  /** The job's mini-batches by state in bands, and its final failures by code (the job page's grid). */
+  async miniBatches(id: string): Promise<MiniBatchReport> {
+    return miniBatchReportSchema.parse(
+      await this.call('GET', `/api/jobs/${encodeURIComponent(id)}/mini-batches`),
+    );
   }
   spec(id: string): Promise<string> {
     return this.call('GET', `/api/jobs/${encodeURIComponent(id)}/spec`, undefined, 'text');

@@ -27,7 +27,8 @@ import { specToYaml } from '../spec/dump';
 import type { JobSpec } from '../spec/schema';
 import { limitIssues, MAX_SPEC_BYTES } from '../spec/limits';
 import { jobStatusSchema } from '../spec/status';
-import { getJobView, isFinished, toView, type JobView } from './status';
+import { getJobView, isFinished, toView, type JobView, type MiniBatchReport } from './status';
+import { cachedMiniBatchReport } from './miniBatches';
 import { parseSubmission, rerunJob, submitJob } from './submit';
 import { linkSecret, signLink, verifyLink, type LinkTarget } from './links';
 import { fileHeaders, pageHeaders, scriptNonce } from './serving';
@@ -359,17 +360,49 @@ function downloadLinks(services: AppServices, request: HttpRequest, route: '/job
   return (target: LinkTarget): string => `${base}${signLink(secret, target)}`;
 }
 
-export function viewHandler(appServices: () => AppServices) {
+/**
+ * `GET /api/jobs/{id}/mini-batches`: the job's mini-batches by state in bands, and its final failures by
+ * code (miniBatchReportSchema). The status page renders the same report, read through the same cache.
+ */
+export function miniBatchesHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
       const view = await getJobView(client, jobIdParam(request), origin(request));
-      const link = downloadLinks(appServices(), request, '/jobs/');
+      return json(200, await cachedMiniBatchReport(appServices(), view));
+    });
+}
+
+/** How long the status page waits for the mini-batch report before it is served without it. */
+const PAGE_WAITS_FOR_REPORT_MS = 2000;
+const delay = (ms: number): Promise<undefined> =>
+  new Promise((resolve) => setTimeout(() => resolve(undefined), ms).unref());
+
+export function viewHandler(appServices: () => AppServices) {
+  return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
+    handle(context, async () => {
+      const services = appServices();
+      const view = await getJobView(client, jobIdParam(request), origin(request));
+      const link = downloadLinks(services, request, '/jobs/');
+      let miniBatches: MiniBatchReport | string | undefined;
+      try {
+        // A large job's first listing takes seconds: the page does not wait for it (it keeps going, and
+        // the page's next refresh finds it kept).
+        const reading = cachedMiniBatchReport(services, view);
+        reading.catch(() => undefined);
+        miniBatches = await Promise.race([reading, delay(PAGE_WAITS_FOR_REPORT_MS)]);
+      } catch (error) {
+        // The page still shows the job's status and counters; the grid says why it is missing.
+        if (!(error instanceof ParallelJobError)) throw error;
+        miniBatches = error.message;
+      }
       const nonce = scriptNonce();
       return {
         status: 200,
         headers: pageHeaders(nonce),
         body: renderStatusPage(view, {
           nonce,
+          miniBatches,
+          miniBatchesReading: miniBatches === undefined,
           fileHref: (kind, name, rest = '') => link({ jobId: view.id, kind, name, path: rest }),
         }),
       };

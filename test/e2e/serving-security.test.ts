@@ -108,6 +108,12 @@ describe('job files', () => {
     const files = `${product.url}/api/jobs/${view.id}/files/logs/user_logs`;
 
     expect((await fetch(`${files}/evil.html`)).status).toBe(401);
+    // The mini-batch states behind the job page's grid are keyed like every other API route.
+    const states = `${product.url}/api/jobs/${view.id}/mini-batches`;
+    expect((await fetch(states)).status).toBe(401);
+    const report = await fetch(states, withKey);
+    expect(report.status).toBe(200);
+    expectNoKey(await report.text());
     const html = await fetch(`${files}/evil.html`, withKey);
     expect(html.status).toBe(200);
     expect(html.headers.get('content-type')).toBe('text/plain; charset=utf-8');

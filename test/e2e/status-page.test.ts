@@ -1,9 +1,13 @@
 /// <reference lib="dom" />
 import { launchChromium } from '../support/browser';
-import { mkdirSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import type { JobView } from '../../src/submit/status';
+import { emptyCounters } from '../../src/orchestration/progress';
+import { MiniBatchTally, tallyReport } from '../../src/submit/miniBatches';
+import { miniBatchReportSchema, type JobView } from '../../src/submit/status';
+import { renderStatusPage } from '../../src/submit/statusPage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /** The status page as a person sees it: rendered by headless Chromium from the running product. */
@@ -54,6 +58,10 @@ function jobSpec(prefix: string, entryScript: string, programArguments: string, 
 const text = async (page: Page, selector: string): Promise<string> =>
   ((await page.locator(selector).textContent()) ?? '').trim();
 
+/** The state of each cell of the mini-batch grid, in order. */
+const gridStates = (page: Page): Promise<Array<string | null>> =>
+  page.locator('#grid > span').evaluateAll((cells) => cells.map((cell) => cell.getAttribute('data-state')));
+
 /** Every link on the page, as absolute URLs. */
 const hrefs = (page: Page): Promise<string[]> =>
   page.$$eval('a[href]', (links) => links.map((link) => (link as HTMLAnchorElement).href));
@@ -82,16 +90,31 @@ describe('status page', () => {
     expect(await text(page, '#progress-text')).toBe('6 of 6 mini-batches done (100%)');
     expect(await page.getAttribute('#progress', 'aria-valuenow')).toBe('100');
 
+    // Both failures have one code: one group counting both, each an example with its attempt log.
     const failures = page.locator('#failures > li');
-    expect(await failures.count()).toBe(2);
+    expect(await failures.count()).toBe(1);
+    expect(await failures.first().getAttribute('data-code')).toBe('TASK_RUN_FAILED');
+    expect(await failures.first().getAttribute('data-count')).toBe('2');
+    const examples = page.locator('#failures .examples > li');
     expect(
-      await failures.evaluateAll((items) => items.map((li) => li.getAttribute('data-mini-batch'))),
+      await examples.evaluateAll((items) => items.map((li) => li.getAttribute('data-mini-batch'))),
     ).toEqual(['1', '4']);
     for (const [n, file] of [files[1], files[4]].entries()) {
-      const item = failures.nth(n);
+      const item = examples.nth(n);
       expect(await item.textContent()).toContain(`${file} is bad (not fixed yet)`);
       expect(await item.locator('a', { hasText: 'attempt log' }).count()).toBe(1);
     }
+    // The grid: one cell per mini-batch; the legend counts them.
+    expect(await gridStates(page)).toEqual([
+      'succeeded',
+      'failed',
+      'succeeded',
+      'succeeded',
+      'failed',
+      'succeeded',
+    ]);
+    expect(await text(page, '#count-succeeded')).toBe('4');
+    expect(await text(page, '#count-failed')).toBe('2');
 
     expect(await page.locator('#outputs a').allTextContents()).toEqual(['rows']);
     expect(await page.locator('#logs a').allTextContents()).toEqual(
@@ -124,7 +147,7 @@ describe('status page', () => {
       )
     ).text();
     expect(output.trim().split('\n')).toEqual([0, 2, 3, 5].map((i) => `${files[i]},${texts[i]}`));
-    const attemptLog = await failures
+    const attemptLog = await examples
       .nth(0)
       .locator('a')
       .evaluate((a) => (a as HTMLAnchorElement).href);
@@ -208,6 +231,192 @@ describe('status page', () => {
     await page.locator('#status.Completed').waitFor({ timeout: 30_000 });
     expect(await page.locator('a', { hasText: id }).count()).toBe(1);
     expect(Number(await text(page, '#succeeded'))).toBe(12 - canceled.counters.succeeded);
+    await page.close();
+  });
+
+  it('shows each mini-batch on the grid and bar through a retry, a partial and a final failure, cancel and re-run', async () => {
+    // Serial, paced mini-batches: f-001 throws while a list file names it (then its retry succeeds),
+    // f-002 ends partial (one named item failure: not retried), f-003 throws on every attempt.
+    const files = await uploadInputs(
+      'grid',
+      Array.from({ length: 12 }, (_, i) => `g${i}`),
+    );
+    const throwList = path.join(mkdtempSync(path.join(os.tmpdir(), 'grid-')), 'throw.txt');
+    writeFileSync(throwList, files[1]!);
+    const args =
+      `--each_ms 600 --sleep_items ${files[1]} --sleep_ms 1500 --throw_list ${throwList} ` +
+      `--fail_items ${files[2]} --throw_items ${files[3]}`;
+    const { id, view_url } = await product.client.submit({
+      ...jobSpec('grid', 'scripted.js', args, 1),
+      retry_settings: { max_retries: 3, timeout: 30 },
+    });
+    const page = await browser.newPage({ viewport: { width: 1100, height: 1000 } });
+    await page.goto(view_url);
+
+    // f-001's first attempt failed and a retry is due: the person sees it retrying, not failed.
+    await page.locator('#grid > span[data-first="1"][data-state="retrying"]').waitFor({ timeout: 20_000 });
+    expect(await text(page, '#count-retrying')).toBe('1');
+    expect(await page.locator('#progress-retrying').count()).toBe(1);
+    expect(await page.locator('#progress-pending').count()).toBe(1);
+    expect(Number(await text(page, '#count-pending'))).toBeGreaterThan(0);
+    expect(await page.getAttribute('#grid', 'role')).toBe('img');
+    expect(await text(page, '#grid-summary')).toMatch(/^12 mini-batches: .*1 retrying/);
+    await page.screenshot({ path: path.join(path.dirname(screenshot), 'status-page-retrying.png') });
+    rmSync(throwList);
+
+    // Its next attempt succeeds; f-002 ends partly failed; f-003 fails once its retries are used up.
+    await page.locator('#grid > span[data-first="3"][data-state="failed"]').waitFor({ timeout: 30_000 });
+    expect((await gridStates(page)).slice(0, 4)).toEqual(['succeeded', 'succeeded', 'partial', 'failed']);
+    const groups = page.locator('#failures > li');
+    expect(
+      await groups.evaluateAll((items) =>
+        items.map((li) => [li.getAttribute('data-code'), li.getAttribute('data-count')]),
+      ),
+    ).toEqual([
+      ['TASK_PARTIAL_RESULT', '1'],
+      ['TASK_RUN_FAILED', '1'],
+    ]);
+    expect(await text(page, '#failures li[data-code="TASK_PARTIAL_RESULT"] .examples > li')).toContain(
+      'mini-batch 2, attempt 1 (partly failed)',
+    );
+    expect(await text(page, '#failures li[data-code="TASK_RUN_FAILED"] .examples > li')).toContain(
+      'mini-batch 3, attempt 4',
+    );
+
+    // Cancel: what never started is shown canceled, on the grid, the bar and the legend.
+    await page.click('button[data-action="cancel"]');
+    await page.locator('#status.Canceled').waitFor({ timeout: 30_000 });
+    const canceled = await product.client.get(id);
+    const states = await gridStates(page);
+    expect(states.slice(0, 4)).toEqual(['succeeded', 'succeeded', 'partial', 'failed']);
+    expect(states).not.toContain('pending');
+    expect(states).not.toContain('retrying');
+    const neverRan = states.filter((state) => state === 'canceled').length;
+    expect(neverRan).toBeGreaterThan(0);
+    expect(neverRan).toBe(12 - canceled.counters.succeeded - canceled.counters.failed);
+    expect(await text(page, '#count-canceled')).toBe(String(neverRan));
+    expect(await text(page, '#count-succeeded')).toBe(String(canceled.counters.succeeded));
+    expect(await page.locator('#progress-canceled').count()).toBe(1);
+    // Now that the job has ended, every example links its attempt log, through a signed link.
+    const logLinks = await page
+      .locator('#failures a', { hasText: 'attempt log' })
+      .evaluateAll((links) => links.map((link) => (link as HTMLAnchorElement).href));
+    expect(logLinks).toHaveLength(2);
+    for (const link of logLinks) {
+      expect(link).toContain('/api/download/');
+      expect((await fetch(link)).status).toBe(200);
+    }
+    expect(await (await fetch(logLinks[1]!)).text()).toContain('holds a file chosen to fail');
+    await page.screenshot({
+      path: path.join(path.dirname(screenshot), 'status-page-grid.png'),
+      fullPage: true,
+    });
+
+    // The grid's data is the JSON route's: the same states and counts.
+    const answer = await fetch(`${product.url}/api/jobs/${id}/mini-batches`);
+    expect(answer.status).toBe(200);
+    expect(miniBatchReportSchema.parse(await answer.json())).toEqual(await product.client.miniBatches(id));
+    const report = await product.client.miniBatches(id);
+    expect(report.band_size).toBe(1);
+    expect(report.bands.map((band) => band.state)).toEqual(states);
+    expect(report.counts.canceled).toBe(neverRan);
+    expect(report.failures).toMatchObject({ total: 2 });
+    const unknown = await fetch(`${product.url}/api/jobs/no-such-job/mini-batches`);
+    expect(unknown.status).toBe(404);
+
+    // The re-run runs the failed and never-run mini-batches; the ones done before are shown as such.
+    await page.click('button[data-action="rerun"]');
+    await page.waitForURL((url) => !url.pathname.includes(`/${id}/`), { timeout: 15_000 });
+    await page.locator('#status.Completed').waitFor({ timeout: 60_000 });
+    const rerun = await gridStates(page);
+    expect(rerun.slice(0, 4)).toEqual(['earlier', 'earlier', 'partial', 'failed']);
+    expect(rerun.slice(4).every((state) => state === 'earlier' || state === 'succeeded')).toBe(true);
+    expect(await text(page, '#count-earlier')).toBe(String(canceled.counters.succeeded));
+    expect(await page.locator('#progress-earlier').count()).toBe(0);
+    await page.close();
+  }, 120_000);
+
+  it('links the bad-records log of an attempt whose table records did not parse', async () => {
+    const lines = Array.from({ length: 40 }, (_, i) =>
+      i === 7 ? '{"id": "r7", broken' : JSON.stringify({ id: `r${i}` }),
+    );
+    await product.store.write('inputs', 'page-bad/events.jsonl', `${lines.join('\n')}\n`);
+    const { id, view_url } = await product.client.submit({
+      ...jobSpec('page-bad', 'flaky.js', '--fail_rate 0'),
+      inputs: { data: { type: 'mltable', path: 'inputs/page-bad', mode: 'direct' } },
+      mini_batch_size: '1kb',
+    });
+    expect((await product.client.wait(id, { intervalMs: 100 })).status).toBe('Completed');
+    const page = await browser.newPage();
+    await page.goto(view_url);
+    expect(await page.locator('#grid > span[data-state="partial"]').count()).toBe(1);
+    const links = await page
+      .locator('#bad-records a')
+      .evaluateAll((all) => all.map((link) => (link as HTMLAnchorElement).href));
+    expect(links).toHaveLength(1);
+    expect(links[0]).toContain('/api/download/');
+    expect(links[0]).not.toContain('code=');
+    const log = await (await fetch(links[0]!)).text();
+    expect(log).toContain('"line":8');
+    expect(log).toContain('broken');
+    // The failure example links the same log.
+    expect(await page.locator('#failures a', { hasText: 'bad records' }).count()).toBe(1);
+    await page.close();
+  });
+
+  it('draws a 100,000-mini-batch job as 2,000 bands, each titled with its counts', async () => {
+    // The renderer and a real browser on a tally of a large running job (running one would take minutes).
+    const total = 100_000;
+    const tally = new MiniBatchTally({ jobId: 'large', total, maxRetries: 1, finished: false });
+    for (let index = 0; index < 70_000; index += 1) {
+      const failed = index % 9_973 === 17;
+      const status = failed ? 'failed' : index % 4_999 === 3 ? 'partial' : 'succeeded';
+      tally.add({
+        index,
+        attempt: failed && index > 60_000 ? 1 : failed ? 2 : 1,
+        status,
+        items: 10,
+        succeeded: status === 'succeeded' ? 10 : status === 'partial' ? 9 : 0,
+        failed: status === 'succeeded' ? 0 : status === 'partial' ? 1 : 10,
+        rows: 0,
+        retryable: true,
+        durationMs: 1,
+        ...(failed ? { code: 'TASK_TIMEOUT' } : {}),
+      });
+    }
+    tally.finish();
+    const view: JobView = {
+      id: 'large',
+      name: 'large',
+      display_name: 'A large job',
+      status: 'Running',
+      runtime_status: 'Running',
+      counters: { ...emptyCounters(total), scheduled: 70_000 },
+      reasons: [],
+      first_errors: [],
+      created_time: new Date(Date.now() - 600_000).toISOString(),
+      last_updated_time: new Date().toISOString(),
+      outputs: {},
+      log_files: {},
+    };
+    const report = tallyReport(tally, view);
+    const { succeeded, partial, failed } = report.counts;
+    view.counters = { ...view.counters, succeeded, partial, failed: partial + failed, retried: 7 };
+    const html = renderStatusPage(view, { miniBatches: report });
+    expect(html.length).toBeLessThan(400_000);
+    const page = await browser.newPage({ viewport: { width: 1100, height: 900 } });
+    await page.setContent(html);
+    expect(await page.locator('#grid > span').count()).toBe(2000);
+    expect(await page.getAttribute('#grid', 'data-band-size')).toBe('50');
+    expect(await text(page, '#grid-note')).toContain('Each cell is 50 consecutive mini-batches');
+    // The band holding mini-batch 60,000 + (a failure due for a retry) shows retrying.
+    const retrying = page.locator('#grid > span[data-state="retrying"]').first();
+    expect(await retrying.getAttribute('title')).toMatch(/^mini-batches \d+-\d+: \d+ succeeded, 1 retrying$/);
+    expect(await text(page, '#count-pending')).toBe('30000');
+    await page.screenshot({
+      path: path.join(path.dirname(screenshot), 'status-page-bands.png'),
+      fullPage: true,
+    });
     await page.close();
   });
 

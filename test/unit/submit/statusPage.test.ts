@@ -98,14 +98,16 @@ describe('what the page shows', () => {
         counters: { ...emptyCounters(), miniBatches: 8, succeeded: 2, failed: 6, partial: 5, itemsFailed: 9 },
       }),
     );
-    expect(html).toContain('<div id="progress-ok" class="ok" style="width:25%" title="succeeded"></div>');
+    expect(html).toContain('<div id="progress-ok" class="ok" style="width:25%" title="succeeded 2"></div>');
     expect(html).toContain(
-      '<div id="progress-partial" class="partial" style="width:62.5%" title="partly failed"></div>',
+      '<div id="progress-partial" class="partial" style="width:62.5%" title="partly failed 5"></div>',
     );
-    expect(html).toContain('<div id="progress-bad" class="bad" style="width:12.5%" title="failed"></div>');
+    expect(html).toContain('<div id="progress-bad" class="bad" style="width:12.5%" title="failed 1"></div>');
     expect(html).toContain(
-      'succeeded 2 <span class="key partial"></span>partly failed 5 <span class="key bad"></span>failed 1',
+      '<li data-state="partial"><span class="key partial" aria-hidden="true"></span>partly failed <span id="count-partial">5</span></li>',
     );
+    // Without the mini-batch report there is no grid.
+    expect(html).not.toContain('id="grid"');
   });
 
   it('groups failures alike, in mini-batch order, each with an attempt log', () => {
