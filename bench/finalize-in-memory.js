@@ -69,18 +69,14 @@ function itemsOf(descriptor) {
   return descriptor.files.map((file) => file.name);
 }
 
-async function failedItems(m, store, logsContainer, record, entries) {
+async function failedItems(m, store, logsContainer, record, entries, records) {
   const folder = m.jobFolder(record.jobId);
   const lines = [];
   const pages = new Map();
   for (const entry of entries) {
     if (entry.status !== 'FAILED' || entry.attempt === undefined || entry.generation !== record.generation)
       continue;
-    const attemptRecord = await store.readJson(
-      logsContainer,
-      folder.attemptRecord(entry.index, entry.attempt),
-      m.attemptRecordSchema,
-    );
+    const attemptRecord = records.get(`${entry.index}/${entry.attempt}`);
     const base = { mini_batch: entry.index, attempt: entry.attempt };
     if (attemptRecord.failedItems.length > 0) {
       for (const failed of attemptRecord.failedItems)
@@ -104,15 +100,17 @@ async function failedItems(m, store, logsContainer, record, entries) {
 /**
  * Builds manifest.json, processed_mini_batches.csv and failed_items.jsonl of `record`'s job in memory
  * and, unless `write` is false, writes them where finalize writes them. `m` holds the project modules'
- * exports used: listAttempts, readManifest, attemptRecordSchema, planPageSchema, jobFolder.
+ * exports used: listAttemptRecordPages, readManifest, planPageSchema, jobFolder.
  */
 async function finalizeReportsInMemory(m, store, logsContainer, record, status, write = true) {
-  const attempts = await collect(m.listAttempts(store, logsContainer, record.jobId));
+  const all = (await collect(m.listAttemptRecordPages(store, logsContainer, record.jobId))).flat();
+  const attempts = all.map((one) => one.receipt);
+  const records = new Map(all.map((one) => [`${one.receipt.index}/${one.receipt.attempt}`, one]));
   const previous = record.rerunOf ? await m.readManifest(store, logsContainer, record.rerunOf) : undefined;
   const entries = buildManifest(record, attempts, previous);
   const manifest = { jobId: record.jobId, generation: record.generation, status, miniBatches: entries };
   const csv = processedCsv(attempts);
-  const failed = await failedItems(m, store, logsContainer, record, entries);
+  const failed = await failedItems(m, store, logsContainer, record, entries, records);
   if (write) {
     const folder = m.jobFolder(record.jobId);
     await store.writeJson(logsContainer, folder.manifest, manifest);

@@ -4,8 +4,11 @@ import { jobFolder } from '../storage/layout';
 import { miniBatchReceiptSchema, type MiniBatchReceipt } from './contracts';
 
 /**
- * One attempt's record in the job folder. Its blob metadata repeats the receipt's counts, so that
- * finalize can read every attempt of a large job from listings without downloading the records.
+ * Attempt records. A group call keeps the records of its attempts in one JSON Lines append blob
+ * (`jobFolder(job).groupRecords(shard, group)`), appended in batches as attempts end: a storage write per
+ * batch instead of one per attempt, and one read per group for finalize and for a call run again after a
+ * crash. Each shard has a folder of its groups' files, and shards cover the plan in index order, so the
+ * records of a job can be read in (mini-batch, attempt) order one shard at a time.
  */
 export const failedItemSchema = z.object({ item: z.unknown(), error: z.string() });
 export type FailedItem = z.infer<typeof failedItemSchema>;
@@ -16,90 +19,164 @@ export const attemptRecordSchema = z.object({
   warnings: z.array(z.string()),
   startedAt: z.string(),
   workerId: z.number().int().optional(),
+  /** `<pid>-<threadId>` of the worker (workerId holds the thread id alone). */
+  worker: z.string().optional(),
+  modulePath: z.string().optional(),
+  /** Failures from a short result that no ctx.fail call named. */
+  unattributedFailures: z.number().int().nonnegative().optional(),
+  timings: z
+    .object({
+      readMs: z.number(),
+      queuedMs: z.number(),
+      initMs: z.number(),
+      runMs: z.number(),
+      writeMs: z.number(),
+      totalMs: z.number(),
+    })
+    .optional(),
 });
 export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
 
-/** Blob metadata values must be ASCII strings; the message is kept in the record body only. */
-export function receiptMetadata(receipt: MiniBatchReceipt): Record<string, string> {
-  return {
-    index: String(receipt.index),
-    attempt: String(receipt.attempt),
-    status: receipt.status,
-    items: String(receipt.items),
-    succeeded: String(receipt.succeeded),
-    failed: String(receipt.failed),
-    rows: String(receipt.rows),
-    retryable: String(receipt.retryable),
-    durationms: String(Math.round(receipt.durationMs)),
-    ...(receipt.code ? { code: receipt.code } : {}),
-  };
-}
+const attemptKey = (index: number, attempt: number): string => `${index}/${attempt}`;
 
-const metadataSchema = z.object({
-  index: z.coerce.number().int().nonnegative(),
-  attempt: z.coerce.number().int().positive(),
-  status: z.enum(['succeeded', 'partial', 'failed']),
-  items: z.coerce.number().int().nonnegative(),
-  succeeded: z.coerce.number().int().nonnegative(),
-  failed: z.coerce.number().int().nonnegative(),
-  rows: z.coerce.number().int().nonnegative(),
-  retryable: z.enum(['true', 'false']).transform((v) => v === 'true'),
-  durationms: z.coerce.number().nonnegative(),
-  code: z.string().optional(),
-});
-
-export function receiptFromMetadata(
-  metadata: Record<string, string> | undefined,
-): MiniBatchReceipt | undefined {
-  const parsed = metadataSchema.safeParse(metadata ?? {});
-  if (!parsed.success) return undefined;
-  const { durationms, ...rest } = parsed.data;
-  return { ...rest, durationMs: durationms };
-}
-
-export async function writeAttemptRecord(
-  store: BlobStore,
-  logsContainer: string,
-  jobId: string,
-  record: AttemptRecord,
-): Promise<void> {
-  const { index, attempt } = record.receipt;
-  await store.writeJson(logsContainer, jobFolder(jobId).attemptRecord(index, attempt), record, {
-    metadata: receiptMetadata(record.receipt),
-  });
+/** Lines of records; a torn last line (a write cut short) is left out, the others must parse. */
+function parseRecords(text: string, name: string): AttemptRecord[] {
+  const lines = text.split('\n');
+  const records: AttemptRecord[] = [];
+  for (const [n, line] of lines.entries()) {
+    if (line.trim() === '') continue;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      if (n === lines.length - 1) break;
+      throw new Error(`${name} line ${n + 1} is not JSON: ${(error as Error).message}`);
+    }
+    records.push(attemptRecordSchema.parse(value));
+  }
+  return records;
 }
 
 /**
- * Every attempt of a job in (mini-batch, attempt) order, from listings (metadata), falling back to the
- * body for older records; one listing page of `pageSize` records in memory at a time.
+ * The records of one group call. `open` creates the blob, or reads what an earlier execution of the same
+ * call recorded; `add` buffers a record and `flush` appends the buffered lines in one write.
  */
-export async function* listAttempts(
+export class GroupRecords {
+  readonly name: string;
+  private buffered: string[] = [];
+  private length = 0;
+  private flushing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly store: BlobStore,
+    private readonly logsContainer: string,
+    jobId: string,
+    shard: number,
+    group: number,
+  ) {
+    this.name = jobFolder(jobId).groupRecords(shard, group);
+  }
+
+  /** Records of an earlier execution of this call, by `index/attempt` (empty for a first execution). */
+  async open(): Promise<Map<string, AttemptRecord>> {
+    const { created } = await this.store.createAppendBlob(
+      this.logsContainer,
+      this.name,
+      'application/x-ndjson',
+    );
+    const recorded = new Map<string, AttemptRecord>();
+    if (created) return recorded;
+    const bytes = await this.store.read(this.logsContainer, this.name);
+    this.length = bytes.length;
+    for (const record of parseRecords(bytes.toString('utf8'), this.name)) {
+      recorded.set(attemptKey(record.receipt.index, record.receipt.attempt), record);
+    }
+    return recorded;
+  }
+
+  add(record: AttemptRecord): void {
+    this.buffered.push(`${JSON.stringify(record)}\n`);
+  }
+
+  get pending(): number {
+    return this.buffered.length;
+  }
+
+  /** Appends what is buffered; flushes run one after another, in order. */
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      if (this.buffered.length === 0) return;
+      const body = Buffer.from(this.buffered.join(''), 'utf8');
+      this.buffered = [];
+      await this.store.appendAt(this.logsContainer, this.name, this.length, body);
+      this.length += body.length;
+    });
+    return this.flushing;
+  }
+}
+
+/** Writes a group's records in one go (what a group call does over its life; for tools and tests). */
+export async function writeGroupRecords(
   store: BlobStore,
   logsContainer: string,
   jobId: string,
-  options?: { pageSize?: number },
-): AsyncIterable<MiniBatchReceipt> {
-  for await (const page of listAttemptPages(store, logsContainer, jobId, options)) yield* page;
+  where: { shard: number; group: number },
+  records: readonly AttemptRecord[],
+): Promise<void> {
+  const file = new GroupRecords(store, logsContainer, jobId, where.shard, where.group);
+  await file.open();
+  for (const record of records) file.add(record);
+  await file.flush();
 }
 
-/** The same listing a page at a time. */
+/**
+ * Every attempt record of a job in (mini-batch, attempt) order, a shard at a time: the records of one
+ * shard's groups are read and sorted together (a shard holds a bounded range of mini-batches). An
+ * attempt recorded twice (a call run again) keeps its last record.
+ */
+export async function* listAttemptRecordPages(
+  store: BlobStore,
+  logsContainer: string,
+  jobId: string,
+): AsyncIterable<AttemptRecord[]> {
+  const prefix = jobFolder(jobId).attemptsPrefix;
+  let folder: string | undefined;
+  let shard = new Map<string, AttemptRecord>();
+  const sorted = (): AttemptRecord[] =>
+    [...shard.values()].sort(
+      (a, b) => a.receipt.index - b.receipt.index || a.receipt.attempt - b.receipt.attempt,
+    );
+  for await (const blob of store.list(logsContainer, prefix)) {
+    const blobFolder = blob.name.slice(0, blob.name.lastIndexOf('/'));
+    if (folder !== undefined && blobFolder !== folder && shard.size > 0) {
+      yield sorted();
+      shard = new Map();
+    }
+    folder = blobFolder;
+    const text = (await store.read(logsContainer, blob.name)).toString('utf8');
+    for (const record of parseRecords(text, blob.name)) {
+      shard.set(attemptKey(record.receipt.index, record.receipt.attempt), record);
+    }
+  }
+  if (shard.size > 0) yield sorted();
+}
+
+/** The receipts of listAttemptRecordPages, page by page. */
 export async function* listAttemptPages(
   store: BlobStore,
   logsContainer: string,
   jobId: string,
-  options?: { pageSize?: number },
 ): AsyncIterable<MiniBatchReceipt[]> {
-  for await (const blobs of store.listPages(logsContainer, jobFolder(jobId).attemptsPrefix, {
-    includeMetadata: true,
-    ...(options?.pageSize ? { pageSize: options.pageSize } : {}),
-  })) {
-    const page: MiniBatchReceipt[] = [];
-    for (const blob of blobs) {
-      page.push(
-        receiptFromMetadata(blob.metadata) ??
-          (await store.readJson(logsContainer, blob.name, attemptRecordSchema)).receipt,
-      );
-    }
-    yield page;
+  for await (const page of listAttemptRecordPages(store, logsContainer, jobId)) {
+    yield page.map((record) => record.receipt);
   }
+}
+
+/** Every attempt's receipt, in (mini-batch, attempt) order. */
+export async function* listAttempts(
+  store: BlobStore,
+  logsContainer: string,
+  jobId: string,
+): AsyncIterable<MiniBatchReceipt> {
+  for await (const page of listAttemptPages(store, logsContainer, jobId)) yield* page;
 }

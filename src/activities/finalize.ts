@@ -8,7 +8,7 @@ import { planPageSchema, type MiniBatchDescriptor } from '../plan/descriptor';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
 import { resolveInputLocation } from '../storage/inputs';
-import { attemptRecordSchema, listAttemptPages } from './attemptRecord';
+import { listAttemptRecordPages, type AttemptRecord } from './attemptRecord';
 import type { MiniBatchReceipt } from './contracts';
 import { MANIFEST_TAIL, manifestEntries, manifestHead, manifestLine, type ManifestEntry } from './manifest';
 import { outputOwnerOf, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
@@ -16,11 +16,9 @@ import { claimOutputBlob } from './outputOwner';
 
 /** Knobs for tests and benchmarks; the defaults suit any job size. */
 export interface FinalizeOptions {
-  /** Attempt records per listing page (the service caps it at 5000). */
-  pageSize?: number;
   /** Characters buffered per log blob before they are staged as one block. */
   blockChars?: number;
-  /** Called with every listing page's length: what finalize holds of the attempt records at once. */
+  /** Called with every page's length: what finalize holds of the attempt records at once (one shard's). */
   onPage?: (records: number) => void;
 }
 
@@ -197,7 +195,7 @@ async function writeReports(
 
   let next = 0;
   /** Entries for [next, end) from the previous manifest (or PENDING), then the winner of `group`. */
-  const emit = async (end: number, group?: MiniBatchReceipt[]): Promise<void> => {
+  const emit = async (end: number, group?: AttemptRecord[]): Promise<void> => {
     for (; next < end; next += 1) {
       const kept = await previous?.at(next);
       const entry: ManifestEntry =
@@ -207,7 +205,8 @@ async function writeReports(
       await manifest.push(manifestLine(entry, next === 0));
     }
     if (!group) return;
-    const winner = group[group.length - 1]!;
+    const last = group[group.length - 1]!;
+    const winner = last.receipt;
     const entry: ManifestEntry = {
       index: winner.index,
       status: winner.status === 'succeeded' ? 'SUCCEEDED' : 'FAILED',
@@ -218,10 +217,9 @@ async function writeReports(
       rows: winner.status === 'failed' ? 0 : winner.rows,
     };
     await manifest.push(manifestLine(entry, winner.index === 0));
-    for (const attempt of group) await csv.push(csvRow(attempt));
+    for (const attempt of group) await csv.push(csvRow(attempt.receipt));
     if (entry.status === 'FAILED') {
-      for (const line of await failedLines(deps, record, winner.index, winner.attempt, descriptors))
-        await failed.push(line);
+      for (const line of await failedLines(last, descriptors)) await failed.push(line);
     }
     next = winner.index + 1;
   };
@@ -230,20 +228,21 @@ async function writeReports(
     manifestHead({ jobId: input.jobId, generation: record.generation, status: input.status }),
   );
   await csv.push(CSV_HEADER);
-  let group: MiniBatchReceipt[] = [];
-  for await (const page of listAttemptPages(store, logsContainer, input.jobId, options)) {
+  let group: AttemptRecord[] = [];
+  for await (const page of listAttemptRecordPages(store, logsContainer, input.jobId)) {
     options.onPage?.(page.length);
     for (const attempt of page) {
-      if (group.length > 0 && attempt.index !== group[0]!.index) {
-        await emit(group[0]!.index, group);
+      const { index } = attempt.receipt;
+      if (group.length > 0 && index !== group[0]!.receipt.index) {
+        await emit(group[0]!.receipt.index, group);
         group = [];
       }
       // Attempts past the plan (none are expected) have a CSV row but no manifest entry, as before.
-      if (attempt.index >= record.plan.miniBatches) await csv.push(csvRow(attempt));
+      if (index >= record.plan.miniBatches) await csv.push(csvRow(attempt.receipt));
       else group.push(attempt);
     }
   }
-  if (group.length > 0) await emit(group[0]!.index, group);
+  if (group.length > 0) await emit(group[0]!.receipt.index, group);
   await emit(record.plan.miniBatches);
   await manifest.push(MANIFEST_TAIL);
   await Promise.all([manifest.close(), csv.close(), failed.close()]);
@@ -293,26 +292,15 @@ class PlanPageReader {
  * One JSON line per failed item: the items the task named (ctx.fail or a short result), or every item
  * of a mini-batch whose last attempt failed outright, with that attempt's error.
  */
-async function failedLines(
-  deps: ActivityDeps,
-  record: JobRecord,
-  index: number,
-  attempt: number,
-  descriptors: PlanPageReader,
-): Promise<string[]> {
-  const { store, logsContainer } = deps;
-  const attemptRecord = await store.readJson(
-    logsContainer,
-    jobFolder(record.jobId).attemptRecord(index, attempt),
-    attemptRecordSchema,
-  );
-  const base = { mini_batch: index, attempt };
-  if (attemptRecord.failedItems.length > 0) {
-    return attemptRecord.failedItems.map(
+async function failedLines(attempt: AttemptRecord, descriptors: PlanPageReader): Promise<string[]> {
+  const { index } = attempt.receipt;
+  const base = { mini_batch: index, attempt: attempt.receipt.attempt };
+  if (attempt.failedItems.length > 0) {
+    return attempt.failedItems.map(
       (failed) => `${JSON.stringify({ ...base, item: failed.item, error: failed.error })}\n`,
     );
   }
-  const error = `${attemptRecord.receipt.code ?? 'TASK_FAILED'}: ${attemptRecord.receipt.message ?? 'failed'}`;
+  const error = `${attempt.receipt.code ?? 'TASK_FAILED'}: ${attempt.receipt.message ?? 'failed'}`;
   return itemsOf(await descriptors.get(index)).map((item) => `${JSON.stringify({ ...base, item, error })}\n`);
 }
 

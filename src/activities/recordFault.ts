@@ -1,30 +1,24 @@
-import { attemptRecordSchema, writeAttemptRecord, type AttemptRecord } from './attemptRecord';
+import type { AttemptRecord } from './attemptRecord';
 import {
   ACTIVITY_FAILED,
   miniBatchReceiptSchema,
   recordFaultInputSchema,
   type MiniBatchReceipt,
 } from './contracts';
-import { readJobRecord, type ActivityDeps } from './jobRecord';
-import { descriptorFor, itemCount } from './runMiniBatch';
+import type { ActivityDeps } from './jobRecord';
+import { cachedJobRecord, descriptorFor, itemCount } from './runMiniBatch';
 import { capMessage } from '../task/results';
 import { jobFolder } from '../storage/layout';
 
 /**
- * Gives an attempt whose run activity threw the record every failed attempt has: its items
- * counted as failed (so error_threshold sees them), an attempt log with the error, and an attempt record
- * that finalize puts in the manifest, the CSV report and failed_items.jsonl. An attempt that did write
- * its record before failing keeps that record.
+ * The record of an attempt whose run threw (a storage fault on the job's own blobs, after the client's
+ * retries): its items counted as failed (so error_threshold sees them), and an attempt log with the
+ * error. Finalize puts it in the manifest, the CSV report and failed_items.jsonl like any failure.
  */
-export async function recordFault(deps: ActivityDeps, raw: unknown): Promise<MiniBatchReceipt> {
+export async function faultRecord(deps: ActivityDeps, raw: unknown): Promise<AttemptRecord> {
   const input = recordFaultInputSchema.parse(raw);
   const { store, logsContainer } = deps;
-  const folder = jobFolder(input.jobId);
-  const recordName = folder.attemptRecord(input.index, input.attempt);
-  if (await store.stat(logsContainer, recordName))
-    return (await store.readJson(logsContainer, recordName, attemptRecordSchema)).receipt;
-
-  const job = await readJobRecord(store, logsContainer, input.jobId);
+  const job = await cachedJobRecord(store, logsContainer, input.jobId);
   const items = itemCount(await descriptorFor(store, logsContainer, job, input.index));
   const message = capMessage(`The attempt's activity failed: ${input.message}`);
   const receipt = miniBatchReceiptSchema.parse({
@@ -43,11 +37,9 @@ export async function recordFault(deps: ActivityDeps, raw: unknown): Promise<Min
   const now = new Date().toISOString();
   await store.write(
     logsContainer,
-    folder.attemptLog(input.index, input.attempt),
+    jobFolder(input.jobId).attemptLog(input.index, input.attempt),
     `${now} ERROR mini-batch ${input.index} attempt ${input.attempt} of job ${input.jobId}: ${message}\n`,
     { contentType: 'text/plain; charset=utf-8' },
   );
-  const record: AttemptRecord = { receipt, failedItems: [], warnings: [], startedAt: now };
-  await writeAttemptRecord(store, logsContainer, input.jobId, record);
-  return receipt;
+  return { receipt, failedItems: [], warnings: [], startedAt: now };
 }

@@ -18,10 +18,13 @@ import {
 import { receiptForFault, retryDelayMs } from '../orchestration/progress';
 import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../spec/limits';
 import { jobFolder } from '../storage/layout';
-import { receiptFromMetadata } from './attemptRecord';
-import type { MiniBatchReceipt } from './contracts';
-import { recordFault } from './recordFault';
+import { GroupRecords, type AttemptRecord } from './attemptRecord';
+import { faultRecord } from './recordFault';
 import { cachedJobRecord, runMiniBatch, type RunMiniBatchDeps } from './runMiniBatch';
+
+/** Records appended to the group's file in one write, at most; and at least this often. */
+const RECORDS_PER_APPEND = 256;
+const APPEND_INTERVAL_MS = 1000;
 
 export interface RunGroupOptions {
   /** How often a running group looks for a stop request; default one second. */
@@ -40,8 +43,9 @@ export interface RunGroupOptions {
  * spent failure budget ends it early; no attempt ending for progress_update_timeout ends it as stalled.
  * Mini-batches it did not start go back to the shard.
  *
- * A call that runs again after a crash (its claim blob already exists) takes the outcome of every
- * attempt that has a record and runs only the others.
+ * Records are appended to the group's record file in batches (see GroupRecords) and all of them before
+ * the call returns. A call that runs again after a crash finds that file and takes the outcome of every
+ * attempt it holds, running only the others.
  */
 export async function runMiniBatchGroup(
   deps: RunMiniBatchDeps,
@@ -53,13 +57,13 @@ export async function runMiniBatchGroup(
   const folder = jobFolder(input.jobId);
   const record = await cachedJobRecord(store, logsContainer, input.jobId);
   await store.ensureContainer(logsContainer);
-  const claim = await store.write(logsContainer, folder.groupClaim(input.shard, input.group), '', {
-    ifNotExists: true,
-  });
+  const records = new GroupRecords(store, logsContainer, input.jobId, input.shard, input.group);
+  const recorded = await records.open();
   const stop = new StopWatch(deps, folder.stopRequest, options.stopPollMs ?? 200);
   await stop.check();
   const group = new GroupRun(deps, input, {
-    recovering: !claim.created,
+    records,
+    recorded,
     stop,
     cutoffMs: startCutoffMs(
       options.functionTimeout ?? appFunctionTimeout(),
@@ -96,7 +100,12 @@ class GroupRun {
   constructor(
     private readonly deps: RunMiniBatchDeps,
     private readonly input: RunGroupInput,
-    private readonly context: { recovering: boolean; stop: StopWatch; cutoffMs: number },
+    private readonly context: {
+      records: GroupRecords;
+      recorded: ReadonlyMap<string, AttemptRecord>;
+      stop: StopWatch;
+      cutoffMs: number;
+    },
   ) {
     this.fresh = workOf(input.runs);
     this.lastEnd = this.started;
@@ -109,6 +118,7 @@ class GroupRun {
     } finally {
       this.stopStallWatch();
     }
+    await this.context.records.flush();
     const notStarted = runsOf(this.freshDone ? [] : remaining(this.fresh));
     return groupResultSchema.parse({
       ...this.tally,
@@ -168,10 +178,18 @@ class GroupRun {
     this.tally = tallyStart(this.tally, attempt);
     this.startedCount += 1;
     this.running.set(index, performance.now());
-    const receipt = await runOne(this.deps, this.input, index, attempt, this.context.recovering);
+    const { record, fresh } = await runOne(
+      this.deps,
+      this.input.jobId,
+      index,
+      attempt,
+      this.context.recorded,
+    );
+    const receipt = record.receipt;
     this.running.delete(index);
     this.lastEnd = performance.now();
-    if (this.stalled) return; // given up on: its record stays in the job folder, it is not counted here
+    if (this.stalled) return; // given up on: not counted, not recorded (finalize shows it not run)
+    if (fresh) this.record(record);
     const before = this.tally.retries.length;
     this.tally = tallyAttempt(this.tally, receipt, this.input.maxRetries);
     if (this.tally.retries.length > before) {
@@ -179,6 +197,20 @@ class GroupRun {
       this.retries.push({ index, attempt: attempt + 1, dueAt: this.lastEnd + delay });
     }
   }
+
+  /** Keeps the record; appends a batch when enough are waiting or the last append is a second old. */
+  private record(record: AttemptRecord): void {
+    const { records } = this.context;
+    records.add(record);
+    const now = performance.now();
+    if (records.pending >= RECORDS_PER_APPEND || now - this.lastAppend >= APPEND_INTERVAL_MS) {
+      this.lastAppend = now;
+      // A failed append fails the last flush in run(), and so the call: its retry keeps what landed.
+      records.flush().catch(() => undefined);
+    }
+  }
+
+  private lastAppend = performance.now();
 
   /** Resolves when attempts are running and none has ended for progress_update_timeout. */
   private stallWatch(): Promise<void> {
@@ -225,29 +257,32 @@ export function startCutoffMs(functionTimeout: string | undefined, taskTimeoutSe
  */
 async function runOne(
   deps: RunMiniBatchDeps,
-  input: RunGroupInput,
+  jobId: string,
   index: number,
   attempt: number,
-  recovering: boolean,
-): Promise<MiniBatchReceipt> {
-  const { jobId } = input;
-  if (recovering) {
-    const recorded = await deps.store.stat(
-      deps.logsContainer,
-      jobFolder(jobId).attemptRecord(index, attempt),
-    );
-    const receipt = receiptFromMetadata(recorded?.metadata);
-    if (receipt) return receipt;
-  }
+  recorded: ReadonlyMap<string, AttemptRecord>,
+): Promise<{ record: AttemptRecord; fresh: boolean }> {
+  const earlier = recorded.get(`${index}/${attempt}`);
+  if (earlier) return { record: earlier, fresh: false };
   try {
-    return await runMiniBatch(deps, { jobId, index, attempt });
+    return { record: await runMiniBatch(deps, { jobId, index, attempt }), fresh: true };
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    try {
-      return await recordFault(deps, { jobId, index, attempt, message });
-    } catch {
-      return receiptForFault(index, attempt, `The attempt's activity failed: ${message}`);
-    }
+    return { record: await failedAttempt(deps, { jobId, index, attempt }, error), fresh: true };
+  }
+}
+
+/** The record of an attempt whose run threw; without its items if even reading its descriptor fails. */
+async function failedAttempt(
+  deps: RunMiniBatchDeps,
+  work: { jobId: string; index: number; attempt: number },
+  error: unknown,
+): Promise<AttemptRecord> {
+  const message = error instanceof Error ? error.message : String(error);
+  try {
+    return await faultRecord(deps, { ...work, message });
+  } catch {
+    const receipt = receiptForFault(work.index, work.attempt, `The attempt's activity failed: ${message}`);
+    return { receipt, failedItems: [], warnings: [], startedAt: new Date().toISOString() };
   }
 }
 
@@ -285,16 +320,23 @@ class StopWatch {
 }
 
 /**
- * A group whose call failed even after its retries: each mini-batch of its runs gets the outcome its
- * record holds, or a failed record of its own (see recordFault), folded as the group would have.
+ * A group whose call failed even after its retries: each mini-batch of its runs keeps the outcome its
+ * group's record file holds, or gets a failed record (see faultRecord), folded as the group would have.
  */
 export async function recordGroupFault(deps: RunMiniBatchDeps, raw: unknown): Promise<GroupResult> {
   const input = recordGroupFaultInputSchema.parse(raw);
+  const records = new GroupRecords(deps.store, deps.logsContainer, input.jobId, input.shard, input.group);
+  const recorded = await records.open();
   let tally = emptyTally();
   for (const { index, attempt } of workOf(input.runs)) {
     tally = tallyStart(tally, attempt);
-    const receipt = await recordFault(deps, { jobId: input.jobId, index, attempt, message: input.message });
-    tally = tallyAttempt(tally, receipt, input.maxRetries);
+    let record = recorded.get(`${index}/${attempt}`);
+    if (!record) {
+      record = await failedAttempt(deps, { jobId: input.jobId, index, attempt }, new Error(input.message));
+      records.add(record);
+    }
+    tally = tallyAttempt(tally, record.receipt, input.maxRetries);
   }
+  await records.flush();
   return groupResultSchema.parse({ ...tally, notStarted: [] });
 }

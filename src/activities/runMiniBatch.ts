@@ -16,7 +16,7 @@ import {
 } from '../task/pool';
 import { resolveTaskModule } from '../task/resolve';
 import { capMessage } from '../task/results';
-import { writeAttemptRecord, type AttemptRecord, type FailedItem } from './attemptRecord';
+import type { AttemptRecord, FailedItem } from './attemptRecord';
 import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
 import { BoundedCache } from './cache';
 import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
@@ -33,23 +33,6 @@ export interface RunMiniBatchDeps {
 
 /** Bad records listed per attempt (in its bad_records log and failed items); the rest are counted. */
 export const MAX_BAD_RECORDS_LISTED = 1000;
-
-/** The attempt record as written: the schema's fields plus timings and details for people. */
-export type WrittenAttemptRecord = AttemptRecord & {
-  /** `<pid>-<threadId>` of the worker (workerId holds the thread id alone). */
-  worker?: string;
-  modulePath?: string;
-  /** Failures from a short result that no ctx.fail call named. */
-  unattributedFailures: number;
-  timings: {
-    readMs: number;
-    queuedMs: number;
-    initMs: number;
-    runMs: number;
-    writeMs: number;
-    totalMs: number;
-  };
-};
 
 const jobRecords = new BoundedCache<JobRecord>(16);
 
@@ -246,11 +229,11 @@ function numericThreadId(worker: string | undefined): number | undefined {
 
 /**
  * Runs one attempt of one mini-batch: reads its descriptor and data, runs the task in a warm worker,
- * stages the append_row rows as a block of the output blob, writes the attempt's log and record, and
- * returns the receipt. Task failures (threw, timed out, crashed, bad or short result, unreadable input)
+ * stages the append_row rows as a block of the output blob, writes the attempt's log, and returns its
+ * record (the receipt with failed items, warnings and timings) for the group to keep. Task failures (threw, timed out, crashed, bad or short result, unreadable input)
  * come back as data; storage faults on the job's own blobs are thrown so that the caller retries.
  */
-export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promise<MiniBatchReceipt> {
+export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promise<AttemptRecord> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const input = runMiniBatchInputSchema.parse(raw);
@@ -399,7 +382,7 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   );
 
   const threadId = numericThreadId(outcome.workerId);
-  const attemptRecord: WrittenAttemptRecord = {
+  return {
     receipt,
     // An attempt that failed as a whole is reported as its mini-batch; its bad records stay in their log.
     failedItems: [
@@ -421,6 +404,4 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
       totalMs: performance.now() - started,
     },
   };
-  await writeAttemptRecord(store, logsContainer, input.jobId, attemptRecord);
-  return receipt;
 }

@@ -162,6 +162,8 @@ export type GroupResult = z.infer<typeof groupResultSchema>;
 /** A group whose activity threw after its retries: what it was given and why it failed. */
 export const recordGroupFaultInputSchema = z.object({
   jobId: z.string().min(1),
+  shard: z.number().int().nonnegative(),
+  group: z.number().int().nonnegative(),
   runs: z.array(workRunSchema).min(1),
   maxRetries: z.number().int().nonnegative(),
   message: z.string(),

@@ -258,7 +258,14 @@ function* groupOutcome(
     if (parsed.success) return parsed.data;
   }
   const message = task.isFaulted ? errorMessage(task.result) : 'malformed group result';
-  const recordInput: RecordGroupFaultInput = { jobId, runs: group.input.runs, maxRetries, message };
+  const recordInput: RecordGroupFaultInput = {
+    jobId,
+    shard: group.input.shard,
+    group: group.input.group,
+    runs: group.input.runs,
+    maxRetries,
+    message,
+  };
   const recording = context.df.callActivity(ActivityNames.recordGroupFault, recordInput);
   try {
     return groupResultSchema.parse(yield recording);

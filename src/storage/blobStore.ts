@@ -394,6 +394,45 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Creates an empty append blob unless one exists; says whether it did. Append blobs take one write per
+   * batch of lines, where a block blob would need a rewrite or a stage and a commit.
+   */
+  async createAppendBlob(
+    container: string,
+    name: string,
+    contentType: string,
+  ): Promise<{ created: boolean }> {
+    try {
+      await this.blob(container, name)
+        .getAppendBlobClient()
+        .create({ blobHTTPHeaders: { blobContentType: contentType }, conditions: { ifNoneMatch: '*' } });
+      return { created: true };
+    } catch (error) {
+      if (isStatus(error, 409) || isStatus(error, 412)) return { created: false };
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /**
+   * Appends `body` at byte `position` (the blob's length when the caller last saw it). A retried request
+   * whose first try landed finds the blob already `position + body.length` long: that is success, not a
+   * second copy.
+   */
+  async appendAt(container: string, name: string, position: number, body: Buffer): Promise<void> {
+    try {
+      await this.blob(container, name)
+        .getAppendBlobClient()
+        .appendBlock(body, body.length, { conditions: { appendPosition: position } });
+    } catch (error) {
+      if (isStatus(error, 412)) {
+        const size = (await this.stat(container, name))?.size;
+        if (size === position + body.length) return;
+      }
+      throw toStorageError(error, container, name);
+    }
+  }
+
   /** Stages one uncommitted block; staging the same id again replaces it (idempotent by id). */
   async stageBlock(container: string, name: string, blockId: string, body: Buffer): Promise<void> {
     try {

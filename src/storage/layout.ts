@@ -12,15 +12,10 @@ export function jobFolder(jobId: string) {
     jobRecord: `${root}sys/job.json`,
     planPage: (page: number) => `${root}sys/plan/page-${pad(page, 6)}.json`,
     planPrefix: `${root}sys/plan/`,
-    /** One JSON record per attempt; its metadata carries the receipt so listing needs no downloads. */
-    attemptRecord: (index: number, attempt: number) =>
-      `${root}sys/attempts/${pad(index, 9)}/attempt-${pad(attempt, 3)}.json`,
+    /** The attempt records of one group call (JSON Lines), in a folder per shard; see attemptRecord.ts. */
+    groupRecords: (shard: number, group: number) =>
+      `${root}sys/attempts/shard-${pad(shard, 6)}/group-${pad(group, 6)}.jsonl`,
     attemptsPrefix: `${root}sys/attempts/`,
-    /**
-     * Written when a group call starts: a call that finds it already there is a re-execution (after a
-     * crash) and takes the outcomes its first execution recorded instead of running them again.
-     */
-    groupClaim: (shard: number, group: number) => `${root}sys/groups/${pad(shard, 6)}-${pad(group, 6)}`,
     /** Written when the job stops early (cancel, a breach, a broken task): running groups start nothing new. */
     stopRequest: `${root}sys/stop.json`,
     /** The task's captured log lines (ctx.log, console) for one attempt. */

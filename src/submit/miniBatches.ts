@@ -222,16 +222,16 @@ const STAT_CONCURRENCY = 8;
 /**
  * The job's mini-batches by state, read from storage.
  *
- * Cost: one listing of the job's attempt records (listAttemptPages: about one list call per 5,000
- * attempts, no downloads for records written with metadata), plus for a re-run one streamed read of the
+ * Cost: one read per group call of the job (listAttemptPages reads each group's record file, a shard at a
+ * time; a group holds hundreds of short attempts or a wave of long ones), plus for a re-run one streamed read of the
  * job's manifest it re-runs, plus at most BAD_RECORDS_CHECKED + examples existence checks for a tabular
- * job. Memory: one byte per mini-batch and one listing page. A 100,000-mini-batch job is therefore a few
+ * job. Memory: one byte per mini-batch and one shard's records. A 100,000-mini-batch job is therefore a few
  * seconds of listing: see `cachedMiniBatchReport`, which the page and the API share.
  */
 export async function readMiniBatchReport(
   services: ReportServices,
   view: Pick<JobView, 'id' | 'status' | 'first_errors'>,
-  options: { pageSize?: number; maxCells?: number } = {},
+  options: { maxCells?: number } = {},
 ): Promise<MiniBatchReport> {
   const { store } = services;
   const logs = services.containers.logs;
@@ -250,7 +250,7 @@ export async function readMiniBatchReport(
   });
   if (record) {
     if (record.rerunOf) await markEarlier(store, logs, record, tally);
-    for await (const page of listAttemptPages(store, logs, view.id, options))
+    for await (const page of listAttemptPages(store, logs, view.id))
       for (const receipt of page) tally.add(receipt);
   }
   tally.finish();

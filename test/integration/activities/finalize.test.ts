@@ -1,8 +1,7 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import {
-  writeAttemptRecord,
-  listAttempts,
-  attemptRecordSchema,
+  listAttemptRecordPages,
+  writeGroupRecords,
   type FailedItem,
 } from '../../../src/activities/attemptRecord';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
@@ -31,7 +30,7 @@ const { finalizeReportsInMemory } = require('../../../bench/finalize-in-memory')
     write?: boolean,
   ) => Promise<{ manifest: Manifest; csv: string; failedItems: string }>;
 };
-const inMemoryModules = { listAttempts, readManifest, attemptRecordSchema, planPageSchema, jobFolder };
+const inMemoryModules = { listAttemptRecordPages, readManifest, planPageSchema, jobFolder };
 
 let azurite: RunningAzurite;
 let store: BlobStore;
@@ -128,13 +127,45 @@ function receipt(
   };
 }
 
+/** Mini-batches per shard folder of seeded records (shards cover the plan in index order). */
+const SEED_SHARD = 1000;
+let seededGroups = 0;
+
+/** Attempt records as group calls leave them: a file per call, in the folder of the shard of their indexes. */
+async function seedMany(
+  jobId: string,
+  attempts: ReadonlyArray<{ r: MiniBatchReceipt; failed?: FailedItem[] }>,
+  perShard = SEED_SHARD,
+  perGroup = 250,
+): Promise<void> {
+  const byShard = new Map<number, typeof attempts>();
+  for (const one of attempts) {
+    const shard = Math.floor(one.r.index / perShard);
+    byShard.set(shard, [...(byShard.get(shard) ?? []), one]);
+  }
+  const files: Array<{ shard: number; records: typeof attempts }> = [];
+  for (const [shard, all] of byShard) {
+    for (let i = 0; i < all.length; i += perGroup) files.push({ shard, records: all.slice(i, i + perGroup) });
+  }
+  await inParallel(files, 16, ({ shard, records }) =>
+    writeGroupRecords(
+      store,
+      logs,
+      jobId,
+      { shard, group: seededGroups++ },
+      records.map(({ r, failed }) => ({
+        receipt: r,
+        failedItems: failed ?? [],
+        warnings: [],
+        startedAt: '2026-01-01T00:00:00.000Z',
+      })),
+    ),
+  );
+}
+
+/** One attempt's record, in shards of four mini-batches (small jobs read in several pages). */
 async function seed(jobId: string, r: MiniBatchReceipt, failedItems: FailedItem[] = []): Promise<void> {
-  await writeAttemptRecord(store, logs, jobId, {
-    receipt: r,
-    failedItems,
-    warnings: [],
-    startedAt: '2026-01-01T00:00:00.000Z',
-  });
+  await seedMany(jobId, [{ r, failed: failedItems }], 4);
 }
 
 /** Runs `work` over `items` with `width` in flight. */
@@ -209,7 +240,6 @@ describe('finalize against Azurite', () => {
     const expected = await finalizeReportsInMemory(inMemoryModules, store, logs, record, 'Completed', false);
     const pages: number[] = [];
     await finalizeActivity(deps, end('job-small'), {
-      pageSize: 4,
       blockChars: 64,
       onPage: (n) => pages.push(n),
     });
@@ -232,8 +262,8 @@ describe('finalize against Azurite', () => {
     expect(expected.failedItems.split('\n')[1]).toBe(
       '{"mini_batch":2,"attempt":1,"item":"in/2-a.txt","error":"TASK_TIMEOUT: mini-batch 2 timed out"}',
     );
-    // 13 attempt records, four at a time; the manifest was staged in many blocks.
-    expect(pages).toEqual([4, 4, 4, 1]);
+    // 13 attempt records, a shard of four mini-batches at a time; the manifest was staged in many blocks.
+    expect(pages).toEqual([5, 4, 4]);
     const folder = jobFolder('job-small');
     expect((await store.listBlocks(logs, folder.manifest)).committed.length).toBeGreaterThan(5);
     expect((await store.listBlocks(logs, folder.processedMiniBatches)).committed.length).toBeGreaterThan(5);
@@ -317,7 +347,7 @@ describe('finalize against Azurite', () => {
         'Completed',
         false,
       );
-      await finalizeActivity(deps, end(rerunId, 'reports'), { pageSize: 2, blockChars: 32 });
+      await finalizeActivity(deps, end(rerunId, 'reports'), { blockChars: 32 });
       expect(await readLogs(rerunId)).toEqual(expected);
       expect(expected.manifest.miniBatches.map((e) => `${e.status}${e.generation ?? ''}`)).toEqual([
         'SUCCEEDED0',
@@ -353,7 +383,7 @@ describe('finalize against Azurite', () => {
         attempts.push({ r: receipt(index, 1, 'succeeded', withRows.includes(index) ? 1 : 0) });
       }
     }
-    await inParallel(attempts, 64, ({ r, failed }) => seed(jobId, r, failed));
+    await seedMany(jobId, attempts);
     for (const index of withRows) {
       const blob = record.appendRow!.blobs[Math.floor(index / 5_000)]!;
       await store.stageBlock(outputs, blob, outputBlockId(0, index, 1), Buffer.from(`row ${index}\n`));
@@ -361,13 +391,13 @@ describe('finalize against Azurite', () => {
 
     const pages: number[] = [];
     await finalizeActivity(deps, end(jobId), {
-      pageSize: 500,
       blockChars: 256 * 1024,
       onPage: (n) => pages.push(n),
     });
-    // Never more than one listing page of attempt records at once, and the log files left memory block by
-    // block (a heap measure would be noise here: the in-process Azurite keeps every blob on the same heap).
-    expect(Math.max(...pages)).toBe(500);
+    // Never more than one shard's attempt records at once, and the log files left memory block by block
+    // (a heap measure would be noise here: the in-process Azurite keeps every blob on the same heap).
+    expect(pages).toHaveLength(total / SEED_SHARD);
+    expect(Math.max(...pages)).toBeLessThanOrEqual(SEED_SHARD + 1);
     expect(pages.reduce((a, b) => a + b, 0)).toBe(attempts.length);
     const folder = jobFolder(jobId);
     expect((await store.listBlocks(logs, folder.manifest)).committed.length).toBeGreaterThanOrEqual(4);

@@ -2,7 +2,8 @@ import path from 'node:path';
 import { finalizeActivity } from '../../../src/activities/finalize';
 import type { JobRecord } from '../../../src/activities/jobRecord';
 import { manifestSchema } from '../../../src/activities/manifest';
-import { runMiniBatch, type RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
+import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
+import { recordOf, runAndRecord } from '../../support/records';
 import type { RunningAzurite } from '../../../src/local/azurite';
 import { emptyCounters, foldFinal, nextStep, type Counters } from '../../../src/orchestration/progress';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
@@ -141,7 +142,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
 
     const receipts = [];
     for (let index = 0; index < 3; index += 1)
-      receipts.push(await runMiniBatch(deps, { jobId, index, attempt: 1 }));
+      receipts.push(await runAndRecord(deps, { jobId, index, attempt: 1 }));
     expect(receipts.map(counts)).toEqual([
       { status: 'partial', items: 4, succeeded: 3, failed: 1, rows: 3, code: undefined, retryable: true },
       { status: 'partial', items: 4, succeeded: 2, failed: 2, rows: 2, code: undefined, retryable: true },
@@ -199,7 +200,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
     expect(attemptLog).toContain(
       '3 bad records did not parse and are failed items; all listed in user/mini_batch_000000002/attempt_001.bad_records.jsonl',
     );
-    const record = JSON.parse(await store.readText(logs, folder.attemptRecord(2, 1))) as {
+    const record = (await recordOf(store, logs, jobId, 2, 1)) as {
       failedItems: unknown[];
     };
     expect(record.failedItems).toEqual([
@@ -258,7 +259,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
     await store.write(inputs, 'bad/all.jsonl', text);
     const size = Buffer.byteLength(text);
     await writeJob(jobId, [range(0, 'bad/all.jsonl', 0, size, size, 'jsonl')]);
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(counts(receipt)).toEqual({
       status: 'partial',
       items: 1005,
@@ -273,7 +274,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
     expect(listed).toHaveLength(1001);
     expect(listed[999]).toMatchObject({ line: 1000, text: 'bad 999' });
     expect(listed[1000]).toEqual({ omitted: 5 });
-    const record = JSON.parse(await store.readText(logs, folder.attemptRecord(0, 1))) as {
+    const record = (await recordOf(store, logs, jobId, 0, 1)) as {
       failedItems: unknown[];
     };
     expect(record.failedItems).toHaveLength(1000);
@@ -288,7 +289,7 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
     await store.write(inputs, 'bad/throw.jsonl', text);
     const size = Buffer.byteLength(text);
     await writeJob(jobId, [range(0, 'bad/throw.jsonl', 0, size, size, 'jsonl')]);
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(counts(receipt)).toEqual({
       status: 'failed',
       items: 3,
@@ -313,8 +314,8 @@ describe('bad table records (on_bad_record: fail_item, the default)', () => {
       range(0, 'bad/huge.jsonl', 0, 1024 * 1024, huge.length, 'jsonl'),
       range(1, 'bad/huge.jsonl', 1024 * 1024, huge.length, huge.length, 'jsonl'),
     ]);
-    const first = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
-    const second = await runMiniBatch(deps, { jobId, index: 1, attempt: 1 });
+    const first = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
+    const second = await runAndRecord(deps, { jobId, index: 1, attempt: 1 });
     expect(counts(first)).toMatchObject({ status: 'partial', items: 2, succeeded: 1, failed: 1, rows: 1 });
     expect(counts(second)).toMatchObject({ status: 'succeeded', items: 1, succeeded: 1, failed: 0, rows: 1 });
     const [bad] = await jsonLines(jobFolder(jobId).badRecords(0, 1));
@@ -348,7 +349,7 @@ describe('bad table records in a partition', () => {
         ],
       },
     ]);
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(counts(receipt)).toMatchObject({ status: 'partial', items: 5, succeeded: 4, failed: 1, rows: 4 });
     expect(await jsonLines(jobFolder(jobId).badRecords(0, 1))).toEqual([
       {
@@ -371,7 +372,7 @@ describe('bad table records with on_bad_record: fail_mini_batch', () => {
     await writeJob(jobId, [range(0, 'bad/strict.csv', 0, size, size, 'csv')], {
       onBadRecord: 'fail_mini_batch',
     });
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(counts(receipt)).toEqual({
       status: 'failed',
       items: 4,

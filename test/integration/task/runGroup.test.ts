@@ -1,8 +1,9 @@
-import { attemptRecordSchema } from '../../../src/activities/attemptRecord';
+import { listAttemptRecordPages, writeGroupRecords } from '../../../src/activities/attemptRecord';
 import { runMiniBatchGroup } from '../../../src/activities/runGroup';
 import type { RunGroupInput } from '../../../src/orchestration/contracts';
 import { jobFolder } from '../../../src/storage/layout';
 import { useActivityJobs } from '../../support/activityJobs';
+import { recordOf } from '../../support/records';
 
 const env = useActivityJobs();
 
@@ -52,8 +53,7 @@ function group(jobId: string, count: number, fields: Partial<RunGroupInput> = {}
 }
 
 async function startedAt(jobId: string, index: number, attempt = 1): Promise<string> {
-  const name = jobFolder(jobId).attemptRecord(index, attempt);
-  return (await env.store.readJson(env.logs, name, attemptRecordSchema)).startedAt;
+  return (await recordOf(env.store, env.logs, jobId, index, attempt)).startedAt;
 }
 
 describe('a group of mini-batches in one activity call (against Azurite)', () => {
@@ -153,7 +153,11 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
     await runMiniBatchGroup(env.deps, input);
     const before = await Promise.all([0, 1, 2, 3].map((index) => startedAt('g-again', index)));
     // As if the call had died before mini-batch 2 was recorded.
-    await env.store.delete(env.logs, jobFolder('g-again').attemptRecord(2, 1));
+    const kept = [];
+    for await (const page of listAttemptRecordPages(env.store, env.logs, 'g-again'))
+      kept.push(...page.filter((record) => record.receipt.index !== 2));
+    await env.store.delete(env.logs, jobFolder('g-again').groupRecords(0, 0));
+    await writeGroupRecords(env.store, env.logs, 'g-again', { shard: 0, group: 0 }, kept);
     const again = await runMiniBatchGroup(env.deps, input);
     expect(again.counters).toMatchObject({ scheduled: 4, succeeded: 4 });
     const after = await Promise.all([0, 1, 2, 3].map((index) => startedAt('g-again', index)));

@@ -1,12 +1,13 @@
-import { listAttempts } from '../../../src/activities/attemptRecord';
+import { listAttempts, writeGroupRecords } from '../../../src/activities/attemptRecord';
 import { finalizeActivity } from '../../../src/activities/finalize';
 import { manifestSchema } from '../../../src/activities/manifest';
 import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
-import { recordFault } from '../../../src/activities/recordFault';
+import { faultRecord } from '../../../src/activities/recordFault';
 import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import type { JobRecord } from '../../../src/activities/jobRecord';
-import { runMiniBatch, type RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
+import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
+import { recordOf, runAndRecord } from '../../support/records';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
@@ -50,7 +51,7 @@ describe('runMiniBatch against Azurite', () => {
 
     const receipts: MiniBatchReceipt[] = [];
     for (let index = 0; index < 4; index += 1)
-      receipts.push(await runMiniBatch(deps, { jobId, index, attempt: 1 }));
+      receipts.push(await runAndRecord(deps, { jobId, index, attempt: 1 }));
 
     expect(
       receipts.map(({ status, items, succeeded, failed, rows, code }) => ({
@@ -84,15 +85,15 @@ describe('runMiniBatch against Azurite', () => {
     expect(listed.map((r) => [r.index, r.status, r.items, r.succeeded, r.failed, r.rows])).toEqual(
       receipts.map((r) => [r.index, r.status, r.items, r.succeeded, r.failed, r.rows]),
     );
-    const record = JSON.parse(await store.readText(logs, jobFolder(jobId).attemptRecord(1, 1)));
+    const record = await recordOf(store, logs, jobId, 1, 1);
     expect(record.failedItems).toEqual([
       { item: { id: 'b', mode: 'fail', bad: true }, error: 'Error: record b is bad' },
       { item: { id: 'd', mode: 'fail', bad: true }, error: 'Error: record d is bad' },
     ]);
     expect(record.receipt).toEqual(receipts[1]);
     expect(record.worker).toMatch(/^\d+-\d+$/);
-    expect(record.timings.runMs).toBeGreaterThanOrEqual(0);
-    const short = JSON.parse(await store.readText(logs, jobFolder(jobId).attemptRecord(0, 1)));
+    expect(record.timings!.runMs).toBeGreaterThanOrEqual(0);
+    const short = await recordOf(store, logs, jobId, 0, 1);
     expect(short.unattributedFailures).toBe(1);
 
     // Logs: one per attempt, with what the task printed.
@@ -121,8 +122,8 @@ describe('runMiniBatch against Azurite', () => {
         { kind: 'partition', index: 1, keys: { region: 'eu' }, files: files.slice(3) },
       ],
     });
-    const first = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
-    const second = await runMiniBatch(deps, { jobId, index: 1, attempt: 2 });
+    const first = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
+    const second = await runAndRecord(deps, { jobId, index: 1, attempt: 2 });
     expect(first).toMatchObject({ status: 'partial', items: 3, succeeded: 2, failed: 1, rows: 2 });
     expect(second).toMatchObject({ status: 'succeeded', items: 1, succeeded: 1, failed: 0, rows: 1 });
 
@@ -138,7 +139,7 @@ describe('runMiniBatch against Azurite', () => {
       { name: 'f/three.txt', text: 'third', partition: null },
       { name: 'p/region=eu/x.txt', text: 'euro', partition: { region: 'eu' } },
     ]);
-    const record = JSON.parse(await store.readText(logs, jobFolder(jobId).attemptRecord(0, 1)));
+    const record = await recordOf(store, logs, jobId, 0, 1);
     expect(record.failedItems).toEqual([{ item: 'f/two.txt', error: 'content is bad' }]);
     expect(await store.readText(logs, jobFolder(jobId).attemptLog(0, 1))).toContain(
       'read f/one.txt (5 bytes)',
@@ -155,7 +156,7 @@ describe('runMiniBatch against Azurite', () => {
       settings: { timeoutSeconds: 1 },
       descriptors: [tabular(0, 'loop.jsonl', size, 'jsonl')],
     });
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({ status: 'failed', code: 'TASK_TIMEOUT', retryable: true, rows: 0 });
     expect((await store.listBlocks(outputs, `${jobId}/parallel_run_step.txt`)).uncommitted).toEqual([]);
     expect(await store.readText(logs, jobFolder(jobId).attemptLog(0, 1))).toContain(
@@ -173,7 +174,7 @@ describe('runMiniBatch against Azurite', () => {
       appendRow: false,
       descriptors: [tabular(0, 's.csv', size, 'csv')],
     });
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({ status: 'succeeded', items: 1, succeeded: 1, rows: 0 });
   });
 
@@ -186,7 +187,7 @@ describe('runMiniBatch against Azurite', () => {
       entryScript: 'support/jobs.ts',
       descriptors: [{ kind: 'files', index: 0, files: [{ name: 'f/one.txt', size: 5 }] }],
     });
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({
       status: 'failed',
       code: 'TASK_PATH_INVALID',
@@ -205,9 +206,9 @@ describe('runMiniBatch against Azurite', () => {
       entryScript: 'behaviours.js',
       descriptors: [tabular(0, 'gone.csv', 10, 'csv')],
     });
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({ status: 'failed', code: 'STORAGE_NOT_FOUND', retryable: true });
-    await expect(runMiniBatch(deps, { jobId, index: 5, attempt: 1 })).rejects.toThrow(/outside the plan/);
+    await expect(runAndRecord(deps, { jobId, index: 5, attempt: 1 })).rejects.toThrow(/outside the plan/);
   });
 });
 
@@ -237,7 +238,7 @@ describe('large partitions', () => {
         },
       ],
     });
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     // 'short' returns one row fewer than it was given: every record reached run().
     expect(receipt).toMatchObject({ status: 'partial', items: 300_000, succeeded: 299_999, failed: 1 });
   });
@@ -282,7 +283,7 @@ describe('a job record edited in storage cannot widen what its job touches', () 
   ])('%s: the attempt fails with DATA_PLACE_REFUSED, is not retried, and writes no rows', async (_, edit) => {
     const jobId = `job-edited-${Math.random().toString(36).slice(2, 8)}`;
     await editedJob(jobId, edit);
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({
       status: 'failed',
       code: 'DATA_PLACE_REFUSED',
@@ -299,7 +300,7 @@ describe('a job record edited in storage cannot widen what its job touches', () 
   it('a plan page naming a blob outside the readable places is refused the same way', async () => {
     const jobId = 'job-edited-page';
     await editedJob(jobId, (record) => record, files(0, 'e/../../secret.txt'));
-    const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 1 });
+    const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 1 });
     expect(receipt).toMatchObject({ status: 'failed', code: 'DATA_PLACE_REFUSED', retryable: false });
     expect(receipt.message).toMatch(/"\." or "\.\." segment/);
   });
@@ -313,7 +314,7 @@ describe('a job record edited in storage cannot widen what its job touches', () 
       entryScript: 'files.js',
       descriptors: [files(0, 'e/a.txt')],
     });
-    expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
+    expect(await runAndRecord(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
     const foreign = Buffer.from('a report someone else wrote\n');
     await store.write(outputs, record.appendRow!.blobs[0]!, foreign);
     const end = {
@@ -359,17 +360,17 @@ describe('an attempt whose activity threw', () => {
         },
       ],
     });
-    expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
+    expect(await runAndRecord(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
     const fault = { jobId, index: 1, attempt: 1, message: 'storage unreachable after retries' };
-    const receipt = await recordFault(deps, fault);
-    expect(receipt).toMatchObject({
+    const faulted = await faultRecord(deps, fault);
+    expect(faulted.receipt).toMatchObject({
       status: 'failed',
       items: 2,
       failed: 2,
       code: 'ACTIVITY_FAILED',
       retryable: true,
     });
-    expect(await recordFault(deps, { ...fault, message: 'a second delivery' })).toEqual(receipt);
+    await writeGroupRecords(store, logs, jobId, { shard: 0, group: 99 }, [faulted]);
     expect(await store.readText(logs, jobFolder(jobId).attemptLog(1, 1))).toContain('storage unreachable');
 
     await finalizeActivity(deps, {
@@ -419,11 +420,11 @@ describe('input pinned to the version planned', () => {
       await writeJob({ jobId, kind, entryScript: script, descriptors: [descriptor] });
 
       // The planned version reads fine.
-      expect(await runMiniBatch(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({
+      expect(await runAndRecord(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({
         status: 'succeeded',
       });
       await store.write(inputs, name, 'id,mode\n1,echo\n2,echo\n');
-      const receipt = await runMiniBatch(deps, { jobId, index: 0, attempt: 2 });
+      const receipt = await runAndRecord(deps, { jobId, index: 0, attempt: 2 });
       expect(receipt).toMatchObject({ status: 'failed', code: 'INPUT_CHANGED', retryable: false, rows: 0 });
       expect(receipt.message).toContain(name);
     },

@@ -409,6 +409,8 @@ describe('a group call that throws', () => {
     expect(w.records).toEqual([
       {
         jobId: 'job-1',
+        shard: 0,
+        group: 0,
         runs: [{ start: 0, count: 3, attempt: 1 }],
         maxRetries: 2,
         message: expect.stringContaining('storage unreachable'),
