@@ -152,20 +152,19 @@ async function runBare(count) {
 async function runSleep(count) {
   const product = await startProduct();
   const { store } = product;
-  const { jobFolder } = require('../dist/src/storage/layout');
   await seedBlobs(store, product.captured, PREFIX, count);
   const id = 'sleep-job';
   const before = product.host.stats();
   const job = await runJob(product.client, jobSpec(id, 'sleep1s.js'), id, count);
   const after = product.host.stats();
-  const names = [];
-  for await (const info of store.list('logs', jobFolder(id).attemptsPrefix)) names.push(info.name);
+  const { listAttemptRecordPages } = require('../dist/src/activities/attemptRecord');
   const attempts = [];
-  await eachLimited(names, CONCURRENCY, async (name) => {
-    const record = JSON.parse(await store.readText('logs', name));
-    const start = Date.parse(record.startedAt);
-    attempts.push({ start, end: start + record.timings.totalMs, ...record.timings });
-  });
+  for await (const page of listAttemptRecordPages(store, 'logs', id)) {
+    for (const record of page) {
+      const start = Date.parse(record.startedAt);
+      attempts.push({ start, end: start + record.timings.totalMs, ...record.timings });
+    }
+  }
   await product.stop();
   const first = Math.min(...attempts.map((a) => a.start));
   const last = Math.max(...attempts.map((a) => a.end));

@@ -4,21 +4,23 @@
 //
 //   node bench/finalize.js            (or: node bench/finalize.js --quick for 2,000 / 20,000)
 //
-// Azurite runs in a child process, seeded with cloned attempt records (bench/azurite-seed.js); each
-// measurement runs in a fresh process of its own, so the peak RSS reported is that finalize's alone.
+// Azurite runs in a child process, seeded with the attempt records such a job leaves: one file per group
+// call (GROUP attempts) in a folder per shard (SHARD mini-batches); each measurement runs in a fresh
+// process of its own, so the peak RSS reported is that finalize's alone.
 // Modes: `in-memory` (manifest, CSV and failed items built in memory), `streamed` (the same files, the
 // `reports` step), `finalize` (all four steps: job_result first, reports, output commit, job_result last).
 'use strict';
 require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on a build
 const { fork } = require('node:child_process');
 const os = require('node:os');
-const { captureBlobServer } = require('./azurite-seed');
 
 const quick = process.argv.includes('--quick');
 const SIZES = quick ? [2_000, 20_000] : [10_000, 100_000];
 const LOGS = 'logs';
 const OUTPUTS = 'outputs';
 const MODES = ['in-memory', 'streamed', 'finalize'];
+const SHARD = 2048;
+const GROUP = 512;
 
 function record(jobId, miniBatches, accountUrl) {
   const { effectiveJobSchema } = require('../src/spec/effective');
@@ -73,45 +75,49 @@ function record(jobId, miniBatches, accountUrl) {
 // receipt metadata rewritten (listing reads the metadata; a partial attempt's body names its failed item).
 if (process.argv[2] === '--serve') {
   (async () => {
-    const captured = captureBlobServer();
     const { startAzurite } = require('../src/local/azurite');
     const { BlobStore } = require('../src/storage/blobStore');
-    const { writeAttemptRecord, receiptMetadata } = require('../src/activities/attemptRecord');
+    const { writeGroupRecords } = require('../src/activities/attemptRecord');
     const { jobFolder } = require('../src/storage/layout');
     const azurite = await startAzurite();
     const store = BlobStore.fromConnectionString(azurite.connectionString);
     await store.ensureContainer(LOGS);
     await store.ensureContainer(OUTPUTS);
-    const blobs = captured.server.metadataStore.db.getCollection('$BLOBS_COLLECTION$');
     for (const size of SIZES) {
       const jobId = `fin-${size}`;
       await store.writeJson(LOGS, jobFolder(jobId).jobRecord, record(jobId, size, store.accountUrl));
-      const receipt = (index) => ({
-        index,
-        attempt: 1,
-        status: index % 100 === 50 ? 'partial' : 'succeeded',
-        items: 1,
-        succeeded: index % 100 === 50 ? 0 : 1,
-        failed: index % 100 === 50 ? 1 : 0,
-        rows: 0,
-        retryable: true,
-        durationMs: 3,
-      });
-      await writeAttemptRecord(store, LOGS, jobId, {
-        receipt: receipt(0),
-        failedItems: [{ item: 'in/file.txt', error: 'Error: bad record' }],
-        warnings: [],
-        startedAt: new Date().toISOString(),
-      });
-      const template = blobs.findOne({ containerName: LOGS, name: jobFolder(jobId).attemptRecord(0, 1) });
-      for (let i = 1; i < size; i += 1) {
-        const doc = structuredClone(template);
-        delete doc.$loki;
-        delete doc.meta;
-        doc.name = jobFolder(jobId).attemptRecord(i, 1);
-        doc.metadata = receiptMetadata(receipt(i));
-        blobs.insert(doc);
-      }
+      const attempt = (index) => {
+        const partial = index % 100 === 50;
+        return {
+          receipt: {
+            index,
+            attempt: 1,
+            status: partial ? 'partial' : 'succeeded',
+            items: 1,
+            succeeded: partial ? 0 : 1,
+            failed: partial ? 1 : 0,
+            rows: 0,
+            retryable: true,
+            durationMs: 3,
+          },
+          failedItems: partial ? [{ item: 'in/file.txt', error: 'Error: bad record' }] : [],
+          warnings: [],
+          startedAt: new Date().toISOString(),
+        };
+      };
+      // As the job would leave them: shards of SHARD mini-batches, group calls of GROUP attempts each.
+      const files = [];
+      for (let start = 0; start < size; start += GROUP) files.push(start);
+      await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          for (let start = files.shift(); start !== undefined; start = files.shift()) {
+            const records = [];
+            for (let i = start; i < Math.min(size, start + GROUP); i += 1) records.push(attempt(i));
+            const where = { shard: Math.floor(start / SHARD), group: (start % SHARD) / GROUP };
+            await writeGroupRecords(store, LOGS, jobId, where, records);
+          }
+        }),
+      );
     }
     process.send({ connectionString: azurite.connectionString });
   })().catch((error) => {
