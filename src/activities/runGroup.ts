@@ -25,6 +25,7 @@ import { cachedJobRecord, runMiniBatch, type RunMiniBatchDeps } from './runMiniB
 /** Records appended to the group's file in one write, at most; and at least this often. */
 const RECORDS_PER_APPEND = 256;
 const APPEND_INTERVAL_MS = 1000;
+const SLOW_ATTEMPT_MS = 200;
 
 export interface RunGroupOptions {
   /** How often a running group looks for a stop request; default one second. */
@@ -198,12 +199,19 @@ class GroupRun {
     }
   }
 
-  /** Keeps the record; appends a batch when enough are waiting or the last append is a second old. */
+  /**
+   * Keeps the record; appends a batch when enough are waiting or the last append is a second old, and
+   * at once after a slow attempt (one write is cheap next to it, and people watch long jobs' progress).
+   */
   private record(record: AttemptRecord): void {
     const { records } = this.context;
     records.add(record);
     const now = performance.now();
-    if (records.pending >= RECORDS_PER_APPEND || now - this.lastAppend >= APPEND_INTERVAL_MS) {
+    if (
+      records.pending >= RECORDS_PER_APPEND ||
+      now - this.lastAppend >= APPEND_INTERVAL_MS ||
+      record.receipt.durationMs >= SLOW_ATTEMPT_MS
+    ) {
       this.lastAppend = now;
       // A failed append fails the last flush in run(), and so the call: its retry keeps what landed.
       records.flush().catch(() => undefined);

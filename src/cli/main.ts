@@ -173,6 +173,7 @@ async function planLocal(specPath: string, options: { json?: boolean }, io: Io):
           : formatPlanSummary(preview, {
               appendRows: spec.task.append_row_to !== undefined,
               maxRetries: spec.retry_settings.max_retries,
+              concurrency: spec.resources.instance_count * spec.max_concurrency_per_instance,
             }),
       );
       return 0;

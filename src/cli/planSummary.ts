@@ -1,3 +1,4 @@
+import { MAX_LANE_WIDTH } from '../orchestration/progress';
 import type { MiniBatchDescriptor } from '../plan/descriptor';
 import { formatBytes, type PlanPreview } from '../plan/preview';
 
@@ -12,15 +13,17 @@ export interface PlanSummaryOptions {
   appendRows: boolean;
   /** retry_settings.max_retries: the most attempts a mini-batch can take is this plus one. */
   maxRetries: number;
+  /** instance_count x max_concurrency_per_instance: attempts in flight at once. */
+  concurrency: number;
 }
 
 /**
- * Orchestrator episodes per mini-batch, as measured on the local host (bench/RESULTS.md, 2,000 no-op
- * mini-batches: 0.30); each attempt is one activity execution.
+ * Durable work items per mini-batch of short tasks, as measured on the local host (bench/RESULTS.md,
+ * bench/dispatch.js: 0.024 for 2,000 no-op mini-batches): a group call runs hundreds of them.
  */
-const EPISODES_PER_MINI_BATCH = 0.3;
-/** Writes every attempt makes besides output rows: its log and its record. */
-const WRITES_PER_ATTEMPT = 2;
+const SHORT_TASK_WORK_ITEMS = 0.03;
+/** Writes every attempt makes besides output rows: its log (its record is appended with others). */
+const WRITES_PER_ATTEMPT = 1;
 const BAR_WIDTH = 30;
 
 const count = (n: number): string => n.toLocaleString('en-US');
@@ -91,18 +94,20 @@ export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOpti
 
   if (preview.miniBatches > 0) {
     const n = preview.miniBatches;
-    const episodes = Math.ceil(n * EPISODES_PER_MINI_BATCH);
+    // Long tasks: a group call (and its shard episode) per lane-wide wave of attempts.
+    const waves = 2 * Math.ceil(n / Math.min(MAX_LANE_WIDTH, options.concurrency));
+    const shortTasks = Math.max(1, Math.ceil(n * SHORT_TASK_WORK_ITEMS));
     const writes = WRITES_PER_ATTEMPT + (options.appendRows ? 1 : 0);
     const operations = Math.ceil(n * (readsPerMiniBatch(preview) + writes));
     lines.push(
       '',
       'Estimated cost, if every attempt succeeds the first time:',
-      `  durable work items: ${count(n + episodes)} (${count(n)} activity executions, about ${count(episodes)} orchestrator episodes)`,
-      `  storage operations: about ${count(operations)} (per mini-batch: its reads, ${writes} writes${options.appendRows ? ' including the staged output rows' : ''})`,
+      `  durable work items: about ${count(Math.min(shortTasks, waves))} for short tasks (a group call runs many mini-batches), up to ${count(waves)} for tasks of 20 s or more (a call per lane-wide wave)`,
+      `  storage operations: about ${count(operations)} (per mini-batch: its reads, ${plural(writes, 'write', 'writes')}${options.appendRows ? ' including the staged output rows' : ''})`,
     );
     if (options.maxRetries > 0)
       lines.push(
-        `  each failed attempt adds one activity execution and ${writes} writes, up to ${plural(options.maxRetries, 'retry', 'retries')} per mini-batch`,
+        `  each failed attempt adds ${plural(writes, 'write', 'writes')}, and a call when its backoff outlasts its group, up to ${plural(options.maxRetries, 'retry', 'retries')} per mini-batch`,
       );
   }
 

@@ -62,7 +62,7 @@ describe('parallel-job plan', () => {
     expect(stdout).toMatch(/\nBytes per mini-batch: min .*, median .*, max .*\n {2}<= /);
     expect(stdout).toMatch(/\nFirst \d+ mini-batch(es)?:\n {2}#0 {2}/);
     expect(stdout).toMatch(
-      /durable work items: [\d,]+ \([\d,]+ activity executions, about [\d,]+ orchestrator episodes\)/,
+      /durable work items: about [\d,]+ for short tasks \(a group call runs many mini-batches\), up to [\d,]+ for tasks of 20 s or more/,
     );
   });
 

@@ -244,7 +244,7 @@ describe('status page', () => {
     const throwList = path.join(mkdtempSync(path.join(os.tmpdir(), 'grid-')), 'throw.txt');
     writeFileSync(throwList, files[1]!);
     const args =
-      `--each_ms 600 --sleep_items ${files[1]} --sleep_ms 1500 --throw_list ${throwList} ` +
+      `--each_ms 1200 --sleep_items ${files[1]} --sleep_ms 1500 --throw_list ${throwList} ` +
       `--fail_items ${files[2]} --throw_items ${files[3]}`;
     const { id, view_url } = await product.client.submit({
       ...jobSpec('grid', 'scripted.js', args, 1),

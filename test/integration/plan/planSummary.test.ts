@@ -38,7 +38,11 @@ describe('parallel-job plan, for people', () => {
     const files: Record<string, string> = {};
     for (let i = 0; i < 9; i += 1) files[`in/f${i}.txt`] = 'x'.repeat(10 * (i + 1));
     files['in/huge.txt'] = 'y'.repeat(20_000);
-    const summary = formatPlanSummary(await preview(files, {}), { appendRows: true, maxRetries: 2 });
+    const summary = formatPlanSummary(await preview(files, {}), {
+      appendRows: true,
+      maxRetries: 2,
+      concurrency: 2,
+    });
     const lines = summary.split('\n');
     expect(lines[0]).toMatch(/^5 mini-batches of files of .*\/in \(10 files\), 20\.\d KiB in all\.$/);
     const bars = lines.filter((line) => /^ {2}<= /.test(line));
@@ -46,9 +50,11 @@ describe('parallel-job plan, for people', () => {
     expect(bars.reduce((sum, line) => sum + Number(line.trim().split(/\s+/).pop()), 0)).toBe(5);
     expect(summary).toContain('Files per mini-batch: min 2, median 2, max 2');
     expect(summary).toMatch(/#0 {2}2 files, 30 B: f0\.txt, f1\.txt/);
-    expect(summary).toContain('durable work items: 7 (5 activity executions, about 2 orchestrator episodes)');
     expect(summary).toContain(
-      'storage operations: about 25 (per mini-batch: its reads, 3 writes including the staged output rows)',
+      'durable work items: about 1 for short tasks (a group call runs many mini-batches), up to 6 for tasks of 20 s or more (a call per lane-wide wave)',
+    );
+    expect(summary).toContain(
+      'storage operations: about 20 (per mini-batch: its reads, 2 writes including the staged output rows)',
     );
     expect(summary).toContain('up to 2 retries per mini-batch');
     expect(summary).toMatch(
@@ -63,14 +69,14 @@ describe('parallel-job plan, for people', () => {
         { 'in/t.csv': csv },
         { inputType: 'mltable', miniBatchSize: 1024, miniBatchSizeUnit: 'bytes' },
       ),
-      { appendRows: false, maxRetries: 0 },
+      { appendRows: false, maxRetries: 0, concurrency: 1 },
     );
     expect(summary.split('\n')[0]).toMatch(
       /^5 mini-batches of byte ranges of tables in .*\/in, 4\.\d KiB in all\.$/,
     );
     expect(summary).toContain('#0  t.csv bytes 0-979 (979 B)');
     expect(summary).toContain('#4  t.csv bytes 3,916-4,895 (979 B)');
-    expect(summary).toContain('storage operations: about 20 (per mini-batch: its reads, 2 writes)');
+    expect(summary).toContain('storage operations: about 15 (per mini-batch: its reads, 1 write)');
     expect(summary).not.toContain('Files per mini-batch');
     expect(summary).not.toContain('retries per mini-batch');
   });
@@ -81,7 +87,7 @@ describe('parallel-job plan, for people', () => {
         { 'in/region=eu/a.txt': 'a', 'in/region=eu/b.txt': 'b', 'in/region=us/c.txt': 'c' },
         { partitionKeys: ['region'] },
       ),
-      { appendRows: false, maxRetries: 1 },
+      { appendRows: false, maxRetries: 1, concurrency: 1 },
     );
     expect(summary.split('\n')[0]).toMatch(
       /^2 mini-batches of partitions of .*\/in \(3 files\), 3 B in all\.$/,
@@ -94,6 +100,7 @@ describe('parallel-job plan, for people', () => {
     const summary = formatPlanSummary(await preview({}, {}, ''), {
       appendRows: true,
       maxRetries: 2,
+      concurrency: 1,
     }).split('\n');
     expect(summary[0]).toMatch(/^0 mini-batches/);
     expect(summary.join('\n')).not.toContain('Estimated cost');
