@@ -21,9 +21,9 @@ const OUTPUTS = 'outputs';
 const MODES = ['in-memory', 'streamed', 'finalize'];
 
 function record(jobId, miniBatches, accountUrl) {
-  const { effectiveJobSchema } = require('../src/spec/effective');
-  const { resolveJob } = require('../src/spec/resolve');
-  const { parseJobValue } = require('../src/spec/load');
+  const { effectiveJobSchema } = require('../src/job/effective');
+  const { resolveJob } = require('../src/job/resolve');
+  const { parseJobValue } = require('../src/job/load');
   const loaded = parseJobValue({
     type: 'parallel',
     name: 'finalize-bench',

@@ -1,7 +1,7 @@
 // The library surface: `import { ParallelJob, loadJob } from 'parallel-job'`.
 export * from './errors';
 export { startAzurite } from './local/azurite';
-export * from './spec';
+export * from './job';
 export { startLocalHost } from './local';
 export type {
   TaskModule,
@@ -36,10 +36,10 @@ export {
   type ClientOptions,
   type SubmitResult,
 } from './client/client';
-export type { JobView } from './submit/status';
+export type { JobView } from './api/status';
 export {
   miniBatchReportSchema,
   miniBatchStateSchema,
   type MiniBatchReport,
   type MiniBatchState,
-} from './submit/status';
+} from './api/status';

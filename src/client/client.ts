@@ -1,7 +1,7 @@
 import { planPreviewSchema, type PlanPreview } from '../plan/preview';
 import { JobNotFoundError, ParallelJobError, SpecValidationError, type ValidationIssue } from '../errors';
-import type { JobView, MiniBatchReport } from '../submit/status';
-import { isFinished, miniBatchReportSchema } from '../submit/status';
+import type { JobView, MiniBatchReport } from '../api/status';
+import { isFinished, miniBatchReportSchema } from '../api/status';
 
 /** An error answered by the API, with its code and (for bad specs) every issue. */
 export class ApiError extends ParallelJobError {

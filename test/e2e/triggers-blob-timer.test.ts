@@ -1,6 +1,6 @@
 import { stringify } from 'yaml';
-import { blobJobId, plainEtag, rejectionRecordSchema } from '../../src/submit/fromBlob';
-import { scheduleJobId, scheduleRejectionRecordSchema } from '../../src/submit/schedules';
+import { blobJobId, plainEtag, rejectionRecordSchema } from '../../src/triggers/fromBlob';
+import { scheduleJobId, scheduleRejectionRecordSchema } from '../../src/triggers/schedules/tick';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**
