@@ -2,22 +2,19 @@ import { createHash } from 'node:crypto';
 import type { DurableClient } from 'durable-functions';
 import { z } from 'zod';
 import type { AppServices } from '../composition';
-import {
-  BlobTriggerBindingError,
-  InputPathError,
-  SpecValidationError,
-  type ValidationIssue,
-  validationIssueSchema,
-} from '../errors';
-import { JOB_NAME_PATTERN } from '../job/schema';
+import { BlobTriggerBindingError, type ValidationIssue } from '../errors';
 import { derivedJobId, ID_SOURCES } from '../submit/ids';
 import { submitJob } from '../submit/submit';
-
-/** Blobs with these extensions are job specs; every other name in the jobs container is ignored. */
-export const SPEC_EXTENSIONS = ['.yml', '.yaml', '.json'] as const;
-
-/** Rejection records live under this prefix of the container that held the bad input. */
-export const REJECTED_PREFIX = '_rejected/';
+import {
+  defaultJobName,
+  REJECTED_PREFIX,
+  rejectionRecordName,
+  specExtension,
+  SPEC_EXTENSIONS,
+  userInputIssues,
+  type RejectionRecord,
+  type TriggerLog,
+} from './shared';
 
 /** One upload as the trigger sees it: the name inside the jobs container, its etag and its bytes. */
 export interface BlobUpload {
@@ -31,28 +28,6 @@ export type BlobOutcome =
   | { action: 'started'; jobId: string; created: boolean }
   | { action: 'ignored'; reason: string }
   | { action: 'rejected'; jobId: string; record: string; code: string; issues: ValidationIssue[] };
-
-/** What `<container>/_rejected/<name>.json` holds. */
-export const rejectionRecordSchema = z.object({
-  blob: z.string(),
-  etag: z.string(),
-  rejected_at: z.string(),
-  code: z.string(),
-  message: z.string(),
-  issues: z.array(validationIssueSchema),
-});
-export type RejectionRecord = z.infer<typeof rejectionRecordSchema>;
-
-/** Minimal logger: an InvocationContext fits. */
-export interface TriggerLog {
-  log(...args: unknown[]): void;
-  warn(...args: unknown[]): void;
-}
-
-export function specExtension(name: string): string | undefined {
-  const lower = name.toLowerCase();
-  return SPEC_EXTENSIONS.find((extension) => lower.endsWith(extension));
-}
 
 /** Why a blob name does not start a job, or undefined when it does. */
 export function ignoreReason(name: string): string | undefined {
@@ -76,30 +51,6 @@ export function blobJobId(name: string, etag: string): string {
 /** Listings give etags bare, uploads and events quoted (`"0x8DC..."`): one upload, one form. */
 export function plainEtag(etag: string): string {
   return etag.replace(/^W\//, '').replace(/"/g, '').toLowerCase();
-}
-
-/** The job name used when the spec has none: the blob's base name, fitted to the job-name rule. */
-export function defaultJobName(name: string): string {
-  const base = name.slice(name.lastIndexOf('/') + 1);
-  const extension = specExtension(base);
-  const stem = (extension ? base.slice(0, -extension.length) : base)
-    .replace(/[^A-Za-z0-9_-]+/g, '-')
-    .replace(/^[^A-Za-z0-9]+/, '')
-    .slice(0, 63);
-  return JOB_NAME_PATTERN.test(stem) ? stem : 'job';
-}
-
-export function rejectionRecordName(name: string): string {
-  return `${REJECTED_PREFIX}${name}.json`;
-}
-
-/** Problems in what the user uploaded: recorded once, never retried (a retry cannot fix the blob). */
-export function userInputIssues(error: unknown): { code: string; issues: ValidationIssue[] } | undefined {
-  if (error instanceof SpecValidationError) return { code: error.code, issues: [...error.issues] };
-  if (error instanceof InputPathError) {
-    return { code: error.code, issues: [{ path: 'inputs', message: error.message }] };
-  }
-  return undefined;
 }
 
 /**

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import { z } from 'zod';
 import { jobIdForMessage } from '../../src/triggers/fromMessage';
-import { scheduleRejectionRecordSchema } from '../../src/triggers/schedules/tick';
-import { rejectionRecordSchema } from '../../src/triggers/fromBlob';
+import { scheduleRejectionRecordSchema } from '../../src/triggers/schedules/definition';
+import { rejectionRecordSchema } from '../../src/triggers/shared';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**

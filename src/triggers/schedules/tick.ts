@@ -1,26 +1,25 @@
-import { createHash } from 'node:crypto';
-import { CronExpressionParser } from 'cron-parser';
 import type { DurableClient } from 'durable-functions';
-import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { AppServices } from '../../composition';
-import {
-  ScheduleRunError,
-  ScheduleValidationError,
-  StorageNotFoundError,
-  type ValidationIssue,
-} from '../../errors';
-import { parseJobValue } from '../../job/load';
+import { ScheduleRunError, ScheduleValidationError, StorageNotFoundError } from '../../errors';
 import {
   defaultJobName,
   REJECTED_PREFIX,
-  rejectionRecordSchema,
+  rejectionRecordName,
   specExtension,
   userInputIssues,
   type TriggerLog,
-} from '../fromBlob';
-import { derivedJobId, ID_SOURCES } from '../../submit/ids';
+} from '../shared';
 import { jobExists, submitJob } from '../../submit/submit';
+import {
+  parseScheduleBlob,
+  parseSettingsSchedules,
+  prefixed,
+  SETTINGS_SOURCE,
+  type Schedule,
+  type ScheduleRejectionRecord,
+} from './definition';
+import { dueOccurrences, MAX_CATCH_UP, scheduleJobId } from './occurrences';
 
 /**
  * Schedules: `schedules/<name>.yml` blobs (or entries of the PARALLEL_JOB_SCHEDULES setting) that start one
@@ -29,294 +28,11 @@ import { jobExists, submitJob } from '../../submit/submit';
  * so a late, repeated or overlapping tick starts nothing twice.
  */
 
-/** At most this many occurrences per schedule and tick (the most recent ones); older missed ones are skipped. */
-export const MAX_CATCH_UP = 10;
-
 /**
  * Every tick looks back at least this far, even when the previous tick was recent: an occurrence a failed
  * or early tick missed is picked up by the next one (the derived ids keep it from starting twice).
  */
 export const TICK_OVERLAP_MS = 2 * 60_000;
-
-const SETTINGS_SOURCE = 'PARALLEL_JOB_SCHEDULES';
-
-function validTimeZone(zone: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: zone });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Why a cron expression cannot be used, or undefined when it can. */
-export function cronProblem(cron: string): string | undefined {
-  const fields = cron.trim().split(/\s+/).filter(Boolean);
-  if (fields.length !== 5 && fields.length !== 6) {
-    return `has ${fields.length} field${fields.length === 1 ? '' : 's'}; use 5 (minute hour day month weekday) or 6 (second first, as in NCRONTAB)`;
-  }
-  try {
-    CronExpressionParser.parse(fields.join(' '), { tz: 'UTC' });
-    return undefined;
-  } catch (error) {
-    return `is not a valid cron expression (${(error as Error).message})`;
-  }
-}
-
-const cronSchema = z.string({ error: 'must be a cron expression in quotes' }).superRefine((value, ctx) => {
-  const problem = cronProblem(value);
-  if (problem) ctx.addIssue({ code: 'custom', message: problem });
-});
-
-const timeZoneSchema = z
-  .string({ error: 'must be an IANA time zone name such as UTC or Europe/Berlin' })
-  .refine(validTimeZone, {
-    error: 'is not a known IANA time zone (e.g. UTC, Europe/Berlin, America/New_York)',
-  });
-
-const jobTemplateSchema = z.record(z.string(), z.unknown(), {
-  error: 'must be a job spec (a mapping with name, type, inputs, task ...)',
-});
-
-/** A `schedules/<name>.yml` blob. */
-export const scheduleBlobSchema = z.strictObject({
-  cron: cronSchema,
-  time_zone: timeZoneSchema.default('UTC'),
-  job: jobTemplateSchema,
-});
-export type ScheduleBlob = z.infer<typeof scheduleBlobSchema>;
-
-/** One entry of the PARALLEL_JOB_SCHEDULES setting: the job inline, or a blob (`<container>/<path>`) holding it. */
-export const settingsScheduleSchema = z
-  .strictObject({
-    cron: cronSchema,
-    time_zone: timeZoneSchema.default('UTC'),
-    job: jobTemplateSchema.optional(),
-    job_blob: z
-      .string()
-      .regex(/^[a-z0-9][a-z0-9-]{2,62}\/.+/, { error: "must be '<container>/<path of the spec blob>'" })
-      .optional(),
-  })
-  .superRefine((value, ctx) => {
-    if ((value.job === undefined) === (value.job_blob === undefined)) {
-      ctx.addIssue({ code: 'custom', path: ['job'], message: 'give exactly one of job and job_blob' });
-    }
-  });
-export type SettingsSchedule = z.infer<typeof settingsScheduleSchema>;
-
-/** A schedule that passed validation. `version` changes whenever its declaration changes. */
-export interface Schedule {
-  name: string;
-  /** `schedules/nightly.yml` or `PARALLEL_JOB_SCHEDULES`. */
-  origin: string;
-  version: string;
-  cron: string;
-  timeZone: string;
-  job: { spec: Record<string, unknown> } | { blob: string };
-  /** No occurrence before this starts a job (a new schedule does not catch up on its own past). */
-  activeFrom?: Date;
-}
-
-/**
- * Occurrences of `cron` in (from, to], oldest first, at most `max` of them: the most recent ones. `truncated`
- * says that older occurrences in the window were left out.
- */
-export function dueOccurrences(
-  cron: string,
-  from: Date,
-  to: Date,
-  max: number,
-  timeZone = 'UTC',
-): { occurrences: Date[]; truncated: boolean } {
-  if (max < 1 || to.getTime() <= from.getTime()) return { occurrences: [], truncated: false };
-  // One millisecond past `to`, so an occurrence exactly at `to` counts (prev() is strictly before).
-  const expression = CronExpressionParser.parse(cron.trim().split(/\s+/).join(' '), {
-    currentDate: new Date(to.getTime() + 1),
-    tz: timeZone,
-  });
-  const previous = (): Date | undefined => {
-    try {
-      return expression.prev().toDate();
-    } catch {
-      return undefined; // no earlier occurrence within the parser's range
-    }
-  };
-  const found: Date[] = [];
-  for (;;) {
-    const occurrence = previous();
-    if (!occurrence || occurrence.getTime() <= from.getTime())
-      return { occurrences: found.reverse(), truncated: false };
-    if (found.length === max) return { occurrences: found.reverse(), truncated: true };
-    found.push(occurrence);
-  }
-}
-
-/** `2026-11-24T03:05:00.000Z` -> `20261124T030500Z` */
-export function occurrenceStamp(occurrence: Date): string {
-  return occurrence
-    .toISOString()
-    .replace(/\.\d{3}Z$/, 'Z')
-    .replace(/[-:]/g, '');
-}
-
-/** The job id of one occurrence: `sched.<name>.<hash of the name>.<occurrence UTC>`. */
-export function scheduleJobId(name: string, occurrence: Date): string {
-  return derivedJobId(ID_SOURCES.schedule, name, { suffix: occurrenceStamp(occurrence) });
-}
-
-export function scheduleRejectionName(name: string): string {
-  return `${REJECTED_PREFIX}${name}.json`;
-}
-
-function zodIssues(error: z.ZodError, prefix = ''): ValidationIssue[] {
-  return error.issues.map((issue) => ({
-    path: [prefix, ...issue.path.map(String)].filter(Boolean).join('.'),
-    message: issue.message,
-  }));
-}
-
-function prefixed(issues: readonly ValidationIssue[], prefix: string): ValidationIssue[] {
-  return issues.map((issue) => ({ ...issue, path: issue.path ? `${prefix}.${issue.path}` : prefix }));
-}
-
-/** The job template must be a valid spec on its own; its problems carry `job.` paths. */
-function checkJobTemplate(name: string, origin: string, job: Record<string, unknown>): void {
-  try {
-    parseJobValue(job, `in schedule '${name}'`);
-  } catch (error) {
-    const problem = userInputIssues(error);
-    if (!problem) throw error;
-    throw new ScheduleValidationError(name, prefixed(problem.issues, 'job'), `in ${origin}`);
-  }
-}
-
-/** Validates a schedule blob's text. Throws ScheduleValidationError with every problem's field path. */
-export function parseScheduleBlob(
-  name: string,
-  blobName: string,
-  text: string,
-  version: string,
-  container = 'schedules',
-): Schedule {
-  const origin = `${container}/${blobName}`;
-  let value: unknown;
-  try {
-    value = specExtension(blobName) === '.json' ? JSON.parse(text) : parseYaml(text);
-  } catch (error) {
-    throw new ScheduleValidationError(
-      name,
-      [{ path: '', message: `cannot be read: ${(error as Error).message}` }],
-      `in ${origin}`,
-    );
-  }
-  const parsed = scheduleBlobSchema.safeParse(value ?? {});
-  if (!parsed.success) throw new ScheduleValidationError(name, zodIssues(parsed.error), `in ${origin}`);
-  checkJobTemplate(name, origin, parsed.data.job);
-  return {
-    name,
-    origin,
-    version,
-    cron: parsed.data.cron.trim(),
-    timeZone: parsed.data.time_zone,
-    job: { spec: parsed.data.job },
-  };
-}
-
-/**
- * The schedules the setting declares, each validated on its own: a bad entry becomes a rejection and does
- * not hide the others. A setting that is not a JSON object rejects as a whole under the setting's name.
- */
-export function parseSettingsSchedules(text: string | undefined): {
-  schedules: Schedule[];
-  rejected: { name: string; version: string; error: ScheduleValidationError }[];
-} {
-  const result: ReturnType<typeof parseSettingsSchedules> = { schedules: [], rejected: [] };
-  if (!text?.trim()) return result;
-  const versionOf = (value: unknown) =>
-    `settings-${createHash('sha256').update(JSON.stringify(value)).digest('hex').slice(0, 16)}`;
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    value = undefined;
-    result.rejected.push({
-      name: SETTINGS_SOURCE,
-      version: versionOf(text),
-      error: new ScheduleValidationError(
-        SETTINGS_SOURCE,
-        [{ path: SETTINGS_SOURCE, message: `is not valid JSON (${(error as Error).message})` }],
-        'in the app settings',
-      ),
-    });
-    return result;
-  }
-  const entries = z.record(z.string(), z.unknown()).safeParse(value);
-  if (!entries.success) {
-    result.rejected.push({
-      name: SETTINGS_SOURCE,
-      version: versionOf(value),
-      error: new ScheduleValidationError(
-        SETTINGS_SOURCE,
-        [
-          {
-            path: SETTINGS_SOURCE,
-            message: 'must be a JSON object of schedule name -> {cron, time_zone?, job | job_blob}',
-          },
-        ],
-        'in the app settings',
-      ),
-    });
-    return result;
-  }
-  for (const [name, entry] of Object.entries(entries.data)) {
-    const version = versionOf(entry);
-    const origin = `${SETTINGS_SOURCE}.${name}`;
-    try {
-      if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$/.test(name)) {
-        throw new ScheduleValidationError(
-          name,
-          [
-            {
-              path: origin,
-              message: "schedule names use letters, digits, '-', '_' and '.', up to 80 characters",
-            },
-          ],
-          'in the app settings',
-        );
-      }
-      const parsed = settingsScheduleSchema.safeParse(entry);
-      if (!parsed.success)
-        throw new ScheduleValidationError(name, zodIssues(parsed.error, origin), 'in the app settings');
-      if (parsed.data.job) checkJobTemplate(name, origin, parsed.data.job);
-      result.schedules.push({
-        name,
-        origin,
-        version,
-        cron: parsed.data.cron.trim(),
-        timeZone: parsed.data.time_zone,
-        job: parsed.data.job ? { spec: parsed.data.job } : { blob: parsed.data.job_blob! },
-      });
-    } catch (error) {
-      if (!(error instanceof ScheduleValidationError)) throw error;
-      result.rejected.push({ name, version, error });
-    }
-  }
-  return result;
-}
-
-/** What `schedules/_rejected/<name>.json` holds. */
-export const scheduleRejectionRecordSchema = z.object({
-  schedule: z.string(),
-  /** `schedules/<blob>` or `PARALLEL_JOB_SCHEDULES[.<name>]`. */
-  origin: z.string(),
-  /** The schedule blob's etag, or a hash of the settings entry: the record describes this version. */
-  version: z.string(),
-  rejected_at: z.string(),
-  code: z.string(),
-  message: z.string(),
-  issues: rejectionRecordSchema.shape.issues,
-});
-export type ScheduleRejectionRecord = z.infer<typeof scheduleRejectionRecordSchema>;
 
 export interface ScheduledJob {
   schedule: string;
@@ -558,7 +274,7 @@ async function reconcileRejectionRecords(
   const { store } = services;
   const container = services.containers.schedules;
   for (const rejection of rejections) {
-    const record = scheduleRejectionName(rejection.name);
+    const record = rejectionRecordName(rejection.name);
     tick.rejected.push({ schedule: rejection.name, record, code: rejection.error.code });
     if (records.get(rejection.name) === rejection.version) {
       records.delete(rejection.name);
@@ -583,7 +299,7 @@ async function reconcileRejectionRecords(
   for (const [name, version] of records) {
     if (unread.has(name)) continue; // not read this tick: nothing is known about it
     if (current.get(name) === version) continue; // failed at submission and not changed since: keep
-    await store.delete(container, scheduleRejectionName(name));
+    await store.delete(container, rejectionRecordName(name));
   }
 }
 

@@ -8,7 +8,7 @@ import { resolveInputLocation } from '../../../src/storage/inputs';
 import { blobJobId } from '../../../src/triggers/fromBlob';
 import { jobIdForMessage } from '../../../src/triggers/fromMessage';
 import { checkClientJobId, isJobId } from '../../../src/submit/ids';
-import { scheduleJobId } from '../../../src/triggers/schedules/tick';
+import { scheduleJobId } from '../../../src/triggers/schedules/occurrences';
 
 /**
  * Random paths, URLs and ids, hostile by construction (unicode, `..`, encoded slashes and dots,

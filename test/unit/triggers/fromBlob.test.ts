@@ -1,13 +1,8 @@
 import fc from 'fast-check';
 import { BlobTriggerBindingError } from '../../../src/errors';
 import { JOB_NAME_PATTERN } from '../../../src/job/schema';
-import {
-  blobJobId,
-  blobUploadFromTrigger,
-  defaultJobName,
-  ignoreReason,
-  rejectionRecordName,
-} from '../../../src/triggers/fromBlob';
+import { blobJobId, blobUploadFromTrigger, ignoreReason } from '../../../src/triggers/fromBlob';
+import { defaultJobName, rejectionRecordName } from '../../../src/triggers/shared';
 import { isJobId } from '../../../src/submit/ids';
 
 describe('which blobs start jobs', () => {

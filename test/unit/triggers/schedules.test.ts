@@ -3,12 +3,10 @@ import { stringify } from 'yaml';
 import { ScheduleValidationError, type ValidationIssue } from '../../../src/errors';
 import {
   cronProblem,
-  dueOccurrences,
-  occurrenceStamp,
   parseScheduleBlob,
   parseSettingsSchedules,
-  scheduleJobId,
-} from '../../../src/triggers/schedules/tick';
+} from '../../../src/triggers/schedules/definition';
+import { dueOccurrences, occurrenceStamp, scheduleJobId } from '../../../src/triggers/schedules/occurrences';
 
 const at = (iso: string) => new Date(iso);
 const isoList = (dates: Date[]) => dates.map((date) => date.toISOString());
