@@ -20,7 +20,7 @@ export type {
 export { BlobStore, type BlobInfo, type BlobStoreOptions } from './storage/blobStore';
 export { resolveInputLocation, uploadLocalFolder } from './storage/inputs';
 export { planJob, readPlanPage, planRequestSchema, type PlanRequest } from './plan/planner';
-export { previewPlan, type PlanPreview } from './plan/preview';
+export { previewPlan } from './plan/preview';
 export {
   readTabularRange,
   readTabularFile,
@@ -36,10 +36,11 @@ export {
   type ClientOptions,
   type SubmitResult,
 } from './client/client';
-export type { JobView } from './api/status';
 export {
   miniBatchReportSchema,
   miniBatchStateSchema,
+  type JobView,
   type MiniBatchReport,
   type MiniBatchState,
-} from './api/status';
+  type PlanPreview,
+} from './api/wire';

@@ -13,7 +13,7 @@ import {
   RequestTooLargeError,
   SpecValidationError,
 } from '../errors';
-import { Events, rootInputSchema } from '../orchestration/contracts';
+import { Events, OrchestratorNames, rootInputSchema } from '../orchestration/contracts';
 import { previewPlan } from '../plan/preview';
 import type { InputLocation } from '../plan/descriptor';
 import { blobPathProblem, sameAccount } from '../storage/access';
@@ -27,7 +27,8 @@ import { specToYaml } from '../job/dump';
 import type { JobSpec } from '../job/schema';
 import { limitIssues, MAX_SPEC_BYTES } from '../job/limits';
 import { jobStatusSchema } from '../job/status';
-import { getJobView, isFinished, toView, type JobView, type MiniBatchReport } from './status';
+import { getJobView, toView } from './status';
+import { isTerminalStatus, type JobView, type MiniBatchReport } from './wire';
 import { cachedMiniBatchReport } from './miniBatches';
 import { parseSubmission, rerunJob, submitJob } from '../submit/submit';
 import { linkSecret, signLink, verifyLink, type LinkTarget } from './links';
@@ -265,10 +266,10 @@ async function listedView(
     if (error instanceof Error && /\bHTTP 404\b/.test(error.message)) return undefined;
     throw error;
   }
-  if (!status?.runtimeStatus || status.name !== 'ParallelJob') return undefined;
+  if (!status?.runtimeStatus || status.name !== OrchestratorNames.root) return undefined;
   const view = await toView(client, status, base, { liveCounters: false });
   if (wanted && view.status !== wanted) return undefined;
-  return isFinished(view.status) ? view : toView(client, status, base);
+  return isTerminalStatus(view.status) ? view : toView(client, status, base);
 }
 
 export function cancelHandler() {

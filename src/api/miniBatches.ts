@@ -7,7 +7,7 @@ import { nextStep, type FirstError } from '../orchestration/progress';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
 import {
-  isFinished,
+  isTerminalStatus,
   MINI_BATCH_STATES,
   type FailureExample,
   type FailureGroup,
@@ -15,7 +15,7 @@ import {
   type MiniBatchBand,
   type MiniBatchReport,
   type MiniBatchState,
-} from './status';
+} from './wire';
 
 /** The grid never has more cells than this, whatever the job's size: bands of mini-batches beyond. */
 export const MAX_GRID_CELLS = 2000;
@@ -244,7 +244,7 @@ export async function readMiniBatchReport(
     jobId: view.id,
     total: record?.plan.miniBatches ?? 0,
     maxRetries: record?.job.settings.maxRetries ?? 0,
-    finished: isFinished(view.status),
+    finished: isTerminalStatus(view.status),
     firstErrors: view.first_errors,
     tabular: record?.job.inputData.type === 'mltable',
   });
@@ -331,7 +331,7 @@ export function cachedMiniBatchReport(
     if (reports.size > REPORTS_KEPT) reports.delete(reports.keys().next().value!);
   }
   const { last } = kept;
-  if (last && (isFinished(last.status) || now - kept.at < reportLifetimeMs(last.total)))
+  if (last && (isTerminalStatus(last.status) || now - kept.at < reportLifetimeMs(last.total)))
     return Promise.resolve(last);
   if (!kept.reading) {
     const entry = kept;

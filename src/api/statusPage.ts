@@ -1,6 +1,6 @@
 import { jobFolder } from '../storage/layout';
-import type { FailureGroup, JobView, MiniBatchBand, MiniBatchReport, MiniBatchState } from './status';
-import { isFinished } from './status';
+import type { FailureGroup, JobView, MiniBatchBand, MiniBatchReport, MiniBatchState } from './wire';
+import { isTerminalStatus } from './wire';
 
 const escape = (text: string): string =>
   text.replace(
@@ -55,12 +55,12 @@ li{margin:.35rem 0}.muted{color:#666}`;
 function percentDone(view: JobView): number {
   const c = view.counters;
   if (c.miniBatches > 0) return Math.min(100, Math.round((100 * (c.succeeded + c.failed)) / c.miniBatches));
-  return isFinished(view.status) ? 100 : 0;
+  return isTerminalStatus(view.status) ? 100 : 0;
 }
 
 function progressText(view: JobView): string {
   const c = view.counters;
-  if (c.miniBatches === 0 && !isFinished(view.status)) return 'Planning the mini-batches...';
+  if (c.miniBatches === 0 && !isTerminalStatus(view.status)) return 'Planning the mini-batches...';
   const total = `${c.miniBatches} mini-batch${c.miniBatches === 1 ? '' : 'es'}`;
   return `${c.succeeded + c.failed} of ${total} done (${percentDone(view)}%)`;
 }
@@ -76,7 +76,7 @@ function progressText(view: JobView): string {
  */
 export function renderStatusPage(view: JobView, options: StatusPageOptions = {}): string {
   const c = view.counters;
-  const finished = isFinished(view.status);
+  const finished = isTerminalStatus(view.status);
   const report = typeof options.miniBatches === 'object' ? options.miniBatches : undefined;
   const fileHref =
     options.fileHref ??
@@ -382,7 +382,7 @@ function paceOf(view: JobView, now: number): { rate?: string; eta?: string } {
   if (!(minutes > 0) || done === 0) return {};
   const perMinute = done / minutes;
   const rate = `${perMinute >= 10 ? Math.round(perMinute) : perMinute.toFixed(1)} mini-batches a minute`;
-  if (isFinished(view.status) || c.miniBatches <= done) return { rate };
+  if (isTerminalStatus(view.status) || c.miniBatches <= done) return { rate };
   const eta = new Date(now + ((c.miniBatches - done) / perMinute) * 60_000).toISOString();
   return { rate, eta: `${eta} at this pace` };
 }
@@ -420,7 +420,7 @@ export function renderJobsPage(page: {
   now?: number;
 }): string {
   const now = page.now ?? Date.now();
-  const running = page.jobs.some((job) => !isFinished(job.status));
+  const running = page.jobs.some((job) => !isTerminalStatus(job.status));
   const rows = page.jobs
     .map((job) => {
       const c = job.counters;

@@ -13,7 +13,7 @@ import { DEV_ACCOUNT } from '../storage/developmentAccount';
 import { resolveInputLocation } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../job/dump';
 import { loadJobSpec } from '../job/load';
-import { isFinished, type JobView } from '../api/status';
+import { isTerminalStatus, type JobView } from '../api/wire';
 import { checkLocalInputs, uploadLocalInputs } from './localInputs';
 import { formatPlanSummary } from './planSummary';
 import { RunRecord, runJobId, runKey } from './runState';
@@ -281,7 +281,7 @@ async function runLocal(
     };
     // A cancel asked for by an earlier run (Ctrl-C twice) completes, then the rest runs.
     const finishCancel = view?.status === 'CancelRequested';
-    if (view && view.status !== 'Completed' && isFinished(view.status)) {
+    if (view && view.status !== 'Completed' && isTerminalStatus(view.status)) {
       jobId = await rerunRest(view);
     } else if (view) {
       jobId = view.id;

@@ -8,7 +8,7 @@ import { JobNotFoundError, validationIssueSchema } from '../../src/errors';
 import { parseJobText } from '../../src/job/load';
 import { jobStatusSchema } from '../../src/job/status';
 import { resolveInputLocation } from '../../src/storage/inputs';
-import type { JobView } from '../../src/api/status';
+import type { JobView } from '../../src/api/wire';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /** The HTTP API as a user drives it: fetch for status codes and bodies, the client for the rest. */

@@ -5,7 +5,7 @@ import type { Browser, Page } from 'playwright-core';
 import { MAX_SPEC_BYTES } from '../../src/job/limits';
 import { resolveInputLocation } from '../../src/storage/inputs';
 import { LINK_LIFETIME_MS, signLink } from '../../src/api/links';
-import type { JobView } from '../../src/api/status';
+import type { JobView } from '../../src/api/wire';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**

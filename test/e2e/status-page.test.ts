@@ -6,7 +6,7 @@ import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { emptyCounters } from '../../src/orchestration/progress';
 import { MiniBatchTally, tallyReport } from '../../src/api/miniBatches';
-import { miniBatchReportSchema, type JobView } from '../../src/api/status';
+import { miniBatchReportSchema, type JobView } from '../../src/api/wire';
 import { renderStatusPage } from '../../src/api/statusPage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 

@@ -17,7 +17,7 @@ import {
   miniBatchReportSchema,
   type JobView,
   type MiniBatchState,
-} from '../../../src/api/status';
+} from '../../../src/api/wire';
 import { renderStatusPage } from '../../../src/api/statusPage';
 
 function receipt(

@@ -1,5 +1,5 @@
 import { emptyCounters } from '../../../src/orchestration/progress';
-import type { JobView } from '../../../src/api/status';
+import type { JobView } from '../../../src/api/wire';
 import { renderFolderPage, renderStatusPage } from '../../../src/api/statusPage';
 
 function jobView(fields: Partial<JobView> = {}): JobView {
