@@ -2,7 +2,13 @@
 export * from './errors';
 export { startAzurite } from './local/azurite';
 export * from './job';
-export { startLocalHost } from './local';
+export {
+  startLocalHost,
+  LocalHostError,
+  LocalHostConfigError,
+  LocalHostAppLoadError,
+  LocalHostServiceBusError,
+} from './local';
 export type {
   TaskModule,
   InitContext,
