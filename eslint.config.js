@@ -5,6 +5,15 @@ const jest = require('eslint-plugin-jest');
 const prettier = require('eslint-config-prettier');
 const { builtinModules } = require('node:module');
 
+// The dependency rules between folders (docs/architecture.md says why). Imports are matched as written,
+// relative to the importing file.
+/** Project modules the orchestrators may import: schemas, constants and types, no I/O. */
+const ORCHESTRATION_MAY_IMPORT = ['activities/contracts', 'job/effective', 'plan/descriptor'];
+/** What the client may import from the rest of the project: the wire shapes and the error classes. */
+const CLIENT_MAY_IMPORT = ['api/wire', 'errors'];
+const LOCAL_MESSAGE =
+  'src/local imports nothing outside src/local: the local host must be able to host any Functions app.';
+
 module.exports = tseslint.config(
   { ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.parallel-job/**', 'bench/results/**'] },
   js.configs.recommended,
@@ -61,14 +70,9 @@ module.exports = tseslint.config(
           patterns: [
             { group: ['@azure/*', '!@azure/functions'], message: 'No Azure clients in orchestration code.' },
             {
-              group: [
-                '**/storage/**',
-                '**/activities/*',
-                '!**/activities/contracts',
-                '**/local/**',
-                '**/task/**',
-              ],
-              message: 'Orchestration code stays free of I/O (schemas in activities/contracts are fine).',
+              // Whitelist, the same as PURE_PROJECT_MODULES in test/unit/orchestration/determinism.test.ts.
+              regex: `^\\.\\./(?!(${ORCHESTRATION_MAY_IMPORT.join('|')})$)`,
+              message: `Orchestration code stays free of I/O: of the project outside src/orchestration it imports only ${ORCHESTRATION_MAY_IMPORT.join(', ')} (schemas, constants, types).`,
             },
           ],
         },
@@ -90,6 +94,37 @@ module.exports = tseslint.config(
         {
           selector: "MemberExpression[object.name='process']",
           message: 'No process state in orchestration code.',
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/local/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ regex: '^\\.\\./', message: LOCAL_MESSAGE }] }],
+    },
+  },
+  {
+    files: ['src/local/*/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ regex: '^\\.\\./\\.\\./', message: LOCAL_MESSAGE }] },
+      ],
+    },
+  },
+  {
+    files: ['src/client/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^\\.\\./(?!(${CLIENT_MAY_IMPORT.join('|')})$)`,
+              message: `The client imports only ${CLIENT_MAY_IMPORT.map((m) => `src/${m}.ts`).join(' and ')} of the server's code: a program using it must not load the server.`,
+            },
+          ],
         },
       ],
     },

@@ -23,9 +23,9 @@ const SHARD = 2048;
 const GROUP = 512;
 
 function record(jobId, miniBatches, accountUrl) {
-  const { effectiveJobSchema } = require('../src/spec/effective');
-  const { resolveJob } = require('../src/spec/resolve');
-  const { parseJobValue } = require('../src/spec/load');
+  const { effectiveJobSchema } = require('../src/job/effective');
+  const { resolveJob } = require('../src/job/resolve');
+  const { parseJobValue } = require('../src/job/load');
   const loaded = parseJobValue({
     type: 'parallel',
     name: 'finalize-bench',

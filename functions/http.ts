@@ -1,7 +1,7 @@
 import * as df from 'durable-functions';
 import { app, type HttpMethod } from '@azure/functions';
 import { appServices } from '../src/composition';
-import * as api from '../src/submit/httpApi';
+import * as api from '../src/api/httpApi';
 
 // Function-level keys protect every route but the signed download links, in Azure and on the local host
 // when it is given keys.
@@ -24,7 +24,7 @@ const jobRoutes: JobRoute[] = [
 for (const [name, method, route, handler] of jobRoutes)
   df.app.client.http(name, { route, methods: [method], authLevel, handler });
 
-// Signed links from the status page: the token in the path is the credential (src/submit/links.ts).
+// Signed links from the status page: the token in the path is the credential (src/api/links.ts).
 df.app.client.http('DownloadJobFile', {
   route: 'download/{token}',
   methods: ['GET'],

@@ -1,7 +1,7 @@
 import { createRequire } from 'node:module';
 import * as df from 'durable-functions';
 import { appServices } from '../src/composition';
-import { submitFromQueueHandler } from '../src/submit/fromMessage';
+import { submitFromQueueHandler } from '../src/triggers/fromMessage';
 
 // Registers the SDK binding's message factory. Loading it connects nowhere: the settlement client is
 // created with the first delivered message, from the worker's --host/--port arguments. Required by

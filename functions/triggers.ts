@@ -2,8 +2,8 @@ import * as df from 'durable-functions';
 import { app, type InvocationContext, type Timer } from '@azure/functions';
 import { appServices } from '../src/composition';
 import { triggerSettings } from '../src/config';
-import { blobUploadFromTrigger, submitFromBlob } from '../src/submit/fromBlob';
-import { runSchedulesOnTimer } from '../src/submit/schedules';
+import { blobUploadFromTrigger, submitFromBlob } from '../src/triggers/fromBlob';
+import { runSchedulesOnTimer } from '../src/triggers/schedules/tick';
 
 const { jobsContainer } = triggerSettings();
 

@@ -36,7 +36,7 @@ export const settingsSchema = z.object({
    */
   PARALLEL_JOB_READ_PLACES: z.string().optional(),
   PARALLEL_JOB_WRITE_PLACES: z.string().optional(),
-  /** Schedules declared in settings, as JSON `{"<name>": {cron, time_zone?, job | job_blob}}` (src/submit/schedules.ts). */
+  /** Schedules declared in settings, as JSON `{"<name>": {cron, time_zone?, job | job_blob}}` (src/triggers/schedules/). */
   PARALLEL_JOB_SCHEDULES: z.string().optional(),
   /** Service Bus, identity-based only (the `ServiceBusConnection` trigger and the events sender use it). */
   ServiceBusConnection__fullyQualifiedNamespace: z.string().min(1).optional(),
@@ -58,7 +58,7 @@ export const settingsSchema = z.object({
   /** First retry of a failed mini-batch waits about this long; later ones double, up to a minute. */
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: z.coerce.number().int().nonnegative().default(1000),
   /**
-   * HMAC key of the short-lived download links the status page renders (src/submit/links.ts). Unset: a
+   * HMAC key of the short-lived download links the status page renders (src/api/links.ts). Unset: a
    * random key per process, fine on one machine; in Azure the template sets it, so every instance
    * accepts the links of the others.
    */

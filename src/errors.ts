@@ -247,16 +247,6 @@ export class TaskPathError extends ParallelJobError {
   readonly code = 'TASK_PATH_INVALID';
 }
 
-/** The local host cannot start the given app folder (missing package.json "main", no files, bad host.json). */
-export class LocalHostConfigError extends ParallelJobError {
-  readonly code = 'LOCAL_HOST_CONFIG';
-}
-
-/** Loading the app's entry files failed, or they registered something the local host cannot run. */
-export class LocalHostAppLoadError extends ParallelJobError {
-  readonly code = 'LOCAL_HOST_APP_LOAD';
-}
-
 /** `dump()` was given a path that already exists and no `overwrite: true`. */
 export class JobSpecExistsError extends ParallelJobError {
   readonly code = 'SPEC_EXISTS';
@@ -308,11 +298,6 @@ export class ServiceBusBindingError extends ParallelJobError {
         "Register its trigger with sdkBinding: true and autoCompleteMessages: false, and import '@azure/functions-extensions-servicebus' in the file that registers it.",
     );
   }
-}
-
-/** The local host could not serve Service Bus message settlement (gRPC) for an SDK-type binding. */
-export class LocalHostServiceBusError extends ParallelJobError {
-  readonly code = 'LOCAL_HOST_SERVICE_BUS';
 }
 
 /** A schedule (a `schedules/<name>.yml` blob or a PARALLEL_JOB_SCHEDULES entry) cannot be used. */

@@ -1,8 +1,14 @@
 // The library surface: `import { ParallelJob, loadJob } from 'parallel-job'`.
 export * from './errors';
 export { startAzurite } from './local/azurite';
-export * from './spec';
-export { startLocalHost } from './local';
+export * from './job';
+export {
+  startLocalHost,
+  LocalHostError,
+  LocalHostConfigError,
+  LocalHostAppLoadError,
+  LocalHostServiceBusError,
+} from './local';
 export type {
   TaskModule,
   InitContext,
@@ -20,7 +26,7 @@ export type {
 export { BlobStore, type BlobInfo, type BlobStoreOptions } from './storage/blobStore';
 export { resolveInputLocation, uploadLocalFolder } from './storage/inputs';
 export { planJob, readPlanPage, planRequestSchema, type PlanRequest } from './plan/planner';
-export { previewPlan, type PlanPreview } from './plan/preview';
+export { previewPlan } from './plan/preview';
 export {
   readTabularRange,
   readTabularFile,
@@ -36,10 +42,11 @@ export {
   type ClientOptions,
   type SubmitResult,
 } from './client/client';
-export type { JobView } from './submit/status';
 export {
   miniBatchReportSchema,
   miniBatchStateSchema,
+  type JobView,
   type MiniBatchReport,
   type MiniBatchState,
-} from './submit/status';
+  type PlanPreview,
+} from './api/wire';

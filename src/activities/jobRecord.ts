@@ -3,7 +3,7 @@ import { JobNotFoundError } from '../errors';
 import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
-import { effectiveJobSchema } from '../spec/effective';
+import { effectiveJobSchema } from '../job/effective';
 import { planSummarySchema } from '../plan/descriptor';
 
 /**

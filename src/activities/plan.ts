@@ -4,8 +4,8 @@ import { planActivityInputSchema, type PlanActivityOutput } from '../orchestrati
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
-import type { EffectiveJob } from '../spec/effective';
-import { appendRowBlob } from '../spec/outputs';
+import type { EffectiveJob } from '../job/effective';
+import { appendRowBlob } from '../job/outputs';
 import {
   jobRecordSchema,
   outputOwnerOf,

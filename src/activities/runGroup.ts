@@ -16,7 +16,7 @@ import {
   workOf,
 } from '../orchestration/groupTally';
 import { receiptForFault, retryDelayMs } from '../orchestration/progress';
-import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../spec/limits';
+import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../job/limits';
 import { jobFolder } from '../storage/layout';
 import { GroupRecords, type AttemptRecord } from './attemptRecord';
 import { faultRecord } from './recordFault';

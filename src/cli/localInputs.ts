@@ -1,9 +1,9 @@
 import { accessSync, constants, existsSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SpecValidationError, type ValidationIssue } from '../errors';
-import type { LoadedJob } from '../spec/load';
-import { didYouMean } from '../spec/nearMiss';
-import type { JobSpec } from '../spec/schema';
+import type { LoadedJob } from '../job/load';
+import { didYouMean } from '../job/nearMiss';
+import type { JobSpec } from '../job/schema';
 import type { BlobStore } from '../storage/blobStore';
 import { uploadLocalFolder } from '../storage/inputs';
 import { formatBytes } from '../plan/preview';

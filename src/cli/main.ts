@@ -5,15 +5,15 @@ import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
 import { nextContinuation, ParallelJobClient } from '../client/client';
 import { JobNotFoundError, ParallelJobError, SpecValidationError } from '../errors';
-import { startLocalHost, runHostCommand, type LocalHost } from '../local';
+import { hostCommand, LocalHostError, runHostCommand, startLocalHost, type LocalHost } from '../local';
 import { stopProcess } from '../local/storage';
 import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
-import { DEV_ACCOUNT } from '../storage/developmentAccount';
+import { DEV_ACCOUNT, parseConnectionString } from '../storage/connectionString';
 import { resolveInputLocation } from '../storage/inputs';
-import { dumpJob, specToPlain } from '../spec/dump';
-import { loadJobSpec } from '../spec/load';
-import { isFinished, type JobView } from '../submit/status';
+import { dumpJob, specToPlain } from '../job/dump';
+import { loadJobSpec } from '../job/load';
+import { isTerminalStatus, type JobView } from '../api/wire';
 import { checkLocalInputs, uploadLocalInputs } from './localInputs';
 import { formatPlanSummary } from './planSummary';
 import { RunRecord, runJobId, runKey } from './runState';
@@ -282,7 +282,7 @@ async function runLocal(
     };
     // A cancel asked for by an earlier run (Ctrl-C twice) completes, then the rest runs.
     const finishCancel = view?.status === 'CancelRequested';
-    if (view && view.status !== 'Completed' && isFinished(view.status)) {
+    if (view && view.status !== 'Completed' && isTerminalStatus(view.status)) {
       jobId = await rerunRest(view);
     } else if (view) {
       jobId = view.id;
@@ -324,15 +324,6 @@ async function runLocal(
   }
 }
 
-interface HostOptions {
-  port?: string;
-  dataDir?: string;
-  blobPort?: string;
-  queuePort?: string;
-  tablePort?: string;
-  memory?: boolean;
-}
-
 /** The containers this app's jobs use; created on the emulator so that uploads work at once. */
 async function describeContainers(host: LocalHost): Promise<string[]> {
   const settings = settingsSchema.parse(process.env);
@@ -343,7 +334,7 @@ async function describeContainers(host: LocalHost): Promise<string[]> {
     [settings.PARALLEL_JOB_JOBS_CONTAINER, 'drop a job spec here to start it'],
     [settings.PARALLEL_JOB_SCHEDULES_CONTAINER, 'schedules'],
   ];
-  if (host.connectionString.includes(`AccountName=${DEV_ACCOUNT};`)) {
+  if (parseConnectionString(host.connectionString).get('accountname') === DEV_ACCOUNT) {
     const store = BlobStore.fromConnectionString(host.connectionString);
     for (const [name] of containers) await store.ensureContainer(name);
   }
@@ -389,28 +380,25 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
       if (!dest) io.out(yaml.trimEnd());
     });
 
-  program
-    .command('host [appDir]')
-    .description('serve a Functions app (default: this one) like `func start`')
-    .option('--port <port>', 'HTTP port (0 = any free port; default 7071)')
-    .option('--data-dir <dir>', 'journal and storage folder (default: <appDir>/.parallel-job)')
-    .option('--blob-port <port>', 'storage blob port (default 10000; 0 = any free port)')
-    .option('--queue-port <port>', 'storage queue port (default 10001)')
-    .option('--table-port <port>', 'storage table port (default 10002)')
-    .option('--memory', 'keep storage in memory, in the host process (lost when it stops)')
-    .action(async (appDir: string | undefined, options: HostOptions) => {
-      const ownApp = appDir === undefined;
-      const args = [appDir ?? packageRoot()];
-      if (options.port) args.push('--port', options.port);
-      if (options.dataDir) args.push('--data-dir', options.dataDir);
-      if (options.blobPort) args.push('--blob-port', options.blobPort);
-      if (options.queuePort) args.push('--queue-port', options.queuePort);
-      if (options.tablePort) args.push('--table-port', options.tablePort);
-      if (options.memory) args.push('--memory');
-      setExit(
-        await runHostCommand(args, { log: io.out, error: io.err }, ownApp ? describeContainers : undefined),
-      );
-    });
+  program.addCommand(
+    hostCommand(
+      async (options) => {
+        const ownApp = options.appDir === undefined;
+        setExit(
+          await runHostCommand(
+            { ...options, appDir: options.appDir ?? packageRoot() },
+            { log: io.out, error: io.err },
+            ownApp ? describeContainers : undefined,
+          ),
+        );
+      },
+      {
+        description: 'serve a Functions app (default: this one) like `func start`',
+        appDir: 'the Functions app folder (default: this app)',
+        dataDir: 'journal and storage folder (default: <appDir>/.parallel-job)',
+      },
+    ).copyInheritedSettings(program),
+  );
 
   remote(program.command('submit <job>').description('submit a job spec to a deployed app'))
     .option('--id <id>', 'job id (a re-submission with the same id starts nothing)')
@@ -527,7 +515,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.err(error.message);
       return 2;
     }
-    if (error instanceof ParallelJobError) {
+    if (error instanceof ParallelJobError || error instanceof LocalHostError) {
       io.err(`${error.code}: ${error.message}`);
       return 1;
     }

@@ -1,6 +1,7 @@
 import { MAX_LANE_WIDTH } from '../orchestration/progress';
 import type { MiniBatchDescriptor } from '../plan/descriptor';
-import { formatBytes, type PlanPreview } from '../plan/preview';
+import { formatBytes } from '../plan/preview';
+import { type PlanPreview } from '../api/wire';
 
 /**
  * What `parallel-job plan` prints for people: the cut, the spread of sizes as a histogram, the first

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
-import { specToPlain } from '../spec/dump';
-import type { LoadedJob } from '../spec/load';
+import { specToPlain } from '../job/dump';
+import type { LoadedJob } from '../job/load';
 
 /**
  * What makes two `parallel-job run` commands "the same job", so that running a command again resumes

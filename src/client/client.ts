@@ -1,7 +1,12 @@
-import { planPreviewSchema, type PlanPreview } from '../plan/preview';
+import {
+  isTerminalStatus,
+  miniBatchReportSchema,
+  planPreviewSchema,
+  type JobView,
+  type MiniBatchReport,
+  type PlanPreview,
+} from '../api/wire';
 import { JobNotFoundError, ParallelJobError, SpecValidationError, type ValidationIssue } from '../errors';
-import type { JobView, MiniBatchReport } from '../submit/status';
-import { isFinished, miniBatchReportSchema } from '../submit/status';
 
 /** An error answered by the API, with its code and (for bad specs) every issue. */
 export class ApiError extends ParallelJobError {
@@ -99,7 +104,7 @@ export class ParallelJobClient {
     for (;;) {
       const view = await this.get(id);
       options.onProgress?.(view);
-      if (isFinished(view.status)) return view;
+      if (isTerminalStatus(view.status)) return view;
       if (options.signal?.aborted) return view;
       await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 1000));
     }

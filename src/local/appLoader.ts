@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { LocalHostAppLoadError, LocalHostConfigError } from '../errors';
+import { LocalHostAppLoadError, LocalHostConfigError } from './errors';
 import { realModuleClass, requireFrom } from './nodeModule';
 import { beginRegistration, installCoreShim, type RegistrationSink } from './coreShim';
 import {

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentConnectionString } from '../storage/developmentAccount';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentConnectionString } from './connectionString';
 import { LokiLinesAdapter } from './lokiLines';
 
 export { DEV_ACCOUNT, DEV_ACCOUNT_KEY };

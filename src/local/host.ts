@@ -13,6 +13,7 @@ import {
   type LoadedApp,
 } from './appLoader';
 import { startAzurite, type RunningAzurite } from './azurite';
+import { parseConnectionString } from './connectionString';
 import { openStorage, type LocalStorage, type StoragePorts } from './storage';
 import { lockDataDir } from './dataLock';
 import { durableClientInput, handleDurableApi, type ManagementUrlContext } from './durable/api';
@@ -84,15 +85,13 @@ const adminBodySchema = z.object({
   triggerMetadata: z.record(z.string(), z.unknown()).optional(),
 });
 
-const DEV_STORAGE = 'UseDevelopmentStorage=true';
-
 /** A connection string that names a real account (not the emulator shortcut). */
 function namesRealAccount(value: string | undefined): value is string {
+  if (!value?.trim()) return false;
+  const fields = parseConnectionString(value);
   return (
-    !!value &&
-    value.trim() !== '' &&
-    !value.includes(DEV_STORAGE) &&
-    /AccountName=|BlobEndpoint=/i.test(value)
+    fields.get('usedevelopmentstorage')?.toLowerCase() !== 'true' &&
+    (fields.has('accountname') || fields.has('blobendpoint'))
   );
 }
 

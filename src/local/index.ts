@@ -5,8 +5,14 @@ export {
   type LocalHostOptions,
   type LocalHostStats,
 } from './host';
-export { runHostCommand, parseHostArgs, type HostCommandOptions } from './main';
+export { runHostCommand, hostCommand, type HostCommandOptions } from './main';
 export type { FunctionInfo } from './types';
 export { startAzurite, type RunningAzurite, type AzuriteOptions } from './azurite';
 export { openStorage, STANDARD_PORTS, type LocalStorage, type StoragePorts } from './storage';
-export { LocalHostError, type LocalHostErrorCode } from './errors';
+export {
+  LocalHostError,
+  LocalHostConfigError,
+  LocalHostAppLoadError,
+  LocalHostServiceBusError,
+  type LocalHostErrorCode,
+} from './errors';

@@ -1,5 +1,6 @@
 import path from 'node:path';
-import { ParallelJobError } from '../errors';
+import { Command, InvalidArgumentError } from 'commander';
+import { DEV_ACCOUNT, parseConnectionString } from './connectionString';
 import { LocalHostError } from './errors';
 import { formatFunctionList, startLocalHost, type LocalHost } from './host';
 import type { StoragePorts } from './storage';
@@ -13,51 +14,67 @@ export interface HostCommandOptions {
   quiet?: boolean;
 }
 
-const USAGE =
-  'usage: host [appDir] [--port N] [--data-dir DIR] [--blob-port N] [--queue-port N] [--table-port N] [--memory] [--quiet]';
-
-const portOf = (text: string, option: string): number => {
+function portOf(text: string): number {
   const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new Error(`${option} must be 0-65535. ${USAGE}`);
+  if (!/^\d+$/.test(text) || port > 65535) throw new InvalidArgumentError('must be 0-65535.');
   return port;
-};
+}
 
-/** Parses `[appDir] [--port N] [--data-dir DIR] [--blob-port N] ... [--memory] [--quiet]`. */
-export function parseHostArgs(args: readonly string[]): HostCommandOptions {
-  const options: HostCommandOptions = { appDir: process.cwd() };
-  for (let index = 0; index < args.length; index += 1) {
-    const arg = args[index] as string;
-    const value = (): string => {
-      const next = args[index + 1];
-      if (next === undefined) throw new Error(`${arg} needs a value. ${USAGE}`);
-      index += 1;
-      return next;
-    };
-    if (arg === '--port' || arg === '-p') {
-      const port = Number(value());
-      if (!Number.isInteger(port) || port < 0 || port > 65535)
-        throw new Error(`--port must be 0-65535. ${USAGE}`);
-      options.port = port;
-    } else if (arg.startsWith('--port=')) options.port = Number(arg.slice(7));
-    else if (arg === '--data-dir') options.dataDir = path.resolve(value());
-    else if (arg.startsWith('--data-dir=')) options.dataDir = path.resolve(arg.slice(11));
-    else if (arg === '--blob-port' || arg === '--queue-port' || arg === '--table-port') {
-      const service = arg.slice(2, -5) as keyof StoragePorts;
-      options.storagePorts = { ...options.storagePorts, [service]: portOf(value(), arg) };
-    } else if (arg === '--memory') options.storage = 'memory';
-    else if (arg === '--quiet') options.quiet = true;
-    else if (arg.startsWith('-')) throw new Error(`Unknown option ${arg}. ${USAGE}`);
-    else options.appDir = path.resolve(arg);
-  }
-  return options;
+interface HostFlags {
+  port?: number;
+  dataDir?: string;
+  blobPort?: number;
+  queuePort?: number;
+  tablePort?: number;
+  memory?: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * The `host [appDir]` command and its options: parsed by commander here, for the host's own entry point
+ * below and for the `parallel-job host` command alike. `action` gets the options with `appDir` resolved
+ * (undefined when none was given).
+ */
+export function hostCommand(
+  action: (options: Omit<HostCommandOptions, 'appDir'> & { appDir?: string }) => Promise<void>,
+  help: { description: string; appDir: string; dataDir: string } = {
+    description: 'serve a Functions app like `func start`',
+    appDir: 'the Functions app folder (default: the current folder)',
+    dataDir: 'journal and storage folder (default: <appDir>/.parallel-job)',
+  },
+): Command {
+  return new Command('host')
+    .description(help.description)
+    .argument('[appDir]', help.appDir)
+    .option('-p, --port <port>', 'HTTP port (0 = any free port; default 7071)', portOf)
+    .option('--data-dir <dir>', help.dataDir)
+    .option('--blob-port <port>', 'storage blob port (default 10000; 0 = any free port)', portOf)
+    .option('--queue-port <port>', 'storage queue port (default 10001)', portOf)
+    .option('--table-port <port>', 'storage table port (default 10002)', portOf)
+    .option('--memory', 'keep storage in memory, in the host process (lost when it stops)')
+    .option('--quiet', 'no per-invocation and user log lines')
+    .action(async (appDir: string | undefined, flags: HostFlags) => {
+      const storagePorts: Partial<StoragePorts> = {};
+      if (flags.blobPort !== undefined) storagePorts.blob = flags.blobPort;
+      if (flags.queuePort !== undefined) storagePorts.queue = flags.queuePort;
+      if (flags.tablePort !== undefined) storagePorts.table = flags.tablePort;
+      await action({
+        appDir: appDir === undefined ? undefined : path.resolve(appDir),
+        port: flags.port,
+        dataDir: flags.dataDir === undefined ? undefined : path.resolve(flags.dataDir),
+        storagePorts: Object.keys(storagePorts).length > 0 ? storagePorts : undefined,
+        storage: flags.memory ? 'memory' : undefined,
+        quiet: flags.quiet,
+      });
+    });
 }
 
 /**
  * Runs the host like `func start`: prints the functions, serves until SIGINT/SIGTERM, then drains.
- * Resolves with the exit code once stopped. `args` are the arguments after the command name.
+ * Resolves with the exit code once stopped.
  */
 export async function runHostCommand(
-  args: readonly string[],
+  options: HostCommandOptions,
   io: { log: (line: string) => void; error: (line: string) => void } = {
     log: (line) => console.log(line),
     error: (line) => console.error(line),
@@ -65,16 +82,12 @@ export async function runHostCommand(
   /** Lines the app adds to the start-up banner (before the functions), e.g. the containers it uses. */
   describeApp?: (host: LocalHost) => Promise<string[]>,
 ): Promise<number> {
-  let options: HostCommandOptions;
   let host: LocalHost;
   try {
-    options = parseHostArgs(args);
     host = await startLocalHost({ ...options, logger: io.log });
   } catch (error) {
     const code = error instanceof LocalHostError ? `${error.code}: ` : '';
-    io.error(
-      code + (error instanceof ParallelJobError || error instanceof Error ? error.message : String(error)),
-    );
+    io.error(code + (error instanceof Error ? error.message : String(error)));
     return 1;
   }
   try {
@@ -113,35 +126,34 @@ export async function runHostCommand(
 
 /** The storage block of the start-up banner: where the data is and how to connect to it. */
 export function formatStorage(host: LocalHost): string[] {
-  const fields = Object.fromEntries(
-    host.connectionString
-      .split(';')
-      .filter((part) => part.includes('='))
-      .map((part) => [part.slice(0, part.indexOf('=')), part.slice(part.indexOf('=') + 1)]),
-  );
+  const fields = parseConnectionString(host.connectionString);
+  const account = fields.get('accountname');
   const where = host.storage
     ? host.storage.origin === 'external'
       ? 'an emulator already running here (not stopped by this host)'
       : `Azurite, process ${host.storage.pid ?? '?'}, data in ${host.storage.folder}` +
         (host.storage.origin === 'adopted' ? ' (found running: the last host did not stop cleanly)' : '')
-    : fields.AccountName === 'devstoreaccount1'
+    : account === DEV_ACCOUNT
       ? 'in-memory Azurite (gone when the host stops)'
-      : `account ${fields.AccountName ?? '(from AzureWebJobsStorage)'}`;
+      : `account ${account ?? '(from AzureWebJobsStorage)'}`;
   const lines = ['Storage:', '', `        ${where}`];
-  for (const service of ['Blob', 'Queue', 'Table'])
-    if (fields[`${service}Endpoint`]) lines.push(`        ${service}: ${fields[`${service}Endpoint`]}`);
-  if (fields.AccountName === 'devstoreaccount1')
-    lines.push(`        Connection string: ${host.connectionString}`);
+  for (const service of ['Blob', 'Queue', 'Table']) {
+    const endpoint = fields.get(`${service.toLowerCase()}endpoint`);
+    if (endpoint) lines.push(`        ${service}: ${endpoint}`);
+  }
+  if (account === DEV_ACCOUNT) lines.push(`        Connection string: ${host.connectionString}`);
   lines.push('');
   return lines;
 }
 
 if (require.main === module) {
-  runHostCommand(process.argv.slice(2)).then(
-    (code) => process.exit(code),
-    (error: unknown) => {
+  // `node dist/src/local/main.js [appDir] [options]`: the host alone, for any Functions app.
+  hostCommand(async (options) => {
+    process.exit(await runHostCommand({ ...options, appDir: options.appDir ?? process.cwd() }));
+  })
+    .parseAsync(process.argv)
+    .catch((error: unknown) => {
       console.error(error);
       process.exit(1);
-    },
-  );
+    });
 }

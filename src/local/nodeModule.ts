@@ -1,6 +1,15 @@
 import Module from 'node:module';
 import path from 'node:path';
 
+/*
+ * Why these exist: the e2e tests (through test/support/productHost.ts and the local-host tests) start the
+ * host inside jest's process, where `require`, `Module.createRequire`, `process` and `process.env` are
+ * per-test-file copies, while the app the host loads runs on Node's own loader. Outside jest every helper
+ * here is a plain pass-through. Dropping them means running those tests' hosts in child processes, which
+ * changes what the tests can observe (stats, in-process hooks); that is a change of its own, not part of a
+ * layout step, so they stay.
+ */
+
 export interface NodeModuleClass {
   new (id: string, parent: null): { filename: string; paths: string[]; require(id: string): unknown };
   prototype: { require: (id: string) => unknown };

@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { DEV_ACCOUNT, developmentConnectionString } from '../storage/developmentAccount';
+import { DEV_ACCOUNT, developmentConnectionString } from './connectionString';
 import { LocalHostError } from './errors';
 import type { LogLine } from './types';
 

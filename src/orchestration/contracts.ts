@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { effectiveJobSchema, effectiveSettingsSchema } from '../spec/effective';
+import { effectiveJobSchema, effectiveSettingsSchema } from '../job/effective';
 import { miniBatchReceiptSchema } from '../activities/contracts';
 import { planSummarySchema } from '../plan/descriptor';
 import { countersSchema, firstErrorSchema } from './progress';

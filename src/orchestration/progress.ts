@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { ACTIVITY_FAILED, type MiniBatchReceipt } from '../activities/contracts';
-import type { EffectiveSettings } from '../spec/effective';
+import type { EffectiveSettings } from '../job/effective';
 
 /**
  * Pure decisions of the orchestrators: how receipts fold into counters, when a threshold is breached,

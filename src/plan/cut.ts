@@ -1,7 +1,7 @@
 import type { BlobInfo, BlobStore } from '../storage/blobStore';
 import type { FileRef, InputLocation, MiniBatchDescriptor } from './descriptor';
 import type { PlanRequest } from './request';
-import { LIMITS } from '../spec/limits';
+import { LIMITS } from '../job/limits';
 import { InputLayoutError, InputNotFoundError, StorageNotFoundError } from '../errors';
 
 /** A listed blob as the plan keeps it: name, size and the version that reads are pinned to. */

@@ -1,38 +1,8 @@
 import type { BlobStore } from '../storage/blobStore';
-import { z } from 'zod';
-import { inputLocationSchema, miniBatchDescriptorSchema, type MiniBatchDescriptor } from './descriptor';
+import { type PlanPreview, type SizeBucket, type SizeDistribution } from '../api/wire';
+import type { MiniBatchDescriptor } from './descriptor';
 import { cutInput } from './cut';
 import { planRequestSchema, type PlanRequest } from './request';
-
-const sizeDistributionSchema = z.object({ min: z.number(), median: z.number(), max: z.number() });
-export type SizeDistribution = z.infer<typeof sizeDistributionSchema>;
-
-/** How many mini-batches have sizes in (previous bucket's `upTo`, `upTo`]; the first bucket includes `min`. */
-const sizeBucketSchema = z.object({ upTo: z.number(), count: z.number().int().nonnegative() });
-export type SizeBucket = z.infer<typeof sizeBucketSchema>;
-
-/**
- * What a plan would be, computed from the listing alone; no user code runs and nothing is written. The
- * body of `POST /api/plan`, which the client reads back through this schema.
- */
-export const planPreviewSchema = z.object({
-  kind: z.enum(['files', 'tabular', 'partition']),
-  input: inputLocationSchema,
-  miniBatches: z.number().int().nonnegative(),
-  /** Files in the plan; absent for tabular input (records are counted only when read). */
-  items: z.number().int().nonnegative().optional(),
-  bytes: z.number().nonnegative(),
-  /** Bytes per mini-batch; absent when there are no mini-batches. */
-  bytesPerMiniBatch: sizeDistributionSchema.optional(),
-  /** Bytes per mini-batch in up to 8 buckets of growing width (empty when there are no mini-batches). */
-  bytesHistogram: z.array(sizeBucketSchema),
-  /** Files per mini-batch (file and partition input). */
-  itemsPerMiniBatch: sizeDistributionSchema.optional(),
-  /** The first mini-batches, as the task will receive them. */
-  first: z.array(miniBatchDescriptorSchema),
-  warnings: z.array(z.string()),
-});
-export type PlanPreview = z.infer<typeof planPreviewSchema>;
 
 /** A mini-batch this many times the median is called skewed. */
 const SKEW_FACTOR = 10;

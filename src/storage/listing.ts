@@ -11,7 +11,7 @@ import {
 import type { TokenCredential } from '@azure/identity';
 import { storageRetryPolicy, storageSharedKeyCredentialPolicy } from '@azure/storage-common';
 import type { StoreRetryOptions } from './blobStore';
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from './developmentAccount';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, parseConnectionString } from './connectionString';
 
 /**
  * List Blobs without the SDK's response mapping. The SDK turns each page of XML into a generic object
@@ -54,7 +54,7 @@ export interface ListingRequest {
 /** The newest service version Azurite and the SDK both speak; listing's XML shape is stable across them. */
 const SERVICE_VERSION = '2025-01-05';
 
-/** Parses `AccountName=...;AccountKey=...` style connection strings (values may contain '='). */
+/** How to sign listing requests with what a connection string holds (a SAS or an account key). */
 export function connectionStringAccess(connectionString: string): ListingAccess | undefined {
   if (/UseDevelopmentStorage=true/i.test(connectionString))
     return {
@@ -62,12 +62,7 @@ export function connectionStringAccess(connectionString: string): ListingAccess 
       accountName: DEV_ACCOUNT,
       accountKey: Buffer.from(DEV_ACCOUNT_KEY, 'base64'),
     };
-  const parts = new Map<string, string>();
-  for (const segment of connectionString.split(';')) {
-    const equals = segment.indexOf('=');
-    if (equals > 0)
-      parts.set(segment.slice(0, equals).trim().toLowerCase(), segment.slice(equals + 1).trim());
-  }
+  const parts = parseConnectionString(connectionString);
   const sas = parts.get('sharedaccesssignature');
   if (sas) return { kind: 'sas', query: sas.replace(/^\?/, '') };
   const accountName = parts.get('accountname');

@@ -1,7 +1,7 @@
 import { DataPlaceRefusedError, InputPathError, type ValidationIssue } from '../errors';
 import { claimOutputBlob } from '../activities/outputOwner';
-import { appendRowBlob } from '../spec/outputs';
-import type { EffectiveJob } from '../spec/effective';
+import { appendRowBlob } from '../job/outputs';
+import type { EffectiveJob } from '../job/effective';
 import { sameAccount, type AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';

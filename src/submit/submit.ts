@@ -1,16 +1,16 @@
 import type { DurableClient } from 'durable-functions';
 import type { AppServices } from '../composition';
 import { JobStateError, SpecValidationError } from '../errors';
-import { limitIssues, specSizeProblem } from '../spec/limits';
+import { limitIssues, specSizeProblem } from '../job/limits';
 import { checkClientJobId, checkJobId, newJobId, rerunJobId } from './ids';
 import { jobPlaceIssues } from './places';
 import { OrchestratorNames, runtimeOptionsSchema, type RootInput } from '../orchestration/contracts';
-import { parseJobText, parseJobValue, type LoadedJob } from '../spec/load';
-import { resolveJob } from '../spec/resolve';
-import type { EffectiveJob } from '../spec/effective';
+import { parseJobText, parseJobValue, type LoadedJob } from '../job/load';
+import { resolveJob } from '../job/resolve';
+import type { EffectiveJob } from '../job/effective';
 import { resolveTaskModule } from '../task/resolve';
 import { readJobRecord } from '../activities/jobRecord';
-import { writeJobIndex } from './jobIndex';
+import { writeJobIndex } from '../api/jobIndex';
 
 /** What a trigger hands to the one submission path. */
 export interface Submission {

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { planPreviewSchema } from '../../src/plan/preview';
+import { planPreviewSchema } from '../../src/api/wire';
 
 /**
  * `parallel-job plan` and the local-input checks of `run`, through the real CLI in a child process, as a

@@ -4,7 +4,7 @@ import path from 'node:path';
 import { ParallelJobClient } from '../../src/client/client';
 import { isAlive, readStorageState } from '../../src/local/storage';
 import { BlobStore } from '../../src/storage/blobStore';
-import type { JobView } from '../../src/submit/status';
+import type { JobView } from '../../src/api/wire';
 import { killHost, startHostProcess, stopLeftoverStorage, type HostProcess } from '../support/hostProcess';
 import { fileJob, fileName, withoutTimings } from './orchestrator.support';
 

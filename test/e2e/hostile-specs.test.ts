@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import { z } from 'zod';
-import { jobIdForMessage } from '../../src/submit/fromMessage';
-import { scheduleRejectionRecordSchema } from '../../src/submit/schedules';
-import { rejectionRecordSchema } from '../../src/submit/fromBlob';
+import { jobIdForMessage } from '../../src/triggers/fromMessage';
+import { scheduleRejectionRecordSchema } from '../../src/triggers/schedules/definition';
+import { rejectionRecordSchema } from '../../src/triggers/shared';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**

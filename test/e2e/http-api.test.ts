@@ -5,10 +5,10 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { nextContinuation } from '../../src/client/client';
 import { JobNotFoundError, validationIssueSchema } from '../../src/errors';
-import { parseJobText } from '../../src/spec/load';
-import { jobStatusSchema } from '../../src/spec/status';
+import { parseJobText } from '../../src/job/load';
+import { jobStatusSchema } from '../../src/job/status';
 import { resolveInputLocation } from '../../src/storage/inputs';
-import type { JobView } from '../../src/submit/status';
+import type { JobView } from '../../src/api/wire';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /** The HTTP API as a user drives it: fetch for status codes and bodies, the client for the rest. */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { manifestSchema, type Manifest } from '../../src/activities/manifest';
 import { emptyCounters, type Counters } from '../../src/orchestration/progress';
-import type { JobView } from '../../src/submit/status';
+import type { JobView } from '../../src/api/wire';
 import type { ProductHost } from '../support/productHost';
 
 /** Shared pieces of the orchestrator's end-to-end tests: inputs, specs, and reading what a job wrote. */

@@ -2,10 +2,10 @@
 import { launchChromium } from '../support/browser';
 import net from 'node:net';
 import type { Browser, Page } from 'playwright-core';
-import { MAX_SPEC_BYTES } from '../../src/spec/limits';
+import { MAX_SPEC_BYTES } from '../../src/job/limits';
 import { resolveInputLocation } from '../../src/storage/inputs';
-import { LINK_LIFETIME_MS, signLink } from '../../src/submit/links';
-import type { JobView } from '../../src/submit/status';
+import { LINK_LIFETIME_MS, signLink } from '../../src/api/links';
+import type { JobView } from '../../src/api/wire';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**

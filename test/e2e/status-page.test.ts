@@ -5,9 +5,9 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { emptyCounters } from '../../src/orchestration/progress';
-import { MiniBatchTally, tallyReport } from '../../src/submit/miniBatches';
-import { miniBatchReportSchema, type JobView } from '../../src/submit/status';
-import { renderStatusPage } from '../../src/submit/statusPage';
+import { MiniBatchTally, tallyReport } from '../../src/api/miniBatches';
+import { miniBatchReportSchema, type JobView } from '../../src/api/wire';
+import { renderStatusPage } from '../../src/api/statusPage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /** The status page as a person sees it: rendered by headless Chromium from the running product. */

@@ -1,6 +1,8 @@
 import { stringify } from 'yaml';
-import { blobJobId, plainEtag, rejectionRecordSchema } from '../../src/submit/fromBlob';
-import { scheduleJobId, scheduleRejectionRecordSchema } from '../../src/submit/schedules';
+import { blobJobId, plainEtag } from '../../src/triggers/fromBlob';
+import { scheduleRejectionRecordSchema } from '../../src/triggers/schedules/definition';
+import { scheduleJobId } from '../../src/triggers/schedules/occurrences';
+import { rejectionRecordSchema } from '../../src/triggers/shared';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import { jobIdForMessage } from '../../src/submit/fromMessage';
+import { jobIdForMessage } from '../../src/triggers/fromMessage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /**

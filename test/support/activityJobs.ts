@@ -3,7 +3,7 @@ import type { JobRecord } from '../../src/activities/jobRecord';
 import type { RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
 import type { RunningAzurite } from '../../src/local/azurite';
 import type { MiniBatchDescriptor, PlanSummary } from '../../src/plan/descriptor';
-import type { EffectiveJob } from '../../src/spec/effective';
+import type { EffectiveJob } from '../../src/job/effective';
 import { AccessPolicy } from '../../src/storage/access';
 import { BlobStore } from '../../src/storage/blobStore';
 import { jobFolder } from '../../src/storage/layout';

@@ -1,4 +1,4 @@
-import { effectiveJobSchema, type EffectiveJob, type EffectiveSettings } from '../../src/spec/effective';
+import { effectiveJobSchema, type EffectiveJob, type EffectiveSettings } from '../../src/job/effective';
 import type { MiniBatchReceipt } from '../../src/activities/contracts';
 
 /** A valid resolved job for orchestrator tests; override what the test is about. */

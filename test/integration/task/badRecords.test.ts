@@ -7,7 +7,7 @@ import { recordOf, runAndRecord } from '../../support/records';
 import type { RunningAzurite } from '../../../src/local/azurite';
 import { emptyCounters, foldFinal, nextStep, type Counters } from '../../../src/orchestration/progress';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
-import type { EffectiveSettings } from '../../../src/spec/effective';
+import type { EffectiveSettings } from '../../../src/job/effective';
 import { AccessPolicy } from '../../../src/storage/access';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder } from '../../../src/storage/layout';

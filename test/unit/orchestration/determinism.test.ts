@@ -15,7 +15,7 @@ const orchestrationDir = path.join(repoRoot, 'src', 'orchestration');
 /** Project modules outside src/orchestration that hold only schemas, constants and types. */
 const PURE_PROJECT_MODULES = [
   'src/activities/contracts.ts',
-  'src/spec/effective.ts',
+  'src/job/effective.ts',
   'src/plan/descriptor.ts',
 ];
 

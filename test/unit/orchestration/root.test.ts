@@ -10,7 +10,7 @@ import {
 } from '../../../src/orchestration/contracts';
 import { rootOrchestrator } from '../../../src/orchestration/root';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
-import type { EffectiveSettings } from '../../../src/spec/effective';
+import type { EffectiveSettings } from '../../../src/job/effective';
 import { EventType } from '../../../src/local/durable/history';
 import { simulateGroup } from '../../support/groups';
 import { drive, type Outcome, type ReplayResult, type World } from '../../support/replay';

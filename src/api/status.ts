@@ -1,0 +1,118 @@
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
+import { JobNotFoundError } from '../errors';
+import {
+  jobOutcomeSchema,
+  OrchestratorNames,
+  rootInputSchema,
+  rootStatusSchema,
+  shardInstanceId,
+  shardStatusSchema,
+} from '../orchestration/contracts';
+import { addCounters, emptyCounters, type Counters } from '../orchestration/progress';
+import type { JobStatus } from '../job/status';
+import type { JobView } from './wire';
+
+export async function getJobView(client: DurableClient, jobId: string, baseUrl?: string): Promise<JobView> {
+  let status: DurableOrchestrationStatus | undefined;
+  try {
+    status = await client.getStatus(jobId, { showInput: true });
+  } catch {
+    status = undefined;
+  }
+  if (!status?.runtimeStatus || status.name !== OrchestratorNames.root) throw new JobNotFoundError(jobId);
+  return toView(client, status, baseUrl);
+}
+
+/**
+ * The job as the API shows it. `liveCounters: false` skips reading the running shards (one call each):
+ * the status stays exact, the counters of a running job then lag until its next shard ends.
+ */
+export async function toView(
+  client: DurableClient,
+  status: DurableOrchestrationStatus,
+  baseUrl?: string,
+  options: { liveCounters?: boolean } = {},
+): Promise<JobView> {
+  const input = rootInputSchema.safeParse(status.input);
+  const live = rootStatusSchema.safeParse(status.customStatus);
+  const outcome = jobOutcomeSchema.safeParse(status.output);
+  const runtime = String(status.runtimeStatus);
+  let counters = live.success ? live.data.counters : emptyCounters();
+  if (live.success && !outcome.success && options.liveCounters !== false)
+    counters = await withRunningShards(client, status.instanceId, counters, live.data.shards);
+  const view: JobView = {
+    id: status.instanceId,
+    name: input.success ? input.data.job.name : status.instanceId,
+    display_name: input.success ? input.data.job.displayName : undefined,
+    status: seedStatus(
+      runtime,
+      live.success ? { ...live.data, counters } : undefined,
+      outcome.success ? outcome.data.status : undefined,
+    ),
+    runtime_status: runtime,
+    counters: outcome.success ? outcome.data.counters : counters,
+    reasons: outcome.success ? outcome.data.reasons : live.success ? live.data.reasons : [],
+    first_errors: outcome.success ? outcome.data.errors : [],
+    created_time: new Date(status.createdTime).toISOString(),
+    last_updated_time: new Date(status.lastUpdatedTime).toISOString(),
+    outputs: outcome.success ? outcome.data.outputs : {},
+    log_files: outcome.success ? outcome.data.logFiles : {},
+    rerun_of: input.success ? input.data.rerunOf : undefined,
+  };
+  if (outcome.success) view.finished_at = outcome.data.finishedAt;
+  if (runtime === 'Failed' && typeof status.output === 'string') view.reasons = [status.output];
+  if (runtime === 'Terminated')
+    view.reasons = [
+      `Terminated: ${typeof status.output === 'string' ? status.output : JSON.stringify(status.output ?? '')}`,
+    ];
+  if (baseUrl)
+    view.studio_url = `${baseUrl.replace(/\/+$/, '')}/api/jobs/${encodeURIComponent(view.id)}/view`;
+  return view;
+}
+
+/** The root's counters move when a shard ends; add what the running shards have done so far. */
+async function withRunningShards(
+  client: DurableClient,
+  jobId: string,
+  counters: Counters,
+  shards: number[],
+): Promise<Counters> {
+  let total = counters;
+  for (const shard of shards) {
+    try {
+      const parsed = shardStatusSchema.safeParse(
+        (await client.getStatus(shardInstanceId(jobId, shard))).customStatus,
+      );
+      if (parsed.success) total = addCounters(total, { ...parsed.data.counters, miniBatches: 0 });
+    } catch {
+      // A shard that is just starting has no status yet.
+    }
+  }
+  return total;
+}
+
+function seedStatus(
+  runtime: string,
+  /** The root's phase and running shards, with counters that include the running shards' work. */
+  live: { phase: string; counters: Counters; shards: number[] } | undefined,
+  ended: 'Completed' | 'Failed' | 'Canceled' | undefined,
+): JobStatus {
+  switch (runtime) {
+    case 'Pending':
+      return 'Starting';
+    case 'Completed':
+      return ended ?? 'Completed';
+    case 'Failed':
+      return 'Failed';
+    case 'Terminated':
+    case 'Canceled':
+      return 'Canceled';
+    case 'Suspended':
+      return 'Queued';
+    default:
+      if (!live) return 'Starting';
+      if (live.phase === 'Running')
+        return live.counters.scheduled === 0 && live.shards.length === 0 ? 'Queued' : 'Running';
+      return live.phase as JobStatus;
+  }
+}

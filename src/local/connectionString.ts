@@ -1,0 +1,36 @@
+/**
+ * Connection strings as the local host reads and writes them. The product has the same parser and
+ * account constants in src/storage/connectionString.ts; this folder keeps its own copy because the local
+ * host imports nothing outside src/local: it must be able to host any Functions app, not only this one.
+ */
+
+/**
+ * Azurite's well-known development account, which `UseDevelopmentStorage=true` stands for. It is public
+ * and only ever valid against the emulator.
+ */
+export const DEV_ACCOUNT = 'devstoreaccount1';
+export const DEV_ACCOUNT_KEY =
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==';
+
+/** The connection string of the development account on an emulator's three endpoints. */
+export function developmentConnectionString(endpoints: {
+  blob: string;
+  queue: string;
+  table: string;
+}): string {
+  return (
+    `DefaultEndpointsProtocol=http;AccountName=${DEV_ACCOUNT};AccountKey=${DEV_ACCOUNT_KEY};` +
+    `BlobEndpoint=${endpoints.blob};QueueEndpoint=${endpoints.queue};TableEndpoint=${endpoints.table};`
+  );
+}
+
+/** The `Key=value` fields of a connection string by lower-cased key (values may contain '='). */
+export function parseConnectionString(connectionString: string): Map<string, string> {
+  const fields = new Map<string, string>();
+  for (const segment of connectionString.split(';')) {
+    const equals = segment.indexOf('=');
+    if (equals > 0)
+      fields.set(segment.slice(0, equals).trim().toLowerCase(), segment.slice(equals + 1).trim());
+  }
+  return fields;
+}
