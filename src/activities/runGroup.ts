@@ -15,7 +15,7 @@ import {
   tallyStop,
   workOf,
 } from '../orchestration/groupTally';
-import { receiptForFault, retryDelayMs } from '../orchestration/progress';
+import { groupBudgetMs, receiptForFault, retryDelayMs } from '../orchestration/progress';
 import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../job/limits';
 import { jobFolder } from '../storage/layout';
 import { GroupRecords, type AttemptRecord } from './attemptRecord';
@@ -141,7 +141,7 @@ class GroupRun {
       }
       // Nothing to start now: wait for a retry whose backoff ends within the budget.
       const waitFor = Math.min(...this.retries.map((retry) => retry.dueAt));
-      if (!Number.isFinite(waitFor) || waitFor - this.started >= this.input.budgetMs) return;
+      if (!Number.isFinite(waitFor) || waitFor - this.started >= this.budgetMs()) return;
       await sleep(Math.max(1, waitFor - now));
     }
   }
@@ -163,14 +163,27 @@ class GroupRun {
     return next.value;
   }
 
+  /**
+   * The time budget: the shard's, or longer once this call has timed its own attempts (the shard's first
+   * call of a job cannot know how long they take), by the same rule the shard uses.
+   */
+  private budgetMs(): number {
+    const { counters } = this.tally;
+    const ended = counters.scheduled + counters.retried - this.running.size;
+    if (ended <= 0) return this.input.budgetMs;
+    const measured = groupBudgetMs(counters.busyMs / ended, this.input.progressUpdateTimeoutSeconds);
+    return Math.max(this.input.budgetMs, measured);
+  }
+
   /** Whether an attempt may start at `at` (performance.now() time). */
   private mayStart(at: number): boolean {
     const elapsed = at - this.started;
     // The first wave always starts; later ones only while they can still finish within functionTimeout.
     if (this.startedCount >= this.input.width && elapsed >= this.context.cutoffMs) return false;
-    if (elapsed < this.input.budgetMs) return true;
+    const budgetMs = this.budgetMs();
+    if (elapsed < budgetMs) return true;
     for (const startedAt of this.running.values()) {
-      if (startedAt - this.started < this.input.budgetMs) return true;
+      if (startedAt - this.started < budgetMs) return true;
     }
     return false;
   }

@@ -118,7 +118,11 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
 
   it('starts nothing new once the time budget is spent and no straggler runs', async () => {
     await fileJob('g-budget', 20, '--each_ms 100');
-    const result = await runMiniBatchGroup(env.deps, group('g-budget', 20, { width: 1, budgetMs: 250 }));
+    // A progress_update_timeout of 1 s caps the budget at 250 ms however long the attempts take.
+    const result = await runMiniBatchGroup(
+      env.deps,
+      group('g-budget', 20, { width: 1, budgetMs: 250, progressUpdateTimeoutSeconds: 1 }),
+    );
     expect(result.counters.scheduled).toBeGreaterThanOrEqual(1);
     expect(result.counters.scheduled).toBeLessThanOrEqual(4);
     expect(result.notStarted).toEqual([
@@ -132,6 +136,14 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
     const result = await runMiniBatchGroup(env.deps, group('g-stop', 4));
     expect(result.counters.scheduled).toBe(0);
     expect(result.notStarted).toEqual([{ start: 0, count: 4, attempt: 1 }]);
+  });
+
+  it('grows its time budget from its own attempts when the shard could not know their duration', async () => {
+    await fileJob('g-grow', 12, '--each_ms 100');
+    // 100 ms attempts: 30 of them make a 3 s budget, so the first call runs every one of them.
+    const result = await runMiniBatchGroup(env.deps, group('g-grow', 12, { width: 1, budgetMs: 150 }));
+    expect(result.counters.scheduled).toBe(12);
+    expect(result.notStarted).toEqual([]);
   });
 
   it('ends as stalled when no attempt ends within progress_update_timeout', async () => {
