@@ -385,7 +385,7 @@ manifest.json                    every mini-batch: SUCCEEDED / FAILED / PENDING 
 job_progress_overview.txt        a summary for people
 failed_items.jsonl               one line per failed item, with its error
 sys/job_report/processed_mini_batches.csv   one row per attempt
-user/mini_batch_<n>/attempt_<k>.log.txt     what the task logged in that attempt
+user/mini_batch_<n>/attempt_<k>.log.txt     what the task logged in that attempt (none for a silent success)
 user/mini_batch_<n>/attempt_<k>.bad_records.jsonl   table records that did not parse (file, line, offset, why)
 sys/job.json, sys/plan/, sys/attempts/      the resolved job, the plan pages, the attempt records
 `;

@@ -372,14 +372,19 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const footer =
     `${new Date().toISOString()} INFO ${receipt.status}: ${receipt.succeeded} succeeded, ${receipt.failed} failed, ${rows} rows` +
     `${receipt.code ? ` (${receipt.code})` : ''}\n`;
-  await store.write(
-    logsContainer,
-    folder.attemptLog(input.index, input.attempt),
-    header + outcome.log + footer,
-    {
-      contentType: 'text/plain; charset=utf-8',
-    },
-  );
+  // A silent attempt that succeeded has nothing to read beyond its record (processed_mini_batches.csv):
+  // no log, so that such a mini-batch costs one write (its rows) and not two.
+  const logged = outcome.log !== '' || receipt.status !== 'succeeded' || badNote !== '';
+  if (logged) {
+    await store.write(
+      logsContainer,
+      folder.attemptLog(input.index, input.attempt),
+      header + outcome.log + footer,
+      {
+        contentType: 'text/plain; charset=utf-8',
+      },
+    );
+  }
 
   const threadId = numericThreadId(outcome.workerId);
   return {

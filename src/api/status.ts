@@ -11,6 +11,9 @@ import {
 import { addCounters, emptyCounters, type Counters } from '../orchestration/progress';
 import type { JobStatus } from '../job/status';
 import type { JobView } from './wire';
+import { appServices } from '../composition';
+import type { BlobStore } from '../storage/blobStore';
+import { GroupProgress } from './groupProgress';
 
 export async function getJobView(client: DurableClient, jobId: string, baseUrl?: string): Promise<JobView> {
   let status: DurableOrchestrationStatus | undefined;
@@ -23,15 +26,33 @@ export async function getJobView(client: DurableClient, jobId: string, baseUrl?:
   return toView(client, status, baseUrl);
 }
 
+let sharedProgress: { progress: GroupProgress; store: BlobStore } | undefined;
+
+/** The app's reader of running groups' progress (rebuilt when the app's storage changes). */
+function defaultProgress(): GroupProgress | undefined {
+  try {
+    const services = appServices();
+    if (sharedProgress?.store !== services.store)
+      sharedProgress = {
+        progress: new GroupProgress(services.store, services.containers.logs),
+        store: services.store,
+      };
+    return sharedProgress.progress;
+  } catch {
+    return undefined; // without settings (a client-only use), counters come from the shards alone
+  }
+}
+
 /**
- * The job as the API shows it. `liveCounters: false` skips reading the running shards (one call each):
- * the status stays exact, the counters of a running job then lag until its next shard ends.
+ * The job as the API shows it. Counters of a running job add the running shards' (one status call each)
+ * and their running group calls' records so far (one read of the bytes appended since the last view);
+ * `liveCounters: false` skips both: the status stays exact, the counters then lag until a shard ends.
  */
 export async function toView(
   client: DurableClient,
   status: DurableOrchestrationStatus,
   baseUrl?: string,
-  options: { liveCounters?: boolean } = {},
+  options: { liveCounters?: boolean; progress?: GroupProgress } = {},
 ): Promise<JobView> {
   const input = rootInputSchema.safeParse(status.input);
   const live = rootStatusSchema.safeParse(status.customStatus);
@@ -39,7 +60,13 @@ export async function toView(
   const runtime = String(status.runtimeStatus);
   let counters = live.success ? live.data.counters : emptyCounters();
   if (live.success && !outcome.success && options.liveCounters !== false)
-    counters = await withRunningShards(client, status.instanceId, counters, live.data.shards);
+    counters = await withRunningShards(
+      client,
+      status.instanceId,
+      counters,
+      live.data.shards,
+      options.progress ?? defaultProgress(),
+    );
   const view: JobView = {
     id: status.instanceId,
     name: input.success ? input.data.job.name : status.instanceId,
@@ -76,6 +103,7 @@ async function withRunningShards(
   jobId: string,
   counters: Counters,
   shards: number[],
+  progress: GroupProgress | undefined,
 ): Promise<Counters> {
   let total = counters;
   for (const shard of shards) {
@@ -83,9 +111,16 @@ async function withRunningShards(
       const parsed = shardStatusSchema.safeParse(
         (await client.getStatus(shardInstanceId(jobId, shard))).customStatus,
       );
-      if (parsed.success) total = addCounters(total, { ...parsed.data.counters, miniBatches: 0 });
+      if (!parsed.success) continue;
+      total = addCounters(total, { ...parsed.data.counters, miniBatches: 0 });
+      const { group, maxRetries } = parsed.data;
+      if (progress && group !== undefined && maxRetries !== undefined) {
+        const running = await progress.counters(jobId, shard, group, maxRetries);
+        total = addCounters(total, { ...running, miniBatches: 0 });
+      }
     } catch {
-      // A shard that is just starting has no status yet.
+      // A shard that is just starting has no status yet; a group file being read can lag: counters
+      // catch up when the group returns.
     }
   }
   return total;

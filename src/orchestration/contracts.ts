@@ -106,8 +106,16 @@ export const rootStatusSchema = z.object({
 });
 export type RootStatus = z.infer<typeof rootStatusSchema>;
 
-/** `inFlight`: mini-batches handed to the running group (it runs up to its width of them at once). */
-export const shardStatusSchema = z.object({ counters: countersSchema, inFlight: z.number().int() });
+/**
+ * `inFlight`: mini-batches handed to the running group (it runs up to its width of them at once);
+ * `group`: that call's number, whose record file shows its progress before it returns.
+ */
+export const shardStatusSchema = z.object({
+  counters: countersSchema,
+  inFlight: z.number().int(),
+  group: z.number().int().nonnegative().optional(),
+  maxRetries: z.number().int().nonnegative().optional(),
+});
 export type ShardStatus = z.infer<typeof shardStatusSchema>;
 
 /** A run of consecutive mini-batches at the same attempt: how groups name their work compactly. */

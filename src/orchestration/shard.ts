@@ -124,6 +124,7 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
     context.df.setCustomStatus({
       counters,
       inFlight: running ? runsLength(running.input.runs) : 0,
+      ...(running ? { group: running.input.group, maxRetries: settings.maxRetries } : {}),
     } satisfies ShardStatus);
 
     const waitingOn: Task[] = [];

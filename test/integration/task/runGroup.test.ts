@@ -1,4 +1,9 @@
-import { listAttemptRecordPages, writeGroupRecords } from '../../../src/activities/attemptRecord';
+import {
+  GroupRecords,
+  listAttemptRecordPages,
+  writeGroupRecords,
+} from '../../../src/activities/attemptRecord';
+import { GroupProgress } from '../../../src/api/groupProgress';
 import { runMiniBatchGroup } from '../../../src/activities/runGroup';
 import type { RunGroupInput } from '../../../src/orchestration/contracts';
 import { jobFolder } from '../../../src/storage/layout';
@@ -177,5 +182,46 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
     expect(after[1]).toBe(before[1]);
     expect(after[2]).not.toBe(before[2]);
     expect(after[3]).toBe(before[3]);
+  });
+
+  it('shows its progress before it returns: the job view reads only what was appended since', async () => {
+    await fileJob('g-live', 3, '');
+    const records = new GroupRecords(env.store, env.logs, 'g-live', 0, 0);
+    await records.open();
+    const progress = new GroupProgress(env.store, env.logs);
+    const record = (index: number, attempt: number, status: 'succeeded' | 'failed') => ({
+      receipt: {
+        index,
+        attempt,
+        status,
+        items: 1,
+        succeeded: status === 'succeeded' ? 1 : 0,
+        failed: status === 'succeeded' ? 0 : 1,
+        rows: status === 'succeeded' ? 1 : 0,
+        retryable: true,
+        durationMs: 5,
+      },
+      failedItems: [],
+      warnings: [],
+      startedAt: new Date().toISOString(),
+    });
+    expect(await progress.counters('g-live', 0, 0, 1)).toMatchObject({ scheduled: 0, succeeded: 0 });
+    records.add(record(0, 1, 'succeeded'));
+    records.add(record(1, 1, 'failed'));
+    await records.flush();
+    // Mini-batch 1 may still be retried: started, not yet counted as failed.
+    expect(await progress.counters('g-live', 0, 0, 1)).toMatchObject({
+      scheduled: 2,
+      succeeded: 1,
+      failed: 0,
+    });
+    records.add(record(1, 2, 'failed'));
+    await records.flush();
+    expect(await progress.counters('g-live', 0, 0, 1)).toMatchObject({
+      scheduled: 2,
+      retried: 1,
+      succeeded: 1,
+      failed: 1,
+    });
   });
 });
