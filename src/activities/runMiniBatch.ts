@@ -227,132 +227,208 @@ function numericThreadId(worker: string | undefined): number | undefined {
   return thread === undefined ? undefined : Number(thread);
 }
 
+/** What running the task gave: its outcome, the table records that did not parse, and where it ran. */
+interface TaskRun {
+  outcome: AttemptOutcome;
+  badRecords: BadRecord[];
+  modulePath?: string;
+  readMs: number;
+  /** Why the job's places refused this attempt, if they did: then nothing is read or written. */
+  refused?: string;
+}
+
+/** A failure found before the task ran, with the attempt log line that says why. */
+function failedBeforeRun(code: string, message: string, retryable: boolean, items: number): AttemptOutcome {
+  return failedOutcome({
+    items,
+    code,
+    message,
+    retryable,
+    log: `${new Date().toISOString()} ERROR ${message}\n`,
+  });
+}
+
 /**
  * Runs one attempt of one mini-batch: reads its descriptor and data, runs the task in a warm worker,
  * stages the append_row rows as a block of the output blob, writes the attempt's log, and returns its
- * record (the receipt with failed items, warnings and timings) for the group to keep. Task failures (threw, timed out, crashed, bad or short result, unreadable input)
- * come back as data; storage faults on the job's own blobs are thrown so that the caller retries.
+ * record (the receipt with failed items, warnings and timings) for the group to keep. Task failures
+ * (threw, timed out, crashed, bad or short result, unreadable input) come back as data; storage faults on
+ * the job's own blobs are thrown so that the caller retries.
  */
 export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promise<AttemptRecord> {
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const input = runMiniBatchInputSchema.parse(raw);
-  const { store, logsContainer } = deps;
-  const folder = jobFolder(input.jobId);
-  const record = await cachedJobRecord(store, logsContainer, input.jobId);
-  const descriptor = await descriptorFor(store, logsContainer, record, input.index);
-  const settings = record.job.settings;
+  const record = await cachedJobRecord(deps.store, deps.logsContainer, input.jobId);
+  const descriptor = await descriptorFor(deps.store, deps.logsContainer, record, input.index);
 
-  let outcome: AttemptOutcome;
-  let modulePath: string | undefined;
-  let readMs = 0;
-  const failedBeforeRun = (
-    code: string,
-    message: string,
-    retryable: boolean,
-    items: number,
-  ): AttemptOutcome =>
-    failedOutcome({ items, code, message, retryable, log: `${new Date().toISOString()} ERROR ${message}\n` });
-
-  const refused = refusedPlace(deps, record, descriptor);
-  if (refused) {
-    outcome = failedBeforeRun('DATA_PLACE_REFUSED', refused, false, itemCount(descriptor));
-  } else {
-    try {
-      modulePath = resolveTaskModule(record.tasksRoot, record.job.task.code, record.job.task.entryScript);
-    } catch (error) {
-      if (!(error instanceof TaskPathError)) throw error;
-      outcome = failedBeforeRun(error.code, error.message, false, itemCount(descriptor));
-    }
-  }
-
-  let badRecords: BadRecord[] = [];
-  if (modulePath !== undefined) {
-    let batch: BatchData | undefined;
-    const readStarted = performance.now();
-    try {
-      ({ batch, badRecords } = await buildBatch(
-        store,
-        record,
-        descriptor,
-        deps.maxRecordBytes ?? maxRecordBytes(),
-      ));
-    } catch (error) {
-      // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
-      if (!(error instanceof ParallelJobError) || error.retryable) throw error;
-      // A missing input may appear before the retry; a changed one stays changed, and a table that
-      // cannot be parsed fails the same way again.
-      outcome = failedBeforeRun(
-        error.code,
-        `The mini-batch's input could not be read: ${error.message}`,
-        !(error instanceof InputChangedError || error instanceof TabularParseError),
-        itemCount(descriptor),
-      );
-    }
-    readMs = performance.now() - readStarted;
-    const goodRecords = batch?.kind === 'records' ? batch.records.length : 0;
-    if (batch && badRecords.length > 0 && settings.onBadRecord === 'fail_mini_batch') {
-      const first = badRecords[0]!;
-      const error = new TabularParseError(
-        first.blob,
-        `line ${first.line} (byte ${first.offset}): ${first.error}` +
-          (badRecords.length > 1 ? `, and ${badRecords.length - 1} more bad records` : ''),
-      );
-      // on_bad_record: fail_mini_batch. Not retried: the same bytes fail the same way.
-      outcome = failedBeforeRun(
-        error.code,
-        `${error.message} (on_bad_record: fail_mini_batch; fail_item would run the other records)`,
-        false,
-        goodRecords,
-      );
-      batch = undefined;
-    } else if (batch && badRecords.length > 0 && goodRecords === 0) {
-      // Nothing parsed: there is nothing to run.
-      outcome = noRecordsOutcome();
-      batch = undefined;
-    }
-    if (batch) {
-      const pool = (deps.pools ?? sharedPools()).poolFor(
-        modulePath,
-        settings.maxConcurrencyPerInstance,
-        jobContext(record),
-      );
-      outcome = await pool.runAttempt({
-        job: jobContext(record),
-        batch,
-        miniBatchIndex: input.index,
-        attempt: input.attempt,
-        timeoutSeconds: settings.timeoutSeconds,
-        appendRows: record.appendRow !== undefined,
-      });
-    }
-  }
-  outcome = withBadRecords(outcome!, badRecords);
-
+  const run = await runTask(deps, record, descriptor, input);
   const writeStarted = performance.now();
-  const target = appendRowBlobFor(record, input.index);
-  let rows = 0;
-  if (target && !refused && outcome.status !== 'failed' && outcome.rows > 0) {
-    const blockId = outputBlockId(record.generation, input.index, input.attempt);
-    await store.ensureContainer(target.container);
-    await store.stageBlock(target.container, target.blob, blockId, Buffer.from(outcome.rowsText, 'utf8'));
-    rows = outcome.rows;
-  }
-
+  const rows = run.refused ? 0 : await stageRows(deps.store, record, input, run.outcome);
   const receipt = miniBatchReceiptSchema.parse({
     index: input.index,
     attempt: input.attempt,
-    status: outcome.status,
-    items: outcome.items,
-    succeeded: outcome.succeeded,
-    failed: outcome.failed,
+    status: run.outcome.status,
+    items: run.outcome.items,
+    succeeded: run.outcome.succeeded,
+    failed: run.outcome.failed,
     rows,
-    ...(outcome.code ? { code: outcome.code } : {}),
-    ...(outcome.message ? { message: capMessage(outcome.message) } : {}),
-    retryable: outcome.retryable,
+    ...(run.outcome.code ? { code: run.outcome.code } : {}),
+    ...(run.outcome.message ? { message: capMessage(run.outcome.message) } : {}),
+    retryable: run.outcome.retryable,
     durationMs: performance.now() - started,
   } satisfies MiniBatchReceipt);
+  await writeAttemptLogs(deps, input, startedAt, run, receipt);
 
+  const { outcome } = run;
+  const threadId = numericThreadId(outcome.workerId);
+  return {
+    receipt,
+    // An attempt that failed as a whole is reported as its mini-batch; its bad records stay in their log.
+    failedItems: [
+      ...(outcome.status === 'failed' ? [] : badRecordItems(run.badRecords)),
+      ...outcome.failedItems.map(({ item, error }) => ({ item, error })),
+    ],
+    warnings: outcome.warnings,
+    startedAt,
+    ...(threadId !== undefined && Number.isInteger(threadId) ? { workerId: threadId } : {}),
+    ...(outcome.workerId ? { worker: outcome.workerId } : {}),
+    ...(run.modulePath ? { modulePath: run.modulePath } : {}),
+    unattributedFailures: outcome.unattributedFailures,
+    timings: {
+      readMs: run.readMs,
+      queuedMs: outcome.timings.queuedMs,
+      initMs: outcome.timings.initMs,
+      runMs: outcome.timings.runMs,
+      writeMs: performance.now() - writeStarted,
+      totalMs: performance.now() - started,
+    },
+  };
+}
+
+/** Checks the places and the task module, reads the data, and runs the task on it when there is any. */
+async function runTask(
+  deps: RunMiniBatchDeps,
+  record: JobRecord,
+  descriptor: MiniBatchDescriptor,
+  input: { index: number; attempt: number },
+): Promise<TaskRun> {
+  const refused = refusedPlace(deps, record, descriptor);
+  if (refused) {
+    const outcome = failedBeforeRun('DATA_PLACE_REFUSED', refused, false, itemCount(descriptor));
+    return { outcome, badRecords: [], readMs: 0, refused };
+  }
+  let modulePath: string;
+  try {
+    modulePath = resolveTaskModule(record.tasksRoot, record.job.task.code, record.job.task.entryScript);
+  } catch (error) {
+    if (!(error instanceof TaskPathError)) throw error;
+    const outcome = failedBeforeRun(error.code, error.message, false, itemCount(descriptor));
+    return { outcome, badRecords: [], readMs: 0 };
+  }
+  const readStarted = performance.now();
+  const read = await readForAttempt(deps, record, descriptor);
+  const readMs = performance.now() - readStarted;
+  let outcome = read.outcome;
+  if (read.batch) {
+    const { settings } = record.job;
+    const pool = (deps.pools ?? sharedPools()).poolFor(
+      modulePath,
+      settings.maxConcurrencyPerInstance,
+      jobContext(record),
+    );
+    outcome = await pool.runAttempt({
+      job: jobContext(record),
+      batch: read.batch,
+      miniBatchIndex: input.index,
+      attempt: input.attempt,
+      timeoutSeconds: settings.timeoutSeconds,
+      appendRows: record.appendRow !== undefined,
+    });
+  }
+  return {
+    outcome: withBadRecords(outcome!, read.badRecords),
+    badRecords: read.badRecords,
+    modulePath,
+    readMs,
+  };
+}
+
+/**
+ * The attempt's data, or the outcome that replaces running the task: an input that cannot be read, a
+ * table whose bad records fail the mini-batch (on_bad_record: fail_mini_batch), or one with no good record.
+ */
+async function readForAttempt(
+  deps: RunMiniBatchDeps,
+  record: JobRecord,
+  descriptor: MiniBatchDescriptor,
+): Promise<{ batch?: BatchData; outcome?: AttemptOutcome; badRecords: BadRecord[] }> {
+  let read: ReadBatch;
+  try {
+    read = await buildBatch(deps.store, record, descriptor, deps.maxRecordBytes ?? maxRecordBytes());
+  } catch (error) {
+    // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
+    if (!(error instanceof ParallelJobError) || error.retryable) throw error;
+    // A missing input may appear before the retry; a changed one stays changed, and a table that
+    // cannot be parsed fails the same way again.
+    const outcome = failedBeforeRun(
+      error.code,
+      `The mini-batch's input could not be read: ${error.message}`,
+      !(error instanceof InputChangedError || error instanceof TabularParseError),
+      itemCount(descriptor),
+    );
+    return { outcome, badRecords: [] };
+  }
+  const { batch, badRecords } = read;
+  if (badRecords.length === 0) return { batch, badRecords };
+  const goodRecords = batch.kind === 'records' ? batch.records.length : 0;
+  if (record.job.settings.onBadRecord === 'fail_mini_batch') {
+    const first = badRecords[0]!;
+    const error = new TabularParseError(
+      first.blob,
+      `line ${first.line} (byte ${first.offset}): ${first.error}` +
+        (badRecords.length > 1 ? `, and ${badRecords.length - 1} more bad records` : ''),
+    );
+    // Not retried: the same bytes fail the same way.
+    const outcome = failedBeforeRun(
+      error.code,
+      `${error.message} (on_bad_record: fail_mini_batch; fail_item would run the other records)`,
+      false,
+      goodRecords,
+    );
+    return { outcome, badRecords };
+  }
+  // Nothing parsed: there is nothing to run.
+  if (goodRecords === 0) return { outcome: noRecordsOutcome(), badRecords };
+  return { batch, badRecords };
+}
+
+/** Stages the attempt's append_row rows as its block of the output blob; returns how many. */
+async function stageRows(
+  store: BlobStore,
+  record: JobRecord,
+  input: { index: number; attempt: number },
+  outcome: AttemptOutcome,
+): Promise<number> {
+  const target = appendRowBlobFor(record, input.index);
+  if (!target || outcome.status === 'failed' || outcome.rows === 0) return 0;
+  const blockId = outputBlockId(record.generation, input.index, input.attempt);
+  await store.ensureContainer(target.container);
+  await store.stageBlock(target.container, target.blob, blockId, Buffer.from(outcome.rowsText, 'utf8'));
+  return outcome.rows;
+}
+
+/** The attempt's bad-records log and its log, which a silent attempt that succeeded goes without. */
+async function writeAttemptLogs(
+  deps: RunMiniBatchDeps,
+  input: { jobId: string; index: number; attempt: number },
+  startedAt: string,
+  run: TaskRun,
+  receipt: MiniBatchReceipt,
+): Promise<void> {
+  const { store, logsContainer } = deps;
+  const folder = jobFolder(input.jobId);
+  const { outcome, badRecords } = run;
   let badNote = '';
   if (badRecords.length > 0) {
     const badLog = folder.badRecords(input.index, input.attempt);
@@ -365,48 +441,22 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
       `${badRecords.length === 1 ? 'is a failed item' : 'are failed items'}; ${listed === badRecords.length ? 'all' : `the first ${listed}`} ` +
       `listed in ${badLog.slice(folder.root.length)} (first: ${describeBadRecord(badRecords[0]!)})\n`;
   }
+  // A silent attempt that succeeded has nothing to read beyond its record (processed_mini_batches.csv):
+  // no log, so that such a mini-batch costs one write (its rows) and not two.
+  if (outcome.log === '' && receipt.status === 'succeeded' && badNote === '') return;
   const header =
     `${startedAt} INFO mini-batch ${input.index} attempt ${input.attempt} of job ${input.jobId}` +
     `${outcome.workerId ? ` on worker ${outcome.workerId}` : ''}: ${outcome.items} items\n` +
     badNote;
   const footer =
-    `${new Date().toISOString()} INFO ${receipt.status}: ${receipt.succeeded} succeeded, ${receipt.failed} failed, ${rows} rows` +
+    `${new Date().toISOString()} INFO ${receipt.status}: ${receipt.succeeded} succeeded, ${receipt.failed} failed, ${receipt.rows} rows` +
     `${receipt.code ? ` (${receipt.code})` : ''}\n`;
-  // A silent attempt that succeeded has nothing to read beyond its record (processed_mini_batches.csv):
-  // no log, so that such a mini-batch costs one write (its rows) and not two.
-  const logged = outcome.log !== '' || receipt.status !== 'succeeded' || badNote !== '';
-  if (logged) {
-    await store.write(
-      logsContainer,
-      folder.attemptLog(input.index, input.attempt),
-      header + outcome.log + footer,
-      {
-        contentType: 'text/plain; charset=utf-8',
-      },
-    );
-  }
-
-  const threadId = numericThreadId(outcome.workerId);
-  return {
-    receipt,
-    // An attempt that failed as a whole is reported as its mini-batch; its bad records stay in their log.
-    failedItems: [
-      ...(outcome.status === 'failed' ? [] : badRecordItems(badRecords)),
-      ...outcome.failedItems.map(({ item, error }) => ({ item, error })),
-    ],
-    warnings: outcome.warnings,
-    startedAt,
-    ...(threadId !== undefined && Number.isInteger(threadId) ? { workerId: threadId } : {}),
-    ...(outcome.workerId ? { worker: outcome.workerId } : {}),
-    ...(modulePath ? { modulePath } : {}),
-    unattributedFailures: outcome.unattributedFailures,
-    timings: {
-      readMs,
-      queuedMs: outcome.timings.queuedMs,
-      initMs: outcome.timings.initMs,
-      runMs: outcome.timings.runMs,
-      writeMs: performance.now() - writeStarted,
-      totalMs: performance.now() - started,
+  await store.write(
+    logsContainer,
+    folder.attemptLog(input.index, input.attempt),
+    header + outcome.log + footer,
+    {
+      contentType: 'text/plain; charset=utf-8',
     },
-  };
+  );
 }
