@@ -50,37 +50,9 @@ export function* rootOrchestrator(
   const input = rootInputSchema.parse(context.df.getInput());
   const { jobId, job, options } = input;
   const settings = job.settings;
-  const now = (): string => context.df.currentUtcDateTime.toISOString();
-
-  let state: RootState;
-  if (input.state) {
-    state = { ...input.state, executions: input.state.executions + 1 };
-  } else {
-    setStatus(context, 'Preparing', emptyCounters(), [], [], now());
-    const planned = yield* plan(context, input);
-    if ('failure' in planned) {
-      return yield* finish(context, input, {
-        counters: emptyCounters(),
-        errors: [],
-        reasons: [planned.failure],
-        canceled: false,
-        startedAt: now(),
-        planned: false,
-      });
-    }
-    state = {
-      plan: planned.plan,
-      generation: planned.generation,
-      cursor: 0,
-      nextShard: 0,
-      counters: emptyCounters(planned.selected),
-      errors: [],
-      reasons: [],
-      canceled: false,
-      startedAt: now(),
-      executions: 1,
-    };
-  }
+  const begun = yield* begin(context, input);
+  if (!('plan' in begun)) return begun;
+  let state: RootState = begun;
 
   const total = state.plan.miniBatches;
   const lanes = laneWidths(settings.instanceCount * settings.maxConcurrencyPerInstance);
@@ -99,31 +71,14 @@ export function* rootOrchestrator(
       startedHere < options.shardsPerExecution
     ) {
       const lane = freeLanes.pop()!;
-      const width = lanes[lane]!;
-      const start = state.cursor;
-      const end = Math.min(total, start + shardSize(width, total, lanes.length));
-      const shardInput: ShardInput = {
-        jobId,
-        shard: state.nextShard,
-        start,
-        end,
-        window: width,
-        select: input.rerunOf !== undefined,
-        settings: {
-          maxRetries: settings.maxRetries,
-          timeoutSeconds: settings.timeoutSeconds,
-          progressUpdateTimeoutSeconds: settings.progressUpdateTimeoutSeconds,
-        },
-        retryBaseDelayMs: options.retryBaseDelayMs,
-        budget: failureBudget(state.counters, settings),
-      };
+      const shardInput = shardInputFor(input, state, lanes[lane]!, lanes.length);
       const task = context.df.callSubOrchestrator(
         OrchestratorNames.shard,
         shardInput,
         shardInstanceId(jobId, state.nextShard),
       );
       running.set(task, { shard: state.nextShard, lane });
-      state = { ...state, cursor: end, nextShard: state.nextShard + 1 };
+      state = { ...state, cursor: shardInput.end, nextShard: state.nextShard + 1 };
       startedHere += 1;
     }
     if (running.size === 0) break;
@@ -164,6 +119,61 @@ export function* rootOrchestrator(
     return;
   }
   return yield* finish(context, input, { ...state, planned: true });
+}
+
+/** A resumed execution's state, or a new job's after planning (or its end, when planning failed). */
+function* begin(
+  context: OrchestrationContext,
+  input: ParsedRootInput,
+): Generator<Task, RootState | JobOutcome, unknown> {
+  const now = (): string => context.df.currentUtcDateTime.toISOString();
+  if (input.state) return { ...input.state, executions: input.state.executions + 1 };
+  setStatus(context, 'Preparing', emptyCounters(), [], [], now());
+  const planned = yield* plan(context, input);
+  if ('failure' in planned) {
+    return yield* finish(context, input, {
+      counters: emptyCounters(),
+      errors: [],
+      reasons: [planned.failure],
+      canceled: false,
+      startedAt: now(),
+      planned: false,
+    });
+  }
+  return {
+    plan: planned.plan,
+    generation: planned.generation,
+    cursor: 0,
+    nextShard: 0,
+    counters: emptyCounters(planned.selected),
+    errors: [],
+    reasons: [],
+    canceled: false,
+    startedAt: now(),
+    executions: 1,
+  };
+}
+
+/** The next shard: the next range of the plan, on a lane of this width, with the failure budget left. */
+function shardInputFor(input: ParsedRootInput, state: RootState, width: number, lanes: number): ShardInput {
+  const { settings } = input.job;
+  const total = state.plan.miniBatches;
+  const start = state.cursor;
+  return {
+    jobId: input.jobId,
+    shard: state.nextShard,
+    start,
+    end: Math.min(total, start + shardSize(width, total, lanes)),
+    window: width,
+    select: input.rerunOf !== undefined,
+    settings: {
+      maxRetries: settings.maxRetries,
+      timeoutSeconds: settings.timeoutSeconds,
+      progressUpdateTimeoutSeconds: settings.progressUpdateTimeoutSeconds,
+    },
+    retryBaseDelayMs: input.options.retryBaseDelayMs,
+    budget: failureBudget(state.counters, settings),
+  };
 }
 
 function* plan(

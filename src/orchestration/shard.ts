@@ -6,6 +6,7 @@ import {
   groupResultSchema,
   shardInputSchema,
   type GroupResult,
+  type ShardInput,
   type RecordGroupFaultInput,
   type RunGroupInput,
   type ShardResult,
@@ -67,178 +68,247 @@ interface RunningGroup {
  */
 export function* shardOrchestrator(context: OrchestrationContext): Generator<Task, ShardResult, unknown> {
   const input = shardInputSchema.parse(context.df.getInput());
-  const { jobId, window, settings } = input;
+  const shard = new ShardRun(context, input, yield* firstAttempts(context, input));
+  for (;;) {
+    const now = shard.now();
+    shard.startNext(now);
+    if (shard.finished()) break;
+    shard.publish();
+    const { tasks, deadline } = shard.waitList(now);
+    const winner = (yield whenAny(context, tasks)) as Task;
+    if (!(yield* shard.take(winner, now, deadline))) break;
+  }
+  return shard.result();
+}
 
-  let fresh: WorkRun[];
+/** The first attempts of the shard's range: all of it, or for a re-run what is left to run. */
+function* firstAttempts(
+  context: OrchestrationContext,
+  input: ShardInput,
+): Generator<Task, WorkRun[], unknown> {
   if (input.select) {
     const selected = (yield context.df.callActivity(ActivityNames.select, {
-      jobId,
+      jobId: input.jobId,
       start: input.start,
       end: input.end,
     })) as number[];
-    fresh = runsOf(selected.map((index) => ({ index, attempt: 1 })));
-  } else {
-    fresh =
-      input.end > input.start ? [{ start: input.start, count: input.end - input.start, attempt: 1 }] : [];
+    return runsOf(selected.map((index) => ({ index, attempt: 1 })));
+  }
+  return input.end > input.start ? [{ start: input.start, count: input.end - input.start, attempt: 1 }] : [];
+}
+
+/** The shard's state between episodes of its loop, and the decisions on each task that ends a wait. */
+class ShardRun {
+  private counters: Counters;
+  private errors: FirstError[] = [];
+  private stop: ShardResult['stop'];
+  private fatal: ShardResult['fatal'];
+  private waiting: Waiting[] = [];
+  private running: RunningGroup | undefined;
+  /** A group call that threw, to be made again (same input) when due. */
+  private again: { group: RunningGroup; dueAt: number } | undefined;
+  private wake: { timer: TimerTask; dueAt: number } | undefined;
+  private watchdog: { timer: TimerTask; deadline: number } | undefined;
+  private groups = 0;
+  private meanAttemptMs: number | undefined;
+  /** Never behind a timer that fired: the next due work is dispatched even if the clock lags. */
+  private woke = 0;
+  private readonly cancel: Task;
+
+  constructor(
+    private readonly context: OrchestrationContext,
+    private readonly input: ShardInput,
+    private fresh: WorkRun[],
+  ) {
+    this.counters = emptyCounters(runsLength(fresh));
+    this.cancel = context.df.waitForExternalEvent(Events.cancel);
   }
 
-  let counters: Counters = emptyCounters(runsLength(fresh));
-  let errors: FirstError[] = [];
-  let stop: ShardResult['stop'];
-  let fatal: ShardResult['fatal'];
-  let waiting: Waiting[] = [];
-  let running: RunningGroup | undefined;
-  /** A group call that threw, to be made again (same input) when due. */
-  let again: { group: RunningGroup; dueAt: number } | undefined;
-  let wake: { timer: TimerTask; dueAt: number } | undefined;
-  let watchdog: { timer: TimerTask; deadline: number } | undefined;
-  let groups = 0;
-  let meanAttemptMs: number | undefined;
-  /** Never behind a timer that fired: the next due work is dispatched even if the clock lags. */
-  let woke = 0;
-  const cancel = context.df.waitForExternalEvent(Events.cancel);
+  now(): number {
+    return Math.max(this.context.df.currentUtcDateTime.getTime(), this.woke);
+  }
 
-  const fold = (result: GroupResult): void => {
-    counters = addCounters(counters, { ...result.counters, miniBatches: 0 });
-    errors = keepFirstErrors(errors, result.errors);
-    const attempts = result.counters.scheduled + result.counters.retried;
-    if (attempts > 0) meanAttemptMs = result.counters.busyMs / attempts;
-  };
-  // Once stopping, a mini-batch waiting to retry is not retried: its last failure is final.
-  const abandonRetries = (): void => {
-    let tally = emptyTally();
-    for (const entry of waiting) tally = tallyFinal(tally, entry.receipt);
-    fold({ ...tally, notStarted: [] });
-    waiting = [];
-  };
-
-  for (;;) {
-    const now = Math.max(context.df.currentUtcDateTime.getTime(), woke);
-    if (!running && again && again.dueAt <= now) {
-      // Made again even when stopping: the call takes what its first run recorded and starts nothing new.
-      running = { ...again.group, task: callGroup(again.group.input) };
-      again = undefined;
+  /** Makes a failed call again when due (even when stopping: it starts nothing new), or the next group. */
+  startNext(now: number): void {
+    if (this.running) return;
+    if (this.again && this.again.dueAt <= now) {
+      this.running = { ...this.again.group, task: this.callGroup(this.again.group.input) };
+      this.again = undefined;
+    } else if (!this.again && this.stop === undefined) {
+      this.running = this.dispatch(now);
     }
-    if (!running && !again && stop === undefined) running = dispatch(now);
-    if (!running && !again && (stop !== undefined || waiting.length === 0)) break;
-    context.df.setCustomStatus({
-      counters,
-      inFlight: running ? runsLength(running.input.runs) : 0,
-      ...(running ? { group: running.input.group, maxRetries: settings.maxRetries } : {}),
-    } satisfies ShardStatus);
+  }
 
-    const waitingOn: Task[] = [];
-    if (running) waitingOn.push(running.task);
+  finished(): boolean {
+    return !this.running && !this.again && (this.stop !== undefined || this.waiting.length === 0);
+  }
+
+  publish(): void {
+    const { running } = this;
+    this.context.df.setCustomStatus({
+      counters: this.counters,
+      inFlight: running ? runsLength(running.input.runs) : 0,
+      ...(running ? { group: running.input.group, maxRetries: this.input.settings.maxRetries } : {}),
+    } satisfies ShardStatus);
+  }
+
+  /**
+   * What to wait on: the running group, or the timer of the first retry (or call to make again) due;
+   * the watchdog; the cancel event unless stopping.
+   */
+  waitList(now: number): { tasks: Task[]; deadline: number } {
+    const tasks: Task[] = [];
+    if (this.running) tasks.push(this.running.task);
     else {
-      // Nothing runs until the first retry (or the call to make again) is due.
-      const dueAt = Math.min(again?.dueAt ?? Infinity, ...waiting.map((entry) => entry.dueAt));
-      if (!wake || wake.dueAt !== dueAt) {
-        wake?.timer.cancel();
-        wake = { timer: context.df.createTimer(new Date(dueAt)), dueAt };
+      const dueAt = Math.min(this.again?.dueAt ?? Infinity, ...this.waiting.map((entry) => entry.dueAt));
+      if (!this.wake || this.wake.dueAt !== dueAt) {
+        this.wake?.timer.cancel();
+        this.wake = { timer: this.context.df.createTimer(new Date(dueAt)), dueAt };
       }
-      waitingOn.push(wake.timer);
+      tasks.push(this.wake.timer);
     }
     // One watchdog timer serves many waits (a timer per wait would add history events): it fires at the
     // deadline of the wait it was armed for, and is re-armed if a group returned since.
-    const deadline = now + watchdogMs(running?.input.budgetMs ?? 0, settings);
-    if (!watchdog) watchdog = { timer: context.df.createTimer(new Date(deadline)), deadline };
-    waitingOn.push(watchdog.timer);
-    if (stop === undefined) waitingOn.push(cancel);
-    const winner = (yield whenAny(context, waitingOn)) as Task;
+    const deadline = now + watchdogMs(this.running?.input.budgetMs ?? 0, this.input.settings);
+    if (!this.watchdog) this.watchdog = { timer: this.context.df.createTimer(new Date(deadline)), deadline };
+    tasks.push(this.watchdog.timer);
+    if (this.stop === undefined) tasks.push(this.cancel);
+    return { tasks, deadline };
+  }
 
-    if (winner === watchdog.timer) {
-      const fired = watchdog.deadline;
-      watchdog = undefined;
-      if (fired >= deadline) {
-        stop = 'stalled';
-        break;
-      }
-      continue;
+  /** Acts on the task that ended the wait; false when the shard must stop waiting (stalled). */
+  *take(winner: Task, now: number, deadline: number): Generator<Task, boolean, unknown> {
+    if (this.watchdog && winner === this.watchdog.timer) {
+      const fired = this.watchdog.deadline;
+      this.watchdog = undefined;
+      if (fired >= deadline) this.stop = 'stalled';
+      return this.stop !== 'stalled';
     }
-    if (winner === cancel) {
-      stop = 'canceled';
-      abandonRetries();
-      continue;
+    if (winner === this.cancel) {
+      this.stop = 'canceled';
+      this.abandonRetries();
+      return true;
     }
-    if (wake && winner === wake.timer) {
-      woke = wake.dueAt;
-      wake = undefined;
-      continue;
+    if (this.wake && winner === this.wake.timer) {
+      this.woke = this.wake.dueAt;
+      this.wake = undefined;
+      return true;
     }
-    const group = running!;
-    running = undefined;
+    const group = this.running!;
+    this.running = undefined;
     if (winner.isFaulted && group.tries < GROUP_CALL_TRIES) {
-      const delay = Math.max(100, input.retryBaseDelayMs) * 2 ** (group.tries - 1);
-      again = { group: { ...group, tries: group.tries + 1 }, dueAt: now + delay };
-      continue;
+      const delay = Math.max(100, this.input.retryBaseDelayMs) * 2 ** (group.tries - 1);
+      this.again = { group: { ...group, tries: group.tries + 1 }, dueAt: now + delay };
+      return true;
     }
-    const result = yield* groupOutcome(context, jobId, group, settings.maxRetries, winner);
-    fold(result);
+    const result = yield* groupOutcome(
+      this.context,
+      this.input.jobId,
+      group,
+      this.input.settings.maxRetries,
+      winner,
+    );
+    this.settle(group, result, now);
+    return this.stop !== 'stalled';
+  }
+
+  /** Folds a group's result: counters, retries to wait for, work handed back, and why to stop. */
+  private settle(group: RunningGroup, result: GroupResult, now: number): void {
+    this.fold(result);
     for (const receipt of result.retries) {
       group.retries.delete(receipt.index);
-      const delay = retryDelayMs(jobId, receipt.index, receipt.attempt + 1, input.retryBaseDelayMs);
-      waiting.push({ receipt, dueAt: now + delay });
+      const delay = retryDelayMs(
+        this.input.jobId,
+        receipt.index,
+        receipt.attempt + 1,
+        this.input.retryBaseDelayMs,
+      );
+      this.waiting.push({ receipt, dueAt: now + delay });
     }
     const [retriesBack, freshBack] = partitionRuns(result.notStarted);
     for (const { index } of workOf(retriesBack)) {
       const receipt = group.retries.get(index);
-      if (receipt) waiting.push({ receipt, dueAt: now });
+      if (receipt) this.waiting.push({ receipt, dueAt: now });
     }
-    fresh = [...freshBack, ...fresh];
-    if (result.fatal && stop !== 'fatal') {
-      stop = 'fatal';
-      fatal = result.fatal;
+    this.fresh = [...freshBack, ...this.fresh];
+    if (result.fatal && this.stop !== 'fatal') {
+      this.stop = 'fatal';
+      this.fatal = result.fatal;
     }
     if (result.stalled) {
-      stop = 'stalled';
-      break;
+      this.stop = 'stalled';
+      return;
     }
-    if (stop === undefined && budgetExceeded(counters, input.budget)) stop = 'budget';
-    if (stop !== undefined) abandonRetries();
+    if (this.stop === undefined && budgetExceeded(this.counters, this.input.budget)) this.stop = 'budget';
+    if (this.stop !== undefined) this.abandonRetries();
   }
 
-  watchdog?.timer.cancel();
-  wake?.timer.cancel();
-  if (stop !== 'stalled') context.df.setCustomStatus({ counters, inFlight: 0 } satisfies ShardStatus);
-  return { shard: input.shard, counters, errors, ...(stop ? { stop } : {}), ...(fatal ? { fatal } : {}) };
+  result(): ShardResult {
+    this.watchdog?.timer.cancel();
+    this.wake?.timer.cancel();
+    const { counters, errors, stop, fatal } = this;
+    if (stop !== 'stalled') this.context.df.setCustomStatus({ counters, inFlight: 0 } satisfies ShardStatus);
+    return {
+      shard: this.input.shard,
+      counters,
+      errors,
+      ...(stop ? { stop } : {}),
+      ...(fatal ? { fatal } : {}),
+    };
+  }
+
+  private fold(result: GroupResult): void {
+    this.counters = addCounters(this.counters, { ...result.counters, miniBatches: 0 });
+    this.errors = keepFirstErrors(this.errors, result.errors);
+    const attempts = result.counters.scheduled + result.counters.retried;
+    if (attempts > 0) this.meanAttemptMs = result.counters.busyMs / attempts;
+  }
+
+  /** Once stopping, a mini-batch waiting to retry is not retried: its last failure is final. */
+  private abandonRetries(): void {
+    let tally = emptyTally();
+    for (const entry of this.waiting) tally = tallyFinal(tally, entry.receipt);
+    this.fold({ ...tally, notStarted: [] });
+    this.waiting = [];
+  }
 
   /** The next group: the retries that are due, then fresh mini-batches, up to the group size. */
-  function dispatch(now: number): RunningGroup | undefined {
-    const due = waiting
+  private dispatch(now: number): RunningGroup | undefined {
+    const due = this.waiting
       .filter((entry) => entry.dueAt <= now)
       .sort((a, b) => a.receipt.index - b.receipt.index);
     const retryRuns = runsOf(
       due.map(({ receipt }) => ({ index: receipt.index, attempt: receipt.attempt + 1 })),
     );
-    const [take, rest] = splitRuns(fresh, Math.max(0, MAX_GROUP_MINI_BATCHES - runsLength(retryRuns)));
+    const [take, rest] = splitRuns(this.fresh, Math.max(0, MAX_GROUP_MINI_BATCHES - runsLength(retryRuns)));
     const runs = [...retryRuns, ...take];
     if (runs.length === 0) return undefined;
-    waiting = waiting.filter((entry) => entry.dueAt > now);
-    fresh = rest;
-    const budgetMs = groupBudgetMs(meanAttemptMs, settings.progressUpdateTimeoutSeconds);
+    this.waiting = this.waiting.filter((entry) => entry.dueAt > now);
+    this.fresh = rest;
+    const { input } = this;
     const groupInput: RunGroupInput = {
-      jobId,
+      jobId: input.jobId,
       shard: input.shard,
-      group: groups,
+      group: this.groups,
       runs,
-      width: window,
-      budgetMs,
-      maxRetries: settings.maxRetries,
+      width: input.window,
+      budgetMs: groupBudgetMs(this.meanAttemptMs, input.settings.progressUpdateTimeoutSeconds),
+      maxRetries: input.settings.maxRetries,
       retryBaseDelayMs: input.retryBaseDelayMs,
-      progressUpdateTimeoutSeconds: settings.progressUpdateTimeoutSeconds,
-      budget: remainingBudget(input.budget, counters),
+      progressUpdateTimeoutSeconds: input.settings.progressUpdateTimeoutSeconds,
+      budget: remainingBudget(input.budget, this.counters),
     };
-    groups += 1;
+    this.groups += 1;
     return {
-      task: callGroup(groupInput),
+      task: this.callGroup(groupInput),
       input: groupInput,
       tries: 1,
       retries: new Map(due.map(({ receipt }) => [receipt.index, receipt])),
     };
   }
 
-  function callGroup(groupInput: RunGroupInput): Task {
-    return context.df.callActivity(ActivityNames.runGroup, groupInput);
+  private callGroup(groupInput: RunGroupInput): Task {
+    return this.context.df.callActivity(ActivityNames.runGroup, groupInput);
   }
 }
 
