@@ -2,7 +2,8 @@
 // partial with a failed item), written by today's streaming finalize and, side by side in the same run,
 // by the in-memory finalize it replaced (bench/finalize-in-memory.js).
 //
-//   node bench/finalize.js            (or: node bench/finalize.js --quick for 2,000 / 20,000)
+//   node bench/finalize.js            (or: node bench/finalize.js --quick for 2,000 / 20,000;
+//                                      --million for 1,000,000, without the in-memory baseline)
 //
 // Azurite runs in a child process, seeded with the attempt records such a job leaves: one file per group
 // call (GROUP attempts) in a folder per shard (SHARD mini-batches); each measurement runs in a fresh
@@ -15,7 +16,10 @@ const { fork } = require('node:child_process');
 const os = require('node:os');
 
 const quick = process.argv.includes('--quick');
-const SIZES = quick ? [2_000, 20_000] : [10_000, 100_000];
+// `--million`: 1,000,000 mini-batches, streamed and full finalize only (the in-memory baseline would hold
+// a million records).
+const million = process.argv.includes('--million');
+const SIZES = million ? [1_000_000] : quick ? [2_000, 20_000] : [10_000, 100_000];
 const LOGS = 'logs';
 const OUTPUTS = 'outputs';
 const MODES = ['in-memory', 'streamed', 'finalize'];
@@ -214,7 +218,11 @@ function run(args) {
 
 async function main() {
   const seedStarted = Date.now();
-  const { child: azurite, message: ready } = await run(['--serve', ...(quick ? ['--quick'] : [])]);
+  const { child: azurite, message: ready } = await run([
+    '--serve',
+    ...(quick ? ['--quick'] : []),
+    ...(million ? ['--million'] : []),
+  ]);
   console.log(
     `seeded ${SIZES.join(' and ')} attempt records in ${((Date.now() - seedStarted) / 1000).toFixed(1)} s`,
   );
@@ -223,6 +231,10 @@ async function main() {
     for (const size of SIZES) {
       const results = {};
       for (const mode of MODES) {
+        if (million && mode === 'in-memory') {
+          results[mode] = { failed: true };
+          continue;
+        }
         const measured = await run(['--measure', mode, String(size), ready.connectionString]).catch(
           (error) => {
             if (!HEAP_MIB) throw error;
@@ -262,7 +274,9 @@ async function main() {
   for (const row of rows) {
     const cell = (m) =>
       m.failed
-        ? `out of memory (${HEAP_MIB} MiB heap)`
+        ? HEAP_MIB
+          ? `out of memory (${HEAP_MIB} MiB heap)`
+          : 'not run'
         : `${m.seconds.toFixed(2)} s / ${m.maxRssMiB.toFixed(0)} MiB`;
     console.log(
       `| ${row.size.toLocaleString('en-US')} | ${cell(row['in-memory'])} | ${cell(row.streamed)} | ${ratio(row)} | ${cell(row.finalize)} |`,
