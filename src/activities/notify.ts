@@ -1,11 +1,7 @@
 import { ManagedIdentityCredential } from '@azure/identity';
 import { ServiceBusClient, type ServiceBusMessage } from '@azure/service-bus';
-import { z } from 'zod';
 import type { AppServices } from '../composition';
-import { jobOutcomeSchema } from '../orchestration/contracts';
-
-export const notifyInputSchema = z.object({ jobId: z.string(), outcome: jobOutcomeSchema });
-export type NotifyInput = z.infer<typeof notifyInputSchema>;
+import { notifyInputSchema, type NotifyInput } from '../orchestration/contracts';
 
 /** The event body sent when a job ends: small, and enough to fetch everything else. */
 export function jobEvent(input: NotifyInput) {

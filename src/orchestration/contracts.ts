@@ -197,6 +197,10 @@ export const jobOutcomeSchema = jobEndSchema.extend({
 });
 export type JobOutcome = z.infer<typeof jobOutcomeSchema>;
 
+/** The notify activity's input: the job's outcome, sent to the Service Bus entity of job events. */
+export const notifyInputSchema = z.object({ jobId: z.string(), outcome: jobOutcomeSchema });
+export type NotifyInput = z.infer<typeof notifyInputSchema>;
+
 /** Planning activity: in and out. */
 export const planActivityInputSchema = z.object({
   jobId: z.string(),

@@ -1,11 +1,9 @@
 import type { OrchestrationContext, RetryOptions, Task } from 'durable-functions';
-import { ActivityNames } from '../activities/contracts';
+import { callActivity, outputOf } from './activities';
 import {
   Events,
   OrchestratorNames,
-  finalizeActivityOutputSchema,
   finalizeSteps,
-  planActivityOutputSchema,
   rootInputSchema,
   shardInstanceId,
   shardResultSchema,
@@ -109,7 +107,7 @@ export function* rootOrchestrator(
       // in the same whenAny as the shards: a child that completes while something else is yielded would
       // never resolve a later whenAny (the SDK links a task to its newest compound only).
       const stop: StopShardsInput = { jobId, shards: shardNumbers(running) };
-      stoppingShards = context.df.callActivity(ActivityNames.stopShards, stop);
+      stoppingShards = callActivity(context, 'stopShards', stop);
     }
   }
 
@@ -189,7 +187,7 @@ function* plan(
     context.df.currentUtcDateTime.getTime() + job.settings.firstTaskCreationTimeoutSeconds * SECOND,
   );
   const watchdog = context.df.createTimer(deadline);
-  const planning = context.df.callActivity(ActivityNames.plan, {
+  const planning = callActivity(context, 'plan', {
     jobId,
     job,
     tasksRoot: input.tasksRoot,
@@ -204,7 +202,7 @@ function* plan(
   }
   watchdog.cancel();
   if (planning.isFaulted) return { failure: `Planning failed: ${errorMessage(planning.result)}` };
-  return planActivityOutputSchema.parse(planning.result);
+  return outputOf('plan', planning.result);
 }
 
 function foldShard(state: RootState, task: Task, shard: number): RootState {
@@ -262,17 +260,18 @@ function* finish(
   for (const step of finalizeSteps) {
     const finalizeInput: FinalizeActivityInput = { ...ended, jobId: input.jobId, planned: end.planned, step };
     // Every step is idempotent, so a fault that outlasts the storage client's own retries runs it again.
-    finalized = yield context.df.callActivityWithRetry(
-      ActivityNames.finalize,
-      finalizeRetry(input.options.retryBaseDelayMs),
+    finalized = yield callActivity(
+      context,
+      'finalize',
       finalizeInput,
+      finalizeRetry(input.options.retryBaseDelayMs),
     );
   }
-  const written = finalizeActivityOutputSchema.parse(finalized);
+  const written = outputOf('finalize', finalized);
   const result: JobOutcome = { ...ended, outputs: written.outputs, logFiles: written.logFiles };
   if (input.options.notify) {
     try {
-      yield context.df.callActivity(ActivityNames.notify, { jobId: input.jobId, outcome: result });
+      yield callActivity(context, 'notify', { jobId: input.jobId, outcome: result });
     } catch {
       // A lost notification must not change the job's result; the activity logs why it failed.
     }

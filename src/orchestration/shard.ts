@@ -1,9 +1,9 @@
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
-import { ActivityNames, type MiniBatchReceipt } from '../activities/contracts';
+import type { MiniBatchReceipt } from '../activities/contracts';
+import { activities, callActivity, outputOf } from './activities';
 import {
   Events,
   MAX_GROUP_MINI_BATCHES,
-  groupResultSchema,
   shardInputSchema,
   type GroupResult,
   type ShardInput,
@@ -87,11 +87,10 @@ function* firstAttempts(
   input: ShardInput,
 ): Generator<Task, WorkRun[], unknown> {
   if (input.select) {
-    const selected = (yield context.df.callActivity(ActivityNames.select, {
-      jobId: input.jobId,
-      start: input.start,
-      end: input.end,
-    })) as number[];
+    const selected = outputOf(
+      'select',
+      yield callActivity(context, 'select', { jobId: input.jobId, start: input.start, end: input.end }),
+    );
     return runsOf(selected.map((index) => ({ index, attempt: 1 })));
   }
   return input.end > input.start ? [{ start: input.start, count: input.end - input.start, attempt: 1 }] : [];
@@ -308,7 +307,7 @@ class ShardRun {
   }
 
   private callGroup(groupInput: RunGroupInput): Task {
-    return this.context.df.callActivity(ActivityNames.runGroup, groupInput);
+    return callActivity(this.context, 'runGroup', groupInput);
   }
 }
 
@@ -325,7 +324,7 @@ function* groupOutcome(
   task: Task,
 ): Generator<Task, GroupResult, unknown> {
   if (!task.isFaulted) {
-    const parsed = groupResultSchema.safeParse(task.result);
+    const parsed = activities.runGroup.output.safeParse(task.result);
     if (parsed.success) return parsed.data;
   }
   const message = task.isFaulted ? errorMessage(task.result) : 'malformed group result';
@@ -337,9 +336,9 @@ function* groupOutcome(
     maxRetries,
     message,
   };
-  const recording = context.df.callActivity(ActivityNames.recordGroupFault, recordInput);
+  const recording = callActivity(context, 'recordGroupFault', recordInput);
   try {
-    return groupResultSchema.parse(yield recording);
+    return outputOf('recordGroupFault', yield recording);
   } catch {
     let tally = emptyTally();
     for (const { index, attempt } of workOf(group.input.runs)) {

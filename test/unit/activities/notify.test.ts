@@ -3,8 +3,8 @@ import {
   jobEventMessage,
   notifyActivity,
   type JobEventSender,
-  type NotifyInput,
 } from '../../../src/activities/notify';
+import type { NotifyInput } from '../../../src/orchestration/contracts';
 import type { AppServices } from '../../../src/composition';
 import { settingsSchema } from '../../../src/config';
 
