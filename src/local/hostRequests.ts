@@ -42,7 +42,7 @@ const adminBodySchema = z.object({
 type Send = (status: number, payload?: unknown, headers?: Record<string, string>) => void;
 
 /** One request as the routes see it. */
-interface Request {
+interface RoutedRequest {
   req: http.IncomingMessage;
   res: http.ServerResponse;
   url: URL;
@@ -169,7 +169,7 @@ export async function handleRequest(
   const send = sender(res);
   const body = await readBody(req, host.bodyLimit);
   if (body === 'too-large') return answerTooLarge(req, res, send, host.bodyLimit);
-  const request: Request = { req, res, url, pathname, method, body, send };
+  const request: RoutedRequest = { req, res, url, pathname, method, body, send };
 
   if (routeDurableApi(host, request)) return;
   const admin = /^\/admin\/functions\/([^/]+)\/?$/.exec(pathname);
@@ -178,7 +178,7 @@ export async function handleRequest(
   return routeHttpTrigger(host, request);
 }
 
-function routeDurableApi(host: HostRequestContext, request: Request): boolean {
+function routeDurableApi(host: HostRequestContext, request: RoutedRequest): boolean {
   const { req, url, pathname, method, body, send } = request;
   for (const prefix of ['/durabletask/', '/runtime/webhooks/durabletask/']) {
     if (pathname.startsWith(prefix)) {
@@ -207,7 +207,11 @@ function routeDurableApi(host: HostRequestContext, request: Request): boolean {
 const ADMIN_REASON = 'This function was programmatically called via the host APIs.';
 
 /** POST /admin/functions/<name>: delivers an input to a non-HTTP, non-durable function. */
-async function routeAdminInvocation(host: HostRequestContext, request: Request, name: string): Promise<void> {
+async function routeAdminInvocation(
+  host: HostRequestContext,
+  request: RoutedRequest,
+  name: string,
+): Promise<void> {
   const { req, url, method, body, send } = request;
   if (method !== 'POST') return send(405);
   if (!isAuthorized(host.keys, 'admin', req, url.searchParams)) return send(401);
@@ -255,7 +259,7 @@ async function routeAdminInvocation(host: HostRequestContext, request: Request, 
 }
 
 /** `/` and /admin/host/status, and the other /admin/ paths (none: 404 to the master key). */
-function routeHostStatus(host: HostRequestContext, request: Request): boolean {
+function routeHostStatus(host: HostRequestContext, request: RoutedRequest): boolean {
   const { req, url, pathname, send } = request;
   if (pathname === '/admin/host/status' && !isAuthorized(host.keys, 'admin', req, url.searchParams)) {
     send(401);
@@ -273,7 +277,7 @@ function routeHostStatus(host: HostRequestContext, request: Request): boolean {
 }
 
 /** The HTTP trigger whose route and method match, else 405 (route only) or 404. */
-async function routeHttpTrigger(host: HostRequestContext, request: Request): Promise<void> {
+async function routeHttpTrigger(host: HostRequestContext, request: RoutedRequest): Promise<void> {
   const { req, res, url, pathname, method, body, send } = request;
   const prefix = host.routePrefix ? `/${host.routePrefix}` : '';
   if (
