@@ -87,17 +87,85 @@ function load<T>(modulePath: string): T {
   return (require(`azurite/dist/src/${modulePath}`) as { default: T }).default;
 }
 
+/** Where the servers listen and keep their files (nowhere when in memory). */
+interface ServerPlacement {
+  host: string;
+  at: (name: string) => string;
+  inMemory: boolean;
+}
+
+// Positional flags of Azurite's configurations: accept loose requests, skip the API version check.
+const loose = true;
+const skipApiVersionCheck = true;
+
+/** Blob and queue configurations take the same positional arguments; only names and port differ. */
+function extentConfiguration(
+  Configuration: ConfigClass,
+  placement: ServerPlacement,
+  port: number | undefined,
+  service: 'blob' | 'queue',
+): unknown {
+  const { host, at, inMemory } = placement;
+  return new Configuration(
+    host,
+    port ?? 0,
+    undefined,
+    at(`__${service}__.json`),
+    at(`__${service}_extent__.json`),
+    [{ locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: 1 }],
+    false,
+    undefined,
+    false,
+    undefined,
+    loose,
+    skipApiVersionCheck,
+    '',
+    '',
+    '',
+    undefined,
+    false,
+    inMemory,
+  );
+}
+
+function tableConfiguration(
+  Configuration: ConfigClass,
+  placement: ServerPlacement,
+  port: number | undefined,
+): unknown {
+  const { host, at, inMemory } = placement;
+  return new Configuration(
+    host,
+    port ?? 0,
+    undefined,
+    at('__table__.json'),
+    false,
+    false,
+    undefined,
+    undefined,
+    loose,
+    skipApiVersionCheck,
+    '',
+    '',
+    '',
+    undefined,
+    false,
+    inMemory,
+  );
+}
+
 /**
  * Starts Azurite's blob, queue and table servers inside this process and returns a connection string
  * that points at them. Nothing is written to disk unless `dataDir` is given.
  */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<RunningAzurite> {
-  const host = options.host ?? '127.0.0.1';
   const dir = options.dataDir;
   const inMemory = dir === undefined;
-  const at = (name: string): string => path.join(dir ?? '.', name);
-  const loose = true;
-  const skipApiVersionCheck = true;
+  const placement: ServerPlacement = {
+    host: options.host ?? '127.0.0.1',
+    at: (name) => path.join(dir ?? '.', name),
+    inMemory,
+  };
   // Azurite's metadata files are saved as `<name>~` and renamed: the folder must exist first.
   if (dir !== undefined) fs.mkdirSync(dir, { recursive: true });
 
@@ -107,55 +175,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const QueueConfiguration = load<ConfigClass>('queue/QueueConfiguration');
   const TableServer = load<ServerClass>('table/TableServer');
   const TableConfiguration = load<ConfigClass>('table/TableConfiguration');
-
-  // Blob and queue configurations take the same positional arguments; only names and port differ.
-  const extentConfiguration = (
-    Configuration: ConfigClass,
-    port: number | undefined,
-    service: 'blob' | 'queue',
-  ) =>
-    new Configuration(
-      host,
-      port ?? 0,
-      undefined,
-      at(`__${service}__.json`),
-      at(`__${service}_extent__.json`),
-      [{ locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: 1 }],
-      false,
-      undefined,
-      false,
-      undefined,
-      loose,
-      skipApiVersionCheck,
-      '',
-      '',
-      '',
-      undefined,
-      false,
-      inMemory,
-    );
-  const blob = new BlobServer(extentConfiguration(BlobConfiguration, options.blobPort, 'blob'));
-  const queue = new QueueServer(extentConfiguration(QueueConfiguration, options.queuePort, 'queue'));
-  const table = new TableServer(
-    new TableConfiguration(
-      host,
-      options.tablePort ?? 0,
-      undefined,
-      at('__table__.json'),
-      false,
-      false,
-      undefined,
-      undefined,
-      loose,
-      skipApiVersionCheck,
-      '',
-      '',
-      '',
-      undefined,
-      false,
-      inMemory,
-    ),
+  const blob = new BlobServer(extentConfiguration(BlobConfiguration, placement, options.blobPort, 'blob'));
+  const queue = new QueueServer(
+    extentConfiguration(QueueConfiguration, placement, options.queuePort, 'queue'),
   );
+  const table = new TableServer(tableConfiguration(TableConfiguration, placement, options.tablePort));
   if (!inMemory) saveBlobsAsLines(blob);
   const servers = [blob, queue, table];
   await Promise.all(servers.map((server) => server.start()));

@@ -1,9 +1,7 @@
-import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { z } from 'zod';
 import {
   findEntryFiles,
   loadApp,
@@ -16,16 +14,24 @@ import { startAzurite, type RunningAzurite } from './azurite';
 import { parseConnectionString } from './connectionString';
 import { openStorage, type LocalStorage, type StoragePorts } from './storage';
 import { lockDataDir } from './dataLock';
-import { durableClientInput, handleDurableApi, type ManagementUrlContext } from './durable/api';
 import { DurableEngine, type EngineStats } from './durable/engine';
-import { tryJsonParse } from './durable/history';
 import { Journal } from './durable/journal';
+import { EnvironmentOverrides } from './hostEnv';
+import { DurableClientUrls, FunctionCalls, internalError } from './hostInvocations';
+import { resolveHostKeys } from './hostKeys';
+import {
+  DEFAULT_MAX_REQUEST_BODY_BYTES,
+  handleRequest,
+  type HostRequestContext,
+  type HttpFunction,
+} from './hostRequests';
 import { Invoker, triggerBinding } from './invoker';
-import { compileRoute, matchRoute, type CompiledRoute } from './routes';
+import { compileRoute } from './routes';
 import { startTriggers, type RunningTriggers } from './triggers';
-import type { FunctionInfo, LogLine, Registration } from './types';
-import { appEnvironments } from './nodeModule';
-import { acquireSettlementServer, deliverServiceBusMessage, usesServiceBusSdkBinding } from './serviceBus';
+import type { FunctionInfo, HostJson, LogLine } from './types';
+import { acquireSettlementServer, usesServiceBusSdkBinding } from './serviceBus';
+
+export { DEFAULT_MAX_REQUEST_BODY_BYTES } from './hostRequests';
 
 export interface LocalHostOptions {
   /** Folder of the Functions app (package.json with "main", host.json, optional local.settings.json). */
@@ -80,11 +86,6 @@ export interface LocalHost {
   stop(): Promise<void>;
 }
 
-const adminBodySchema = z.object({
-  input: z.unknown().optional(),
-  triggerMetadata: z.record(z.string(), z.unknown()).optional(),
-});
-
 /** A connection string that names a real account (not the emulator shortcut). */
 function namesRealAccount(value: string | undefined): value is string {
   if (!value?.trim()) return false;
@@ -95,101 +96,148 @@ function namesRealAccount(value: string | undefined): value is string {
   );
 }
 
-function headerRecord(headers: http.IncomingHttpHeaders): Record<string, string> {
-  const result: Record<string, string> = {};
-  for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined) result[name] = Array.isArray(value) ? value.join(', ') : value;
+/** local.settings.json values the environment does not set, then the options' settings over all. */
+function applyAppSettings(
+  env: EnvironmentOverrides,
+  appDir: string,
+  settings: Record<string, string> = {},
+): void {
+  for (const [name, value] of Object.entries(readLocalSettings(appDir)))
+    if (process.env[name] === undefined) env.set(name, value);
+  for (const [name, value] of Object.entries(settings)) env.set(name, value);
+}
+
+interface HostStorage {
+  connectionString: string;
+  /** The storage this host started, to stop with it. */
+  started?: RunningAzurite | LocalStorage;
+  info?: LocalHost['storage'];
+}
+
+/** The given account, else a real one in AzureWebJobsStorage, else Azurite in memory or persisted. */
+async function chooseStorage(options: LocalHostOptions, dataDir: string, log: LogLine): Promise<HostStorage> {
+  let connectionString = options.connectionString;
+  if (!connectionString && namesRealAccount(process.env.AzureWebJobsStorage))
+    connectionString = process.env.AzureWebJobsStorage;
+  if (connectionString) return { connectionString };
+  if (options.storage === 'memory') {
+    const azurite = await startAzurite();
+    return { connectionString: azurite.connectionString, started: azurite };
   }
-  return result;
+  const folder = path.join(dataDir, 'azurite');
+  const storage = await openStorage({ folder, ports: options.storagePorts, log });
+  return {
+    connectionString: storage.connectionString,
+    started: storage,
+    info: { origin: storage.origin, pid: storage.pid, folder },
+  };
 }
 
-/** The Azure Functions host's default request body limit (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT). */
-export const DEFAULT_MAX_REQUEST_BODY_BYTES = 100 * 1024 * 1024;
-
-/**
- * The body, or 'too-large' as soon as it is known to pass `limit`: from Content-Length before anything
- * is read, else when the chunks read so far pass it. Reading then stops (the stream is paused).
- */
-function readBody(req: http.IncomingMessage, limit: number): Promise<Buffer | 'too-large'> {
-  const declared = Number(req.headers['content-length'] ?? '');
-  if (Number.isFinite(declared) && declared > limit) return Promise.resolve('too-large');
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    const done = (): void => {
-      req.off('data', onData).off('end', onEnd).off('error', onError);
-    };
-    const onData = (chunk: Buffer): void => {
-      size += chunk.length;
-      if (size > limit) {
-        done();
-        req.pause();
-        resolve('too-large');
-        return;
-      }
-      chunks.push(chunk);
-    };
-    const onEnd = (): void => {
-      done();
-      resolve(Buffer.concat(chunks));
-    };
-    const onError = (error: Error): void => {
-      done();
-      reject(error);
-    };
-    req.on('data', onData).on('end', onEnd).on('error', onError);
-  });
-}
-
-/** Equal keys, compared in constant time (hashes first, so lengths do not show either). */
-function sameKey(given: string | undefined, key: string | undefined): boolean {
-  if (given === undefined || key === undefined) return false;
-  const digest = (text: string): Buffer => createHash('sha256').update(text).digest();
-  return timingSafeEqual(digest(given), digest(key));
-}
-
-/** The key a request presents: `?code=`, `x-functions-key`, or the password of HTTP Basic credentials. */
-function presentedKey(req: http.IncomingMessage, query: URLSearchParams): string | undefined {
-  const header = req.headers['x-functions-key'];
-  const basic = /^Basic\s+(\S+)$/i.exec(req.headers.authorization ?? '');
-  const password = basic
-    ? Buffer.from(basic[1] as string, 'base64')
-        .toString('utf8')
-        .split(':')
-        .slice(1)
-        .join(':')
-    : undefined;
-  return query.get('code') ?? (Array.isArray(header) ? header[0] : header) ?? (password || undefined);
-}
-
-interface HttpFunction {
-  registration: Registration;
-  route: CompiledRoute;
-  methods: string[];
-  authLevel: string;
-}
-
-interface ResponseLike {
-  status: number;
-  headers: Headers;
-  cookies?: {
-    name: string;
-    value: string;
-    path?: string;
-    maxAge?: number;
-    httpOnly?: boolean;
-    secure?: boolean;
-  }[];
-  arrayBuffer(): Promise<ArrayBuffer>;
-}
-
-function isResponseLike(value: unknown): value is ResponseLike {
-  return (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as ResponseLike).arrayBuffer === 'function' &&
-    typeof (value as ResponseLike).status === 'number'
+/** The durable engine over the task hub's journal under dataDir. */
+function createEngine(
+  hostJson: HostJson,
+  dataDir: string,
+  app: LoadedApp,
+  calls: FunctionCalls,
+  log: LogLine,
+  quiet: boolean,
+  hubName: string,
+): { engine: DurableEngine; journal: Journal } {
+  const durable = hostJson.extensions?.durableTask;
+  const journal = new Journal(
+    path.join(dataDir, 'durable', `${hubName.replace(/[^\w-]/g, '_')}.journal.ndjson`),
   );
+  const engine = new DurableEngine({
+    invoker: calls.invoker,
+    registrations: app.registrations,
+    maxConcurrentActivities: durable?.maxConcurrentActivityFunctions ?? 10,
+    journal,
+    log,
+    quiet,
+    extraInputsFor: (registration) => calls.clientUrls.extraInputsFor(registration),
+  });
+  return { engine, journal };
+}
+
+function createServer(context: HostRequestContext): http.Server {
+  const server = http.createServer((req, res) => {
+    handleRequest(context, req, res).catch((error: unknown) => {
+      // The path only: a query may carry a key (?code=).
+      const where = `HTTP request ${req.method} ${(req.url ?? '').split('?')[0]}`;
+      const answer = JSON.stringify({ error: internalError(context.log, where, error) });
+      if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' });
+      res.end(answer);
+    });
+  });
+  server.keepAliveTimeout = 5_000;
+  return server;
+}
+
+/** Listens on 127.0.0.1 and answers the port it got. */
+async function listen(server: http.Server, port: number): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => resolve());
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** What a host holds until it stops; each is released when set. */
+interface HostResources {
+  env: EnvironmentOverrides;
+  storage?: RunningAzurite | LocalStorage;
+  releaseDataDir?: () => void;
+  server?: http.Server;
+  releaseSettlement?: () => Promise<void>;
+}
+
+function taskHubName(hostJson: HostJson): string {
+  const durable = hostJson.extensions?.durableTask;
+  return resolveSettingRefs(durable?.hubName ?? process.env.WEBSITE_SITE_NAME ?? 'TestHubName');
+}
+
+function requestBodyLimit(options: LocalHostOptions): number {
+  return (
+    options.maxRequestBodyBytes ??
+    (Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) || DEFAULT_MAX_REQUEST_BODY_BYTES)
+  );
+}
+
+/** host.json's extensions.http.routePrefix (default `api`) without its slashes. */
+function httpRoutePrefix(hostJson: HostJson): string {
+  return (hostJson.extensions?.http?.routePrefix ?? 'api').replace(/^\/+|\/+$/g, '');
+}
+
+/** Stops the triggers, then the engine and the server, then the app, then frees what the host held. */
+async function stopHost(
+  triggers: RunningTriggers,
+  engine: DurableEngine,
+  server: http.Server,
+  invoker: Invoker,
+  held: HostResources,
+): Promise<void> {
+  await triggers.stop();
+  await engine.stop();
+  await new Promise<void>((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+  try {
+    await invoker.runAppHook('appTerminate');
+  } finally {
+    await held.releaseSettlement?.();
+    await held.storage?.stop();
+    held.releaseDataDir?.();
+    held.env.restore();
+  }
+}
+
+async function releaseAfterFailedStart(held: HostResources): Promise<void> {
+  held.server?.close();
+  await held.releaseSettlement?.();
+  await held.storage?.stop();
+  held.releaseDataDir?.();
+  held.env.restore();
 }
 
 /**
@@ -201,55 +249,18 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
   const dataDir = path.resolve(options.dataDir ?? path.join(appDir, '.parallel-job'));
   const quiet = options.quiet ?? false;
   const log: LogLine = options.logger ?? ((line) => console.log(line));
-  const environments = appEnvironments();
-  const envBackup = new Map<string, (string | undefined)[]>();
-  const setEnv = (name: string, value: string): void => {
-    if (!envBackup.has(name))
-      envBackup.set(
-        name,
-        environments.map((env) => env[name]),
-      );
-    for (const env of environments) env[name] = value;
-  };
-  const restoreEnv = (): void => {
-    for (const [name, values] of envBackup) {
-      environments.forEach((env, index) => {
-        const value = values[index];
-        if (value === undefined) delete env[name];
-        else env[name] = value;
-      });
-    }
-  };
-
-  let azurite: RunningAzurite | LocalStorage | undefined;
-  let storageInfo: LocalHost['storage'];
-  let releaseDataDir: (() => void) | undefined;
-  let server: http.Server | undefined;
-  let releaseSettlement: (() => Promise<void>) | undefined;
+  const held: HostResources = { env: new EnvironmentOverrides() };
   try {
-    const settings = readLocalSettings(appDir);
-    for (const [name, value] of Object.entries(settings))
-      if (process.env[name] === undefined) setEnv(name, value);
-    for (const [name, value] of Object.entries(options.settings ?? {})) setEnv(name, value);
+    applyAppSettings(held.env, appDir, options.settings);
     const hostJson = readHostJson(appDir);
     findEntryFiles(appDir); // fail before starting storage when "main" matches nothing
     fs.mkdirSync(dataDir, { recursive: true });
-    releaseDataDir = lockDataDir(dataDir);
+    held.releaseDataDir = lockDataDir(dataDir);
 
-    let connectionString = options.connectionString;
-    if (!connectionString && namesRealAccount(process.env.AzureWebJobsStorage))
-      connectionString = process.env.AzureWebJobsStorage;
-    if (!connectionString) {
-      if (options.storage === 'memory') azurite = await startAzurite();
-      else {
-        const folder = path.join(dataDir, 'azurite');
-        const storage = await openStorage({ folder, ports: options.storagePorts, log });
-        storageInfo = { origin: storage.origin, pid: storage.pid, folder };
-        azurite = storage;
-      }
-      connectionString = azurite.connectionString;
-    }
-    setEnv('AzureWebJobsStorage', connectionString);
+    const storage = await chooseStorage(options, dataDir, log);
+    held.storage = storage.started;
+    const connectionString = storage.connectionString;
+    held.env.set('AzureWebJobsStorage', connectionString);
 
     const app = await loadApp(appDir, (level, category, message) => {
       if (!quiet && level !== 'debug' && level !== 'trace') log(`[${category}] ${message}`);
@@ -257,329 +268,23 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const invoker = new Invoker(app, log, quiet);
     // SDK-type Service Bus triggers settle their messages over gRPC on the host.
     if ([...app.registrations.values()].some(usesServiceBusSdkBinding))
-      releaseSettlement = await acquireSettlementServer(appDir);
-    const durable = hostJson.extensions?.durableTask;
-    const hubName = resolveSettingRefs(durable?.hubName ?? process.env.WEBSITE_SITE_NAME ?? 'TestHubName');
-    const journal = new Journal(
-      path.join(dataDir, 'durable', `${hubName.replace(/[^\w-]/g, '_')}.journal.ndjson`),
-    );
-    const engine = new DurableEngine({
-      invoker,
-      registrations: app.registrations,
-      maxConcurrentActivities: durable?.maxConcurrentActivityFunctions ?? 10,
-      journal,
-      log,
-      quiet,
-      extraInputsFor: (registration) => extraInputsFor(registration),
-    });
+      held.releaseSettlement = await acquireSettlementServer(appDir);
+    const hubName = taskHubName(hostJson);
+    const keys = resolveHostKeys(options.keys);
+    const calls = new FunctionCalls(invoker, new DurableClientUrls(hubName, keys.durableSystem));
+    const { engine, journal } = createEngine(hostJson, dataDir, app, calls, log, quiet, hubName);
 
-    // Key rules as in Azure: function-level routes take a function key or the master key, the admin
-    // routes the master key, the Durable management API the Durable extension's system key
-    // (durabletask_extension) or the master key. Azure serves the app's own Durable client calls
-    // (/durabletask/) on the worker's loopback only; here they share the public port, so they are keyed
-    // like the webhooks, and the app's client carries the system key as HTTP Basic credentials in its
-    // base URL (the SDK adds no query or header to those calls). With keys set and no master key given, a
-    // random one stands in, so the admin routes are never the open ones.
-    const functionKey = options.keys?.function ?? process.env.FUNCTIONS_HOST_FUNCTION_KEY;
-    const masterKey = options.keys?.master ?? process.env.FUNCTIONS_HOST_MASTER_KEY;
-    const keyed = !!(functionKey || masterKey);
-    const keys = {
-      function: functionKey || undefined,
-      master: masterKey || (keyed ? randomBytes(32).toString('hex') : undefined),
-      durableSystem: keyed ? randomBytes(32).toString('hex') : undefined,
-    };
-    const bodyLimit =
-      options.maxRequestBodyBytes ??
-      (Number(process.env.FUNCTIONS_REQUEST_BODY_SIZE_LIMIT) || DEFAULT_MAX_REQUEST_BODY_BYTES);
-    const routePrefix = (hostJson.extensions?.http?.routePrefix ?? 'api').replace(/^\/+|\/+$/g, '');
+    const bodyLimit = requestBodyLimit(options);
+    const routePrefix = httpRoutePrefix(hostJson);
     const httpFunctions = collectHttpFunctions(app);
-    let invocations = 0;
-    let baseUrl = '';
-    const urlContext = (): ManagementUrlContext => ({
-      webhookBase: `${baseUrl}/runtime/webhooks/durabletask`,
-      hubName,
-      connectionName: 'Storage',
-      code: keys.durableSystem,
-    });
-    const rpcBaseUrl = (): string => {
-      if (!keys.durableSystem) return `${baseUrl}/durabletask/`;
-      const url = new URL('/durabletask/', baseUrl);
-      url.username = 'durabletask';
-      url.password = keys.durableSystem;
-      return url.href;
-    };
-    const extraInputsFor = (registration: Registration): Record<string, unknown> => {
-      const inputs: Record<string, unknown> = {};
-      for (const [name, binding] of Object.entries(registration.metadata.bindings)) {
-        if (
-          binding.direction === 'in' &&
-          (binding.type === 'durableClient' || binding.type === 'orchestrationClient')
-        ) {
-          inputs[name] = durableClientInput(urlContext(), rpcBaseUrl());
-        }
-      }
-      return inputs;
-    };
-    const invokeNonHttp = async (
-      registration: Registration,
-      trigger: unknown,
-      triggerMetadata: Record<string, unknown> | undefined,
-      reason: string,
-    ): Promise<unknown> => {
-      invocations += 1;
-      const { result } = await invoker.invoke({
-        registration,
-        trigger,
-        triggerMetadata,
-        extraInputs: extraInputsFor(registration),
-        reason,
-      });
-      return result;
-    };
-
-    const authorized = (
-      /** anonymous, function, admin (master key only), system (Durable API: system or master key). */
-      level: string,
-      req: http.IncomingMessage,
-      query: URLSearchParams,
-    ): boolean => {
-      if (level === 'anonymous' || !keyed) return true;
-      const given = presentedKey(req, query);
-      if (sameKey(given, keys.master)) return true;
-      if (level === 'system') return sameKey(given, keys.durableSystem);
-      if (level === 'admin') return false;
-      return sameKey(given, keys.function);
-    };
-
-    /** A fault of the host or of the function: an id for the caller, the details for the log. */
-    const internalError = (
-      where: string,
-      error: unknown,
-    ): { code: string; message: string; error_id: string } => {
-      const errorId = randomUUID();
-      log(`${where} failed, error id ${errorId}: ${(error as Error)?.stack ?? String(error)}`);
-      return {
-        code: 'INTERNAL',
-        message: `The request failed (error id ${errorId}); the details are in the host's log.`,
-        error_id: errorId,
-      };
-    };
-
-    const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
-      const url = new URL(req.url ?? '/', baseUrl);
-      const pathname = url.pathname;
-      const method = (req.method ?? 'GET').toUpperCase();
-      const send = (status: number, payload?: unknown, headers: Record<string, string> = {}): void => {
-        if (payload === undefined) {
-          res.writeHead(status, headers).end();
-          return;
-        }
-        const text = typeof payload === 'string' ? payload : JSON.stringify(payload);
-        res.writeHead(status, {
-          'Content-Type':
-            typeof payload === 'string' ? 'text/plain; charset=utf-8' : 'application/json; charset=utf-8',
-          ...headers,
-        });
-        res.end(text);
-      };
-      const body = await readBody(req, bodyLimit);
-      if (body === 'too-large') {
-        // Answered without reading the rest. Then nothing more is read: the answer goes out with a FIN,
-        // and the socket is destroyed a moment later (at once, unread data would turn the close into a
-        // reset that can discard the answer before the client reads it).
-        res.once('finish', () => {
-          const socket = req.socket;
-          socket.pause();
-          socket.end();
-          setTimeout(() => socket.destroy(), 1000).unref();
-        });
-        return send(413, {
-          error: {
-            code: 'REQUEST_TOO_LARGE',
-            message: `Request bodies may be at most ${bodyLimit} bytes (FUNCTIONS_REQUEST_BODY_SIZE_LIMIT).`,
-          },
-        });
-      }
-
-      for (const prefix of ['/durabletask/', '/runtime/webhooks/durabletask/']) {
-        if (pathname.startsWith(prefix)) {
-          if (!authorized('system', req, url.searchParams)) return send(401);
-          const reply = handleDurableApi(
-            engine,
-            {
-              method,
-              path: pathname.slice(prefix.length),
-              query: url.searchParams,
-              headers: req.headers,
-              body: body.toString('utf8'),
-            },
-            urlContext(),
-          );
-          return send(reply.status, reply.body, reply.headers);
-        }
-      }
-
-      const admin = /^\/admin\/functions\/([^/]+)\/?$/.exec(pathname);
-      if (admin) {
-        if (method !== 'POST') return send(405);
-        if (!authorized('admin', req, url.searchParams)) return send(401);
-        const name = decodeURIComponent(admin[1] as string);
-        const registration = [...app.registrations.values()].find(
-          (r) => r.metadata.name.toLowerCase() === name.toLowerCase(),
-        );
-        if (!registration) return send(404, { message: `No function named '${name}'.` });
-        const type = triggerBinding(registration).type;
-        if (['httpTrigger', 'orchestrationTrigger', 'activityTrigger', 'entityTrigger'].includes(type)) {
-          return send(400, {
-            message: `'${name}' has a ${type}; the admin endpoint delivers only to non-HTTP, non-durable functions.`,
-          });
-        }
-        const parsed = adminBodySchema.safeParse(tryJsonParse(body.toString('utf8') || '{}'));
-        if (!parsed.success)
-          return send(400, {
-            message: 'Body must be {"input": <string or JSON>, "triggerMetadata"?: {...}}.',
-          });
-        const raw = parsed.data.input;
-        if (type === 'serviceBusTrigger' && usesServiceBusSdkBinding(registration)) {
-          // Answers how the function settled the message instead of only whether it ran.
-          try {
-            const outcome = await deliverServiceBusMessage({
-              appDir,
-              registration,
-              input: raw,
-              triggerMetadata: parsed.data.triggerMetadata,
-              invoke: (trigger, triggerMetadata) =>
-                invokeNonHttp(
-                  registration,
-                  trigger,
-                  triggerMetadata,
-                  'This function was programmatically called via the host APIs.',
-                ),
-            });
-            return send(202, outcome);
-          } catch (error) {
-            return send(400, { message: (error as Error)?.message ?? String(error) });
-          }
-        }
-        let trigger: unknown = typeof raw === 'string' ? tryJsonParse(raw) : raw;
-        if (type === 'blobTrigger')
-          trigger = Buffer.from(typeof raw === 'string' ? raw : JSON.stringify(raw ?? null));
-        try {
-          await invokeNonHttp(
-            registration,
-            trigger,
-            parsed.data.triggerMetadata,
-            'This function was programmatically called via the host APIs.',
-          );
-          return send(202);
-        } catch (error) {
-          return send(500, { error: internalError(`Function '${registration.metadata.name}'`, error) });
-        }
-      }
-
-      if (pathname === '/admin/host/status' && !authorized('admin', req, url.searchParams)) return send(401);
-      if (pathname === '/' || pathname === '/admin/host/status') {
-        return send(200, { state: 'Running', version: '4.x-local', functions: app.registrations.size });
-      }
-      if (pathname.startsWith('/admin/')) return send(authorized('admin', req, url.searchParams) ? 404 : 401);
-
-      const prefix = routePrefix ? `/${routePrefix}` : '';
-      if (
-        pathname.toLowerCase().startsWith(prefix.toLowerCase() + '/') ||
-        (prefix === '' && pathname.startsWith('/'))
-      ) {
-        const rest = pathname.slice(prefix.length);
-        let methodMismatch = false;
-        for (const fn of httpFunctions) {
-          const params = matchRoute(fn.route, rest);
-          if (!params) continue;
-          if (!fn.methods.includes(method)) {
-            methodMismatch = true;
-            continue;
-          }
-          if (!authorized(fn.authLevel, req, url.searchParams)) return send(401);
-          return invokeHttp(fn, req, url, params, body, res);
-        }
-        if (methodMismatch) return send(405);
-      }
-      return send(404);
-    };
-
-    const invokeHttp = async (
-      fn: HttpFunction,
-      req: http.IncomingMessage,
-      url: URL,
-      params: Record<string, string>,
-      body: Buffer,
-      res: http.ServerResponse,
-    ): Promise<void> => {
-      invocations += 1;
-      const request = new invoker.lib.HttpRequest({
-        method: (req.method ?? 'GET').toUpperCase(),
-        url: url.toString(),
-        headers: headerRecord(req.headers),
-        query: Object.fromEntries(url.searchParams),
-        params,
-        body: body.length > 0 ? { bytes: body } : undefined,
-      });
-      let result: unknown;
-      let context;
-      try {
-        ({ result, context } = await invoker.invoke({
-          registration: fn.registration,
-          trigger: request,
-          extraInputs: extraInputsFor(fn.registration),
-          reason: `This function was programmatically called via the host APIs.`,
-        }));
-      } catch (error) {
-        const answer = JSON.stringify({
-          error: internalError(`Function '${fn.registration.metadata.name}'`, error),
-        });
-        res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' }).end(answer);
-        return;
-      }
-      const options = invoker.bindingOptions(fn.registration);
-      if (options.return?.type !== 'http') {
-        const output = options.extraOutputs.find((binding) => binding.type === 'http');
-        if (output) result = context.extraOutputs.get(output.name);
-      }
-      const response: ResponseLike = isResponseLike(result)
-        ? result
-        : new invoker.lib.HttpResponse(result ?? {});
-      const headers: Record<string, string | string[]> = {};
-      response.headers.forEach((value, name) => {
-        headers[name] = value;
-      });
-      const cookies = (response.cookies ?? []).map(
-        (cookie) =>
-          `${cookie.name}=${cookie.value}${cookie.path ? `; Path=${cookie.path}` : ''}${cookie.maxAge !== undefined ? `; Max-Age=${cookie.maxAge}` : ''}${cookie.httpOnly ? '; HttpOnly' : ''}${cookie.secure ? '; Secure' : ''}`,
-      );
-      if (cookies.length > 0) headers['set-cookie'] = cookies;
-      const payload = Buffer.from(await response.arrayBuffer());
-      res.writeHead(response.status, headers).end(payload);
-    };
-
-    server = http.createServer((req, res) => {
-      handle(req, res).catch((error: unknown) => {
-        // The path only: a query may carry a key (?code=).
-        const where = `HTTP request ${req.method} ${(req.url ?? '').split('?')[0]}`;
-        const answer = JSON.stringify({ error: internalError(where, error) });
-        if (!res.headersSent) res.writeHead(500, { 'Content-Type': 'application/json; charset=utf-8' });
-        res.end(answer);
-      });
-    });
-    server.keepAliveTimeout = 5_000;
+    const context = { appDir, app, engine, calls, keys, log, bodyLimit, routePrefix, httpFunctions };
+    held.server = createServer(context);
     const defaultPort = Number(process.env.FUNCTIONS_HTTPWORKER_PORT ?? '') || 7071;
-    const listenPort = options.port ?? defaultPort;
-    await new Promise<void>((resolve, reject) => {
-      const pending = server as http.Server;
-      pending.once('error', reject);
-      pending.listen(listenPort, '127.0.0.1', () => resolve());
-    });
-    const port = (server.address() as AddressInfo).port;
-    baseUrl = `http://127.0.0.1:${port}`;
+    const port = await listen(held.server, options.port ?? defaultPort);
+    const baseUrl = `http://127.0.0.1:${port}`;
+    calls.clientUrls.baseUrl = baseUrl;
     // The durable SDK rewrites management URLs to localhost:7071 unless this names the real origin.
-    setEnv('WEBSITE_HOSTNAME', `127.0.0.1:${port}`);
+    held.env.set('WEBSITE_HOSTNAME', `127.0.0.1:${port}`);
 
     await invoker.runAppHook('appStart');
     const resumed = engine.recover();
@@ -594,43 +299,27 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
       log,
       quiet,
       pollIntervalMs: options.pollIntervalMs ?? 1000,
-      invoke: invokeNonHttp,
+      invoke: (registration, trigger, triggerMetadata, reason) =>
+        calls.nonHttp(registration, trigger, triggerMetadata, reason),
     });
 
-    const runningServer = server;
+    const runningServer = held.server;
     let stopped = false;
     return {
       url: baseUrl,
       connectionString,
-      ...(storageInfo ? { storage: storageInfo } : {}),
+      ...(storage.info ? { storage: storage.info } : {}),
       functions,
-      stats: () => ({ ...engine.stats(), invocations }),
+      stats: () => ({ ...engine.stats(), invocations: calls.count }),
       whenIdle: () => engine.whenIdle(),
       async stop() {
         if (stopped) return;
         stopped = true;
-        await triggers.stop();
-        await engine.stop();
-        await new Promise<void>((resolve) => {
-          runningServer.close(() => resolve());
-          runningServer.closeAllConnections();
-        });
-        try {
-          await invoker.runAppHook('appTerminate');
-        } finally {
-          await releaseSettlement?.();
-          await azurite?.stop();
-          releaseDataDir?.();
-          restoreEnv();
-        }
+        await stopHost(triggers, engine, runningServer, invoker, held);
       },
     };
   } catch (error) {
-    server?.close();
-    await releaseSettlement?.();
-    await azurite?.stop();
-    releaseDataDir?.();
-    restoreEnv();
+    await releaseAfterFailedStart(held);
     throw error;
   }
 }

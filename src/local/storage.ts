@@ -209,6 +209,48 @@ function tail(file: string, lines = 20): string {
   }
 }
 
+/** The ports asked for: 0 reuses the folder's remembered port (else any), none given the standard one. */
+function wantedPorts(options: StorageOptions, folder: string): StoragePorts {
+  const remembered = readStorageState(folder)?.ports;
+  const want = (name: keyof StoragePorts): number => {
+    const asked = options.ports?.[name];
+    if (asked !== undefined && asked !== 0) return asked;
+    return asked === 0 ? (remembered?.[name] ?? 0) : STANDARD_PORTS[name];
+  };
+  return { blob: want('blob'), queue: want('queue'), table: want('table') };
+}
+
+/**
+ * An emulator already answering on all three fixed ports, used as it is; undefined when the fixed ports
+ * are free. Errors with STORAGE_PORT_TAKEN when one answers as something else.
+ */
+async function emulatorOnFixedPorts(
+  host: string,
+  ports: StoragePorts,
+  log: LogLine,
+): Promise<LocalStorage | undefined> {
+  const fixed = (Object.keys(ports) as (keyof StoragePorts)[]).filter((name) => ports[name] !== 0);
+  const probes = await Promise.all(fixed.map((name) => probePort(host, ports[name])));
+  if (fixed.length === 3 && probes.every((probe) => probe === 'azurite')) {
+    log(
+      `Storage: using the emulator already running on ${host}:${ports.blob}/${ports.queue}/${ports.table} ` +
+        '(not started by this host: it keeps its own data and is left running).',
+    );
+    return { ...connectionStringFor(host, ports), origin: 'external', stop: () => Promise.resolve() };
+  }
+  const taken = fixed.filter((_, index) => probes[index] !== 'free');
+  if (taken.length > 0) {
+    const list = taken.map((name) => `${name} ${ports[name]}`).join(', ');
+    throw new LocalHostError(
+      'STORAGE_PORT_TAKEN',
+      `Storage port${taken.length > 1 ? 's' : ''} ${list} ${taken.length > 1 ? 'are' : 'is'} in use by ` +
+        `something that is not a complete storage emulator. Stop it, or choose other ports ` +
+        `(--blob-port, --queue-port, --table-port; 0 = any free port).`,
+    );
+  }
+  return undefined;
+}
+
 /**
  * Finds the storage of `folder` (ours and running, or an emulator already on the wanted ports) or starts
  * it in a process of its own. Errors with STORAGE_PORT_TAKEN when a wanted port answers as something
@@ -229,35 +271,20 @@ export async function openStorage(options: StorageOptions): Promise<LocalStorage
       stop: () => stopProcess(running.pid),
     };
   }
+  const ports = wantedPorts(options, folder);
+  const external = await emulatorOnFixedPorts(host, ports, log);
+  if (external) return external;
+  return startStorageProcess(folder, host, ports, options.startTimeoutMs, log);
+}
 
-  const remembered = readStorageState(folder)?.ports;
-  const want = (name: keyof StoragePorts): number => {
-    const asked = options.ports?.[name];
-    if (asked !== undefined && asked !== 0) return asked;
-    return asked === 0 ? (remembered?.[name] ?? 0) : STANDARD_PORTS[name];
-  };
-  const ports: StoragePorts = { blob: want('blob'), queue: want('queue'), table: want('table') };
-
-  const fixed = (Object.keys(ports) as (keyof StoragePorts)[]).filter((name) => ports[name] !== 0);
-  const probes = await Promise.all(fixed.map((name) => probePort(host, ports[name])));
-  if (fixed.length === 3 && probes.every((probe) => probe === 'azurite')) {
-    log(
-      `Storage: using the emulator already running on ${host}:${ports.blob}/${ports.queue}/${ports.table} ` +
-        '(not started by this host: it keeps its own data and is left running).',
-    );
-    return { ...connectionStringFor(host, ports), origin: 'external', stop: () => Promise.resolve() };
-  }
-  const taken = fixed.filter((_, index) => probes[index] !== 'free');
-  if (taken.length > 0) {
-    const list = taken.map((name) => `${name} ${ports[name]}`).join(', ');
-    throw new LocalHostError(
-      'STORAGE_PORT_TAKEN',
-      `Storage port${taken.length > 1 ? 's' : ''} ${list} ${taken.length > 1 ? 'are' : 'is'} in use by ` +
-        `something that is not a complete storage emulator. Stop it, or choose other ports ` +
-        `(--blob-port, --queue-port, --table-port; 0 = any free port).`,
-    );
-  }
-
+/** Spawns the storage process for `folder` and waits until it records that it serves. */
+async function startStorageProcess(
+  folder: string,
+  host: string,
+  ports: StoragePorts,
+  startTimeoutMs: number | undefined,
+  log: LogLine,
+): Promise<LocalStorage> {
   const token = randomBytes(8).toString('hex');
   const config: StorageChildConfig = { folder, host, ports, token };
   const { script, execArgv } = childEntry();
@@ -274,7 +301,7 @@ export async function openStorage(options: StorageOptions): Promise<LocalStorage
   child.once('exit', (code) => (exited = code));
   child.unref();
 
-  const deadline = Date.now() + (options.startTimeoutMs ?? 30_000);
+  const deadline = Date.now() + (startTimeoutMs ?? 30_000);
   for (;;) {
     const state = readStorageState(folder);
     if (state?.token === token) {

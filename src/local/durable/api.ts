@@ -186,89 +186,117 @@ export function handleDurableApi(
   const method = request.method.toUpperCase();
   const [resource, id, action, eventName] = segments;
 
-  if (resource === 'orchestrators' && method === 'POST' && id) {
-    const instanceId = action;
-    const input = request.body.trim() === '' ? null : request.body;
-    if (input !== null) {
-      try {
-        JSON.parse(input);
-      } catch {
-        return { status: 400, body: { message: 'The request body must be JSON.' } };
-      }
-    }
-    try {
-      const newId = engine.startNew(id, instanceId, input);
-      const links = managementUrls(urls, newId);
-      return { status: 202, headers: { Location: links.statusQueryGetUri as string }, body: links };
-    } catch (error) {
-      if (error instanceof UnknownOrchestratorError) return { status: 400, body: { message: error.message } };
-      if (error instanceof InstanceExistsError) return { status: 409, body: { message: error.message } };
-      throw error;
-    }
-  }
-
+  if (resource === 'orchestrators' && method === 'POST' && id)
+    return startOrchestration(engine, request, urls, id, action);
   if (resource !== 'instances')
     return { status: 404, body: { message: `No durable API route for ${request.path}.` } };
-
-  if (!id) {
-    const filter = parseFilter(request.query);
-    if (typeof filter === 'string') return { status: 400, body: { message: filter } };
-    const matches = engine.query({
-      createdTimeFrom: filter.from,
-      createdTimeTo: filter.to,
-      runtimeStatus: filter.statuses,
-    });
-    if (method === 'DELETE') {
-      const purgeable = matches.filter((instance) =>
-        ['Completed', 'Failed', 'Terminated'].includes(instance.status),
-      );
-      for (const instance of purgeable) engine.purge(instance.instanceId);
-      return purgeable.length === 0
-        ? { status: 404, body: { instancesDeleted: 0 } }
-        : { status: 200, body: { instancesDeleted: purgeable.length } };
-    }
-    if (method !== 'GET') return { status: 405 };
-    const token = header(request.headers, 'x-ms-continuation-token');
-    const start = token ? Number(Buffer.from(token, 'base64').toString('utf8')) || 0 : 0;
-    const top = Number(request.query.get('top')) || PAGE_SIZE;
-    const page = matches.slice(start, start + top);
-    const options = {
-      showInput: bool(request.query, 'showInput', false),
-      showHistory: false,
-      showHistoryOutput: false,
-    };
-    const body = page.map((instance) => statusPayload(engine, instance.instanceId, options));
-    const headers: Record<string, string> = {};
-    if (start + top < matches.length)
-      headers['x-ms-continuation-token'] = Buffer.from(String(start + top)).toString('base64');
-    return { status: 200, headers, body };
-  }
-
-  if (!action) {
-    if (method === 'GET') {
-      const payload = statusPayload(engine, id, {
-        showInput: bool(request.query, 'showInput', true),
-        showHistory: bool(request.query, 'showHistory', false),
-        showHistoryOutput: bool(request.query, 'showHistoryOutput', false),
-      });
-      if (!payload) return { status: 404, body: { message: `No instance with ID '${id}' was found.` } };
-      const running = ['Pending', 'Running', 'ContinuedAsNew', 'Suspended'].includes(
-        String(payload.runtimeStatus),
-      );
-      const link = managementUrls(urls, id).statusQueryGetUri as string;
-      return running
-        ? { status: 202, headers: { Location: link, 'Retry-After': '5' }, body: payload }
-        : { status: 200, body: payload };
-    }
-    if (method === 'DELETE') {
-      return engine.purge(id)
-        ? { status: 200, body: { instancesDeleted: 1 } }
-        : { status: 404, body: { instancesDeleted: 0 } };
-    }
-    return { status: 405 };
-  }
-
+  if (!id) return queryOrPurgeInstances(engine, request, method);
+  if (!action) return getOrPurgeInstance(engine, request, urls, method, id);
   if (method !== 'POST') return { status: 405 };
+  return instanceOperation(engine, request, id, action, eventName);
+}
+
+/** POST orchestrators/<name>[/<instanceId>] with an optional JSON input. */
+function startOrchestration(
+  engine: DurableEngine,
+  request: ApiRequest,
+  urls: ManagementUrlContext,
+  name: string,
+  instanceId: string | undefined,
+): ApiResponse {
+  const input = request.body.trim() === '' ? null : request.body;
+  if (input !== null) {
+    try {
+      JSON.parse(input);
+    } catch {
+      return { status: 400, body: { message: 'The request body must be JSON.' } };
+    }
+  }
+  try {
+    const newId = engine.startNew(name, instanceId, input);
+    const links = managementUrls(urls, newId);
+    return { status: 202, headers: { Location: links.statusQueryGetUri as string }, body: links };
+  } catch (error) {
+    if (error instanceof UnknownOrchestratorError) return { status: 400, body: { message: error.message } };
+    if (error instanceof InstanceExistsError) return { status: 409, body: { message: error.message } };
+    throw error;
+  }
+}
+
+/** GET instances (paged with x-ms-continuation-token) or DELETE instances (purge the finished ones). */
+function queryOrPurgeInstances(engine: DurableEngine, request: ApiRequest, method: string): ApiResponse {
+  const filter = parseFilter(request.query);
+  if (typeof filter === 'string') return { status: 400, body: { message: filter } };
+  const matches = engine.query({
+    createdTimeFrom: filter.from,
+    createdTimeTo: filter.to,
+    runtimeStatus: filter.statuses,
+  });
+  if (method === 'DELETE') {
+    const purgeable = matches.filter((instance) =>
+      ['Completed', 'Failed', 'Terminated'].includes(instance.status),
+    );
+    for (const instance of purgeable) engine.purge(instance.instanceId);
+    return purgeable.length === 0
+      ? { status: 404, body: { instancesDeleted: 0 } }
+      : { status: 200, body: { instancesDeleted: purgeable.length } };
+  }
+  if (method !== 'GET') return { status: 405 };
+  const token = header(request.headers, 'x-ms-continuation-token');
+  const start = token ? Number(Buffer.from(token, 'base64').toString('utf8')) || 0 : 0;
+  const top = Number(request.query.get('top')) || PAGE_SIZE;
+  const page = matches.slice(start, start + top);
+  const options = {
+    showInput: bool(request.query, 'showInput', false),
+    showHistory: false,
+    showHistoryOutput: false,
+  };
+  const body = page.map((instance) => statusPayload(engine, instance.instanceId, options));
+  const headers: Record<string, string> = {};
+  if (start + top < matches.length)
+    headers['x-ms-continuation-token'] = Buffer.from(String(start + top)).toString('base64');
+  return { status: 200, headers, body };
+}
+
+/** GET instances/<id> (202 while it runs) or DELETE instances/<id>. */
+function getOrPurgeInstance(
+  engine: DurableEngine,
+  request: ApiRequest,
+  urls: ManagementUrlContext,
+  method: string,
+  id: string,
+): ApiResponse {
+  if (method === 'GET') {
+    const payload = statusPayload(engine, id, {
+      showInput: bool(request.query, 'showInput', true),
+      showHistory: bool(request.query, 'showHistory', false),
+      showHistoryOutput: bool(request.query, 'showHistoryOutput', false),
+    });
+    if (!payload) return { status: 404, body: { message: `No instance with ID '${id}' was found.` } };
+    const running = ['Pending', 'Running', 'ContinuedAsNew', 'Suspended'].includes(
+      String(payload.runtimeStatus),
+    );
+    const link = managementUrls(urls, id).statusQueryGetUri as string;
+    return running
+      ? { status: 202, headers: { Location: link, 'Retry-After': '5' }, body: payload }
+      : { status: 200, body: payload };
+  }
+  if (method === 'DELETE') {
+    return engine.purge(id)
+      ? { status: 200, body: { instancesDeleted: 1 } }
+      : { status: 404, body: { instancesDeleted: 0 } };
+  }
+  return { status: 405 };
+}
+
+/** POST instances/<id>/<terminate|suspend|resume|raiseEvent/<name>|rewind>. */
+function instanceOperation(
+  engine: DurableEngine,
+  request: ApiRequest,
+  id: string,
+  action: string,
+  eventName: string | undefined,
+): ApiResponse {
   const reason = request.query.get('reason') ?? '';
   let outcome: 'ok' | 'gone' | 'missing';
   switch (action) {

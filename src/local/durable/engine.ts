@@ -60,6 +60,22 @@ interface OpenTaskLike {
   };
 }
 
+/** The wait before a retry attempt, by the task's retry options (none after the last attempt). */
+function retryDelayMs(parent: NonNullable<OpenTaskLike['parent']>, action: ActionLike): number {
+  const options = parent.retryOptions ?? action.retryOptions ?? {};
+  const attempt = parent.attemptNumber ?? 2;
+  const max = options.maxNumberOfAttempts ?? 1;
+  let delay = 0;
+  if (attempt <= max) {
+    delay =
+      (options.firstRetryIntervalInMilliseconds ?? 0) *
+      Math.pow(options.backoffCoefficient ?? 1, attempt - 2);
+    if (options.maxRetryIntervalInMilliseconds)
+      delay = Math.min(delay, options.maxRetryIntervalInMilliseconds);
+  }
+  return delay;
+}
+
 interface OrchestratorStateLike {
   isDone?: boolean;
   actions?: ActionLike[][];
@@ -681,81 +697,22 @@ export class DurableEngine {
     const started = historyEvent(EventType.OrchestratorStarted, now);
     const terminated = batch.find((event) => event.EventType === EventType.ExecutionTerminated);
     if (terminated) {
-      const reason = typeof terminated.Input === 'string' ? terminated.Input : '';
-      const output = JSON.stringify(reason);
-      this.commitEpisode(
-        instance,
-        consumed,
-        [started, ...batch],
-        [
-          historyEvent(EventType.ExecutionCompleted, now, {
-            OrchestrationStatus: OrchestrationStatusCode.Terminated,
-            Result: output,
-          }),
-        ],
-        'Terminated',
-        output,
-        instance.customStatus,
-        [],
-      );
+      this.commitTermination(instance, consumed, [started, ...batch], terminated, now);
       return;
     }
     if (instance.suspended) {
-      // Only the suspension marker itself is recorded; other events wait for resume.
-      const markers = batch.filter((event) => event.EventType === EventType.ExecutionSuspended);
-      if (markers.length === consumed)
-        this.commitEpisode(
-          instance,
-          consumed,
-          [started, ...batch],
-          [],
-          instance.status,
-          instance.output,
-          instance.customStatus,
-          [],
-        );
+      this.commitSuspensionMarkers(instance, consumed, [started, ...batch]);
       return;
     }
 
-    const registration = this.options.registrations.get(instance.name);
     const newEvents = [started, ...batch];
     const history = instance.history.concat(newEvents);
-    this.counters.episodes += 1;
-    this.counters.eventsReplayed += instance.history.length;
-    const own = this.historyStatsOf(instance.instanceId);
-    own.episodes += 1;
-    own.eventsReplayed += instance.history.length;
+    this.countEpisode(instance);
     const decisions: HistoryEvent[] = [];
     const out: JournalRecord[] = [];
-    let failure: string | undefined;
-    let state: OrchestratorStateLike | undefined;
-    let context: InvocationContext | undefined;
-
-    if (!registration || typeOfTrigger(registration) !== 'orchestrationTrigger') {
-      failure = `The function '${instance.name}' doesn't exist, is disabled, or is not an orchestrator function.`;
-    } else {
-      const payload = {
-        history,
-        input: parseJsonText(instance.input),
-        instanceId: instance.instanceId,
-        isReplaying: false,
-        parentInstanceId: instance.parent?.instanceId ?? null,
-        upperSchemaVersion: 1,
-        upperSchemaVersionNew: 2,
-        longRunningTimerIntervalDuration: '3.00:00:00',
-        maximumShortTimerDuration: '3650.00:00:00',
-        defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
-      };
-      const request = { registration, trigger: payload };
-      context = this.options.invoker.createContext(request, randomUUID());
-      try {
-        state = (await this.options.invoker.invokeWithContext(request, context)) as OrchestratorStateLike;
-      } catch (error) {
-        const parsed = orchestratorFailure(error);
-        failure = parsed.message;
-        state = parsed.state;
-      }
-    }
+    const invoked = await this.invokeOrchestrator(instance, history);
+    let failure = invoked.failure;
+    const { state, context } = invoked;
     if (this.instances.get(instance.instanceId) !== instance) return; // purged meanwhile
 
     let status: RuntimeStatus = 'Running';
@@ -769,69 +726,178 @@ export class DurableEngine {
       failure = this.scheduleNewWork(instance, context, now, decisions, out);
     }
     if (failure !== undefined) {
-      const message = `Orchestrator function '${instance.name}' failed: ${failure}`;
       status = 'Failed';
-      output = JSON.stringify(message);
-      decisions.length = 0;
-      out.length = 0;
-      decisions.push(
-        historyEvent(EventType.ExecutionCompleted, now, {
-          OrchestrationStatus: OrchestrationStatusCode.Failed,
-          Result: output,
-          FailureDetails: {
-            ErrorType: 'OrchestrationFailure',
-            ErrorMessage: message,
-            StackTrace: null,
-            InnerFailure: null,
-            IsNonRetriable: false,
-            Properties: null,
-          },
-        }),
-      );
-      out.push(...this.notifyParent(instance, now, false, message));
+      output = this.failEpisode(instance, failure, now, decisions, out);
     } else if (state?.isDone) {
-      const actions = state.actions?.[0] ?? [];
-      const last = actions[actions.length - 1];
-      if (last?.actionType === ACTION.ContinueAsNew) {
-        const value = typeof last.input === 'string' ? tryJsonParse(last.input) : last.input;
-        const inputJson = toJsonText(value);
-        status = 'ContinuedAsNew';
-        decisions.push(
-          historyEvent(EventType.ExecutionCompleted, now, {
-            OrchestrationStatus: OrchestrationStatusCode.ContinuedAsNew,
-            Result: inputJson,
-          }),
-        );
-        const leftover = instance.inbox
-          .slice(consumed)
-          .filter((event) => event.EventType === EventType.EventRaised);
-        const fresh = this.newInstanceRecord(
-          instance.instanceId,
-          instance.name,
-          inputJson,
-          instance.parent,
-          now,
-          {
-            createdTime: instance.createdTime,
-            customStatus,
-            inbox: leftover,
-          },
-        );
-        // The put replaces the instance; only external events that arrived during the episode carry over.
-        out.push({ k: 'put', s: fresh });
-      } else {
-        status = 'Completed';
-        output = toJsonText(state.output);
-        decisions.push(
-          historyEvent(EventType.ExecutionCompleted, now, {
-            OrchestrationStatus: OrchestrationStatusCode.Completed,
-            Result: output,
-          }),
-        );
-        out.push(...this.notifyParent(instance, now, true, output));
-      }
+      ({ status, output } = this.finishEpisode(instance, consumed, state, customStatus, now, decisions, out));
     }
     this.commitEpisode(instance, consumed, newEvents, decisions, status, output, customStatus, out);
+  }
+
+  /** A terminate request ends the instance at once, whatever else arrived with it. */
+  private commitTermination(
+    instance: Instance,
+    consumed: number,
+    newEvents: HistoryEvent[],
+    terminated: HistoryEvent,
+    now: Date,
+  ): void {
+    const reason = typeof terminated.Input === 'string' ? terminated.Input : '';
+    const output = JSON.stringify(reason);
+    this.commitEpisode(
+      instance,
+      consumed,
+      newEvents,
+      [
+        historyEvent(EventType.ExecutionCompleted, now, {
+          OrchestrationStatus: OrchestrationStatusCode.Terminated,
+          Result: output,
+        }),
+      ],
+      'Terminated',
+      output,
+      instance.customStatus,
+      [],
+    );
+  }
+
+  private commitSuspensionMarkers(instance: Instance, consumed: number, newEvents: HistoryEvent[]): void {
+    // Only the suspension marker itself is recorded; other events wait for resume.
+    const markers = newEvents.filter((event) => event.EventType === EventType.ExecutionSuspended);
+    if (markers.length === consumed)
+      this.commitEpisode(
+        instance,
+        consumed,
+        newEvents,
+        [],
+        instance.status,
+        instance.output,
+        instance.customStatus,
+        [],
+      );
+  }
+
+  private countEpisode(instance: Instance): void {
+    this.counters.episodes += 1;
+    this.counters.eventsReplayed += instance.history.length;
+    const own = this.historyStatsOf(instance.instanceId);
+    own.episodes += 1;
+    own.eventsReplayed += instance.history.length;
+  }
+
+  /** Replays `history` through the orchestrator function: its state, or why it failed. */
+  private async invokeOrchestrator(
+    instance: Instance,
+    history: HistoryEvent[],
+  ): Promise<{ failure?: string; state?: OrchestratorStateLike; context?: InvocationContext }> {
+    const registration = this.options.registrations.get(instance.name);
+    if (!registration || typeOfTrigger(registration) !== 'orchestrationTrigger') {
+      return {
+        failure: `The function '${instance.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
+      };
+    }
+    const payload = {
+      history,
+      input: parseJsonText(instance.input),
+      instanceId: instance.instanceId,
+      isReplaying: false,
+      parentInstanceId: instance.parent?.instanceId ?? null,
+      upperSchemaVersion: 1,
+      upperSchemaVersionNew: 2,
+      longRunningTimerIntervalDuration: '3.00:00:00',
+      maximumShortTimerDuration: '3650.00:00:00',
+      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
+    };
+    const request = { registration, trigger: payload };
+    const context = this.options.invoker.createContext(request, randomUUID());
+    try {
+      const state = (await this.options.invoker.invokeWithContext(request, context)) as OrchestratorStateLike;
+      return { state, context };
+    } catch (error) {
+      const parsed = orchestratorFailure(error);
+      return { failure: parsed.message, state: parsed.state, context };
+    }
+  }
+
+  /** Replaces the episode's decisions with the failure; answers the output (the message as JSON). */
+  private failEpisode(
+    instance: Instance,
+    failure: string,
+    now: Date,
+    decisions: HistoryEvent[],
+    out: JournalRecord[],
+  ): string {
+    const message = `Orchestrator function '${instance.name}' failed: ${failure}`;
+    const output = JSON.stringify(message);
+    decisions.length = 0;
+    out.length = 0;
+    decisions.push(
+      historyEvent(EventType.ExecutionCompleted, now, {
+        OrchestrationStatus: OrchestrationStatusCode.Failed,
+        Result: output,
+        FailureDetails: {
+          ErrorType: 'OrchestrationFailure',
+          ErrorMessage: message,
+          StackTrace: null,
+          InnerFailure: null,
+          IsNonRetriable: false,
+          Properties: null,
+        },
+      }),
+    );
+    out.push(...this.notifyParent(instance, now, false, message));
+    return output;
+  }
+
+  /** The orchestrator returned: completed, or continued as new with a fresh instance record. */
+  private finishEpisode(
+    instance: Instance,
+    consumed: number,
+    state: OrchestratorStateLike,
+    customStatus: string | null,
+    now: Date,
+    decisions: HistoryEvent[],
+    out: JournalRecord[],
+  ): { status: RuntimeStatus; output: string | null } {
+    const actions = state.actions?.[0] ?? [];
+    const last = actions[actions.length - 1];
+    if (last?.actionType === ACTION.ContinueAsNew) {
+      const value = typeof last.input === 'string' ? tryJsonParse(last.input) : last.input;
+      const inputJson = toJsonText(value);
+      decisions.push(
+        historyEvent(EventType.ExecutionCompleted, now, {
+          OrchestrationStatus: OrchestrationStatusCode.ContinuedAsNew,
+          Result: inputJson,
+        }),
+      );
+      const leftover = instance.inbox
+        .slice(consumed)
+        .filter((event) => event.EventType === EventType.EventRaised);
+      const fresh = this.newInstanceRecord(
+        instance.instanceId,
+        instance.name,
+        inputJson,
+        instance.parent,
+        now,
+        {
+          createdTime: instance.createdTime,
+          customStatus,
+          inbox: leftover,
+        },
+      );
+      // The put replaces the instance; only external events that arrived during the episode carry over.
+      out.push({ k: 'put', s: fresh });
+      return { status: 'ContinuedAsNew', output: instance.output };
+    }
+    const output = toJsonText(state.output);
+    decisions.push(
+      historyEvent(EventType.ExecutionCompleted, now, {
+        OrchestrationStatus: OrchestrationStatusCode.Completed,
+        Result: output,
+      }),
+    );
+    out.push(...this.notifyParent(instance, now, true, output));
+    return { status: 'Completed', output };
   }
 
   private commitEpisode(
@@ -918,17 +984,7 @@ export class DurableEngine {
         action = parent.actionObj;
         if (parent.isWaitingOnTimer) {
           retryTimer = true;
-          const options = parent.retryOptions ?? action.retryOptions ?? {};
-          const attempt = parent.attemptNumber ?? 2;
-          const max = options.maxNumberOfAttempts ?? 1;
-          let delay = 0;
-          if (attempt <= max) {
-            delay =
-              (options.firstRetryIntervalInMilliseconds ?? 0) *
-              Math.pow(options.backoffCoefficient ?? 1, attempt - 2);
-            if (options.maxRetryIntervalInMilliseconds)
-              delay = Math.min(delay, options.maxRetryIntervalInMilliseconds);
-          }
+          const delay = retryDelayMs(parent, action);
           decisions.push(
             historyEvent(
               EventType.TimerCreated,
@@ -959,45 +1015,9 @@ export class DurableEngine {
           break;
         }
         case ACTION.CallSubOrchestrator:
-        case ACTION.CallSubOrchestratorWithRetry: {
-          const name = String(action.functionName);
-          const childId = action.instanceId ?? `${instance.executionId}:${id}`;
-          const inputJson = action.input === undefined ? null : JSON.stringify(action.input);
-          decisions.push(
-            historyEvent(
-              EventType.SubOrchestrationInstanceCreated,
-              now,
-              { Name: name, Version: '', InstanceId: childId, Input: inputJson },
-              id,
-            ),
-          );
-          const existing = this.instances.get(childId);
-          const pendingChild = out.some((record) => record.k === 'put' && record.s.instanceId === childId);
-          if (!this.hasOrchestrator(name) || (existing && !isTerminal(existing.status)) || pendingChild) {
-            const reason = !this.hasOrchestrator(name)
-              ? `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`
-              : `An orchestration with instance ID '${childId}' already exists and is running.`;
-            out.push({
-              k: 'msg',
-              i: instance.instanceId,
-              x: instance.executionId,
-              e: historyEvent(EventType.SubOrchestrationInstanceFailed, now, {
-                TaskScheduledId: id,
-                Reason: reason,
-                Details: '',
-              }),
-            });
-            break;
-          }
-          const parent: ParentRef = {
-            instanceId: instance.instanceId,
-            executionId: instance.executionId,
-            taskId: id,
-            name: instance.name,
-          };
-          out.push({ k: 'put', s: this.newInstanceRecord(childId, name, inputJson, parent, now) });
+        case ACTION.CallSubOrchestratorWithRetry:
+          this.scheduleSubOrchestration(instance, action, id, now, decisions, out);
           break;
-        }
         case ACTION.CreateTimer: {
           const fireAt = new Date(action.fireAt as Date | string); // Date from another realm keeps its value
           decisions.push(historyEvent(EventType.TimerCreated, now, { FireAt: fireAt.toISOString() }, id));
@@ -1008,5 +1028,52 @@ export class DurableEngine {
       }
     }
     return undefined;
+  }
+
+  /** Records the child's creation and starts it, or fails the task when it cannot start. */
+  private scheduleSubOrchestration(
+    instance: Instance,
+    action: ActionLike,
+    id: number,
+    now: Date,
+    decisions: HistoryEvent[],
+    out: JournalRecord[],
+  ): void {
+    const name = String(action.functionName);
+    const childId = action.instanceId ?? `${instance.executionId}:${id}`;
+    const inputJson = action.input === undefined ? null : JSON.stringify(action.input);
+    decisions.push(
+      historyEvent(
+        EventType.SubOrchestrationInstanceCreated,
+        now,
+        { Name: name, Version: '', InstanceId: childId, Input: inputJson },
+        id,
+      ),
+    );
+    const existing = this.instances.get(childId);
+    const pendingChild = out.some((record) => record.k === 'put' && record.s.instanceId === childId);
+    if (!this.hasOrchestrator(name) || (existing && !isTerminal(existing.status)) || pendingChild) {
+      const reason = !this.hasOrchestrator(name)
+        ? `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`
+        : `An orchestration with instance ID '${childId}' already exists and is running.`;
+      out.push({
+        k: 'msg',
+        i: instance.instanceId,
+        x: instance.executionId,
+        e: historyEvent(EventType.SubOrchestrationInstanceFailed, now, {
+          TaskScheduledId: id,
+          Reason: reason,
+          Details: '',
+        }),
+      });
+      return;
+    }
+    const parent: ParentRef = {
+      instanceId: instance.instanceId,
+      executionId: instance.executionId,
+      taskId: id,
+      name: instance.name,
+    };
+    out.push({ k: 'put', s: this.newInstanceRecord(childId, name, inputJson, parent, now) });
   }
 }
