@@ -82,8 +82,6 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
     options.fileHref ??
     ((kind: 'outputs' | 'logs', name: string, rest = ''): string =>
       `files/${kind}/${encodeURIComponent(name)}${rest ? `/${rest}` : ''}`);
-  const row = (label: string, value: string | number, id: string) =>
-    `<tr><th>${label}</th><td id="${id}">${escape(String(value))}</td></tr>`;
   const linkList = (id: string, kind: 'outputs' | 'logs', entries: Record<string, string>) =>
     `<ul id="${id}">${Object.keys(entries)
       .map((name) => `<li><a href="${escape(fileHref(kind, name))}">${escape(name)}</a></li>`)
@@ -108,51 +106,134 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
       : undefined;
   const failures = report
     ? renderFailureGroups(report.failures.groups, attemptLogHref, badRecordsHref)
-    : failureGroups(view)
-        .map((group) => {
-          const first = group.examples[0]!;
-          const log = attemptLogHref(first.index, first.attempt);
-          const [headline, ...detail] = first.message.split('\n');
-          const where =
-            group.examples.length === 1
-              ? `mini-batch ${first.index}, attempt ${first.attempt}`
-              : `${group.examples.length} mini-batches (${group.examples.map((e) => e.index).join(', ')})`;
-          return `<li data-mini-batch="${first.index}" data-code="${escape(first.code)}">${where}: <code>${escape(first.code)}</code> ${escape(headline ?? '')}${log ? ` (<a href="${escape(log)}">attempt log</a>)` : ''}${detail.length ? `<pre>${escape(detail.slice(0, 6).join('\n'))}</pre>` : ''}</li>`;
-        })
-        .join('');
+    : renderFirstFailures(view, attemptLogHref);
   const failedItemsLink =
     c.itemsFailed > 0 && view.log_files.failed_items
       ? `<p>Every failed item with its error: <a href="${escape(fileHref('logs', 'failed_items'))}">failed_items</a>.</p>`
       : '';
+  const grid = renderGridSection(options, report);
+  const pace = paceOf(view, options.now ?? Date.now());
+  const actions = renderActions(view);
+
+  const script = statusPageScript(view.id, options.nonce);
+  const waiting = options.miniBatchesReading === true;
+  const refresh = finished && !waiting ? '' : '<noscript><meta http-equiv="refresh" content="3"></noscript>';
+
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<title>${escape(view.name)}: ${view.status}</title>
+<style>${STYLE}</style>${refresh}</head>
+<body><main id="live" data-finished="${finished}"${waiting ? ' data-waiting="true"' : ''}><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
+<p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
+    view.rerun_of
+      ? ` <span class="muted">re-run of <a href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`
+      : ''
+  }${finished ? '' : ' <span class="muted">(updates itself)</span>'} ${actions}</p>
+${renderProgress(view, report)}
+${grid}
+${renderCounters(view, pace)}
+${view.reasons.length ? `<h2>Why</h2><ul id="reasons">${view.reasons.map((r) => `<li>${escape(r)}</li>`).join('')}</ul>` : ''}
+${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<p class="muted">${report ? `${report.failures.total} mini-batch${report.failures.total === 1 ? '' : 'es'} failed for good, by error code (up to 3 examples each):` : 'The first failures, alike ones together:'}</p><ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
+${report ? renderBadRecords(report, badRecordsHref) : ''}
+${Object.keys(view.outputs).length ? `<h2>Outputs</h2>${linkList('outputs', 'outputs', view.outputs)}` : ''}
+${Object.keys(view.log_files).length ? `<h2>Logs</h2>${linkList('logs', 'logs', view.log_files)}` : ''}
+</main>
+${script}
+</body></html>`;
+}
+
+/** The progress bar, its text and its legend. */
+function renderProgress(view: JobView, report: MiniBatchReport | undefined): string {
   const bar = progressSegments(view, report);
   const barText = bar.segments.map((segment) => `${segment.count} ${segment.label}`).join(', ');
-  const grid = options.miniBatchesReading
+  return `<div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${bar.done}" aria-valuemin="0" aria-valuemax="100" aria-valuetext="${escape(barText)}">${bar.segments
+    .map(
+      (segment) =>
+        `<div id="progress-${segment.id}" class="${segment.id}" style="width:${segment.percent}%" title="${segment.label} ${segment.count}"></div>`,
+    )
+    .join('')}</div>
+<p id="progress-text">${escape(progressText(view))}</p>
+<ul id="legend" class="legend" aria-label="mini-batches by state">${bar.legend
+    .map(
+      (segment) =>
+        `<li data-state="${segment.state}"><span class="key ${segment.id}" aria-hidden="true"></span>${segment.label} <span id="count-${segment.state}">${segment.count}</span></li>`,
+    )
+    .join('')}</ul>`;
+}
+
+const row = (label: string, value: string | number, id: string): string =>
+  `<tr><th>${label}</th><td id="${id}">${escape(String(value))}</td></tr>`;
+
+/** The table of counters, pace and times. */
+function renderCounters(view: JobView, pace: { rate?: string; eta?: string }): string {
+  const c = view.counters;
+  return `<table>
+${row('Mini-batches', c.miniBatches, 'mini-batches')}${row('Succeeded', c.succeeded, 'succeeded')}${row('Failed', c.failed, 'failed')}
+${row('Of which partly failed', c.partial, 'partial')}${row('Retries', c.retried, 'retried')}${row('Items succeeded', c.itemsSucceeded, 'items-succeeded')}
+${row('Items failed', c.itemsFailed, 'items-failed')}${row('Output rows', c.rows, 'rows')}
+${pace.rate ? row('Throughput', pace.rate, 'throughput') : ''}${pace.eta ? row('Estimated finish', pace.eta, 'eta') : ''}
+${row('Created', view.created_time, 'created')}${row('Last update', view.last_updated_time, 'updated')}
+${view.finished_at ? row('Finished', view.finished_at, 'finished') : ''}
+</table>`;
+}
+
+/** Failure groups from the job's first errors, when the mini-batch report is not at hand. */
+function renderFirstFailures(
+  view: JobView,
+  attemptLogHref: (index: number, attempt: number) => string | undefined,
+): string {
+  return failureGroups(view)
+    .map((group) => {
+      const first = group.examples[0]!;
+      const log = attemptLogHref(first.index, first.attempt);
+      const [headline, ...detail] = first.message.split('\n');
+      const where =
+        group.examples.length === 1
+          ? `mini-batch ${first.index}, attempt ${first.attempt}`
+          : `${group.examples.length} mini-batches (${group.examples.map((e) => e.index).join(', ')})`;
+      return `<li data-mini-batch="${first.index}" data-code="${escape(first.code)}">${where}: <code>${escape(first.code)}</code> ${escape(headline ?? '')}${log ? ` (<a href="${escape(log)}">attempt log</a>)` : ''}${detail.length ? `<pre>${escape(detail.slice(0, 6).join('\n'))}</pre>` : ''}</li>`;
+    })
+    .join('');
+}
+
+/** The grid of mini-batches, or why it is not (yet) there. */
+function renderGridSection(options: StatusPageOptions, report: MiniBatchReport | undefined): string {
+  return options.miniBatchesReading
     ? '<p id="grid-reading" class="muted" role="status">Counting the mini-batches by state: a large job takes a few seconds; this page updates itself.</p>'
     : typeof options.miniBatches === 'string'
       ? `<p id="grid-error" class="muted">The mini-batch grid is not available: ${escape(options.miniBatches)}</p>`
       : report
         ? renderGrid(report)
         : '';
-  const pace = paceOf(view, options.now ?? Date.now());
+}
+
+/** The button of what can be done to the job now: cancel it while it runs, re-run what did not succeed. */
+function renderActions(view: JobView): string {
+  const c = view.counters;
+  const finished = isTerminalStatus(view.status);
   const canRerun = finished && (c.failed > 0 || view.status !== 'Completed');
-  const actions = finished
+  return finished
     ? canRerun
       ? '<button type="button" data-action="rerun">Re-run failed and pending mini-batches</button>'
       : ''
     : view.status === 'CancelRequested'
       ? ''
       : '<button type="button" data-action="cancel">Cancel</button>';
+}
 
-  // The function key stays in the page's own address (?code=), where the person who opened the page put
-  // it: it is never written into the HTML nor into any link. The script reads it from there only to send
-  // it as a header. It refreshes the page by fetching this same page and swapping its live part, so the
-  // page has one renderer (this function) and keeps its scroll position.
-  const nonce = options.nonce ? ` nonce="${escape(options.nonce)}"` : '';
-  const script = `<script${nonce}>
+/**
+ * The page's script. The function key stays in the page's own address (?code=), where the person who
+ * opened the page put it: it is never written into the HTML nor into any link. The script reads it from
+ * there only to send it as a header. It refreshes the page by fetching this same page and swapping its
+ * live part, so the page has one renderer (renderStatusPage) and keeps its scroll position.
+ */
+function statusPageScript(jobId: string, nonce: string | undefined): string {
+  const nonceAttribute = nonce ? ` nonce="${escape(nonce)}"` : '';
+  return `<script${nonceAttribute}>
 (() => {
   const key = new URLSearchParams(location.search).get('code');
   const headers = key ? { 'x-functions-key': key } : {};
-  const jobUrl = ${JSON.stringify(`../${encodeURIComponent(view.id)}`).replace(/</g, '\\u003c')};
+  const jobUrl = ${JSON.stringify(`../${encodeURIComponent(jobId)}`).replace(/</g, '\\u003c')};
   const live = () => document.getElementById('live');
   const more = () => live().dataset.finished !== 'true' || live().dataset.waiting === 'true';
   const refresh = async () => {
@@ -191,49 +272,6 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
   if (more()) setTimeout(tick, ${STATUS_PAGE_POLL_MS});
 })();
 </script>`;
-  const waiting = options.miniBatchesReading === true;
-  const refresh = finished && !waiting ? '' : '<noscript><meta http-equiv="refresh" content="3"></noscript>';
-
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<title>${escape(view.name)}: ${view.status}</title>
-<style>${STYLE}</style>${refresh}</head>
-<body><main id="live" data-finished="${finished}"${waiting ? ' data-waiting="true"' : ''}><h1>${escape(view.display_name ?? view.name)} <small>${escape(view.id)}</small></h1>
-<p>Status: <span id="status" class="status ${view.status}">${view.status}</span>${
-    view.rerun_of
-      ? ` <span class="muted">re-run of <a href="${escape(`../${encodeURIComponent(view.rerun_of)}/view`)}">${escape(view.rerun_of)}</a></span>`
-      : ''
-  }${finished ? '' : ' <span class="muted">(updates itself)</span>'} ${actions}</p>
-<div id="progress" class="bar" role="progressbar" aria-label="mini-batches done" aria-valuenow="${bar.done}" aria-valuemin="0" aria-valuemax="100" aria-valuetext="${escape(barText)}">${bar.segments
-    .map(
-      (segment) =>
-        `<div id="progress-${segment.id}" class="${segment.id}" style="width:${segment.percent}%" title="${segment.label} ${segment.count}"></div>`,
-    )
-    .join('')}</div>
-<p id="progress-text">${escape(progressText(view))}</p>
-<ul id="legend" class="legend" aria-label="mini-batches by state">${bar.legend
-    .map(
-      (segment) =>
-        `<li data-state="${segment.state}"><span class="key ${segment.id}" aria-hidden="true"></span>${segment.label} <span id="count-${segment.state}">${segment.count}</span></li>`,
-    )
-    .join('')}</ul>
-${grid}
-<table>
-${row('Mini-batches', c.miniBatches, 'mini-batches')}${row('Succeeded', c.succeeded, 'succeeded')}${row('Failed', c.failed, 'failed')}
-${row('Of which partly failed', c.partial, 'partial')}${row('Retries', c.retried, 'retried')}${row('Items succeeded', c.itemsSucceeded, 'items-succeeded')}
-${row('Items failed', c.itemsFailed, 'items-failed')}${row('Output rows', c.rows, 'rows')}
-${pace.rate ? row('Throughput', pace.rate, 'throughput') : ''}${pace.eta ? row('Estimated finish', pace.eta, 'eta') : ''}
-${row('Created', view.created_time, 'created')}${row('Last update', view.last_updated_time, 'updated')}
-${view.finished_at ? row('Finished', view.finished_at, 'finished') : ''}
-</table>
-${view.reasons.length ? `<h2>Why</h2><ul id="reasons">${view.reasons.map((r) => `<li>${escape(r)}</li>`).join('')}</ul>` : ''}
-${failures || failedItemsLink ? `<h2>Failures</h2>${failures ? `<p class="muted">${report ? `${report.failures.total} mini-batch${report.failures.total === 1 ? '' : 'es'} failed for good, by error code (up to 3 examples each):` : 'The first failures, alike ones together:'}</p><ul id="failures">${failures}</ul>` : ''}${failedItemsLink}` : ''}
-${report ? renderBadRecords(report, badRecordsHref) : ''}
-${Object.keys(view.outputs).length ? `<h2>Outputs</h2>${linkList('outputs', 'outputs', view.outputs)}` : ''}
-${Object.keys(view.log_files).length ? `<h2>Logs</h2>${linkList('logs', 'logs', view.log_files)}` : ''}
-</main>
-${script}
-</body></html>`;
 }
 
 /** The first errors grouped by code and headline (in mini-batch order), so a repeated failure reads once. */

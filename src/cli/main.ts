@@ -224,6 +224,36 @@ function interruptions(
   };
 }
 
+/** The embedded host of `run`, on its data folder, quiet, its log lines on stderr. */
+function startRunHost(dataDir: string, tasksRoot: string | undefined, io: Io): Promise<LocalHost> {
+  return startLocalHost({
+    appDir: packageRoot(),
+    port: 0,
+    dataDir,
+    // Free ports, the same ones again on the next run on this folder (blob URLs in the data stay valid).
+    storagePorts: { blob: 0, queue: 0, table: 0 },
+    quiet: true,
+    logger: (line) => io.err(line),
+    // Local mode: task code lives next to the spec.
+    settings: { PARALLEL_JOB_TASKS_ROOT: tasksRoot ?? process.cwd() },
+  });
+}
+
+/** Waits for a job of the embedded host to end, polling fast and showing progress. */
+async function waitWithProgress(client: ParallelJobClient, jobId: string, io: Io): Promise<JobView> {
+  const progress = progressReporter(io);
+  const view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
+  progress.stop();
+  return view;
+}
+
+/** What `run` says when it finds the job of an earlier run that is not to be re-run. */
+function resumeMessage(view: JobView): string {
+  return view.status === 'Completed'
+    ? `Job ${view.id} has already completed (--fresh runs it again); downloading its results.`
+    : `Resuming job ${view.id} (${view.status}, ${view.counters.succeeded + view.counters.failed}/${view.counters.miniBatches} mini-batches done).`;
+}
+
 /**
  * `run`: the embedded host on a data folder (journal and storage on disk), the job submitted, watched
  * and its results downloaded. Running the same command again resumes the job (see runState.ts).
@@ -240,17 +270,7 @@ async function runLocal(
   const dataDir = path.resolve(options.dataDir ?? path.join('.parallel-job', 'run'));
   const key = runKey(loaded);
   const record = new RunRecord(dataDir);
-  const host: LocalHost = await startLocalHost({
-    appDir: packageRoot(),
-    port: 0,
-    dataDir,
-    // Free ports, the same ones again on the next run on this folder (blob URLs in the data stay valid).
-    storagePorts: { blob: 0, queue: 0, table: 0 },
-    quiet: true,
-    logger: (line) => io.err(line),
-    // Local mode: task code lives next to the spec.
-    settings: { PARALLEL_JOB_TASKS_ROOT: loaded.baseDir ?? process.cwd() },
-  });
+  const host = await startRunHost(dataDir, loaded.baseDir, io);
   io.err(`State: ${dataDir} (run the same command again to resume; --fresh starts the job anew)`);
   let jobId: string | undefined;
   let stopping = false;
@@ -286,11 +306,7 @@ async function runLocal(
       jobId = await rerunRest(view);
     } else if (view) {
       jobId = view.id;
-      io.err(
-        view.status === 'Completed'
-          ? `Job ${jobId} has already completed (--fresh runs it again); downloading its results.`
-          : `Resuming job ${jobId} (${view.status}, ${view.counters.succeeded + view.counters.failed}/${view.counters.miniBatches} mini-batches done).`,
-      );
+      io.err(resumeMessage(view));
     } else {
       const id = runJobId(loaded, key, options.fresh ?? false);
       const spec = await uploadLocalInputs(store, loaded, id, io.err);
@@ -303,14 +319,10 @@ async function runLocal(
       record.remember(key, jobId, path.resolve(specPath));
       io.err(`Started job ${jobId} on the embedded host (${host.url}).`);
     }
-    let progress = progressReporter(io);
-    view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
-    progress.stop();
+    view = await waitWithProgress(client, jobId, io);
     if (finishCancel && view.status === 'Canceled' && !signals.interrupted()) {
       jobId = await rerunRest(view);
-      progress = progressReporter(io);
-      view = await client.wait(jobId, { intervalMs: 200, onProgress: (v) => progress.update(v) });
-      progress.stop();
+      view = await waitWithProgress(client, jobId, io);
     }
     const outDir = path.resolve(options.out ?? path.join('parallel-job-output', jobId));
     await downloadResults(store, view, outDir);
@@ -341,15 +353,16 @@ async function describeContainers(host: LocalHost): Promise<string[]> {
   return ['Containers:', '', ...containers.map(([name, use]) => `        ${name.padEnd(12)} ${use}`), ''];
 }
 
-export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void = () => undefined): Command {
-  const program = new Command('parallel-job')
-    .description("Azure ML's ParallelJob on Azure Functions: run, submit and watch mini-batch jobs.")
-    .showHelpAfterError();
-  const remote = (command: Command) =>
-    command
-      .option('--endpoint <url>', 'the deployed app (default: $PARALLEL_JOB_ENDPOINT)')
-      .option('--key <key>', 'a function key (default: $PARALLEL_JOB_KEY)');
+type SetExit = (code: number) => void;
 
+/** The options of the commands that talk to a deployed app. */
+function remote(command: Command): Command {
+  return command
+    .option('--endpoint <url>', 'the deployed app (default: $PARALLEL_JOB_ENDPOINT)')
+    .option('--key <key>', 'a function key (default: $PARALLEL_JOB_KEY)');
+}
+
+function addRunCommand(program: Command, io: Io, setExit: SetExit): void {
   program
     .command('run <job>')
     .description(
@@ -362,13 +375,17 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     .action(async (job: string, options: { out?: string; dataDir?: string; fresh?: boolean }) =>
       setExit(await runLocal(job, options, io)),
     );
+}
 
+function addPlanCommand(program: Command, io: Io, setExit: SetExit): void {
   program
     .command('plan <job>')
     .description('preview the mini-batches of a job without running user code (embedded host)')
     .option('--json', 'print the preview as JSON instead of a summary')
     .action(async (job: string, options: { json?: boolean }) => setExit(await planLocal(job, options, io)));
+}
 
+function addDumpCommand(program: Command, io: Io): void {
   program
     .command('dump <job> [dest]')
     .description('validate a job spec and write it back as YAML (stdout, or a file that must not exist)')
@@ -379,7 +396,9 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
       const yaml = dumpJob(loaded.spec, dest, { overwrite: options.overwrite });
       if (!dest) io.out(yaml.trimEnd());
     });
+}
 
+function addHostCommand(program: Command, io: Io, setExit: SetExit): void {
   program.addCommand(
     hostCommand(
       async (options) => {
@@ -399,7 +418,9 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
       },
     ).copyInheritedSettings(program),
   );
+}
 
+function addSubmitCommand(program: Command, io: Io, setExit: SetExit): void {
   remote(program.command('submit <job>').description('submit a job spec to a deployed app'))
     .option('--id <id>', 'job id (a re-submission with the same id starts nothing)')
     .option('--wait', 'wait for the job to end, with progress')
@@ -420,13 +441,17 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
         }
       },
     );
+}
 
+function addStatusCommand(program: Command, io: Io): void {
   remote(program.command('status <id>').description('show a job')).action(
     async (id: string, options: { endpoint?: string; key?: string }) => {
       printResult(await remoteClient(options).get(id), io);
     },
   );
+}
 
+function addListCommand(program: Command, io: Io): void {
   remote(program.command('list').description('list jobs'))
     .option('--status <status>', 'only jobs with this status (Running, Completed, Failed, ...)')
     .option('--top <n>', 'jobs per page, newest first (1-500)', '50')
@@ -453,7 +478,9 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
         if (more) io.out(`more: --continuation ${more}`);
       },
     );
+}
 
+function addCancelCommand(program: Command, io: Io): void {
   remote(
     program
       .command('cancel <id>')
@@ -462,7 +489,9 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     await remoteClient(options).cancel(id);
     io.out(`Cancel requested for ${id}.`);
   });
+}
 
+function addRerunCommand(program: Command, io: Io): void {
   remote(
     program
       .command('rerun <id>')
@@ -471,7 +500,9 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     const submitted = await remoteClient(options).rerun(id);
     io.out(`Re-run started: ${submitted.id}  (${submitted.view_url})`);
   });
+}
 
+function addLogsCommand(program: Command, io: Io, setExit: SetExit): void {
   remote(
     program
       .command('logs <id>')
@@ -495,7 +526,23 @@ export function buildProgram(io: Io = defaultIo, setExit: (code: number) => void
     if (Object.keys(view.log_files).length === 0) io.out(`No log files yet: the job is ${view.status}.`);
     else io.out(`Print one with: parallel-job logs ${id} --show <name>`);
   });
+}
 
+export function buildProgram(io: Io = defaultIo, setExit: SetExit = () => undefined): Command {
+  const program = new Command('parallel-job')
+    .description("Azure ML's ParallelJob on Azure Functions: run, submit and watch mini-batch jobs.")
+    .showHelpAfterError();
+  // Registration order is the order `--help` lists the commands in.
+  addRunCommand(program, io, setExit);
+  addPlanCommand(program, io, setExit);
+  addDumpCommand(program, io);
+  addHostCommand(program, io, setExit);
+  addSubmitCommand(program, io, setExit);
+  addStatusCommand(program, io);
+  addListCommand(program, io);
+  addCancelCommand(program, io);
+  addRerunCommand(program, io);
+  addLogsCommand(program, io, setExit);
   return program;
 }
 

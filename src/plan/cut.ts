@@ -266,24 +266,13 @@ async function collectLeaves(
   }
 }
 
-async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIterable<MiniBatchDescriptor> {
-  const wanted = request.partitionKeys ?? [];
-  const where = describeLocation(request.input);
-  const root = folderPrefix(request.input.prefix);
-  const leaves: PartitionLeaf[] = [];
-  const keysFound = new Set<string>();
-  try {
-    await collectLeaves(store, request, root, {}, leaves, keysFound);
-  } catch (error) {
-    throw translateNotFound(error, request);
-  }
-  if (leaves.length === 0 && keysFound.size === 0) {
-    if (root === '') return; // an empty container: empty input
-    throw new InputNotFoundError(
-      where,
-      `listing container '${request.input.container}' with prefix '${root}' returned no blobs.`,
-    );
-  }
+/** Every requested partition key must be a folder level of the input, with a value above every file. */
+function checkPartitionKeys(
+  wanted: string[],
+  keysFound: Set<string>,
+  leaves: PartitionLeaf[],
+  where: string,
+): void {
   const found = [...keysFound].sort();
   const missingEverywhere = wanted.filter((key) => !keysFound.has(key));
   if (missingEverywhere.length > 0) {
@@ -306,8 +295,13 @@ async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIter
       );
     }
   }
+}
 
-  // Group leaves by the requested key tuple, in the order groups first appear in the listing.
+/** Leaves grouped by the requested key tuple, in the order groups first appear in the listing. */
+function groupLeaves(
+  leaves: PartitionLeaf[],
+  wanted: string[],
+): Map<string, { keys: Record<string, string>; leaves: PartitionLeaf[] }> {
   const groups = new Map<string, { keys: Record<string, string>; leaves: PartitionLeaf[] }>();
   for (const leaf of leaves) {
     const keys = Object.fromEntries(wanted.map((key) => [key, leaf.keys[key]!]));
@@ -316,6 +310,29 @@ async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIter
     group.leaves.push(leaf);
     groups.set(id, group);
   }
+  return groups;
+}
+
+async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIterable<MiniBatchDescriptor> {
+  const wanted = request.partitionKeys ?? [];
+  const where = describeLocation(request.input);
+  const root = folderPrefix(request.input.prefix);
+  const leaves: PartitionLeaf[] = [];
+  const keysFound = new Set<string>();
+  try {
+    await collectLeaves(store, request, root, {}, leaves, keysFound);
+  } catch (error) {
+    throw translateNotFound(error, request);
+  }
+  if (leaves.length === 0 && keysFound.size === 0) {
+    if (root === '') return; // an empty container: empty input
+    throw new InputNotFoundError(
+      where,
+      `listing container '${request.input.container}' with prefix '${root}' returned no blobs.`,
+    );
+  }
+  checkPartitionKeys(wanted, keysFound, leaves, where);
+  const groups = groupLeaves(leaves, wanted);
 
   const formats = request.inputType === 'mltable' ? new FormatTracker(request.input) : undefined;
   const split = request.splitPartitionsBySize === true;

@@ -1,7 +1,7 @@
 import type { BlobStore } from '../storage/blobStore';
 import { type PlanPreview, type SizeBucket, type SizeDistribution } from '../api/wire';
 import type { MiniBatchDescriptor } from './descriptor';
-import { cutInput } from './cut';
+import { cutInput, type InputCut } from './cut';
 import { planRequestSchema, type PlanRequest } from './request';
 
 /** A mini-batch this many times the median is called skewed. */
@@ -68,6 +68,57 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** Warnings about a plan: empty input, a file that cannot be split, skewed sizes, a tiny tabular byte size. */
+function planWarnings(
+  kind: InputCut['kind'],
+  request: Pick<PlanRequest, 'miniBatchSize' | 'miniBatchSizeUnit'>,
+  totals: {
+    miniBatches: number;
+    items: number;
+    bytes: number;
+    largestFile: { name: string; size: number };
+    bytesPerMiniBatch: SizeDistribution | undefined;
+  },
+): string[] {
+  const { miniBatches, items, bytes, largestFile, bytesPerMiniBatch } = totals;
+  const warnings: string[] = [];
+  if (miniBatches === 0) {
+    warnings.push('The input is empty: the job would run no mini-batches.');
+  }
+  if (kind !== 'tabular' && miniBatches === 1 && items === 1) {
+    warnings.push(
+      `The input is a single file (${largestFile.name}, ${formatBytes(largestFile.size)}) and a file cannot be split: one mini-batch runs, with no parallelism. ` +
+        'For CSV or JSON Lines, declare the input as mltable (or give a byte mini_batch_size) to split it by bytes.',
+    );
+  } else if (kind !== 'tabular' && miniBatches > 1 && largestFile.size > bytes / 2) {
+    warnings.push(
+      `One file holds most of the input (${largestFile.name}, ${formatBytes(largestFile.size)} of ${formatBytes(bytes)}) and cannot be split: its mini-batch will dominate the run time.`,
+    );
+  }
+  if (
+    bytesPerMiniBatch &&
+    miniBatches > 1 &&
+    bytesPerMiniBatch.max > SKEW_FACTOR * Math.max(bytesPerMiniBatch.median, 1)
+  ) {
+    warnings.push(
+      `Mini-batch sizes are skewed: the largest is ${formatBytes(bytesPerMiniBatch.max)}, the median ${formatBytes(bytesPerMiniBatch.median)}. ` +
+        (kind === 'files'
+          ? 'mini_batch_size counts files, not bytes; group files of similar size, or use partition_keys.'
+          : 'Consider splitting large partitions (split by size) or rebalancing the files.'),
+    );
+  }
+  if (
+    kind === 'tabular' &&
+    request.miniBatchSizeUnit === 'bytes' &&
+    request.miniBatchSize < TINY_TABULAR_BYTES
+  ) {
+    warnings.push(
+      `mini_batch_size is ${request.miniBatchSize} bytes: for tabular input it is an approximate byte size, not a row count. Did you mean e.g. 1MB?`,
+    );
+  }
+  return warnings;
+}
+
 /**
  * Previews the plan of `request`: counts, the size distribution, the first mini-batches and warnings
  * (empty input, one file that cannot be split, skewed sizes, a byte size that looks like a row count).
@@ -106,41 +157,13 @@ export async function previewPlan(
   }
 
   const bytesPerMiniBatch = sizes.distribution();
-  const warnings: string[] = [];
-  if (sizes.length === 0) {
-    warnings.push('The input is empty: the job would run no mini-batches.');
-  }
-  if (cut.kind !== 'tabular' && sizes.length === 1 && items === 1) {
-    warnings.push(
-      `The input is a single file (${largestFile.name}, ${formatBytes(largestFile.size)}) and a file cannot be split: one mini-batch runs, with no parallelism. ` +
-        'For CSV or JSON Lines, declare the input as mltable (or give a byte mini_batch_size) to split it by bytes.',
-    );
-  } else if (cut.kind !== 'tabular' && sizes.length > 1 && largestFile.size > bytes / 2) {
-    warnings.push(
-      `One file holds most of the input (${largestFile.name}, ${formatBytes(largestFile.size)} of ${formatBytes(bytes)}) and cannot be split: its mini-batch will dominate the run time.`,
-    );
-  }
-  if (
-    bytesPerMiniBatch &&
-    sizes.length > 1 &&
-    bytesPerMiniBatch.max > SKEW_FACTOR * Math.max(bytesPerMiniBatch.median, 1)
-  ) {
-    warnings.push(
-      `Mini-batch sizes are skewed: the largest is ${formatBytes(bytesPerMiniBatch.max)}, the median ${formatBytes(bytesPerMiniBatch.median)}. ` +
-        (cut.kind === 'files'
-          ? 'mini_batch_size counts files, not bytes; group files of similar size, or use partition_keys.'
-          : 'Consider splitting large partitions (split by size) or rebalancing the files.'),
-    );
-  }
-  if (
-    cut.kind === 'tabular' &&
-    valid.miniBatchSizeUnit === 'bytes' &&
-    valid.miniBatchSize < TINY_TABULAR_BYTES
-  ) {
-    warnings.push(
-      `mini_batch_size is ${valid.miniBatchSize} bytes: for tabular input it is an approximate byte size, not a row count. Did you mean e.g. 1MB?`,
-    );
-  }
+  const warnings = planWarnings(cut.kind, valid, {
+    miniBatches: sizes.length,
+    items,
+    bytes,
+    largestFile,
+    bytesPerMiniBatch,
+  });
 
   return {
     kind: cut.kind,

@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { Piscina } from 'piscina';
 import type { FailedItem } from './contract';
 import type {
@@ -132,6 +132,66 @@ export function failedOutcome(fields: {
   };
 }
 
+/** Waits for the worker's end message, at most `ms`. */
+async function endOrTimeout(endReceived: Promise<void>, ms: number): Promise<void> {
+  let settle: NodeJS.Timeout | undefined;
+  await Promise.race([endReceived, new Promise((resolve) => (settle = setTimeout(resolve, ms)))]);
+  clearTimeout(settle);
+}
+
+/** The message that runs one attempt on a worker; its log lines and phases come back on `port`. */
+function attemptTask(
+  request: AttemptRequest,
+  port: MessagePort,
+  timeoutMs: number,
+  maxLogBytes: number,
+): AttemptTask {
+  return {
+    type: 'attempt',
+    port,
+    job: request.job,
+    batch: request.batch,
+    miniBatchIndex: request.miniBatchIndex,
+    attempt: request.attempt,
+    timeoutMs,
+    serializeRows: request.appendRows,
+    maxLogBytes,
+  };
+}
+
+/** The outcome of an attempt whose run() returned: its items counted against the results. */
+function succeededOutcome(
+  items: number,
+  result: Extract<AttemptResult, { ok: true }>,
+  timings: AttemptOutcome['timings'],
+): AttemptOutcome {
+  const counts = countResults(items, result.resultLength, result.failedItems.length);
+  const unattributedFailures = counts.failed - Math.min(result.failedItems.length, items);
+  return {
+    status: counts.status,
+    items,
+    succeeded: counts.succeeded,
+    failed: counts.failed,
+    rows: result.resultLength,
+    rowsText: result.rows,
+    ...(counts.failed > 0
+      ? {
+          message: capMessage(
+            `${counts.failed} of ${items} items failed` +
+              (result.failedItems.length ? ` (${result.failedItems.length} named by ctx.fail)` : '') +
+              (unattributedFailures ? `; run() returned ${result.resultLength} results` : ''),
+          ),
+        }
+      : {}),
+    retryable: true,
+    failedItems: result.failedItems,
+    unattributedFailures,
+    warnings: result.warnings,
+    log: '',
+    timings,
+  };
+}
+
 export class TaskPool {
   readonly modulePath: string;
   readonly maxConcurrency: number;
@@ -189,6 +249,8 @@ export class TaskPool {
     }
   }
 
+  // One attempt's lifecycle stays in one function: the port listener, the deadline timer, the piscina
+  // call and the outcome share its state (deadline, expired phase, worker id, log lines).
   private async execute(request: AttemptRequest): Promise<AttemptOutcome> {
     const items = batchSize(request.batch);
     const started = performance.now();
@@ -228,17 +290,7 @@ export class TaskPool {
       }
     });
 
-    const task: AttemptTask = {
-      type: 'attempt',
-      port: channel.port2,
-      job: request.job,
-      batch: request.batch,
-      miniBatchIndex: request.miniBatchIndex,
-      attempt: request.attempt,
-      timeoutMs,
-      serializeRows: request.appendRows,
-      maxLogBytes: this.maxLogBytes,
-    };
+    const task = attemptTask(request, channel.port2, timeoutMs, this.maxLogBytes);
     let result: AttemptResult | undefined;
     let crash: unknown;
     try {
@@ -253,12 +305,7 @@ export class TaskPool {
       clearTimeout(deadline);
     }
     // Lines sent just before the end (or before a terminated worker died) may still be in flight.
-    let settle: NodeJS.Timeout | undefined;
-    await Promise.race([
-      endReceived,
-      new Promise((resolve) => (settle = setTimeout(resolve, result ? 1000 : 50))),
-    ]);
-    clearTimeout(settle);
+    await endOrTimeout(endReceived, result ? 1000 : 50);
     channel.port1.close();
 
     const queuedMs = (phaseAt ?? performance.now()) - started;
@@ -293,56 +340,25 @@ export class TaskPool {
     workerId = result.workerId;
     const workerTimings = timings(result.initMs, result.runMs);
     if (result.initRan) this.consecutiveInitFailures = 0;
-    if (!result.ok) {
-      if (result.code === 'TASK_BROKEN') {
-        this.brokenMessage = capMessage(result.message);
-        return withLog({
-          ...failure(result.code, result.message, false),
-          warnings: result.warnings,
-          timings: workerTimings,
-        });
-      }
-      // Deterministic: the blob stays changed, so a retry would fail the same way.
-      if (result.code === 'INPUT_CHANGED')
-        return withLog({
-          ...failure(result.code, result.message, false),
-          warnings: result.warnings,
-          timings: workerTimings,
-        });
-      if (result.code === 'TASK_INIT_FAILED')
-        return withLog(this.initFailed(failure, result.message, workerTimings));
-      return withLog({
-        ...failure(result.code, result.message),
-        warnings: result.warnings,
-        timings: workerTimings,
-      });
-    }
+    if (!result.ok) return withLog(this.failedResultOutcome(result, failure, workerTimings));
+    return withLog(succeededOutcome(items, result, workerTimings));
+  }
 
-    const counts = countResults(items, result.resultLength, result.failedItems.length);
-    const unattributedFailures = counts.failed - Math.min(result.failedItems.length, items);
-    return withLog({
-      status: counts.status,
-      items,
-      succeeded: counts.succeeded,
-      failed: counts.failed,
-      rows: result.resultLength,
-      rowsText: result.rows,
-      ...(counts.failed > 0
-        ? {
-            message: capMessage(
-              `${counts.failed} of ${items} items failed` +
-                (result.failedItems.length ? ` (${result.failedItems.length} named by ctx.fail)` : '') +
-                (unattributedFailures ? `; run() returned ${result.resultLength} results` : ''),
-            ),
-          }
-        : {}),
-      retryable: true,
-      failedItems: result.failedItems,
-      unattributedFailures,
-      warnings: result.warnings,
-      log: '',
-      timings: workerTimings,
-    });
+  /** The outcome of an attempt whose task code failed: init() or run() threw, or run() returned a bad result. */
+  private failedResultOutcome(
+    result: Extract<AttemptResult, { ok: false }>,
+    failure: (code: string, message: string, retryable?: boolean) => AttemptOutcome,
+    timings: AttemptOutcome['timings'],
+  ): AttemptOutcome {
+    if (result.code === 'TASK_BROKEN') {
+      this.brokenMessage = capMessage(result.message);
+      return { ...failure(result.code, result.message, false), warnings: result.warnings, timings };
+    }
+    // Deterministic: the blob stays changed, so a retry would fail the same way.
+    if (result.code === 'INPUT_CHANGED')
+      return { ...failure(result.code, result.message, false), warnings: result.warnings, timings };
+    if (result.code === 'TASK_INIT_FAILED') return this.initFailed(failure, result.message, timings);
+    return { ...failure(result.code, result.message), warnings: result.warnings, timings };
   }
 
   private initFailed(

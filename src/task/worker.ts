@@ -353,13 +353,7 @@ async function runOnce(
 ): Promise<AttemptResult> {
   const changed = new Set<string>();
   const items = buildItems(task.batch, changed);
-  const positions = new Map<unknown, number>();
-  items.forEach((item, position) => {
-    positions.set(item, position);
-    if (task.batch.kind === 'files' && !positions.has((item as FileHandle).name)) {
-      positions.set((item as FileHandle).name, position);
-    }
-  });
+  const positions = itemPositions(task.batch, items);
   const failed = new Map<number, FailedItem>();
   const controller = new AbortController();
   const context: MiniBatchContext = {
@@ -406,15 +400,39 @@ async function runOnce(
   if (controller.signal.aborted) return timedOut(task, base);
   // Even if run() caught the error, what it computed mixed in nothing it should have read.
   if (changed.size > 0) return inputChanged(base, changed, attemptLog);
+  return returnedResult(task, result, items.length, failed, attemptLog, base);
+}
+
+/** The position of each item of the mini-batch, by the item and, for files, by its name: what ctx.fail() takes. */
+function itemPositions(batch: BatchData, items: unknown[]): Map<unknown, number> {
+  const positions = new Map<unknown, number>();
+  items.forEach((item, position) => {
+    positions.set(item, position);
+    if (batch.kind === 'files' && !positions.has((item as FileHandle).name)) {
+      positions.set((item as FileHandle).name, position);
+    }
+  });
+  return positions;
+}
+
+/** The result of a run() that returned: its value checked (an array) and serialized as rows if asked. */
+function returnedResult(
+  task: AttemptTask,
+  result: unknown,
+  itemCount: number,
+  failed: Map<number, FailedItem>,
+  attemptLog: AttemptLog,
+  base: { workerId: string; initRan: boolean; initMs: number; runMs: number; warnings: string[] },
+): AttemptResult {
   if (!Array.isArray(result)) {
     const message = `run() returned ${typeName(result)}: it must return an array with one element per succeeded item`;
     attemptLog.logger.error(message);
     return { ...base, ok: false, code: 'TASK_BAD_RESULT', message };
   }
   const values = result as unknown[];
-  if (values.length > items.length) {
+  if (values.length > itemCount) {
     attemptLog.warn(
-      `run() returned ${values.length} results for ${items.length} items: succeeded items are capped at ${items.length}; every result is still written`,
+      `run() returned ${values.length} results for ${itemCount} items: succeeded items are capped at ${itemCount}; every result is still written`,
     );
   }
   let rows = '';

@@ -92,8 +92,52 @@ export async function runSchedules(
     failed: [],
   };
 
+  const { records, candidates } = await listScheduleBlobs(store, container);
+  const { schedules, rejections } = await readSchedules(services, candidates, tick, options.log);
+  tick.schedules = schedules.length + rejections.length;
+
+  for (const schedule of schedules) {
+    await startDueJobs(client, services, schedule, { from, now, maxCatchUp }, tick, rejections, options.log);
+  }
+
+  await reconcileRejectionRecords(services, {
+    rejections,
+    records,
+    current: new Map(schedules.map((schedule) => [schedule.name, schedule.version])),
+    unread: new Set(tick.failed.map((failure) => failure.schedule)),
+    tick,
+    now,
+    log: options.log,
+  });
+
+  if (tick.failed.length > 0) throw new ScheduleRunError(tick.failed);
+  return tick;
+}
+
+interface Rejection {
+  name: string;
+  version: string;
+  origin: string;
+  error: ScheduleValidationError;
+}
+
+interface ScheduleBlob {
+  name: string;
+  blobName: string;
+  etag: string;
+  lastModified: Date;
+}
+
+/**
+ * Lists the schedules container: the schedule blobs, and the rejection records by schedule name with the
+ * version each describes. Parsed blobs that are gone are forgotten.
+ */
+async function listScheduleBlobs(
+  store: AppServices['store'],
+  container: string,
+): Promise<{ records: Map<string, string | undefined>; candidates: ScheduleBlob[] }> {
   const records = new Map<string, string | undefined>();
-  const candidates: { name: string; blobName: string; etag: string; lastModified: Date }[] = [];
+  const candidates: ScheduleBlob[] = [];
   await store.ensureContainer(container);
   for await (const blob of store.list(container, '', { includeMetadata: true })) {
     if (blob.name.startsWith(REJECTED_PREFIX)) {
@@ -115,13 +159,28 @@ export async function runSchedules(
   const listed = new Set(candidates.map((candidate) => `${container}/${candidate.blobName}`));
   for (const key of parsedBlobs.keys())
     if (key.startsWith(`${container}/`) && !listed.has(key)) parsedBlobs.delete(key);
+  return { records, candidates };
+}
 
+/**
+ * The tick's schedules: the blobs (parsed again only when their etag changed), then the entries of the
+ * setting that no blob of the same name overrides. Bad ones come back as rejections; a blob that could
+ * not be read is a failure of the tick.
+ */
+async function readSchedules(
+  services: AppServices,
+  candidates: ScheduleBlob[],
+  tick: ScheduleTick,
+  log: TriggerLog | undefined,
+): Promise<{ schedules: Schedule[]; rejections: Rejection[] }> {
+  const { store } = services;
+  const container = services.containers.schedules;
   const schedules: Schedule[] = [];
   const rejections: Rejection[] = [];
   const seen = new Set<string>();
   for (const candidate of candidates) {
     if (seen.has(candidate.name)) {
-      options.log?.warn(
+      log?.warn(
         `Schedule '${candidate.name}' is declared twice; ${container}/${candidate.blobName} is ignored.`,
       );
       continue;
@@ -157,7 +216,7 @@ export async function runSchedules(
   }
   for (const schedule of fromSettings.schedules) {
     if (seen.has(schedule.name)) {
-      options.log?.warn(
+      log?.warn(
         `Schedule '${schedule.name}' is declared both as a blob and in ${SETTINGS_SOURCE}; the blob wins.`,
       );
       continue;
@@ -165,91 +224,85 @@ export async function runSchedules(
     seen.add(schedule.name);
     schedules.push(schedule);
   }
-  tick.schedules = schedules.length + rejections.length;
+  return { schedules, rejections };
+}
 
-  for (const schedule of schedules) {
-    const windowStart = schedule.activeFrom && schedule.activeFrom > from ? schedule.activeFrom : from;
-    const due = dueOccurrences(schedule.cron, windowStart, now, maxCatchUp, schedule.timeZone);
-    if (due.truncated) {
-      tick.truncated.push(schedule.name);
-      options.log?.warn(
-        `Schedule '${schedule.name}' missed more than ${maxCatchUp} occurrences since ${windowStart.toISOString()}; only the latest ${maxCatchUp} start jobs.`,
-      );
-    }
-    try {
-      // A job_blob is read once per tick, and only when an occurrence still has to start.
-      let spec: unknown = 'spec' in schedule.job ? schedule.job.spec : undefined;
-      for (const occurrence of due.occurrences) {
-        const jobId = scheduleJobId(schedule.name, occurrence);
-        if (await jobExists(client, jobId)) {
-          tick.jobs.push({
-            schedule: schedule.name,
-            occurrence: occurrence.toISOString(),
-            jobId,
-            created: false,
-          });
-          continue;
-        }
-        if (spec === undefined && 'blob' in schedule.job)
-          spec = await readJobBlob(services, schedule, schedule.job.blob);
-        const submitted = await submitJob(client, services, {
-          spec,
-          jobId,
-          source: `from schedule '${schedule.name}' (${schedule.origin})`,
-          defaultName: defaultJobName(schedule.name),
-        });
+/**
+ * Submits the occurrences of one schedule due in the tick's window (those an earlier tick started are
+ * listed, not submitted again). A job the spec checks refuse rejects the schedule; another error is a
+ * failure of the tick.
+ */
+async function startDueJobs(
+  client: DurableClient,
+  services: AppServices,
+  schedule: Schedule,
+  window: { from: Date; now: Date; maxCatchUp: number },
+  tick: ScheduleTick,
+  rejections: Rejection[],
+  log: TriggerLog | undefined,
+): Promise<void> {
+  const { from, now, maxCatchUp } = window;
+  const windowStart = schedule.activeFrom && schedule.activeFrom > from ? schedule.activeFrom : from;
+  const due = dueOccurrences(schedule.cron, windowStart, now, maxCatchUp, schedule.timeZone);
+  if (due.truncated) {
+    tick.truncated.push(schedule.name);
+    log?.warn(
+      `Schedule '${schedule.name}' missed more than ${maxCatchUp} occurrences since ${windowStart.toISOString()}; only the latest ${maxCatchUp} start jobs.`,
+    );
+  }
+  try {
+    // A job_blob is read once per tick, and only when an occurrence still has to start.
+    let spec: unknown = 'spec' in schedule.job ? schedule.job.spec : undefined;
+    for (const occurrence of due.occurrences) {
+      const jobId = scheduleJobId(schedule.name, occurrence);
+      if (await jobExists(client, jobId)) {
         tick.jobs.push({
           schedule: schedule.name,
           occurrence: occurrence.toISOString(),
           jobId,
-          created: submitted.created,
+          created: false,
         });
-        if (submitted.created) {
-          options.log?.log(
-            `Started job '${jobId}' for the ${occurrence.toISOString()} occurrence of schedule '${schedule.name}'.`,
-          );
-        }
+        continue;
       }
-    } catch (error) {
-      // A job the spec checks refuse at submission (a missing task module, say) rejects the schedule too.
-      const problem = error instanceof ScheduleValidationError ? undefined : userInputIssues(error);
-      const invalid = problem
-        ? new ScheduleValidationError(schedule.name, prefixed(problem.issues, 'job'), `in ${schedule.origin}`)
-        : error instanceof ScheduleValidationError
-          ? error
-          : undefined;
-      if (invalid) {
-        rejections.push({
-          name: schedule.name,
-          version: schedule.version,
-          origin: schedule.origin,
-          error: invalid,
-        });
-      } else {
-        tick.failed.push({ schedule: schedule.name, message: (error as Error).message });
+      if (spec === undefined && 'blob' in schedule.job)
+        spec = await readJobBlob(services, schedule, schedule.job.blob);
+      const submitted = await submitJob(client, services, {
+        spec,
+        jobId,
+        source: `from schedule '${schedule.name}' (${schedule.origin})`,
+        defaultName: defaultJobName(schedule.name),
+      });
+      tick.jobs.push({
+        schedule: schedule.name,
+        occurrence: occurrence.toISOString(),
+        jobId,
+        created: submitted.created,
+      });
+      if (submitted.created) {
+        log?.log(
+          `Started job '${jobId}' for the ${occurrence.toISOString()} occurrence of schedule '${schedule.name}'.`,
+        );
       }
     }
+  } catch (error) {
+    // A job the spec checks refuse at submission (a missing task module, say) rejects the schedule too.
+    const problem = error instanceof ScheduleValidationError ? undefined : userInputIssues(error);
+    const invalid = problem
+      ? new ScheduleValidationError(schedule.name, prefixed(problem.issues, 'job'), `in ${schedule.origin}`)
+      : error instanceof ScheduleValidationError
+        ? error
+        : undefined;
+    if (invalid) {
+      rejections.push({
+        name: schedule.name,
+        version: schedule.version,
+        origin: schedule.origin,
+        error: invalid,
+      });
+    } else {
+      tick.failed.push({ schedule: schedule.name, message: (error as Error).message });
+    }
   }
-
-  await reconcileRejectionRecords(services, {
-    rejections,
-    records,
-    current: new Map(schedules.map((schedule) => [schedule.name, schedule.version])),
-    unread: new Set(tick.failed.map((failure) => failure.schedule)),
-    tick,
-    now,
-    log: options.log,
-  });
-
-  if (tick.failed.length > 0) throw new ScheduleRunError(tick.failed);
-  return tick;
-}
-
-interface Rejection {
-  name: string;
-  version: string;
-  origin: string;
-  error: ScheduleValidationError;
 }
 
 /**
