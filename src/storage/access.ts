@@ -197,7 +197,8 @@ export class AccessPolicy {
     const account = normalizeAccount(location.accountUrl);
     const reserved = this.reservedReason({ accountUrl: account, container: location.container });
     if (reserved) return `'${location.container}' is ${reserved}; jobs never read or write it`;
-    const prefix = trimPrefix(location.prefix);
+    // Only trailing slashes go: a leading one is part of the blob name ('/public' is not under 'public').
+    const prefix = location.prefix.replace(/\/+$/, '');
     const places = mode === 'read' ? this.readable : this.writable;
     const inside = places.some(
       (place) =>

@@ -134,6 +134,15 @@ describe('confinement of data paths', () => {
     expect(accepted).toBeGreaterThan(100);
   });
 
+  it('a leading slash is part of the blob name: shared//public is not the place shared/public', () => {
+    const location = resolveInputLocation('shared//public', { accountUrl: store.accountUrl });
+    expect(location.prefix).toBe('/public');
+    expect(access.problem(location, 'read')).toMatch(/is not a place jobs may read/);
+    expect(
+      access.problem(resolveInputLocation('shared/public/', { accountUrl: store.accountUrl }), 'read'),
+    ).toBe(undefined);
+  });
+
   it('the store refuses any blob name that would resolve to another path', () => {
     fc.assert(
       fc.property(somePath, (name) => {
