@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentConnectionString } from './connectionString';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentEndpoints } from './connectionString';
 import { LokiLinesAdapter } from './lokiLines';
 
 export { DEV_ACCOUNT, DEV_ACCOUNT_KEY };
@@ -185,18 +185,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   await Promise.all(servers.map((server) => server.start()));
   lookUpBlobsByName(blob);
 
-  const endpoint = (server: AzuriteServer): string => `${server.getHttpServerAddress()}/${DEV_ACCOUNT}`;
-  const blobEndpoint = endpoint(blob);
-  const queueEndpoint = endpoint(queue);
-  const tableEndpoint = endpoint(table);
   return {
-    blobEndpoint,
-    queueEndpoint,
-    tableEndpoint,
-    connectionString: developmentConnectionString({
-      blob: blobEndpoint,
-      queue: queueEndpoint,
-      table: tableEndpoint,
+    ...developmentEndpoints({
+      blob: blob.getHttpServerAddress(),
+      queue: queue.getHttpServerAddress(),
+      table: table.getHttpServerAddress(),
     }),
     async stop() {
       await Promise.all(servers.map((server) => server.close()));

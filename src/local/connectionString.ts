@@ -24,6 +24,28 @@ export function developmentConnectionString(endpoints: {
   );
 }
 
+/** The development account's endpoints on an emulator whose services answer at these origins. */
+export function developmentEndpoints(origins: { blob: string; queue: string; table: string }): {
+  blobEndpoint: string;
+  queueEndpoint: string;
+  tableEndpoint: string;
+  connectionString: string;
+} {
+  const blobEndpoint = `${origins.blob}/${DEV_ACCOUNT}`;
+  const queueEndpoint = `${origins.queue}/${DEV_ACCOUNT}`;
+  const tableEndpoint = `${origins.table}/${DEV_ACCOUNT}`;
+  return {
+    blobEndpoint,
+    queueEndpoint,
+    tableEndpoint,
+    connectionString: developmentConnectionString({
+      blob: blobEndpoint,
+      queue: queueEndpoint,
+      table: tableEndpoint,
+    }),
+  };
+}
+
 /** The `Key=value` fields of a connection string by lower-cased key (values may contain '='). */
 export function parseConnectionString(connectionString: string): Map<string, string> {
   const fields = new Map<string, string>();

@@ -5,7 +5,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
-import { DEV_ACCOUNT, developmentConnectionString } from './connectionString';
+import { developmentEndpoints } from './connectionString';
 import { LocalHostError } from './errors';
 import type { LogLine } from './types';
 
@@ -127,18 +127,12 @@ export function connectionStringFor(
   host: string,
   ports: StoragePorts,
 ): Omit<LocalStorage, 'origin' | 'stop'> {
-  const blobEndpoint = `http://${host}:${ports.blob}/${DEV_ACCOUNT}`;
-  const queueEndpoint = `http://${host}:${ports.queue}/${DEV_ACCOUNT}`;
-  const tableEndpoint = `http://${host}:${ports.table}/${DEV_ACCOUNT}`;
   return {
     ports,
-    blobEndpoint,
-    queueEndpoint,
-    tableEndpoint,
-    connectionString: developmentConnectionString({
-      blob: blobEndpoint,
-      queue: queueEndpoint,
-      table: tableEndpoint,
+    ...developmentEndpoints({
+      blob: `http://${host}:${ports.blob}`,
+      queue: `http://${host}:${ports.queue}`,
+      table: `http://${host}:${ports.table}`,
     }),
   };
 }
