@@ -5,9 +5,8 @@
 // Baseline, side by side: the same activity handler called directly in a loop (no engine, no history),
 // so the ratio shows what orchestration (history, replay, journal) costs per activity.
 const { spawnSync } = require('node:child_process');
-const fs = require('node:fs');
-const os = require('node:os');
 const path = require('node:path');
+const { startHost } = require('./support');
 
 const appDir = path.join(__dirname, '..', 'test', 'fixtures', 'conformance-app');
 const scenarios = {
@@ -25,16 +24,7 @@ const scenarios = {
 
 async function runScenario(key) {
   const scenario = scenarios[key];
-  const { startLocalHost } = require('../dist/src/local');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-local-host-'));
-  const host = await startLocalHost({
-    appDir,
-    port: 0,
-    dataDir,
-    storage: 'memory',
-    quiet: true,
-    pollIntervalMs: 600_000,
-  });
+  const { host, stop } = await startHost(appDir);
   let peakRss = 0;
   let peakHeap = 0;
   const sample = () => {
@@ -60,8 +50,7 @@ async function runScenario(key) {
   clearInterval(sampler);
   sample();
   const after = host.stats();
-  await host.stop();
-  fs.rmSync(dataDir, { recursive: true, force: true });
+  await stop();
   if (status.runtimeStatus !== 'Completed')
     throw new Error(`${key}: ${status.runtimeStatus} ${JSON.stringify(status.output)}`);
 

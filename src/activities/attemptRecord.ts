@@ -39,9 +39,13 @@ export type AttemptRecord = z.infer<typeof attemptRecordSchema>;
 
 const attemptKey = (index: number, attempt: number): string => `${index}/${attempt}`;
 
-/** Lines of records; a torn last line (a write cut short) is left out, the others must parse. */
-function parseRecords(text: string, name: string): AttemptRecord[] {
+/**
+ * The records in `text`, a line each, and what follows its last newline: a line still being appended
+ * (or torn by a crash), which is left out. Every complete line must parse.
+ */
+export function readRecordLines(text: string, name: string): { records: AttemptRecord[]; partial: string } {
   const lines = text.split('\n');
+  const partial = lines.pop() ?? '';
   const records: AttemptRecord[] = [];
   for (const [n, line] of lines.entries()) {
     if (line.trim() === '') continue;
@@ -49,12 +53,11 @@ function parseRecords(text: string, name: string): AttemptRecord[] {
     try {
       value = JSON.parse(line);
     } catch (error) {
-      if (n === lines.length - 1) break;
       throw new Error(`${name} line ${n + 1} is not JSON: ${(error as Error).message}`);
     }
     records.push(attemptRecordSchema.parse(value));
   }
-  return records;
+  return { records, partial };
 }
 
 /**
@@ -88,7 +91,7 @@ export class GroupRecords {
     if (created) return recorded;
     const bytes = await this.store.read(this.logsContainer, this.name);
     this.length = bytes.length;
-    for (const record of parseRecords(bytes.toString('utf8'), this.name)) {
+    for (const record of readRecordLines(bytes.toString('utf8'), this.name).records) {
       recorded.set(attemptKey(record.receipt.index, record.receipt.attempt), record);
     }
     return recorded;
@@ -154,7 +157,7 @@ export async function* listAttemptRecordPages(
     }
     folder = blobFolder;
     const text = (await store.read(logsContainer, blob.name)).toString('utf8');
-    for (const record of parseRecords(text, blob.name)) {
+    for (const record of readRecordLines(text, blob.name).records) {
       shard.set(attemptKey(record.receipt.index, record.receipt.attempt), record);
     }
   }

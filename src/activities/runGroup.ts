@@ -15,7 +15,7 @@ import {
   tallyStop,
   workOf,
 } from '../orchestration/groupTally';
-import { groupBudgetMs, receiptForFault, retryDelayMs } from '../orchestration/progress';
+import { groupBudgetMs, nextStep, receiptForFault, retryDelayMs } from '../orchestration/progress';
 import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../job/limits';
 import { jobFolder } from '../storage/layout';
 import { GroupRecords, type AttemptRecord } from './attemptRecord';
@@ -28,7 +28,7 @@ const APPEND_INTERVAL_MS = 1000;
 const SLOW_ATTEMPT_MS = 200;
 
 export interface RunGroupOptions {
-  /** How often a running group looks for a stop request; default one second. */
+  /** How often a running group looks for a stop request; default 200 ms. */
   stopPollMs?: number;
   /** The app's functionTimeout (host.json) when not the deployed one; tests set it. */
   functionTimeout?: string;
@@ -56,8 +56,8 @@ export async function runMiniBatchGroup(
   const input = runGroupInputSchema.parse(raw);
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
+  // Read from the logs container, so it exists for the records below.
   const record = await cachedJobRecord(store, logsContainer, input.jobId);
-  await store.ensureContainer(logsContainer);
   const records = new GroupRecords(store, logsContainer, input.jobId, input.shard, input.group);
   const recorded = await records.open();
   const stop = new StopWatch(deps, folder.stopRequest, options.stopPollMs ?? 200);
@@ -90,12 +90,11 @@ class GroupRun {
   private tally = emptyTally();
   private readonly started = performance.now();
   private readonly fresh: Iterator<{ index: number; attempt: number }>;
-  private freshDone = false;
   private readonly retries: RetryDue[] = [];
   /** Start times of the attempts running now, by mini-batch. */
   private readonly running = new Map<number, number>();
-  private startedCount = 0;
   private lastEnd: number;
+  private lastAppend: number;
   private stalled = false;
 
   constructor(
@@ -110,6 +109,7 @@ class GroupRun {
   ) {
     this.fresh = workOf(input.runs);
     this.lastEnd = this.started;
+    this.lastAppend = this.started;
   }
 
   async run(): Promise<GroupResult> {
@@ -120,7 +120,7 @@ class GroupRun {
       this.stopStallWatch();
     }
     await this.context.records.flush();
-    const notStarted = runsOf(this.freshDone ? [] : remaining(this.fresh));
+    const notStarted = runsOf(remaining(this.fresh));
     return groupResultSchema.parse({
       ...this.tally,
       ...(this.stalled ? { stalled: true } : {}),
@@ -154,13 +154,9 @@ class GroupRun {
       this.tally = tallyRetryTaken(this.tally, retry!.index);
       return retry;
     }
-    if (this.freshDone || retriesAtRisk(this.tally, this.input.budget)) return undefined;
+    if (retriesAtRisk(this.tally, this.input.budget)) return undefined;
     const next = this.fresh.next();
-    if (next.done) {
-      this.freshDone = true;
-      return undefined;
-    }
-    return next.value;
+    return next.done ? undefined : next.value;
   }
 
   /**
@@ -169,17 +165,21 @@ class GroupRun {
    */
   private budgetMs(): number {
     const { counters } = this.tally;
-    const ended = counters.scheduled + counters.retried - this.running.size;
+    const ended = this.startedCount() - this.running.size;
     if (ended <= 0) return this.input.budgetMs;
     const measured = groupBudgetMs(counters.busyMs / ended, this.input.progressUpdateTimeoutSeconds);
     return Math.max(this.input.budgetMs, measured);
+  }
+
+  private startedCount(): number {
+    return this.tally.counters.scheduled + this.tally.counters.retried;
   }
 
   /** Whether an attempt may start at `at` (performance.now() time). */
   private mayStart(at: number): boolean {
     const elapsed = at - this.started;
     // The first wave always starts; later ones only while they can still finish within functionTimeout.
-    if (this.startedCount >= this.input.width && elapsed >= this.context.cutoffMs) return false;
+    if (this.startedCount() >= this.input.width && elapsed >= this.context.cutoffMs) return false;
     const budgetMs = this.budgetMs();
     if (elapsed < budgetMs) return true;
     for (const startedAt of this.running.values()) {
@@ -190,7 +190,6 @@ class GroupRun {
 
   private async attempt(index: number, attempt: number): Promise<void> {
     this.tally = tallyStart(this.tally, attempt);
-    this.startedCount += 1;
     this.running.set(index, performance.now());
     const { record, fresh } = await runOne(
       this.deps,
@@ -204,9 +203,8 @@ class GroupRun {
     this.lastEnd = performance.now();
     if (this.stalled) return; // given up on: not counted, not recorded (finalize shows it not run)
     if (fresh) this.record(record);
-    const before = this.tally.retries.length;
     this.tally = tallyAttempt(this.tally, receipt, this.input.maxRetries);
-    if (this.tally.retries.length > before) {
+    if (nextStep(receipt, this.input.maxRetries).kind === 'retry') {
       const delay = retryDelayMs(this.input.jobId, index, attempt + 1, this.input.retryBaseDelayMs);
       this.retries.push({ index, attempt: attempt + 1, dueAt: this.lastEnd + delay });
     }
@@ -230,8 +228,6 @@ class GroupRun {
       records.flush().catch(() => undefined);
     }
   }
-
-  private lastAppend = performance.now();
 
   /** Resolves when attempts are running and none has ended for progress_update_timeout. */
   private stallWatch(): Promise<void> {

@@ -1,4 +1,4 @@
-import { attemptRecordSchema } from '../activities/attemptRecord';
+import { readRecordLines } from '../activities/attemptRecord';
 import { emptyTally, tallyAttempt, tallyStart, type GroupTally } from '../orchestration/groupTally';
 import type { Counters } from '../orchestration/progress';
 import type { BlobStore } from '../storage/blobStore';
@@ -36,15 +36,10 @@ export class GroupProgress {
       .read(this.logsContainer, name, { start: known.bytes })
       .catch(() => undefined);
     if (!more || more.length === 0) return known.tally.counters;
-    const text = known.partial + more.toString('utf8');
-    const lines = text.split('\n');
-    const partial = lines.pop() ?? '';
+    const { records, partial } = readRecordLines(known.partial + more.toString('utf8'), name);
     let tally = known.tally;
-    for (const line of lines) {
-      if (line.trim() === '') continue;
-      const { receipt } = attemptRecordSchema.parse(JSON.parse(line));
+    for (const { receipt } of records)
       tally = tallyAttempt(tallyStart(tally, receipt.attempt), receipt, maxRetries);
-    }
     this.files.delete(name);
     this.files.set(name, { bytes: known.bytes + more.length, partial, tally });
     if (this.files.size > FOLLOWED) this.files.delete(this.files.keys().next().value!);

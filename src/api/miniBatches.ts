@@ -4,6 +4,7 @@ import { readJobRecord, type JobRecord } from '../activities/jobRecord';
 import { manifestEntries } from '../activities/manifest';
 import { JobNotFoundError, MiniBatchReportError } from '../errors';
 import { nextStep, type FirstError } from '../orchestration/progress';
+import { failureCode } from '../orchestration/groupTally';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
 import {
@@ -23,10 +24,6 @@ export const MAX_GRID_CELLS = 2000;
 export const EXAMPLES_PER_CODE = 3;
 /** Final failures looked at for a bad-records log (one blob read each), besides the examples. */
 export const BAD_RECORDS_CHECKED = 20;
-
-/** The code a failure is grouped under when its receipt has none (the shard records the same). */
-const codeOf = (receipt: MiniBatchReceipt): string =>
-  receipt.code ?? (receipt.status === 'partial' ? 'TASK_PARTIAL_RESULT' : 'TASK_FAILED');
 
 const stateCode = (state: MiniBatchState): number => MINI_BATCH_STATES.indexOf(state);
 const EARLIER = stateCode('earlier');
@@ -113,7 +110,7 @@ export class MiniBatchTally {
     this.states[last.index] = stateCode(state);
     if (state !== 'partial' && state !== 'failed') return;
     this.failures += 1;
-    const code = codeOf(last);
+    const code = failureCode(last);
     const group = this.groups.get(code) ?? { count: 0, examples: [] };
     group.count += 1;
     if (group.examples.length < EXAMPLES_PER_CODE) {

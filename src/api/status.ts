@@ -59,14 +59,12 @@ export async function toView(
   const outcome = jobOutcomeSchema.safeParse(status.output);
   const runtime = String(status.runtimeStatus);
   let counters = live.success ? live.data.counters : emptyCounters();
-  if (live.success && !outcome.success && options.liveCounters !== false)
-    counters = await withRunningShards(
-      client,
-      status.instanceId,
-      counters,
-      live.data.shards,
-      options.progress ?? defaultProgress(),
-    );
+  if (live.success && !outcome.success && options.liveCounters !== false) {
+    const reader = options.progress ?? defaultProgress();
+    const progress =
+      reader && input.success ? { reader, maxRetries: input.data.job.settings.maxRetries } : undefined;
+    counters = await withRunningShards(client, status.instanceId, counters, live.data.shards, progress);
+  }
   const view: JobView = {
     id: status.instanceId,
     name: input.success ? input.data.job.name : status.instanceId,
@@ -103,7 +101,8 @@ async function withRunningShards(
   jobId: string,
   counters: Counters,
   shards: number[],
-  progress: GroupProgress | undefined,
+  /** Reads the running group calls' records; their retries count as final past the job's max_retries. */
+  progress: { reader: GroupProgress; maxRetries: number } | undefined,
 ): Promise<Counters> {
   let total = counters;
   for (const shard of shards) {
@@ -113,9 +112,9 @@ async function withRunningShards(
       );
       if (!parsed.success) continue;
       total = addCounters(total, { ...parsed.data.counters, miniBatches: 0 });
-      const { group, maxRetries } = parsed.data;
-      if (progress && group !== undefined && maxRetries !== undefined) {
-        const running = await progress.counters(jobId, shard, group, maxRetries);
+      const { group } = parsed.data;
+      if (progress && group !== undefined) {
+        const running = await progress.reader.counters(jobId, shard, group, progress.maxRetries);
         total = addCounters(total, { ...running, miniBatches: 0 });
       }
     } catch {

@@ -87,23 +87,15 @@ export function renderStatusPage(view: JobView, options: StatusPageOptions = {})
       .map((name) => `<li><a href="${escape(fileHref(kind, name))}">${escape(name)}</a></li>`)
       .join('')}</ul>`;
 
-  const userLogsPrefix = `${jobFolder(view.id).root}user/`;
+  const folder = jobFolder(view.id);
+  const userLogsPrefix = `${folder.root}user/`;
+  /** A link to a file under the job's user logs, once the job has them (after it ended). */
+  const userLogHref = (name: string): string | undefined =>
+    view.log_files.user_logs ? fileHref('logs', 'user_logs', name.slice(userLogsPrefix.length)) : undefined;
   const attemptLogHref = (index: number, attempt: number): string | undefined =>
-    view.log_files.user_logs
-      ? fileHref(
-          'logs',
-          'user_logs',
-          jobFolder(view.id).attemptLog(index, attempt).slice(userLogsPrefix.length),
-        )
-      : undefined;
+    userLogHref(folder.attemptLog(index, attempt));
   const badRecordsHref = (index: number, attempt: number): string | undefined =>
-    view.log_files.user_logs
-      ? fileHref(
-          'logs',
-          'user_logs',
-          jobFolder(view.id).badRecords(index, attempt).slice(userLogsPrefix.length),
-        )
-      : undefined;
+    userLogHref(folder.badRecords(index, attempt));
   const failures = report
     ? renderFailureGroups(report.failures.groups, attemptLogHref, badRecordsHref)
     : renderFirstFailures(view, attemptLogHref);

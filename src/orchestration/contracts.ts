@@ -114,7 +114,6 @@ export const shardStatusSchema = z.object({
   counters: countersSchema,
   inFlight: z.number().int(),
   group: z.number().int().nonnegative().optional(),
-  maxRetries: z.number().int().nonnegative().optional(),
 });
 export type ShardStatus = z.infer<typeof shardStatusSchema>;
 

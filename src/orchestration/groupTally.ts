@@ -85,11 +85,16 @@ export function tallyRetryTaken(tally: GroupTally, index: number): GroupTally {
   return { ...tally, retries: tally.retries.filter((receipt) => receipt.index !== index) };
 }
 
+/** The code a failure is known by when its receipt has none (a partial result, or a bare failure). */
+export function failureCode(receipt: MiniBatchReceipt): string {
+  return receipt.code ?? (receipt.status === 'partial' ? 'TASK_PARTIAL_RESULT' : 'TASK_FAILED');
+}
+
 export function firstError(receipt: MiniBatchReceipt): GroupTally['errors'][number] {
   return {
     index: receipt.index,
     attempt: receipt.attempt,
-    code: receipt.code ?? (receipt.status === 'partial' ? 'TASK_PARTIAL_RESULT' : 'TASK_FAILED'),
+    code: failureCode(receipt),
     message:
       receipt.message ??
       (receipt.status === 'partial' ? `${receipt.failed} of ${receipt.items} items failed` : 'failed'),
