@@ -15,6 +15,7 @@ import {
 } from './contracts';
 import {
   emptyTally,
+  retriesAtRisk,
   runsLength,
   runsOf,
   splitRuns,
@@ -147,7 +148,7 @@ class ShardRun {
     this.context.df.setCustomStatus({
       counters: this.counters,
       inFlight: running ? runsLength(running.input.runs) : 0,
-      ...(running ? { group: running.input.group, maxRetries: this.input.settings.maxRetries } : {}),
+      ...(running ? { group: running.input.group } : {}),
     } satisfies ShardStatus);
   }
 
@@ -279,7 +280,16 @@ class ShardRun {
     const retryRuns = runsOf(
       due.map(({ receipt }) => ({ index: receipt.index, attempt: receipt.attempt + 1 })),
     );
-    const [take, rest] = splitRuns(this.fresh, Math.max(0, MAX_GROUP_MINI_BATCHES - runsLength(retryRuns)));
+    // As in a group: no fresh mini-batch while the retries waiting here could breach the failure budget.
+    const pending = {
+      counters: this.counters,
+      errors: [],
+      retries: this.waiting.map((entry) => entry.receipt),
+    };
+    const room = retriesAtRisk(pending, this.input.budget)
+      ? 0
+      : MAX_GROUP_MINI_BATCHES - runsLength(retryRuns);
+    const [take, rest] = splitRuns(this.fresh, Math.max(0, room));
     const runs = [...retryRuns, ...take];
     if (runs.length === 0) return undefined;
     this.waiting = this.waiting.filter((entry) => entry.dueAt > now);

@@ -202,6 +202,34 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4]);
   });
 
+  it('dispatches no fresh mini-batch while the retries it waits for could breach the failure budget', async () => {
+    // Even mini-batches fail on every attempt; one failed mini-batch is allowed. Once two failures wait for
+    // their retry, the shard waits for them instead of starting mini-batches 4 and on.
+    const w = world(
+      (input) => (input.index % 2 === 0 ? { result: failed(input.index, input.attempt) } : ok(input)),
+      2,
+    );
+    const result = await drive(
+      shardOrchestrator,
+      shardInput({
+        end: 10,
+        window: 1,
+        settings: settings({ maxRetries: 1 }),
+        budget: { items: null, miniBatches: 1 },
+      }),
+      w,
+    );
+    expect(w.calls.map((c) => `${c.index}/${c.attempt}`).sort()).toEqual([
+      '0/1',
+      '0/2',
+      '1/1',
+      '2/1',
+      '2/2',
+      '3/1',
+    ]);
+    expect((result.output as ShardResult).stop).toBe('budget');
+  });
+
   it('hands each group what is left of the failure budget', async () => {
     const w = world((input) => (input.index === 0 ? { result: failed(0, 1) } : ok(input)), 2);
     await drive(
