@@ -51,13 +51,18 @@ describe('in-process Azurite', () => {
       for (const [t, target] of targets.entries()) {
         for (const n of [0, 1, 2]) await target.stageBlock(id(n), Buffer.from(`${t}${n};`), 3);
       }
+      // Staging an id again replaces that blob's block only; an id of another length is refused, as in Azure.
+      await targets[2]!.stageBlock(id(1), Buffer.from('2x;'), 3);
+      await expect(
+        targets[1]!.stageBlock(Buffer.from('block-10').toString('base64'), Buffer.from('no'), 2),
+      ).rejects.toMatchObject({ statusCode: 400 });
       await targets[0]!.commitBlockList([id(2), id(0)]);
       await targets[1]!.commitBlockList([id(1)]);
       await targets[2]!.commitBlockList([id(0), id(1), id(2)]);
       const texts = await Promise.all(
         targets.map(async (target) => (await target.downloadToBuffer()).toString()),
       );
-      expect(texts).toEqual(['02;00;', '11;', '20;21;22;']);
+      expect(texts).toEqual(['02;00;', '11;', '20;2x;22;']);
       const listed = await targets[0]!.getBlockList('all');
       expect(listed.committedBlocks?.map((block) => block.name)).toEqual([id(2), id(0)]);
     } finally {
