@@ -35,6 +35,14 @@ export const TaskFailureCodes = {
   workerCrashed: 'TASK_WORKER_CRASHED',
 } as const;
 
+/**
+ * Each warm worker has its own V8 heap, and V8 lets an idle worker's young generation stay at the size
+ * its busiest moment reached (up to 48 MiB on a 64-bit machine). With 16 workers that alone was about
+ * 130 MiB of the host's RSS at 100,000 no-op mini-batches; 16 MiB keeps allocation-heavy tasks within a
+ * few percent of the default (bench/worker-heap.js, bench/RESULTS.md).
+ */
+export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 16;
+
 export interface TaskPoolOptions {
   /** Real path of the task module (from resolveTaskModule). */
   modulePath: string;
@@ -43,6 +51,8 @@ export interface TaskPoolOptions {
   storage?: WorkerStorageAccess;
   /** V8 old-space limit per worker; a worker that exceeds it dies and fails only its attempt. */
   maxOldGenerationSizeMb?: number;
+  /** V8 young-generation limit per worker; 0 leaves V8's own. Default {@link DEFAULT_WORKER_YOUNG_GENERATION_MB}. */
+  maxYoungGenerationSizeMb?: number;
   /** Consecutive init() failures after which the task is declared broken (TASK_BROKEN). Default 3. */
   maxInitFailures?: number;
   /** Time a run() that honours ctx.signal gets to settle before its worker is terminated. Default 500 ms. */
@@ -226,9 +236,10 @@ export class TaskPool {
       concurrentTasksPerWorker: 1,
       // Idle workers keep their event loop running, so user timers and sockets behave between tasks.
       atomics: 'async',
-      ...(options.maxOldGenerationSizeMb
-        ? { resourceLimits: { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb } }
-        : {}),
+      resourceLimits: {
+        maxYoungGenerationSizeMb: options.maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB,
+        ...(options.maxOldGenerationSizeMb ? { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb } : {}),
+      },
     });
   }
 
@@ -416,7 +427,12 @@ export class TaskPool {
 
 export interface TaskPoolsOptions extends Pick<
   TaskPoolOptions,
-  'storage' | 'maxOldGenerationSizeMb' | 'maxInitFailures' | 'abortGraceMs' | 'maxLogBytes'
+  | 'storage'
+  | 'maxOldGenerationSizeMb'
+  | 'maxYoungGenerationSizeMb'
+  | 'maxInitFailures'
+  | 'abortGraceMs'
+  | 'maxLogBytes'
 > {
   /** A pool without attempts for this long is closed (shutdown() runs). Default 10 minutes. */
   idleMs?: number;
