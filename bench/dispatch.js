@@ -8,10 +8,14 @@
 //   node bench/dispatch.js 3000             N = 3,000
 //   node bench/dispatch.js --quick --sleep  and the 1 s task scenario (320 mini-batches): lane utilisation
 //   node bench/dispatch.js ours 2000        one scenario in this process (ours, bare or sleep; one JSON line)
+//   node bench/dispatch.js --storage disk 10000 100000   storage as `host` and `run` keep it by default
 //
-// Every scenario runs in a fresh child process with its own local host and in-memory Azurite (storage
-// 'memory', as bench/orchestrator.js). Inputs: N blobs of a few bytes under inputs/bench/ (uploaded over
-// HTTP up to 2,000, records cloned inside Azurite beyond). Concurrency 16 on both sides.
+// Every scenario runs in a fresh child process with its own local host. Storage: `--storage disk` is what
+// `host`, `npm start` and `run` use by default (Azurite in a process of its own, data in a folder; inputs
+// cloned into the folder before the host starts); without it, Azurite runs in memory in the host's
+// process (as the e2e tests and bench/orchestrator.js). Inputs: N blobs of a few bytes under
+// inputs/bench/ (in memory: uploaded over HTTP up to 2,000, records cloned inside Azurite beyond).
+// Concurrency 16 on both sides. Peak RSS: the process, plus the storage process with --storage disk.
 //
 // - ours: a file job, mini_batch_size 1, max_concurrency_per_instance 16, instance_count 1,
 //   test/fixtures/tasks/noop-rows.js (one row per file, reads nothing), append_row to a uri_folder output,
@@ -29,14 +33,7 @@
 // --sleep: 320 mini-batches of one file whose task (test/fixtures/tasks/sleep1s.js) sleeps 1 s, instance_count
 // 1, max_concurrency_per_instance 16 (ideal: 20 s). Utilisation = sum of attempt durations (the attempt
 // records' timings.totalMs) / (16 x (last attempt end - first attempt start)).
-const {
-  child: runChild,
-  historySummary,
-  memorySampler,
-  runJob,
-  seedBlobs,
-  startProduct,
-} = require('./support');
+const { child: runChild, historySummary, memorySampler, runJob, startProduct } = require('./support');
 
 const CONCURRENCY = 16;
 const SLEEP_MINI_BATCHES = 320;
@@ -78,13 +75,12 @@ async function checkRows(store, blob, count) {
   if (rows !== count) throw new Error(`outputs/${blob}: ${rows} rows, expected ${count}`);
 }
 
-async function runOurs(count) {
-  const product = await startProduct();
+async function runOurs(count, storage) {
   const seedStarted = performance.now();
-  await seedBlobs(product.store, product.captured, PREFIX, count);
+  const product = await startProduct({ storage, seed: { prefix: PREFIX, count } });
   const seedMs = Math.round(performance.now() - seedStarted);
   const id = 'dispatch-job';
-  const memory = memorySampler();
+  const memory = memorySampler(25, product.storagePid);
   const before = product.host.stats();
   const job = await runJob(product.client, jobSpec(id, 'noop-rows.js'), id, count);
   const peakRssMiB = memory.stop();
@@ -96,6 +92,7 @@ async function runOurs(count) {
   const perMiniBatch = (n) => Math.round((n / count) * 1000) / 1000;
   return {
     scenario: 'ours',
+    storage,
     miniBatches: count,
     wallMs: Math.round(job.wallMs),
     phases: job.phases,
@@ -109,16 +106,15 @@ async function runOurs(count) {
   };
 }
 
-async function runBare(count) {
+async function runBare(count, storage) {
   // The same host as ours (idle), so the process, its Azurite and its store are set up alike.
-  const product = await startProduct();
+  const seedStarted = performance.now();
+  const product = await startProduct({ storage, seed: { prefix: PREFIX, count } });
+  const seedMs = Math.round(performance.now() - seedStarted);
   const { store } = product;
   const { outputBlockId } = require('../dist/src/storage/layout');
-  const seedStarted = performance.now();
-  await seedBlobs(store, product.captured, PREFIX, count);
-  const seedMs = Math.round(performance.now() - seedStarted);
   const blob = `bare/result/${ROW_FILE}`;
-  const memory = memorySampler();
+  const memory = memorySampler(25, product.storagePid);
   const started = performance.now();
   const names = [];
   for await (const info of store.list('inputs', `${PREFIX}/`)) names.push(info.name);
@@ -145,14 +141,21 @@ async function runBare(count) {
   const peakRssMiB = memory.stop();
   await checkRows(store, blob, count);
   await product.stop();
-  return { scenario: 'bare', miniBatches: count, wallMs: Math.round(wallMs), phases, seedMs, peakRssMiB };
+  return {
+    scenario: 'bare',
+    storage,
+    miniBatches: count,
+    wallMs: Math.round(wallMs),
+    phases,
+    seedMs,
+    peakRssMiB,
+  };
 }
 
 /** Lane utilisation of a job of 1 s mini-batches, from its attempt records. */
-async function runSleep(count) {
-  const product = await startProduct();
+async function runSleep(count, storage) {
+  const product = await startProduct({ storage, seed: { prefix: PREFIX, count } });
   const { store } = product;
-  await seedBlobs(store, product.captured, PREFIX, count);
   const id = 'sleep-job';
   const before = product.host.stats();
   const job = await runJob(product.client, jobSpec(id, 'sleep1s.js'), id, count);
@@ -183,6 +186,7 @@ async function runSleep(count) {
   const round3 = (x) => Math.round(x * 1000) / 1000;
   return {
     scenario: 'sleep 1 s',
+    storage,
     miniBatches: count,
     attempts: attempts.length,
     wallMs: Math.round(job.wallMs),
@@ -197,20 +201,21 @@ async function runSleep(count) {
   };
 }
 
-const child = (args) => runChild(__filename, args);
-
 const fixed = (ms) => (ms / 1000).toFixed(2);
 const thousands = (n) => n.toLocaleString('en-US');
 
 async function main() {
   const args = process.argv.slice(2);
   const [mode, size] = args;
+  const storage = args.includes('--storage') ? args[args.indexOf('--storage') + 1] : 'memory';
+  if (!['memory', 'disk'].includes(storage)) throw new Error('--storage memory|disk');
   const scenarios = { ours: runOurs, bare: runBare, sleep: runSleep };
   if (mode in scenarios) {
     const count = Number(size ?? (mode === 'sleep' ? SLEEP_MINI_BATCHES : 500));
-    return console.log(JSON.stringify(await scenarios[mode](count)));
+    return console.log(JSON.stringify(await scenarios[mode](count, storage)));
   }
   const positional = args.filter((arg) => /^\d+$/.test(arg)).map(Number);
+  const child = (scenario) => runChild(__filename, [...scenario, '--storage', storage]);
   const sizes = positional.length > 0 ? positional : args.includes('--quick') ? [500] : [2_000, 10_000];
 
   const rows = [];

@@ -6,6 +6,7 @@
 //   node bench/host-memory.js                  memory and disk at 10,000, disk at 100,000
 //   node bench/host-memory.js --quick          memory and disk at 1,000
 //   node bench/host-memory.js one disk 10000   one scenario in this process (prints one JSON line)
+//   node bench/host-memory.js one disk 1000000 a million mini-batches (seeding and planning take a while)
 //
 // The job: this app, a file job over N tiny blobs, mini_batch_size 1, max_concurrency_per_instance 16,
 // test/fixtures/tasks/noop.js (as bench/orchestrator.js). Every scenario runs in a fresh child process.
@@ -22,39 +23,17 @@ const {
   MiB,
   PRODUCT_CONTAINERS: CONTAINERS,
   child: runChild,
+  historySummary,
   inputName,
   repoRoot,
+  rssOf,
+  seedFolder,
   sleep,
   tasksRoot,
 } = require('./support');
 
 const CONCURRENCY = 16;
 const name = (i) => inputName('bench', i);
-
-async function seed(store, captured, count) {
-  for (const container of CONTAINERS) await store.ensureContainer(container);
-  await store.write('inputs', name(0), 'item');
-  cloneBlobRecords(captured, 'inputs', name, count);
-}
-
-/** Seeds a data folder's persisted storage (run in its own process, so the host's RSS does not see it). */
-async function seedFolder(dataDir, count) {
-  const { startAzurite } = require('../dist/src/local/azurite');
-  const { BlobStore } = require('../dist/src/storage/blobStore');
-  const captured = captureBlobServer();
-  const azurite = await startAzurite({ dataDir: path.join(dataDir, 'azurite') });
-  await seed(BlobStore.fromConnectionString(azurite.connectionString), captured, count);
-  await azurite.stop(); // saves the metadata
-}
-
-function rssOf(pid) {
-  try {
-    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-  } catch {
-    return 0;
-  }
-}
 
 function sampler(storagePid) {
   const peak = { host: 0, storage: 0, together: 0 };
@@ -104,10 +83,15 @@ async function runOne(storage, count) {
     settings: { PARALLEL_JOB_TASKS_ROOT: tasksRoot },
   });
   const store = BlobStore.fromConnectionString(host.connectionString);
-  if (captured) await seed(store, captured, count);
+  if (captured) {
+    for (const container of CONTAINERS) await store.ensureContainer(container);
+    await store.write('inputs', name(0), 'item');
+    cloneBlobRecords(captured, 'inputs', name, count);
+  }
   const seedMs = Math.round(performance.now() - seedStarted);
   const client = new ParallelJobClient({ endpoint: host.url });
   const memory = sampler(host.storage?.pid);
+  const statsBefore = host.stats();
   const started = performance.now();
   await client.submit(
     {
@@ -123,8 +107,10 @@ async function runOne(storage, count) {
   );
   let view;
   let lastReport = started;
+  const phases = {};
   for (;;) {
     view = await client.get('bench-job');
+    phases[view.status] ??= Math.round(performance.now() - started);
     if (['Completed', 'Failed', 'Canceled'].includes(view.status)) break;
     if (performance.now() - lastReport > 30_000) {
       lastReport = performance.now();
@@ -136,6 +122,8 @@ async function runOne(storage, count) {
   }
   const wallMs = Math.round(performance.now() - started);
   const peaks = memory.stop();
+  const { largestHistory, episodes } = historySummary(statsBefore, host.stats(), count);
+  const durable = { largestHistory, episodes, phases, finalizeMs: wallMs - (phases.Finalizing ?? wallMs) };
   if (process.env.HOST_MEMORY_DIAG === '1') {
     const stats = host.stats();
     const before = process.memoryUsage();
@@ -158,7 +146,7 @@ async function runOne(storage, count) {
   fs.rmSync(dataDir, { recursive: true, force: true });
   if (view.status !== 'Completed' || view.counters.succeeded !== count)
     throw new Error(`job: ${view.status} ${JSON.stringify(view.counters)}`);
-  return { storage, miniBatches: count, wallMs, seedMs, ...peaks, diskMiB };
+  return { storage, miniBatches: count, wallMs, seedMs, ...peaks, diskMiB, ...durable };
 }
 
 function folderBytes(dir) {
@@ -174,7 +162,7 @@ const child = (args) => runChild(__filename, args);
 
 async function main() {
   const [mode, a, b] = process.argv.slice(2);
-  if (mode === 'seed') return seedFolder(a, Number(b));
+  if (mode === 'seed') return seedFolder(a, 'bench', Number(b));
   if (mode === 'one') return console.log(JSON.stringify(await runOne(a, Number(b))));
   const quick = process.argv.includes('--quick');
   const at = quick ? 1_000 : 10_000;

@@ -37,11 +37,14 @@ async function seedBlobs(store, captured, prefix, count) {
   cloneBlobRecords(captured, 'inputs', name, count);
 }
 
-/** Samples this process's RSS every `intervalMs`; stop() returns the peak in MiB. */
-function memorySampler(intervalMs = 25) {
+/**
+ * Samples this process's RSS every `intervalMs`, and a storage process's when given; stop() returns the
+ * peak in MiB (of this process plus the storage's, sampled together).
+ */
+function memorySampler(intervalMs = 25, storagePid = undefined) {
   let peakRss = 0;
   const sample = () => {
-    peakRss = Math.max(peakRss, process.memoryUsage().rss);
+    peakRss = Math.max(peakRss, process.memoryUsage().rss + (storagePid ? rssOf(storagePid) : 0));
   };
   const timer = setInterval(sample, intervalMs);
   return {
@@ -74,15 +77,23 @@ function historySummary(before, after, miniBatches) {
 }
 
 /** The embedded local host with storage in memory (Azurite in this process), on a temporary data folder. */
-async function startHost(appDir, settings) {
+/**
+ * The local host on `appDir`. Storage 'memory': Azurite in this process, in memory (what the e2e tests
+ * use). Storage 'disk': what `host`, `npm start` and `run` use by default, Azurite in a process of its
+ * own with its data in the folder (`dataDir`, which may hold blobs seeded by seedFolder()).
+ */
+async function startHost(appDir, settings, { storage = 'memory', dataDir } = {}) {
   const { startLocalHost } = require('../dist/src/local');
-  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-'));
+  const folder = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-'));
   const host = await startLocalHost({
     appDir,
     port: 0,
-    dataDir,
-    storage: 'memory',
+    dataDir: folder,
+    ...(storage === 'disk'
+      ? { storage: 'persist', storagePorts: { blob: 0, queue: 0, table: 0 } }
+      : { storage: 'memory' }),
     quiet: true,
+    logger: () => undefined,
     pollIntervalMs: 600_000,
     settings,
   });
@@ -90,23 +101,70 @@ async function startHost(appDir, settings) {
     host,
     async stop() {
       await host.stop();
-      fs.rmSync(dataDir, { recursive: true, force: true });
+      fs.rmSync(folder, { recursive: true, force: true });
     },
   };
 }
 
 /**
- * This app on the local host (storage in memory, tasks from test/fixtures/tasks), its containers created;
- * with a BlobStore on its storage, a ParallelJobClient, and Azurite's captured blob server for seeding.
+ * This app on the local host (tasks from test/fixtures/tasks), its containers created; with a BlobStore
+ * on its storage and a ParallelJobClient. `seed`: N input blobs under inputs/<prefix>/, cloned inside
+ * Azurite (in memory: after the host starts; on disk: into the folder before it starts, in a process of
+ * its own, so that the storage process starts with them as it would with a user's data).
  */
-async function startProduct() {
-  const captured = captureBlobServer();
-  const { host, stop } = await startHost(repoRoot, { PARALLEL_JOB_TASKS_ROOT: tasksRoot });
+async function startProduct({ storage = 'memory', seed } = {}) {
+  const captured = storage === 'memory' ? captureBlobServer() : undefined;
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-'));
+  if (storage === 'disk' && seed) seedFolderInChild(dataDir, seed.prefix, seed.count);
+  const { host, stop } = await startHost(
+    repoRoot,
+    { PARALLEL_JOB_TASKS_ROOT: tasksRoot },
+    { storage, dataDir },
+  );
   const { BlobStore } = require('../dist/src/storage/blobStore');
   const { ParallelJobClient } = require('../dist/src/client/client');
   const store = BlobStore.fromConnectionString(host.connectionString);
   for (const container of PRODUCT_CONTAINERS) await store.ensureContainer(container);
-  return { host, stop, store, captured, client: new ParallelJobClient({ endpoint: host.url }) };
+  if (storage === 'memory' && seed) await seedBlobs(store, captured, seed.prefix, seed.count);
+  return {
+    host,
+    stop,
+    store,
+    captured,
+    storagePid: host.storage?.pid,
+    client: new ParallelJobClient({ endpoint: host.url }),
+  };
+}
+
+/** Seeds the data folder's storage with N input blobs (seedFolder) in a child process. */
+function seedFolderInChild(dataDir, prefix, count) {
+  const seeded = spawnSync(process.execPath, [__filename, 'seed-folder', dataDir, prefix, String(count)], {
+    stdio: 'inherit',
+  });
+  if (seeded.status !== 0) throw new Error(`seeding ${dataDir} failed (exit ${seeded.status})`);
+}
+
+/** Starts Azurite on `dataDir`'s storage folder, clones N input blobs into it and saves it. */
+async function seedFolder(dataDir, prefix, count) {
+  const { startAzurite } = require('../dist/src/local/azurite');
+  const { BlobStore } = require('../dist/src/storage/blobStore');
+  const captured = captureBlobServer();
+  const azurite = await startAzurite({ dataDir: path.join(dataDir, 'azurite') });
+  const store = BlobStore.fromConnectionString(azurite.connectionString);
+  for (const container of PRODUCT_CONTAINERS) await store.ensureContainer(container);
+  await store.write('inputs', inputName(prefix, 0), 'item');
+  cloneBlobRecords(captured, 'inputs', (i) => inputName(prefix, i), count);
+  await azurite.stop(); // saves the metadata
+}
+
+/** RSS of another process (0 once it has gone). */
+function rssOf(pid) {
+  try {
+    const status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
+  } catch {
+    return 0;
+  }
 }
 
 /**
@@ -167,10 +225,20 @@ module.exports = {
   inputName,
   memorySampler,
   repoRoot,
+  rssOf,
   runJob,
   seedBlobs,
+  seedFolder,
   sleep,
   startHost,
   startProduct,
   tasksRoot,
 };
+
+if (require.main === module && process.argv[2] === 'seed-folder') {
+  const [dataDir, prefix, count] = process.argv.slice(3);
+  seedFolder(dataDir, prefix, Number(count)).catch((error) => {
+    console.error(error);
+    process.exit(1);
+  });
+}
