@@ -5,10 +5,9 @@ import {
   EventType,
   OrchestrationStatusCode,
   historyEvent,
+  asError,
   parseJsonText,
   toJsonText,
-  tryJsonParse,
-  type FailureDetailsPayload,
   type HistoryEvent,
 } from './history';
 import type {
@@ -19,71 +18,23 @@ import type {
   ParentRef,
   RuntimeStatus,
 } from './journal';
+import {
+  ACTION,
+  actionInputValue,
+  activityFailureDetails,
+  continueAsNewAction,
+  openTasks,
+  orchestrationTrigger,
+  orchestratorFailure,
+  timerFireAt,
+  type ActionLike,
+  type OrchestratorStateLike,
+} from './sdkShapes';
 
 export type { RuntimeStatus } from './journal';
 export type PublicStatus = RuntimeStatus | 'Suspended';
 
 const TERMINAL: ReadonlySet<RuntimeStatus> = new Set(['Completed', 'Failed', 'Terminated']);
-const ACTION = {
-  CallActivity: 0,
-  CallActivityWithRetry: 1,
-  CallSubOrchestrator: 2,
-  CallSubOrchestratorWithRetry: 3,
-  ContinueAsNew: 4,
-  CreateTimer: 5,
-} as const;
-
-interface RetryOptionsLike {
-  firstRetryIntervalInMilliseconds?: number;
-  maxNumberOfAttempts?: number;
-  backoffCoefficient?: number;
-  maxRetryIntervalInMilliseconds?: number;
-}
-
-interface ActionLike {
-  actionType?: number;
-  functionName?: string;
-  input?: unknown;
-  instanceId?: string;
-  fireAt?: Date | string;
-  isCanceled?: boolean;
-  retryOptions?: RetryOptionsLike;
-}
-
-interface OpenTaskLike {
-  actionObj?: ActionLike | string;
-  parent?: {
-    isWaitingOnTimer?: boolean;
-    attemptNumber?: number;
-    retryOptions?: RetryOptionsLike;
-    actionObj?: ActionLike;
-  };
-}
-
-/** The wait before a retry attempt, by the task's retry options (none after the last attempt). */
-function retryDelayMs(parent: NonNullable<OpenTaskLike['parent']>, action: ActionLike): number {
-  const options = parent.retryOptions ?? action.retryOptions ?? {};
-  const attempt = parent.attemptNumber ?? 2;
-  const max = options.maxNumberOfAttempts ?? 1;
-  let delay = 0;
-  if (attempt <= max) {
-    delay =
-      (options.firstRetryIntervalInMilliseconds ?? 0) *
-      Math.pow(options.backoffCoefficient ?? 1, attempt - 2);
-    if (options.maxRetryIntervalInMilliseconds)
-      delay = Math.min(delay, options.maxRetryIntervalInMilliseconds);
-  }
-  return delay;
-}
-
-interface OrchestratorStateLike {
-  isDone?: boolean;
-  actions?: ActionLike[][];
-  output?: unknown;
-  error?: string;
-  customStatus?: unknown;
-}
-
 interface Instance extends InstanceRecord {
   /** Ids with a scheduling event in this execution's history. */
   scheduled: Set<number>;
@@ -152,52 +103,19 @@ function typeOfTrigger(registration: Registration): string | undefined {
   return undefined;
 }
 
-/** Activity error -> TaskFailed fields, honouring the JSON that durable-functions puts in `message`. */
-/** Errors from the app come from Node's realm, not necessarily this one: duck-type them. */
-function asError(error: unknown): { message: string; stack?: string } {
-  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string')
-    return error as Error;
-  return new Error(typeof error === 'string' ? error : JSON.stringify(error));
-}
-
+/** Activity error -> TaskFailed fields, honouring the failure details durable-functions reports. */
 function activityFailure(name: string, error: unknown): Record<string, unknown> {
   const err = asError(error);
   const fields: Record<string, unknown> = {
     Reason: `Activity function '${name}' failed: ${err.message}`,
     Details: JSON.stringify({ message: err.message, stack: err.stack ?? null }),
   };
-  const parsed = tryJsonParse(err.message);
-  if (parsed && typeof parsed === 'object') {
-    const details = parsed as Record<string, unknown>;
-    if (typeof details.errorType === 'string' && typeof details.errorMessage === 'string') {
-      const failure: FailureDetailsPayload = {
-        ErrorType: details.errorType,
-        ErrorMessage: details.errorMessage,
-        StackTrace: typeof details.stackTrace === 'string' ? details.stackTrace : null,
-        InnerFailure: null,
-        IsNonRetriable: details.isNonRetriable === true,
-        Properties:
-          details.properties && typeof details.properties === 'object'
-            ? (details.properties as Record<string, unknown>)
-            : null,
-      };
-      fields.Reason = `Activity function '${name}' failed: ${details.errorMessage}`;
-      fields.FailureDetails = failure;
-    }
+  const failure = activityFailureDetails(err.message);
+  if (failure) {
+    fields.Reason = `Activity function '${name}' failed: ${failure.ErrorMessage}`;
+    fields.FailureDetails = failure;
   }
   return fields;
-}
-
-/** The orchestrator's error text and last state from a thrown OrchestrationFailureError (or any error). */
-function orchestratorFailure(error: unknown): { message: string; state?: OrchestratorStateLike } {
-  const text = asError(error).message;
-  const marker = '$OutOfProcData$:';
-  const at = text.indexOf(marker);
-  if (at >= 0) {
-    const state = tryJsonParse(text.slice(at + marker.length)) as OrchestratorStateLike;
-    if (state && typeof state === 'object') return { message: state.error ?? text, state };
-  }
-  return { message: text };
 }
 
 /**
@@ -796,19 +714,13 @@ export class DurableEngine {
         failure: `The function '${instance.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
       };
     }
-    const payload = {
+    const trigger = orchestrationTrigger(
       history,
-      input: parseJsonText(instance.input),
-      instanceId: instance.instanceId,
-      isReplaying: false,
-      parentInstanceId: instance.parent?.instanceId ?? null,
-      upperSchemaVersion: 1,
-      upperSchemaVersionNew: 2,
-      longRunningTimerIntervalDuration: '3.00:00:00',
-      maximumShortTimerDuration: '3650.00:00:00',
-      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
-    };
-    const request = { registration, trigger: payload };
+      parseJsonText(instance.input),
+      instance.instanceId,
+      instance.parent?.instanceId ?? null,
+    );
+    const request = { registration, trigger };
     const context = this.options.invoker.createContext(request, randomUUID());
     try {
       const state = (await this.options.invoker.invokeWithContext(request, context)) as OrchestratorStateLike;
@@ -859,11 +771,9 @@ export class DurableEngine {
     decisions: HistoryEvent[],
     out: JournalRecord[],
   ): { status: RuntimeStatus; output: string | null } {
-    const actions = state.actions?.[0] ?? [];
-    const last = actions[actions.length - 1];
-    if (last?.actionType === ACTION.ContinueAsNew) {
-      const value = typeof last.input === 'string' ? tryJsonParse(last.input) : last.input;
-      const inputJson = toJsonText(value);
+    const continueAsNew = continueAsNewAction(state);
+    if (continueAsNew) {
+      const inputJson = toJsonText(actionInputValue(continueAsNew));
       decisions.push(
         historyEvent(EventType.ExecutionCompleted, now, {
           OrchestrationStatus: OrchestrationStatusCode.ContinuedAsNew,
@@ -957,9 +867,8 @@ export class DurableEngine {
   }
 
   /**
-   * Every task the SDK has open with no scheduling event yet is new work. The ids are the SDK's own
-   * (`openTasks`), so they match the extension's numbering, including retry timers and attempts.
-   * Returns a failure message when the orchestrator asked for something this host cannot do.
+   * Every task the SDK has open with no scheduling event yet is new work. Returns a failure message when
+   * the orchestrator asked for something this host cannot do.
    */
   private scheduleNewWork(
     instance: Instance,
@@ -968,38 +877,19 @@ export class DurableEngine {
     decisions: HistoryEvent[],
     out: JournalRecord[],
   ): string | undefined {
-    const df = (
-      context as unknown as
-        { df?: { taskOrchestratorExecutor?: { openTasks?: Record<string, OpenTaskLike> } } } | undefined
-    )?.df;
-    const openTasks = df?.taskOrchestratorExecutor?.openTasks ?? {};
-    for (const [key, task] of Object.entries(openTasks)) {
-      const id = Number(key);
+    for (const [id, work] of openTasks(context)) {
       if (!Number.isInteger(id) || instance.scheduled.has(id)) continue;
-      let action: ActionLike | undefined = typeof task.actionObj === 'object' ? task.actionObj : undefined;
-      let retryTimer = false;
-      if (!action || action.actionType === undefined) {
-        const parent = task.parent;
-        if (!parent?.actionObj) return `the local host cannot schedule task ${id} (no action).`;
-        action = parent.actionObj;
-        if (parent.isWaitingOnTimer) {
-          retryTimer = true;
-          const delay = retryDelayMs(parent, action);
-          decisions.push(
-            historyEvent(
-              EventType.TimerCreated,
-              now,
-              { FireAt: new Date(now.getTime() + delay).toISOString() },
-              id,
-            ),
-          );
-        }
+      if (work.kind === 'unknown') return `the local host cannot schedule task ${id} (no action).`;
+      if (work.kind === 'retryTimer') {
+        const fireAt = new Date(now.getTime() + work.delayMs);
+        decisions.push(historyEvent(EventType.TimerCreated, now, { FireAt: fireAt.toISOString() }, id));
+        continue;
       }
-      if (retryTimer) continue;
+      const action = work.action;
       switch (action.actionType) {
         case ACTION.CallActivity:
         case ACTION.CallActivityWithRetry: {
-          const value = typeof action.input === 'string' ? tryJsonParse(action.input) : action.input;
+          const value = actionInputValue(action);
           decisions.push(
             historyEvent(
               EventType.TaskScheduled,
@@ -1018,11 +908,11 @@ export class DurableEngine {
         case ACTION.CallSubOrchestratorWithRetry:
           this.scheduleSubOrchestration(instance, action, id, now, decisions, out);
           break;
-        case ACTION.CreateTimer: {
-          const fireAt = new Date(action.fireAt as Date | string); // Date from another realm keeps its value
-          decisions.push(historyEvent(EventType.TimerCreated, now, { FireAt: fireAt.toISOString() }, id));
+        case ACTION.CreateTimer:
+          decisions.push(
+            historyEvent(EventType.TimerCreated, now, { FireAt: timerFireAt(action).toISOString() }, id),
+          );
           break;
-        }
         default:
           return `the local host does not support action type ${String(action.actionType)} (entities and durable HTTP calls are not implemented).`;
       }
