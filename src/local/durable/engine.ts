@@ -10,14 +10,9 @@ import {
   toJsonText,
   type HistoryEvent,
 } from './history';
-import type {
-  EpisodeRecord,
-  InstanceRecord,
-  Journal,
-  JournalRecord,
-  ParentRef,
-  RuntimeStatus,
-} from './journal';
+import { InstanceStore, isTerminal, newExecutionId, newInstanceRecord, type Instance } from './instances';
+import type { EpisodeRecord, Journal, JournalRecord, ParentRef, RuntimeStatus } from './journal';
+import { registrationOfKind, unknownOrchestratorMessage } from './registrations';
 import {
   ACTION,
   actionInputValue,
@@ -33,12 +28,6 @@ import {
 
 export type { RuntimeStatus } from './journal';
 export type PublicStatus = RuntimeStatus | 'Suspended';
-
-const TERMINAL: ReadonlySet<RuntimeStatus> = new Set(['Completed', 'Failed', 'Terminated']);
-interface Instance extends InstanceRecord {
-  /** Ids with a scheduling event in this execution's history. */
-  scheduled: Set<number>;
-}
 
 interface ActivityWork {
   instanceId: string;
@@ -88,21 +77,6 @@ export interface InstanceQuery {
 export class UnknownOrchestratorError extends Error {}
 export class InstanceExistsError extends Error {}
 
-function isTerminal(status: RuntimeStatus): boolean {
-  return TERMINAL.has(status);
-}
-
-function newExecutionId(): string {
-  return randomUUID().replace(/-/g, '');
-}
-
-function typeOfTrigger(registration: Registration): string | undefined {
-  for (const binding of Object.values(registration.metadata.bindings)) {
-    if (binding.direction === 'in' && binding.type.endsWith('Trigger')) return binding.type;
-  }
-  return undefined;
-}
-
 /** Activity error -> TaskFailed fields, honouring the failure details durable-functions reports. */
 function activityFailure(name: string, error: unknown): Record<string, unknown> {
   const err = asError(error);
@@ -125,7 +99,7 @@ function activityFailure(name: string, error: unknown): Record<string, unknown> 
  * on recovery.
  */
 export class DurableEngine {
-  private readonly instances = new Map<string, Instance>();
+  private readonly store: InstanceStore;
   private readonly ready = new Set<string>();
   private readonly runningEpisode = new Set<string>();
   private readonly activityQueue: ActivityWork[] = [];
@@ -139,33 +113,23 @@ export class DurableEngine {
   private readonly counters = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0, activitiesExecuted: 0 };
   private readonly historyStats = new Map<string, InstanceHistoryStats>();
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: EngineOptions) {
+    this.store = new InstanceStore(options.journal);
+  }
 
-  // ---------------------------------------------------------------- recovery
+  // ---------------------------------------------------------------- recovery and records
 
   /** Rebuilds state from the journal, compacts it, and restarts unfinished work. */
   recover(): number {
-    const journal = this.options.journal;
-    if (!journal) return 0;
-    for (const record of journal.load()) this.apply(record);
-    journal.rewrite(this.snapshotRecords());
+    if (!this.store.recover()) return 0;
     let resumed = 0;
-    for (const instance of this.instances.values()) {
+    for (const instance of this.store.values()) {
       if (isTerminal(instance.status)) continue;
       resumed += 1;
       this.restartInFlightWork(instance);
       this.kick(instance.instanceId);
     }
     return resumed;
-  }
-
-  private *snapshotRecords(): Iterable<JournalRecord> {
-    for (const instance of this.instances.values()) yield { k: 'put', s: this.toRecord(instance) };
-  }
-
-  private toRecord(instance: Instance): InstanceRecord {
-    const { scheduled: _scheduled, ...record } = instance;
-    return record;
   }
 
   /** Activities and timers scheduled in the current execution with no completion yet run again. */
@@ -185,62 +149,9 @@ export class DurableEngine {
     }
   }
 
-  // ---------------------------------------------------------------- records
-
   private commit(record: JournalRecord): void {
-    this.apply(record);
-    this.options.journal?.append(record);
+    this.store.commit(record);
     this.afterApply(record);
-  }
-
-  private apply(record: JournalRecord): void {
-    switch (record.k) {
-      case 'put': {
-        const instance: Instance = { ...record.s, scheduled: new Set() };
-        for (const event of instance.history) this.noteScheduled(instance, event);
-        this.instances.set(instance.instanceId, instance);
-        break;
-      }
-      case 'msg': {
-        const instance = this.instances.get(record.i);
-        if (!instance || isTerminal(instance.status)) return;
-        if (record.x !== undefined && record.x !== instance.executionId) return;
-        if (record.e.EventType === EventType.ExecutionSuspended) instance.suspended = true;
-        if (record.e.EventType === EventType.ExecutionResumed) instance.suspended = false;
-        instance.inbox.push(record.e);
-        break;
-      }
-      case 'ep': {
-        const instance = this.instances.get(record.i);
-        if (!instance || instance.executionId !== record.x) return;
-        instance.inbox.splice(0, record.n);
-        for (const event of record.h) {
-          event.IsPlayed = true;
-          instance.history.push(event);
-          this.noteScheduled(instance, event);
-        }
-        instance.status = record.st;
-        instance.output = record.o;
-        instance.customStatus = record.cs;
-        instance.lastUpdatedTime = record.u;
-        if (isTerminal(record.st)) instance.suspended = false;
-        for (const emitted of record.out) this.apply(emitted);
-        break;
-      }
-      case 'del':
-        this.instances.delete(record.i);
-        break;
-    }
-  }
-
-  private noteScheduled(instance: Instance, event: HistoryEvent): void {
-    if (
-      event.EventType === EventType.TaskScheduled ||
-      event.EventType === EventType.TimerCreated ||
-      event.EventType === EventType.SubOrchestrationInstanceCreated
-    ) {
-      instance.scheduled.add(event.EventId);
-    }
   }
 
   /** Live side effects of a record: run activities, arm timers, wake instances. */
@@ -253,7 +164,7 @@ export class DurableEngine {
         this.kick(record.i);
         break;
       case 'ep': {
-        const instance = this.instances.get(record.i);
+        const instance = this.store.get(record.i);
         if (instance && instance.executionId === record.x && !isTerminal(instance.status)) {
           for (const event of record.h) {
             if (event.EventType === EventType.TaskScheduled) this.enqueueActivity(instance, event);
@@ -272,69 +183,23 @@ export class DurableEngine {
   // ---------------------------------------------------------------- public operations
 
   hasOrchestrator(name: string): boolean {
-    const registration = this.options.registrations.get(name);
-    return registration !== undefined && typeOfTrigger(registration) === 'orchestrationTrigger';
+    return registrationOfKind(this.options.registrations, name, 'orchestrationTrigger') !== undefined;
   }
 
   /** Starts a new instance; an existing id is replaced only when it is not running (NonRunningStates). */
   startNew(name: string, instanceId: string | undefined, inputJson: string | null): string {
-    if (!this.hasOrchestrator(name)) {
-      throw new UnknownOrchestratorError(
-        `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`,
-      );
-    }
+    if (!this.hasOrchestrator(name)) throw new UnknownOrchestratorError(unknownOrchestratorMessage(name));
     const id = instanceId ?? newExecutionId();
-    const existing = this.instances.get(id);
+    const existing = this.store.get(id);
     if (existing && !isTerminal(existing.status)) {
       throw new InstanceExistsError(`An instance with ID '${id}' already exists and is ${existing.status}.`);
     }
-    this.commit({ k: 'put', s: this.newInstanceRecord(id, name, inputJson, null, this.now()) });
+    this.commit({ k: 'put', s: newInstanceRecord(id, name, inputJson, null, this.now()) });
     return id;
   }
 
-  private newInstanceRecord(
-    instanceId: string,
-    name: string,
-    inputJson: string | null,
-    parent: ParentRef | null,
-    now: Date,
-    carried?: { createdTime: string; customStatus: string | null; inbox: HistoryEvent[] },
-  ): InstanceRecord {
-    const executionId = newExecutionId();
-    const started = historyEvent(EventType.ExecutionStarted, now, {
-      OrchestrationInstance: { InstanceId: instanceId, ExecutionId: executionId },
-      ParentInstance: parent
-        ? {
-            Name: parent.name,
-            Version: '',
-            TaskScheduleId: parent.taskId,
-            OrchestrationInstance: { InstanceId: parent.instanceId, ExecutionId: parent.executionId },
-          }
-        : null,
-      Name: name,
-      Version: '',
-      Input: inputJson,
-      Tags: null,
-    });
-    return {
-      instanceId,
-      name,
-      executionId,
-      status: carried ? 'ContinuedAsNew' : 'Pending',
-      suspended: false,
-      input: inputJson,
-      output: null,
-      customStatus: carried?.customStatus ?? null,
-      createdTime: carried?.createdTime ?? now.toISOString(),
-      lastUpdatedTime: now.toISOString(),
-      history: [],
-      inbox: [started, ...(carried?.inbox ?? [])],
-      parent,
-    };
-  }
-
   getInstance(instanceId: string): Readonly<Instance> | undefined {
-    return this.instances.get(instanceId);
+    return this.store.get(instanceId);
   }
 
   publicStatus(instance: Readonly<Instance>): PublicStatus {
@@ -343,7 +208,7 @@ export class DurableEngine {
 
   query(filter: InstanceQuery): Readonly<Instance>[] {
     const result: Instance[] = [];
-    for (const instance of this.instances.values()) {
+    for (const instance of this.store.values()) {
       const created = Date.parse(instance.createdTime);
       if (filter.createdTimeFrom && created < filter.createdTimeFrom.getTime()) continue;
       if (filter.createdTimeTo && created > filter.createdTimeTo.getTime()) continue;
@@ -389,7 +254,7 @@ export class DurableEngine {
   }
 
   private sendControl(instanceId: string, event: HistoryEvent): 'ok' | 'gone' | 'missing' {
-    const instance = this.instances.get(instanceId);
+    const instance = this.store.get(instanceId);
     if (!instance) return 'missing';
     if (isTerminal(instance.status)) return 'gone';
     this.commit({ k: 'msg', i: instanceId, e: event });
@@ -397,7 +262,7 @@ export class DurableEngine {
   }
 
   purge(instanceId: string): boolean {
-    if (!this.instances.has(instanceId)) return false;
+    if (!this.store.has(instanceId)) return false;
     this.commit({ k: 'del', i: instanceId });
     return true;
   }
@@ -407,7 +272,7 @@ export class DurableEngine {
       ...this.counters,
       histories: Object.fromEntries([...this.historyStats].map(([id, entry]) => [id, { ...entry }])),
       activitiesInFlight: this.activitiesRunning.size + this.activityQueue.length,
-      instances: this.instances.size,
+      instances: this.store.size,
     };
   }
 
@@ -441,7 +306,7 @@ export class DurableEngine {
     }
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
-    this.options.journal?.close();
+    this.store.close();
   }
 
   // ---------------------------------------------------------------- scheduling
@@ -453,7 +318,7 @@ export class DurableEngine {
   }
 
   private kick(instanceId: string): void {
-    const instance = this.instances.get(instanceId);
+    const instance = this.store.get(instanceId);
     if (!instance || instance.inbox.length === 0 || isTerminal(instance.status)) return;
     if (
       instance.suspended &&
@@ -486,7 +351,7 @@ export class DurableEngine {
       this.ready.clear();
       for (const instanceId of batch) {
         if (this.stopped) break;
-        const instance = this.instances.get(instanceId);
+        const instance = this.store.get(instanceId);
         if (!instance || this.runningEpisode.has(instanceId)) continue;
         this.runningEpisode.add(instanceId);
         try {
@@ -538,9 +403,9 @@ export class DurableEngine {
   }
 
   private async runActivity(work: ActivityWork): Promise<void> {
-    const registration = this.options.registrations.get(work.name);
+    const registration = registrationOfKind(this.options.registrations, work.name, 'activityTrigger');
     let event: HistoryEvent;
-    if (!registration || typeOfTrigger(registration) !== 'activityTrigger') {
+    if (!registration) {
       event = historyEvent(EventType.TaskFailed, this.now(), {
         TaskScheduledId: work.taskId,
         Reason: `The function '${work.name}' doesn't exist, is disabled, or is not an activity function.`,
@@ -631,7 +496,7 @@ export class DurableEngine {
     const invoked = await this.invokeOrchestrator(instance, history);
     let failure = invoked.failure;
     const { state, context } = invoked;
-    if (this.instances.get(instance.instanceId) !== instance) return; // purged meanwhile
+    if (this.store.get(instance.instanceId) !== instance) return; // purged meanwhile
 
     let status: RuntimeStatus = 'Running';
     let output = instance.output;
@@ -708,12 +573,12 @@ export class DurableEngine {
     instance: Instance,
     history: HistoryEvent[],
   ): Promise<{ failure?: string; state?: OrchestratorStateLike; context?: InvocationContext }> {
-    const registration = this.options.registrations.get(instance.name);
-    if (!registration || typeOfTrigger(registration) !== 'orchestrationTrigger') {
-      return {
-        failure: `The function '${instance.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
-      };
-    }
+    const registration = registrationOfKind(
+      this.options.registrations,
+      instance.name,
+      'orchestrationTrigger',
+    );
+    if (!registration) return { failure: unknownOrchestratorMessage(instance.name) };
     const trigger = orchestrationTrigger(
       history,
       parseJsonText(instance.input),
@@ -783,18 +648,11 @@ export class DurableEngine {
       const leftover = instance.inbox
         .slice(consumed)
         .filter((event) => event.EventType === EventType.EventRaised);
-      const fresh = this.newInstanceRecord(
-        instance.instanceId,
-        instance.name,
-        inputJson,
-        instance.parent,
-        now,
-        {
-          createdTime: instance.createdTime,
-          customStatus,
-          inbox: leftover,
-        },
-      );
+      const fresh = newInstanceRecord(instance.instanceId, instance.name, inputJson, instance.parent, now, {
+        createdTime: instance.createdTime,
+        customStatus,
+        inbox: leftover,
+      });
       // The put replaces the instance; only external events that arrived during the episode carry over.
       out.push({ k: 'put', s: fresh });
       return { status: 'ContinuedAsNew', output: instance.output };
@@ -940,11 +798,11 @@ export class DurableEngine {
         id,
       ),
     );
-    const existing = this.instances.get(childId);
+    const existing = this.store.get(childId);
     const pendingChild = out.some((record) => record.k === 'put' && record.s.instanceId === childId);
     if (!this.hasOrchestrator(name) || (existing && !isTerminal(existing.status)) || pendingChild) {
       const reason = !this.hasOrchestrator(name)
-        ? `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`
+        ? unknownOrchestratorMessage(name)
         : `An orchestration with instance ID '${childId}' already exists and is running.`;
       out.push({
         k: 'msg',
@@ -964,6 +822,6 @@ export class DurableEngine {
       taskId: id,
       name: instance.name,
     };
-    out.push({ k: 'put', s: this.newInstanceRecord(childId, name, inputJson, parent, now) });
+    out.push({ k: 'put', s: newInstanceRecord(childId, name, inputJson, parent, now) });
   }
 }
