@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Invoker, InvocationContext } from '../invoker';
 import type { LogLine, Registration } from '../types';
+import { ActivityQueue } from './activities';
 import {
   EventType,
   OrchestrationStatusCode,
   historyEvent,
-  asError,
+  EventClock,
   parseJsonText,
   toJsonText,
   type HistoryEvent,
@@ -16,7 +17,6 @@ import { registrationOfKind, unknownOrchestratorMessage } from './registrations'
 import {
   ACTION,
   actionInputValue,
-  activityFailureDetails,
   continueAsNewAction,
   openTasks,
   orchestrationTrigger,
@@ -25,17 +25,10 @@ import {
   type ActionLike,
   type OrchestratorStateLike,
 } from './sdkShapes';
+import { DurableTimers } from './timers';
 
 export type { RuntimeStatus } from './journal';
 export type PublicStatus = RuntimeStatus | 'Suspended';
-
-interface ActivityWork {
-  instanceId: string;
-  executionId: string;
-  taskId: number;
-  name: string;
-  input: unknown;
-}
 
 /** What one instance id cost over all its executions (continue-as-new starts a new history). */
 export interface InstanceHistoryStats {
@@ -77,21 +70,6 @@ export interface InstanceQuery {
 export class UnknownOrchestratorError extends Error {}
 export class InstanceExistsError extends Error {}
 
-/** Activity error -> TaskFailed fields, honouring the failure details durable-functions reports. */
-function activityFailure(name: string, error: unknown): Record<string, unknown> {
-  const err = asError(error);
-  const fields: Record<string, unknown> = {
-    Reason: `Activity function '${name}' failed: ${err.message}`,
-    Details: JSON.stringify({ message: err.message, stack: err.stack ?? null }),
-  };
-  const failure = activityFailureDetails(err.message);
-  if (failure) {
-    fields.Reason = `Activity function '${name}' failed: ${failure.ErrorMessage}`;
-    fields.FailureDetails = failure;
-  }
-  return fields;
-}
-
 /**
  * The Durable Functions extension in miniature: instances with DTFx-shaped histories, episodes that run
  * the app's orchestrator callbacks through durable-functions' own replay engine, an activity queue,
@@ -102,19 +80,31 @@ export class DurableEngine {
   private readonly store: InstanceStore;
   private readonly ready = new Set<string>();
   private readonly runningEpisode = new Set<string>();
-  private readonly activityQueue: ActivityWork[] = [];
-  private readonly activitiesRunning = new Set<string>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
+  private readonly clock = new EventClock();
+  private readonly activities: ActivityQueue;
+  private readonly timers: DurableTimers;
   private readonly idleWaiters: (() => void)[] = [];
   private pumpScheduled = false;
   private pumping = false;
   private stopped = false;
-  private lastClock = 0;
-  private readonly counters = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0, activitiesExecuted: 0 };
+  private readonly counters = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0 };
   private readonly historyStats = new Map<string, InstanceHistoryStats>();
 
   constructor(private readonly options: EngineOptions) {
     this.store = new InstanceStore(options.journal);
+    const commit = (record: JournalRecord): void => this.commit(record);
+    this.activities = new ActivityQueue({
+      invoker: options.invoker,
+      registrations: options.registrations,
+      maxConcurrent: options.maxConcurrentActivities,
+      extraInputsFor: options.extraInputsFor,
+      log: options.log,
+      quiet: options.quiet,
+      clock: this.clock,
+      deliver: commit,
+      onSettled: () => this.checkIdle(),
+    });
+    this.timers = new DurableTimers(this.clock, commit);
   }
 
   // ---------------------------------------------------------------- recovery and records
@@ -144,8 +134,8 @@ export class DurableEngine {
     }
     for (const event of instance.history) {
       if (done.has(event.EventId)) continue;
-      if (event.EventType === EventType.TaskScheduled) this.enqueueActivity(instance, event);
-      else if (event.EventType === EventType.TimerCreated) this.armTimer(instance, event);
+      if (event.EventType === EventType.TaskScheduled) this.activities.enqueue(instance, event);
+      else if (event.EventType === EventType.TimerCreated) this.timers.arm(instance, event);
     }
   }
 
@@ -167,8 +157,8 @@ export class DurableEngine {
         const instance = this.store.get(record.i);
         if (instance && instance.executionId === record.x && !isTerminal(instance.status)) {
           for (const event of record.h) {
-            if (event.EventType === EventType.TaskScheduled) this.enqueueActivity(instance, event);
-            else if (event.EventType === EventType.TimerCreated) this.armTimer(instance, event);
+            if (event.EventType === EventType.TaskScheduled) this.activities.enqueue(instance, event);
+            else if (event.EventType === EventType.TimerCreated) this.timers.arm(instance, event);
           }
         }
         for (const emitted of record.out) this.afterApply(emitted);
@@ -194,7 +184,7 @@ export class DurableEngine {
     if (existing && !isTerminal(existing.status)) {
       throw new InstanceExistsError(`An instance with ID '${id}' already exists and is ${existing.status}.`);
     }
-    this.commit({ k: 'put', s: newInstanceRecord(id, name, inputJson, null, this.now()) });
+    this.commit({ k: 'put', s: newInstanceRecord(id, name, inputJson, null, this.clock.now()) });
     return id;
   }
 
@@ -228,28 +218,28 @@ export class DurableEngine {
   raiseEvent(instanceId: string, name: string, dataJson: string | null): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.EventRaised, this.now(), { Name: name, Input: dataJson }),
+      historyEvent(EventType.EventRaised, this.clock.now(), { Name: name, Input: dataJson }),
     );
   }
 
   terminate(instanceId: string, reason: string): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.ExecutionTerminated, this.now(), { Input: reason }),
+      historyEvent(EventType.ExecutionTerminated, this.clock.now(), { Input: reason }),
     );
   }
 
   suspend(instanceId: string, reason: string): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.ExecutionSuspended, this.now(), { Reason: reason }),
+      historyEvent(EventType.ExecutionSuspended, this.clock.now(), { Reason: reason }),
     );
   }
 
   resume(instanceId: string, reason: string): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.ExecutionResumed, this.now(), { Reason: reason }),
+      historyEvent(EventType.ExecutionResumed, this.clock.now(), { Reason: reason }),
     );
   }
 
@@ -270,8 +260,9 @@ export class DurableEngine {
   stats(): EngineStats {
     return {
       ...this.counters,
+      activitiesExecuted: this.activities.executed,
       histories: Object.fromEntries([...this.historyStats].map(([id, entry]) => [id, { ...entry }])),
-      activitiesInFlight: this.activitiesRunning.size + this.activityQueue.length,
+      activitiesInFlight: this.activities.inFlight,
       instances: this.store.size,
     };
   }
@@ -283,12 +274,7 @@ export class DurableEngine {
   }
 
   private isIdle(): boolean {
-    return (
-      this.ready.size === 0 &&
-      this.runningEpisode.size === 0 &&
-      this.activitiesRunning.size === 0 &&
-      this.activityQueue.length === 0
-    );
+    return this.ready.size === 0 && this.runningEpisode.size === 0 && this.activities.inFlight === 0;
   }
 
   private checkIdle(): void {
@@ -296,26 +282,20 @@ export class DurableEngine {
       this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }
 
-  /** Stops taking new work, lets running activities finish (up to `drainMs`), then clears timers. */
+  /** Stops taking new work, lets running activities finish (up to `drainMs`), then closes the journal. */
   async stop(drainMs = 10_000): Promise<void> {
     this.stopped = true;
-    this.activityQueue.length = 0;
+    this.activities.stop();
+    // Timers fire nothing once stopped; the journal keeps them for the next start.
+    this.timers.stop();
     const deadline = Date.now() + drainMs;
-    while ((this.activitiesRunning.size > 0 || this.runningEpisode.size > 0) && Date.now() < deadline) {
+    while ((this.activities.runningCount > 0 || this.runningEpisode.size > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
     this.store.close();
   }
 
-  // ---------------------------------------------------------------- scheduling
-
-  private now(): Date {
-    const now = Math.max(Date.now(), this.lastClock);
-    this.lastClock = now;
-    return new Date(now);
-  }
+  // ---------------------------------------------------------------- episode scheduling
 
   private kick(instanceId: string): void {
     const instance = this.store.get(instanceId);
@@ -371,112 +351,13 @@ export class DurableEngine {
     this.checkIdle();
   }
 
-  private enqueueActivity(instance: Instance, scheduled: HistoryEvent): void {
-    if (this.stopped) return;
-    const input: unknown = typeof scheduled.Input === 'string' ? JSON.parse(scheduled.Input) : undefined;
-    this.activityQueue.push({
-      instanceId: instance.instanceId,
-      executionId: instance.executionId,
-      taskId: scheduled.EventId,
-      name: String(scheduled.Name),
-      input,
-    });
-    this.pumpActivities();
-  }
-
-  private pumpActivities(): void {
-    while (
-      !this.stopped &&
-      this.activitiesRunning.size < this.options.maxConcurrentActivities &&
-      this.activityQueue.length > 0
-    ) {
-      const work = this.activityQueue.shift() as ActivityWork;
-      const key = `${work.instanceId}|${work.executionId}|${work.taskId}`;
-      if (this.activitiesRunning.has(key)) continue;
-      this.activitiesRunning.add(key);
-      void this.runActivity(work).finally(() => {
-        this.activitiesRunning.delete(key);
-        this.pumpActivities();
-        this.checkIdle();
-      });
-    }
-  }
-
-  private async runActivity(work: ActivityWork): Promise<void> {
-    const registration = registrationOfKind(this.options.registrations, work.name, 'activityTrigger');
-    let event: HistoryEvent;
-    if (!registration) {
-      event = historyEvent(EventType.TaskFailed, this.now(), {
-        TaskScheduledId: work.taskId,
-        Reason: `The function '${work.name}' doesn't exist, is disabled, or is not an activity function.`,
-        Details: '',
-      });
-    } else {
-      try {
-        const { result } = await this.options.invoker.invokeSilently(
-          {
-            registration,
-            trigger: work.input,
-            triggerMetadata: { instanceId: work.instanceId, data: work.input },
-            extraInputs: this.options.extraInputsFor?.(registration),
-          },
-          randomUUID(),
-        );
-        this.counters.activitiesExecuted += 1;
-        event = historyEvent(EventType.TaskCompleted, this.now(), {
-          TaskScheduledId: work.taskId,
-          Result: toJsonText(result),
-        });
-      } catch (error) {
-        this.counters.activitiesExecuted += 1;
-        if (!this.options.quiet) {
-          this.options.log(
-            `[${work.name}] activity failed for instance ${work.instanceId}: ${(error as Error)?.message ?? String(error)}`,
-          );
-        }
-        event = historyEvent(EventType.TaskFailed, this.now(), {
-          TaskScheduledId: work.taskId,
-          ...activityFailure(work.name, error),
-        });
-      }
-    }
-    if (this.stopped) return;
-    this.commit({ k: 'msg', i: work.instanceId, x: work.executionId, e: event });
-  }
-
-  private armTimer(instance: Instance, created: HistoryEvent): void {
-    if (this.stopped) return;
-    const key = `${instance.instanceId}|${instance.executionId}|${created.EventId}`;
-    if (this.timers.has(key)) return;
-    const fireAt = new Date(String(created.FireAt));
-    const fire = (): void => {
-      const wait = fireAt.getTime() - Date.now();
-      if (wait > 0) {
-        this.timers.set(key, setTimeout(fire, Math.min(wait, 2 ** 31 - 1)));
-        return;
-      }
-      this.timers.delete(key);
-      if (this.stopped) return;
-      this.commit({
-        k: 'msg',
-        i: instance.instanceId,
-        x: instance.executionId,
-        e: historyEvent(EventType.TimerFired, this.now(), {
-          TimerId: created.EventId,
-          FireAt: fireAt.toISOString(),
-        }),
-      });
-    };
-    this.timers.set(key, setTimeout(fire, Math.max(0, Math.min(fireAt.getTime() - Date.now(), 2 ** 31 - 1))));
-  }
-
   // ---------------------------------------------------------------- episodes
 
   private async runEpisode(instance: Instance): Promise<void> {
     const consumed = instance.inbox.length;
     if (consumed === 0 || isTerminal(instance.status)) return;
     const batch = instance.inbox.slice(0, consumed);
-    const now = this.now();
+    const now = this.clock.now();
     const started = historyEvent(EventType.OrchestratorStarted, now);
     const terminated = batch.find((event) => event.EventType === EventType.ExecutionTerminated);
     if (terminated) {
@@ -678,7 +559,7 @@ export class DurableEngine {
     customStatus: string | null,
     out: JournalRecord[],
   ): void {
-    const now = this.now();
+    const now = this.clock.now();
     decisions.push(historyEvent(EventType.OrchestratorCompleted, now));
     const record: EpisodeRecord = {
       k: 'ep',

@@ -80,3 +80,14 @@ export function asError(error: unknown): { message: string; stack?: string } {
     return error as Error;
   return new Error(typeof error === 'string' ? error : JSON.stringify(error));
 }
+
+/** Event timestamps that never go backwards, even when the system clock does. */
+export class EventClock {
+  private last = 0;
+
+  now(): Date {
+    const now = Math.max(Date.now(), this.last);
+    this.last = now;
+    return new Date(now);
+  }
+}
