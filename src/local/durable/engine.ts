@@ -6,6 +6,7 @@ import { EventClock, EventType, historyEvent, type HistoryEvent } from './histor
 import { InstanceStore, isTerminal, newExecutionId, newInstanceRecord, type Instance } from './instances';
 import type { Journal, JournalRecord, RuntimeStatus } from './journal';
 import { registrationOfKind, unknownOrchestratorMessage } from './registrations';
+import { checkDurableFunctionsVersion } from './sdkShapes';
 import { DurableTimers } from './timers';
 
 export type { RuntimeStatus } from './journal';
@@ -32,6 +33,8 @@ export interface EngineOptions {
   quiet: boolean;
   /** Input bindings the host supplies (durable clients), for activities that declare them. */
   extraInputsFor?: (registration: Registration) => Record<string, unknown>;
+  /** `require` rooted at the app, to read which durable-functions it runs (unchecked without it). */
+  appRequire?: (id: string) => unknown;
 }
 
 export interface InstanceQuery {
@@ -65,6 +68,9 @@ export class DurableEngine {
   private stopped = false;
 
   constructor(private readonly options: EngineOptions) {
+    // An app without orchestrators never hands the engine any of the SDK's shapes.
+    const hasOrchestrators = [...options.registrations.keys()].some((name) => this.hasOrchestrator(name));
+    if (options.appRequire && hasOrchestrators) checkDurableFunctionsVersion(options.appRequire, options.log);
     this.store = new InstanceStore(options.journal);
     const commit = (record: JournalRecord): void => this.commit(record);
     this.episodes = new EpisodeRunner({

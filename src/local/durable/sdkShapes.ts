@@ -1,4 +1,6 @@
+import { LocalHostAppLoadError } from '../errors';
 import type { InvocationContext } from '../invoker';
+import type { LogLine } from '../types';
 import { asError, tryJsonParse, type FailureDetailsPayload, type HistoryEvent } from './history';
 
 /*
@@ -10,6 +12,47 @@ import { asError, tryJsonParse, type FailureDetailsPayload, type HistoryEvent } 
 
 /** The durable-functions version these shapes were read from. */
 export const DURABLE_FUNCTIONS_VERSION = '3.5.0';
+
+function majorOf(version: string): string {
+  return version.split('.')[0] ?? version;
+}
+
+/**
+ * Compares the app's durable-functions with DURABLE_FUNCTIONS_VERSION. Another major version is refused:
+ * its orchestrators may answer in shapes this engine misreads, and orchestrations that silently schedule
+ * nothing are worse than a host that does not start. Another version of the same major only gets a
+ * warning: semver keeps such apps working, only the SDK internals read here (open tasks) may differ, and
+ * the warning then explains an orchestration that stalls. An unreadable version gets a warning too.
+ * Apps on DURABLE_FUNCTIONS_VERSION pass silently.
+ */
+export function checkDurableFunctionsVersion(appRequire: (id: string) => unknown, log: LogLine): void {
+  let installed: string | undefined;
+  try {
+    const manifest = appRequire('durable-functions/package.json') as { version?: unknown };
+    if (typeof manifest.version === 'string') installed = manifest.version;
+  } catch {
+    installed = undefined;
+  }
+  if (installed === DURABLE_FUNCTIONS_VERSION) return;
+  if (installed === undefined) {
+    log(
+      `Warning: the local host could not read which durable-functions the app uses; its durable engine ` +
+        `reads the orchestrator state of durable-functions ${DURABLE_FUNCTIONS_VERSION}.`,
+    );
+  } else if (majorOf(installed) !== majorOf(DURABLE_FUNCTIONS_VERSION)) {
+    throw new LocalHostAppLoadError(
+      `The app uses durable-functions ${installed}, but the local host's durable engine reads the ` +
+        `orchestrator state of durable-functions ${majorOf(DURABLE_FUNCTIONS_VERSION)}.x ` +
+        `(${DURABLE_FUNCTIONS_VERSION}). Install durable-functions@${DURABLE_FUNCTIONS_VERSION} in the app.`,
+    );
+  } else {
+    log(
+      `Warning: the app uses durable-functions ${installed}; the local host's durable engine reads the ` +
+        `orchestrator state of ${DURABLE_FUNCTIONS_VERSION}. If an orchestration stalls or fails to ` +
+        `schedule its tasks, install durable-functions@${DURABLE_FUNCTIONS_VERSION} in the app.`,
+    );
+  }
+}
 
 /** durable-functions' ActionType numbers. */
 export const ACTION = {
