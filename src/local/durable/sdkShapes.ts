@@ -7,7 +7,8 @@ import { asError, tryJsonParse, type FailureDetailsPayload, type HistoryEvent } 
  * The durable-functions SDK's own shapes, as the engine reads them: the trigger payload an orchestrator
  * replays, the state and actions it returns, its open tasks, and the failures it reports. None of these
  * is a documented contract (open tasks are the SDK's internals), so they were read from one version,
- * DURABLE_FUNCTIONS_VERSION, the exact pin in package.json. Nothing else in the engine looks inside them.
+ * DURABLE_FUNCTIONS_VERSION, the exact pin in package.json. Their types live here, and so does every
+ * reading of them beyond a plain field (the episode reads `isDone`, `output`, `functionName` and the like).
  */
 
 /** The durable-functions version these shapes were read from. */
