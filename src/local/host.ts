@@ -155,6 +155,7 @@ function createEngine(
     log,
     quiet,
     extraInputsFor: (registration) => calls.clientUrls.extraInputsFor(registration),
+    appRequire: app.appRequire,
   });
   return { engine, journal };
 }

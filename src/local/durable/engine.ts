@@ -1,110 +1,17 @@
-import { randomUUID } from 'node:crypto';
-import type { Invoker, InvocationContext } from '../invoker';
+import type { Invoker } from '../invoker';
 import type { LogLine, Registration } from '../types';
-import {
-  EventType,
-  OrchestrationStatusCode,
-  historyEvent,
-  parseJsonText,
-  toJsonText,
-  tryJsonParse,
-  type FailureDetailsPayload,
-  type HistoryEvent,
-} from './history';
-import type {
-  EpisodeRecord,
-  InstanceRecord,
-  Journal,
-  JournalRecord,
-  ParentRef,
-  RuntimeStatus,
-} from './journal';
+import { ActivityQueue } from './activities';
+import { EpisodeRunner, ReplayStats, type InstanceHistoryStats } from './episode';
+import { EventClock, EventType, historyEvent, type HistoryEvent } from './history';
+import { InstanceStore, isTerminal, newExecutionId, newInstanceRecord, type Instance } from './instances';
+import type { Journal, JournalRecord, RuntimeStatus } from './journal';
+import { registrationOfKind, unknownOrchestratorMessage } from './registrations';
+import { checkDurableFunctionsVersion } from './sdkShapes';
+import { DurableTimers } from './timers';
 
 export type { RuntimeStatus } from './journal';
+export type { InstanceHistoryStats } from './episode';
 export type PublicStatus = RuntimeStatus | 'Suspended';
-
-const TERMINAL: ReadonlySet<RuntimeStatus> = new Set(['Completed', 'Failed', 'Terminated']);
-const ACTION = {
-  CallActivity: 0,
-  CallActivityWithRetry: 1,
-  CallSubOrchestrator: 2,
-  CallSubOrchestratorWithRetry: 3,
-  ContinueAsNew: 4,
-  CreateTimer: 5,
-} as const;
-
-interface RetryOptionsLike {
-  firstRetryIntervalInMilliseconds?: number;
-  maxNumberOfAttempts?: number;
-  backoffCoefficient?: number;
-  maxRetryIntervalInMilliseconds?: number;
-}
-
-interface ActionLike {
-  actionType?: number;
-  functionName?: string;
-  input?: unknown;
-  instanceId?: string;
-  fireAt?: Date | string;
-  isCanceled?: boolean;
-  retryOptions?: RetryOptionsLike;
-}
-
-interface OpenTaskLike {
-  actionObj?: ActionLike | string;
-  parent?: {
-    isWaitingOnTimer?: boolean;
-    attemptNumber?: number;
-    retryOptions?: RetryOptionsLike;
-    actionObj?: ActionLike;
-  };
-}
-
-/** The wait before a retry attempt, by the task's retry options (none after the last attempt). */
-function retryDelayMs(parent: NonNullable<OpenTaskLike['parent']>, action: ActionLike): number {
-  const options = parent.retryOptions ?? action.retryOptions ?? {};
-  const attempt = parent.attemptNumber ?? 2;
-  const max = options.maxNumberOfAttempts ?? 1;
-  let delay = 0;
-  if (attempt <= max) {
-    delay =
-      (options.firstRetryIntervalInMilliseconds ?? 0) *
-      Math.pow(options.backoffCoefficient ?? 1, attempt - 2);
-    if (options.maxRetryIntervalInMilliseconds)
-      delay = Math.min(delay, options.maxRetryIntervalInMilliseconds);
-  }
-  return delay;
-}
-
-interface OrchestratorStateLike {
-  isDone?: boolean;
-  actions?: ActionLike[][];
-  output?: unknown;
-  error?: string;
-  customStatus?: unknown;
-}
-
-interface Instance extends InstanceRecord {
-  /** Ids with a scheduling event in this execution's history. */
-  scheduled: Set<number>;
-}
-
-interface ActivityWork {
-  instanceId: string;
-  executionId: string;
-  taskId: number;
-  name: string;
-  input: unknown;
-}
-
-/** What one instance id cost over all its executions (continue-as-new starts a new history). */
-export interface InstanceHistoryStats {
-  episodes: number;
-  /** Sum over its episodes of the history length each one replayed. */
-  eventsReplayed: number;
-  /** Its longest history (one execution), counting every event. */
-  maxHistoryLength: number;
-}
 
 export interface EngineStats {
   episodes: number;
@@ -126,6 +33,8 @@ export interface EngineOptions {
   quiet: boolean;
   /** Input bindings the host supplies (durable clients), for activities that declare them. */
   extraInputsFor?: (registration: Registration) => Record<string, unknown>;
+  /** `require` rooted at the app, to read which durable-functions it runs (unchecked without it). */
+  appRequire?: (id: string) => unknown;
 }
 
 export interface InstanceQuery {
@@ -137,117 +46,68 @@ export interface InstanceQuery {
 export class UnknownOrchestratorError extends Error {}
 export class InstanceExistsError extends Error {}
 
-function isTerminal(status: RuntimeStatus): boolean {
-  return TERMINAL.has(status);
-}
-
-function newExecutionId(): string {
-  return randomUUID().replace(/-/g, '');
-}
-
-function typeOfTrigger(registration: Registration): string | undefined {
-  for (const binding of Object.values(registration.metadata.bindings)) {
-    if (binding.direction === 'in' && binding.type.endsWith('Trigger')) return binding.type;
-  }
-  return undefined;
-}
-
-/** Activity error -> TaskFailed fields, honouring the JSON that durable-functions puts in `message`. */
-/** Errors from the app come from Node's realm, not necessarily this one: duck-type them. */
-function asError(error: unknown): { message: string; stack?: string } {
-  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string')
-    return error as Error;
-  return new Error(typeof error === 'string' ? error : JSON.stringify(error));
-}
-
-function activityFailure(name: string, error: unknown): Record<string, unknown> {
-  const err = asError(error);
-  const fields: Record<string, unknown> = {
-    Reason: `Activity function '${name}' failed: ${err.message}`,
-    Details: JSON.stringify({ message: err.message, stack: err.stack ?? null }),
-  };
-  const parsed = tryJsonParse(err.message);
-  if (parsed && typeof parsed === 'object') {
-    const details = parsed as Record<string, unknown>;
-    if (typeof details.errorType === 'string' && typeof details.errorMessage === 'string') {
-      const failure: FailureDetailsPayload = {
-        ErrorType: details.errorType,
-        ErrorMessage: details.errorMessage,
-        StackTrace: typeof details.stackTrace === 'string' ? details.stackTrace : null,
-        InnerFailure: null,
-        IsNonRetriable: details.isNonRetriable === true,
-        Properties:
-          details.properties && typeof details.properties === 'object'
-            ? (details.properties as Record<string, unknown>)
-            : null,
-      };
-      fields.Reason = `Activity function '${name}' failed: ${details.errorMessage}`;
-      fields.FailureDetails = failure;
-    }
-  }
-  return fields;
-}
-
-/** The orchestrator's error text and last state from a thrown OrchestrationFailureError (or any error). */
-function orchestratorFailure(error: unknown): { message: string; state?: OrchestratorStateLike } {
-  const text = asError(error).message;
-  const marker = '$OutOfProcData$:';
-  const at = text.indexOf(marker);
-  if (at >= 0) {
-    const state = tryJsonParse(text.slice(at + marker.length)) as OrchestratorStateLike;
-    if (state && typeof state === 'object') return { message: state.error ?? text, state };
-  }
-  return { message: text };
-}
-
 /**
- * The Durable Functions extension in miniature: instances with DTFx-shaped histories, episodes that run
- * the app's orchestrator callbacks through durable-functions' own replay engine, an activity queue,
- * timers and sub-orchestrations. Every state change is one journal record, applied the same way live and
- * on recovery.
+ * The Durable Functions extension in miniature: instances with DTFx-shaped histories (`instances.ts`),
+ * episodes that run the app's orchestrator callbacks through durable-functions' own replay engine
+ * (`episode.ts`), an activity queue (`activities.ts`), timers (`timers.ts`) and sub-orchestrations.
+ * Every state change is one journal record; this class commits them, sets off what each one starts, and
+ * decides which instance runs its next episode.
  */
 export class DurableEngine {
-  private readonly instances = new Map<string, Instance>();
+  private readonly clock = new EventClock();
+  private readonly store: InstanceStore;
+  private readonly replayStats = new ReplayStats();
+  private readonly episodes: EpisodeRunner;
+  private readonly activities: ActivityQueue;
+  private readonly timers: DurableTimers;
   private readonly ready = new Set<string>();
   private readonly runningEpisode = new Set<string>();
-  private readonly activityQueue: ActivityWork[] = [];
-  private readonly activitiesRunning = new Set<string>();
-  private readonly timers = new Map<string, NodeJS.Timeout>();
   private readonly idleWaiters: (() => void)[] = [];
   private pumpScheduled = false;
   private pumping = false;
   private stopped = false;
-  private lastClock = 0;
-  private readonly counters = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0, activitiesExecuted: 0 };
-  private readonly historyStats = new Map<string, InstanceHistoryStats>();
 
-  constructor(private readonly options: EngineOptions) {}
+  constructor(private readonly options: EngineOptions) {
+    // An app without orchestrators never hands the engine any of the SDK's shapes.
+    const hasOrchestrators = [...options.registrations.keys()].some((name) => this.hasOrchestrator(name));
+    if (options.appRequire && hasOrchestrators) checkDurableFunctionsVersion(options.appRequire, options.log);
+    this.store = new InstanceStore(options.journal);
+    const commit = (record: JournalRecord): void => this.commit(record);
+    this.episodes = new EpisodeRunner({
+      invoker: options.invoker,
+      registrations: options.registrations,
+      store: this.store,
+      clock: this.clock,
+      stats: this.replayStats,
+      commit,
+    });
+    this.activities = new ActivityQueue({
+      invoker: options.invoker,
+      registrations: options.registrations,
+      maxConcurrent: options.maxConcurrentActivities,
+      extraInputsFor: options.extraInputsFor,
+      log: options.log,
+      quiet: options.quiet,
+      clock: this.clock,
+      deliver: commit,
+      onSettled: () => this.checkIdle(),
+    });
+    this.timers = new DurableTimers(this.clock, commit);
+  }
 
-  // ---------------------------------------------------------------- recovery
+  // ---------------------------------------------------------------- recovery and records
 
   /** Rebuilds state from the journal, compacts it, and restarts unfinished work. */
   recover(): number {
-    const journal = this.options.journal;
-    if (!journal) return 0;
-    for (const record of journal.load()) this.apply(record);
-    journal.rewrite(this.snapshotRecords());
+    if (!this.store.recover()) return 0;
     let resumed = 0;
-    for (const instance of this.instances.values()) {
+    for (const instance of this.store.values()) {
       if (isTerminal(instance.status)) continue;
       resumed += 1;
       this.restartInFlightWork(instance);
       this.kick(instance.instanceId);
     }
     return resumed;
-  }
-
-  private *snapshotRecords(): Iterable<JournalRecord> {
-    for (const instance of this.instances.values()) yield { k: 'put', s: this.toRecord(instance) };
-  }
-
-  private toRecord(instance: Instance): InstanceRecord {
-    const { scheduled: _scheduled, ...record } = instance;
-    return record;
   }
 
   /** Activities and timers scheduled in the current execution with no completion yet run again. */
@@ -262,67 +122,14 @@ export class DurableEngine {
     }
     for (const event of instance.history) {
       if (done.has(event.EventId)) continue;
-      if (event.EventType === EventType.TaskScheduled) this.enqueueActivity(instance, event);
-      else if (event.EventType === EventType.TimerCreated) this.armTimer(instance, event);
+      if (event.EventType === EventType.TaskScheduled) this.activities.enqueue(instance, event);
+      else if (event.EventType === EventType.TimerCreated) this.timers.arm(instance, event);
     }
   }
-
-  // ---------------------------------------------------------------- records
 
   private commit(record: JournalRecord): void {
-    this.apply(record);
-    this.options.journal?.append(record);
+    this.store.commit(record);
     this.afterApply(record);
-  }
-
-  private apply(record: JournalRecord): void {
-    switch (record.k) {
-      case 'put': {
-        const instance: Instance = { ...record.s, scheduled: new Set() };
-        for (const event of instance.history) this.noteScheduled(instance, event);
-        this.instances.set(instance.instanceId, instance);
-        break;
-      }
-      case 'msg': {
-        const instance = this.instances.get(record.i);
-        if (!instance || isTerminal(instance.status)) return;
-        if (record.x !== undefined && record.x !== instance.executionId) return;
-        if (record.e.EventType === EventType.ExecutionSuspended) instance.suspended = true;
-        if (record.e.EventType === EventType.ExecutionResumed) instance.suspended = false;
-        instance.inbox.push(record.e);
-        break;
-      }
-      case 'ep': {
-        const instance = this.instances.get(record.i);
-        if (!instance || instance.executionId !== record.x) return;
-        instance.inbox.splice(0, record.n);
-        for (const event of record.h) {
-          event.IsPlayed = true;
-          instance.history.push(event);
-          this.noteScheduled(instance, event);
-        }
-        instance.status = record.st;
-        instance.output = record.o;
-        instance.customStatus = record.cs;
-        instance.lastUpdatedTime = record.u;
-        if (isTerminal(record.st)) instance.suspended = false;
-        for (const emitted of record.out) this.apply(emitted);
-        break;
-      }
-      case 'del':
-        this.instances.delete(record.i);
-        break;
-    }
-  }
-
-  private noteScheduled(instance: Instance, event: HistoryEvent): void {
-    if (
-      event.EventType === EventType.TaskScheduled ||
-      event.EventType === EventType.TimerCreated ||
-      event.EventType === EventType.SubOrchestrationInstanceCreated
-    ) {
-      instance.scheduled.add(event.EventId);
-    }
   }
 
   /** Live side effects of a record: run activities, arm timers, wake instances. */
@@ -335,11 +142,11 @@ export class DurableEngine {
         this.kick(record.i);
         break;
       case 'ep': {
-        const instance = this.instances.get(record.i);
+        const instance = this.store.get(record.i);
         if (instance && instance.executionId === record.x && !isTerminal(instance.status)) {
           for (const event of record.h) {
-            if (event.EventType === EventType.TaskScheduled) this.enqueueActivity(instance, event);
-            else if (event.EventType === EventType.TimerCreated) this.armTimer(instance, event);
+            if (event.EventType === EventType.TaskScheduled) this.activities.enqueue(instance, event);
+            else if (event.EventType === EventType.TimerCreated) this.timers.arm(instance, event);
           }
         }
         for (const emitted of record.out) this.afterApply(emitted);
@@ -354,69 +161,23 @@ export class DurableEngine {
   // ---------------------------------------------------------------- public operations
 
   hasOrchestrator(name: string): boolean {
-    const registration = this.options.registrations.get(name);
-    return registration !== undefined && typeOfTrigger(registration) === 'orchestrationTrigger';
+    return registrationOfKind(this.options.registrations, name, 'orchestrationTrigger') !== undefined;
   }
 
   /** Starts a new instance; an existing id is replaced only when it is not running (NonRunningStates). */
   startNew(name: string, instanceId: string | undefined, inputJson: string | null): string {
-    if (!this.hasOrchestrator(name)) {
-      throw new UnknownOrchestratorError(
-        `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`,
-      );
-    }
+    if (!this.hasOrchestrator(name)) throw new UnknownOrchestratorError(unknownOrchestratorMessage(name));
     const id = instanceId ?? newExecutionId();
-    const existing = this.instances.get(id);
+    const existing = this.store.get(id);
     if (existing && !isTerminal(existing.status)) {
       throw new InstanceExistsError(`An instance with ID '${id}' already exists and is ${existing.status}.`);
     }
-    this.commit({ k: 'put', s: this.newInstanceRecord(id, name, inputJson, null, this.now()) });
+    this.commit({ k: 'put', s: newInstanceRecord(id, name, inputJson, null, this.clock.now()) });
     return id;
   }
 
-  private newInstanceRecord(
-    instanceId: string,
-    name: string,
-    inputJson: string | null,
-    parent: ParentRef | null,
-    now: Date,
-    carried?: { createdTime: string; customStatus: string | null; inbox: HistoryEvent[] },
-  ): InstanceRecord {
-    const executionId = newExecutionId();
-    const started = historyEvent(EventType.ExecutionStarted, now, {
-      OrchestrationInstance: { InstanceId: instanceId, ExecutionId: executionId },
-      ParentInstance: parent
-        ? {
-            Name: parent.name,
-            Version: '',
-            TaskScheduleId: parent.taskId,
-            OrchestrationInstance: { InstanceId: parent.instanceId, ExecutionId: parent.executionId },
-          }
-        : null,
-      Name: name,
-      Version: '',
-      Input: inputJson,
-      Tags: null,
-    });
-    return {
-      instanceId,
-      name,
-      executionId,
-      status: carried ? 'ContinuedAsNew' : 'Pending',
-      suspended: false,
-      input: inputJson,
-      output: null,
-      customStatus: carried?.customStatus ?? null,
-      createdTime: carried?.createdTime ?? now.toISOString(),
-      lastUpdatedTime: now.toISOString(),
-      history: [],
-      inbox: [started, ...(carried?.inbox ?? [])],
-      parent,
-    };
-  }
-
   getInstance(instanceId: string): Readonly<Instance> | undefined {
-    return this.instances.get(instanceId);
+    return this.store.get(instanceId);
   }
 
   publicStatus(instance: Readonly<Instance>): PublicStatus {
@@ -425,7 +186,7 @@ export class DurableEngine {
 
   query(filter: InstanceQuery): Readonly<Instance>[] {
     const result: Instance[] = [];
-    for (const instance of this.instances.values()) {
+    for (const instance of this.store.values()) {
       const created = Date.parse(instance.createdTime);
       if (filter.createdTimeFrom && created < filter.createdTimeFrom.getTime()) continue;
       if (filter.createdTimeTo && created > filter.createdTimeTo.getTime()) continue;
@@ -445,33 +206,33 @@ export class DurableEngine {
   raiseEvent(instanceId: string, name: string, dataJson: string | null): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.EventRaised, this.now(), { Name: name, Input: dataJson }),
+      historyEvent(EventType.EventRaised, this.clock.now(), { Name: name, Input: dataJson }),
     );
   }
 
   terminate(instanceId: string, reason: string): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.ExecutionTerminated, this.now(), { Input: reason }),
+      historyEvent(EventType.ExecutionTerminated, this.clock.now(), { Input: reason }),
     );
   }
 
   suspend(instanceId: string, reason: string): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.ExecutionSuspended, this.now(), { Reason: reason }),
+      historyEvent(EventType.ExecutionSuspended, this.clock.now(), { Reason: reason }),
     );
   }
 
   resume(instanceId: string, reason: string): 'ok' | 'gone' | 'missing' {
     return this.sendControl(
       instanceId,
-      historyEvent(EventType.ExecutionResumed, this.now(), { Reason: reason }),
+      historyEvent(EventType.ExecutionResumed, this.clock.now(), { Reason: reason }),
     );
   }
 
   private sendControl(instanceId: string, event: HistoryEvent): 'ok' | 'gone' | 'missing' {
-    const instance = this.instances.get(instanceId);
+    const instance = this.store.get(instanceId);
     if (!instance) return 'missing';
     if (isTerminal(instance.status)) return 'gone';
     this.commit({ k: 'msg', i: instanceId, e: event });
@@ -479,17 +240,21 @@ export class DurableEngine {
   }
 
   purge(instanceId: string): boolean {
-    if (!this.instances.has(instanceId)) return false;
+    if (!this.store.has(instanceId)) return false;
     this.commit({ k: 'del', i: instanceId });
     return true;
   }
 
   stats(): EngineStats {
+    const replay = this.replayStats;
     return {
-      ...this.counters,
-      histories: Object.fromEntries([...this.historyStats].map(([id, entry]) => [id, { ...entry }])),
-      activitiesInFlight: this.activitiesRunning.size + this.activityQueue.length,
-      instances: this.instances.size,
+      episodes: replay.episodes,
+      eventsReplayed: replay.eventsReplayed,
+      maxHistoryLength: replay.maxHistoryLength,
+      activitiesExecuted: this.activities.executed,
+      histories: replay.histories(),
+      activitiesInFlight: this.activities.inFlight,
+      instances: this.store.size,
     };
   }
 
@@ -500,12 +265,7 @@ export class DurableEngine {
   }
 
   private isIdle(): boolean {
-    return (
-      this.ready.size === 0 &&
-      this.runningEpisode.size === 0 &&
-      this.activitiesRunning.size === 0 &&
-      this.activityQueue.length === 0
-    );
+    return this.ready.size === 0 && this.runningEpisode.size === 0 && this.activities.inFlight === 0;
   }
 
   private checkIdle(): void {
@@ -513,29 +273,23 @@ export class DurableEngine {
       this.idleWaiters.splice(0).forEach((resolve) => resolve());
   }
 
-  /** Stops taking new work, lets running activities finish (up to `drainMs`), then clears timers. */
+  /** Stops taking new work, lets running activities finish (up to `drainMs`), then closes the journal. */
   async stop(drainMs = 10_000): Promise<void> {
     this.stopped = true;
-    this.activityQueue.length = 0;
+    this.activities.stop();
+    // Timers fire nothing once stopped; the journal keeps them for the next start.
+    this.timers.stop();
     const deadline = Date.now() + drainMs;
-    while ((this.activitiesRunning.size > 0 || this.runningEpisode.size > 0) && Date.now() < deadline) {
+    while ((this.activities.runningCount > 0 || this.runningEpisode.size > 0) && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-    this.options.journal?.close();
+    this.store.close();
   }
 
-  // ---------------------------------------------------------------- scheduling
-
-  private now(): Date {
-    const now = Math.max(Date.now(), this.lastClock);
-    this.lastClock = now;
-    return new Date(now);
-  }
+  // ---------------------------------------------------------------- episode scheduling
 
   private kick(instanceId: string): void {
-    const instance = this.instances.get(instanceId);
+    const instance = this.store.get(instanceId);
     if (!instance || instance.inbox.length === 0 || isTerminal(instance.status)) return;
     if (
       instance.suspended &&
@@ -568,11 +322,11 @@ export class DurableEngine {
       this.ready.clear();
       for (const instanceId of batch) {
         if (this.stopped) break;
-        const instance = this.instances.get(instanceId);
+        const instance = this.store.get(instanceId);
         if (!instance || this.runningEpisode.has(instanceId)) continue;
         this.runningEpisode.add(instanceId);
         try {
-          await this.runEpisode(instance);
+          await this.episodes.run(instance);
         } catch (error) {
           this.options.log(
             `Durable engine error in instance ${instanceId}: ${(error as Error).stack ?? String(error)}`,
@@ -586,494 +340,5 @@ export class DurableEngine {
     }
     if (this.ready.size > 0) this.schedulePump();
     this.checkIdle();
-  }
-
-  private enqueueActivity(instance: Instance, scheduled: HistoryEvent): void {
-    if (this.stopped) return;
-    const input: unknown = typeof scheduled.Input === 'string' ? JSON.parse(scheduled.Input) : undefined;
-    this.activityQueue.push({
-      instanceId: instance.instanceId,
-      executionId: instance.executionId,
-      taskId: scheduled.EventId,
-      name: String(scheduled.Name),
-      input,
-    });
-    this.pumpActivities();
-  }
-
-  private pumpActivities(): void {
-    while (
-      !this.stopped &&
-      this.activitiesRunning.size < this.options.maxConcurrentActivities &&
-      this.activityQueue.length > 0
-    ) {
-      const work = this.activityQueue.shift() as ActivityWork;
-      const key = `${work.instanceId}|${work.executionId}|${work.taskId}`;
-      if (this.activitiesRunning.has(key)) continue;
-      this.activitiesRunning.add(key);
-      void this.runActivity(work).finally(() => {
-        this.activitiesRunning.delete(key);
-        this.pumpActivities();
-        this.checkIdle();
-      });
-    }
-  }
-
-  private async runActivity(work: ActivityWork): Promise<void> {
-    const registration = this.options.registrations.get(work.name);
-    let event: HistoryEvent;
-    if (!registration || typeOfTrigger(registration) !== 'activityTrigger') {
-      event = historyEvent(EventType.TaskFailed, this.now(), {
-        TaskScheduledId: work.taskId,
-        Reason: `The function '${work.name}' doesn't exist, is disabled, or is not an activity function.`,
-        Details: '',
-      });
-    } else {
-      try {
-        const { result } = await this.options.invoker.invokeSilently(
-          {
-            registration,
-            trigger: work.input,
-            triggerMetadata: { instanceId: work.instanceId, data: work.input },
-            extraInputs: this.options.extraInputsFor?.(registration),
-          },
-          randomUUID(),
-        );
-        this.counters.activitiesExecuted += 1;
-        event = historyEvent(EventType.TaskCompleted, this.now(), {
-          TaskScheduledId: work.taskId,
-          Result: toJsonText(result),
-        });
-      } catch (error) {
-        this.counters.activitiesExecuted += 1;
-        if (!this.options.quiet) {
-          this.options.log(
-            `[${work.name}] activity failed for instance ${work.instanceId}: ${(error as Error)?.message ?? String(error)}`,
-          );
-        }
-        event = historyEvent(EventType.TaskFailed, this.now(), {
-          TaskScheduledId: work.taskId,
-          ...activityFailure(work.name, error),
-        });
-      }
-    }
-    if (this.stopped) return;
-    this.commit({ k: 'msg', i: work.instanceId, x: work.executionId, e: event });
-  }
-
-  private armTimer(instance: Instance, created: HistoryEvent): void {
-    if (this.stopped) return;
-    const key = `${instance.instanceId}|${instance.executionId}|${created.EventId}`;
-    if (this.timers.has(key)) return;
-    const fireAt = new Date(String(created.FireAt));
-    const fire = (): void => {
-      const wait = fireAt.getTime() - Date.now();
-      if (wait > 0) {
-        this.timers.set(key, setTimeout(fire, Math.min(wait, 2 ** 31 - 1)));
-        return;
-      }
-      this.timers.delete(key);
-      if (this.stopped) return;
-      this.commit({
-        k: 'msg',
-        i: instance.instanceId,
-        x: instance.executionId,
-        e: historyEvent(EventType.TimerFired, this.now(), {
-          TimerId: created.EventId,
-          FireAt: fireAt.toISOString(),
-        }),
-      });
-    };
-    this.timers.set(key, setTimeout(fire, Math.max(0, Math.min(fireAt.getTime() - Date.now(), 2 ** 31 - 1))));
-  }
-
-  // ---------------------------------------------------------------- episodes
-
-  private async runEpisode(instance: Instance): Promise<void> {
-    const consumed = instance.inbox.length;
-    if (consumed === 0 || isTerminal(instance.status)) return;
-    const batch = instance.inbox.slice(0, consumed);
-    const now = this.now();
-    const started = historyEvent(EventType.OrchestratorStarted, now);
-    const terminated = batch.find((event) => event.EventType === EventType.ExecutionTerminated);
-    if (terminated) {
-      this.commitTermination(instance, consumed, [started, ...batch], terminated, now);
-      return;
-    }
-    if (instance.suspended) {
-      this.commitSuspensionMarkers(instance, consumed, [started, ...batch]);
-      return;
-    }
-
-    const newEvents = [started, ...batch];
-    const history = instance.history.concat(newEvents);
-    this.countEpisode(instance);
-    const decisions: HistoryEvent[] = [];
-    const out: JournalRecord[] = [];
-    const invoked = await this.invokeOrchestrator(instance, history);
-    let failure = invoked.failure;
-    const { state, context } = invoked;
-    if (this.instances.get(instance.instanceId) !== instance) return; // purged meanwhile
-
-    let status: RuntimeStatus = 'Running';
-    let output = instance.output;
-    const customStatus =
-      state?.customStatus !== undefined && state.customStatus !== null
-        ? JSON.stringify(state.customStatus)
-        : instance.customStatus;
-
-    if (failure === undefined && state && !state.isDone) {
-      failure = this.scheduleNewWork(instance, context, now, decisions, out);
-    }
-    if (failure !== undefined) {
-      status = 'Failed';
-      output = this.failEpisode(instance, failure, now, decisions, out);
-    } else if (state?.isDone) {
-      ({ status, output } = this.finishEpisode(instance, consumed, state, customStatus, now, decisions, out));
-    }
-    this.commitEpisode(instance, consumed, newEvents, decisions, status, output, customStatus, out);
-  }
-
-  /** A terminate request ends the instance at once, whatever else arrived with it. */
-  private commitTermination(
-    instance: Instance,
-    consumed: number,
-    newEvents: HistoryEvent[],
-    terminated: HistoryEvent,
-    now: Date,
-  ): void {
-    const reason = typeof terminated.Input === 'string' ? terminated.Input : '';
-    const output = JSON.stringify(reason);
-    this.commitEpisode(
-      instance,
-      consumed,
-      newEvents,
-      [
-        historyEvent(EventType.ExecutionCompleted, now, {
-          OrchestrationStatus: OrchestrationStatusCode.Terminated,
-          Result: output,
-        }),
-      ],
-      'Terminated',
-      output,
-      instance.customStatus,
-      [],
-    );
-  }
-
-  private commitSuspensionMarkers(instance: Instance, consumed: number, newEvents: HistoryEvent[]): void {
-    // Only the suspension marker itself is recorded; other events wait for resume.
-    const markers = newEvents.filter((event) => event.EventType === EventType.ExecutionSuspended);
-    if (markers.length === consumed)
-      this.commitEpisode(
-        instance,
-        consumed,
-        newEvents,
-        [],
-        instance.status,
-        instance.output,
-        instance.customStatus,
-        [],
-      );
-  }
-
-  private countEpisode(instance: Instance): void {
-    this.counters.episodes += 1;
-    this.counters.eventsReplayed += instance.history.length;
-    const own = this.historyStatsOf(instance.instanceId);
-    own.episodes += 1;
-    own.eventsReplayed += instance.history.length;
-  }
-
-  /** Replays `history` through the orchestrator function: its state, or why it failed. */
-  private async invokeOrchestrator(
-    instance: Instance,
-    history: HistoryEvent[],
-  ): Promise<{ failure?: string; state?: OrchestratorStateLike; context?: InvocationContext }> {
-    const registration = this.options.registrations.get(instance.name);
-    if (!registration || typeOfTrigger(registration) !== 'orchestrationTrigger') {
-      return {
-        failure: `The function '${instance.name}' doesn't exist, is disabled, or is not an orchestrator function.`,
-      };
-    }
-    const payload = {
-      history,
-      input: parseJsonText(instance.input),
-      instanceId: instance.instanceId,
-      isReplaying: false,
-      parentInstanceId: instance.parent?.instanceId ?? null,
-      upperSchemaVersion: 1,
-      upperSchemaVersionNew: 2,
-      longRunningTimerIntervalDuration: '3.00:00:00',
-      maximumShortTimerDuration: '3650.00:00:00',
-      defaultHttpAsyncRequestSleepTimeMillseconds: 30000,
-    };
-    const request = { registration, trigger: payload };
-    const context = this.options.invoker.createContext(request, randomUUID());
-    try {
-      const state = (await this.options.invoker.invokeWithContext(request, context)) as OrchestratorStateLike;
-      return { state, context };
-    } catch (error) {
-      const parsed = orchestratorFailure(error);
-      return { failure: parsed.message, state: parsed.state, context };
-    }
-  }
-
-  /** Replaces the episode's decisions with the failure; answers the output (the message as JSON). */
-  private failEpisode(
-    instance: Instance,
-    failure: string,
-    now: Date,
-    decisions: HistoryEvent[],
-    out: JournalRecord[],
-  ): string {
-    const message = `Orchestrator function '${instance.name}' failed: ${failure}`;
-    const output = JSON.stringify(message);
-    decisions.length = 0;
-    out.length = 0;
-    decisions.push(
-      historyEvent(EventType.ExecutionCompleted, now, {
-        OrchestrationStatus: OrchestrationStatusCode.Failed,
-        Result: output,
-        FailureDetails: {
-          ErrorType: 'OrchestrationFailure',
-          ErrorMessage: message,
-          StackTrace: null,
-          InnerFailure: null,
-          IsNonRetriable: false,
-          Properties: null,
-        },
-      }),
-    );
-    out.push(...this.notifyParent(instance, now, false, message));
-    return output;
-  }
-
-  /** The orchestrator returned: completed, or continued as new with a fresh instance record. */
-  private finishEpisode(
-    instance: Instance,
-    consumed: number,
-    state: OrchestratorStateLike,
-    customStatus: string | null,
-    now: Date,
-    decisions: HistoryEvent[],
-    out: JournalRecord[],
-  ): { status: RuntimeStatus; output: string | null } {
-    const actions = state.actions?.[0] ?? [];
-    const last = actions[actions.length - 1];
-    if (last?.actionType === ACTION.ContinueAsNew) {
-      const value = typeof last.input === 'string' ? tryJsonParse(last.input) : last.input;
-      const inputJson = toJsonText(value);
-      decisions.push(
-        historyEvent(EventType.ExecutionCompleted, now, {
-          OrchestrationStatus: OrchestrationStatusCode.ContinuedAsNew,
-          Result: inputJson,
-        }),
-      );
-      const leftover = instance.inbox
-        .slice(consumed)
-        .filter((event) => event.EventType === EventType.EventRaised);
-      const fresh = this.newInstanceRecord(
-        instance.instanceId,
-        instance.name,
-        inputJson,
-        instance.parent,
-        now,
-        {
-          createdTime: instance.createdTime,
-          customStatus,
-          inbox: leftover,
-        },
-      );
-      // The put replaces the instance; only external events that arrived during the episode carry over.
-      out.push({ k: 'put', s: fresh });
-      return { status: 'ContinuedAsNew', output: instance.output };
-    }
-    const output = toJsonText(state.output);
-    decisions.push(
-      historyEvent(EventType.ExecutionCompleted, now, {
-        OrchestrationStatus: OrchestrationStatusCode.Completed,
-        Result: output,
-      }),
-    );
-    out.push(...this.notifyParent(instance, now, true, output));
-    return { status: 'Completed', output };
-  }
-
-  private commitEpisode(
-    instance: Instance,
-    consumed: number,
-    newEvents: HistoryEvent[],
-    decisions: HistoryEvent[],
-    status: RuntimeStatus,
-    output: string | null,
-    customStatus: string | null,
-    out: JournalRecord[],
-  ): void {
-    const now = this.now();
-    decisions.push(historyEvent(EventType.OrchestratorCompleted, now));
-    const record: EpisodeRecord = {
-      k: 'ep',
-      i: instance.instanceId,
-      x: instance.executionId,
-      n: consumed,
-      h: [...newEvents, ...decisions],
-      st: status,
-      o: output,
-      cs: customStatus,
-      u: now.toISOString(),
-      out,
-    };
-    const length = instance.history.length + record.h.length;
-    this.commit(record);
-    this.counters.maxHistoryLength = Math.max(this.counters.maxHistoryLength, length);
-    const own = this.historyStatsOf(instance.instanceId);
-    own.maxHistoryLength = Math.max(own.maxHistoryLength, length);
-  }
-
-  private historyStatsOf(instanceId: string): InstanceHistoryStats {
-    let entry = this.historyStats.get(instanceId);
-    if (!entry) {
-      entry = { episodes: 0, eventsReplayed: 0, maxHistoryLength: 0 };
-      this.historyStats.set(instanceId, entry);
-    }
-    return entry;
-  }
-
-  private notifyParent(instance: Instance, now: Date, succeeded: boolean, payload: string): JournalRecord[] {
-    const parent = instance.parent;
-    if (!parent) return [];
-    const event = succeeded
-      ? historyEvent(EventType.SubOrchestrationInstanceCompleted, now, {
-          TaskScheduledId: parent.taskId,
-          Result: payload,
-        })
-      : historyEvent(EventType.SubOrchestrationInstanceFailed, now, {
-          TaskScheduledId: parent.taskId,
-          Reason: payload,
-          Details: JSON.stringify({ instanceId: instance.instanceId, message: payload }),
-        });
-    return [{ k: 'msg', i: parent.instanceId, x: parent.executionId, e: event }];
-  }
-
-  /**
-   * Every task the SDK has open with no scheduling event yet is new work. The ids are the SDK's own
-   * (`openTasks`), so they match the extension's numbering, including retry timers and attempts.
-   * Returns a failure message when the orchestrator asked for something this host cannot do.
-   */
-  private scheduleNewWork(
-    instance: Instance,
-    context: InvocationContext | undefined,
-    now: Date,
-    decisions: HistoryEvent[],
-    out: JournalRecord[],
-  ): string | undefined {
-    const df = (
-      context as unknown as
-        { df?: { taskOrchestratorExecutor?: { openTasks?: Record<string, OpenTaskLike> } } } | undefined
-    )?.df;
-    const openTasks = df?.taskOrchestratorExecutor?.openTasks ?? {};
-    for (const [key, task] of Object.entries(openTasks)) {
-      const id = Number(key);
-      if (!Number.isInteger(id) || instance.scheduled.has(id)) continue;
-      let action: ActionLike | undefined = typeof task.actionObj === 'object' ? task.actionObj : undefined;
-      let retryTimer = false;
-      if (!action || action.actionType === undefined) {
-        const parent = task.parent;
-        if (!parent?.actionObj) return `the local host cannot schedule task ${id} (no action).`;
-        action = parent.actionObj;
-        if (parent.isWaitingOnTimer) {
-          retryTimer = true;
-          const delay = retryDelayMs(parent, action);
-          decisions.push(
-            historyEvent(
-              EventType.TimerCreated,
-              now,
-              { FireAt: new Date(now.getTime() + delay).toISOString() },
-              id,
-            ),
-          );
-        }
-      }
-      if (retryTimer) continue;
-      switch (action.actionType) {
-        case ACTION.CallActivity:
-        case ACTION.CallActivityWithRetry: {
-          const value = typeof action.input === 'string' ? tryJsonParse(action.input) : action.input;
-          decisions.push(
-            historyEvent(
-              EventType.TaskScheduled,
-              now,
-              {
-                Name: action.functionName,
-                Version: '',
-                Input: value === undefined ? undefined : JSON.stringify(value),
-              },
-              id,
-            ),
-          );
-          break;
-        }
-        case ACTION.CallSubOrchestrator:
-        case ACTION.CallSubOrchestratorWithRetry:
-          this.scheduleSubOrchestration(instance, action, id, now, decisions, out);
-          break;
-        case ACTION.CreateTimer: {
-          const fireAt = new Date(action.fireAt as Date | string); // Date from another realm keeps its value
-          decisions.push(historyEvent(EventType.TimerCreated, now, { FireAt: fireAt.toISOString() }, id));
-          break;
-        }
-        default:
-          return `the local host does not support action type ${String(action.actionType)} (entities and durable HTTP calls are not implemented).`;
-      }
-    }
-    return undefined;
-  }
-
-  /** Records the child's creation and starts it, or fails the task when it cannot start. */
-  private scheduleSubOrchestration(
-    instance: Instance,
-    action: ActionLike,
-    id: number,
-    now: Date,
-    decisions: HistoryEvent[],
-    out: JournalRecord[],
-  ): void {
-    const name = String(action.functionName);
-    const childId = action.instanceId ?? `${instance.executionId}:${id}`;
-    const inputJson = action.input === undefined ? null : JSON.stringify(action.input);
-    decisions.push(
-      historyEvent(
-        EventType.SubOrchestrationInstanceCreated,
-        now,
-        { Name: name, Version: '', InstanceId: childId, Input: inputJson },
-        id,
-      ),
-    );
-    const existing = this.instances.get(childId);
-    const pendingChild = out.some((record) => record.k === 'put' && record.s.instanceId === childId);
-    if (!this.hasOrchestrator(name) || (existing && !isTerminal(existing.status)) || pendingChild) {
-      const reason = !this.hasOrchestrator(name)
-        ? `The function '${name}' doesn't exist, is disabled, or is not an orchestrator function.`
-        : `An orchestration with instance ID '${childId}' already exists and is running.`;
-      out.push({
-        k: 'msg',
-        i: instance.instanceId,
-        x: instance.executionId,
-        e: historyEvent(EventType.SubOrchestrationInstanceFailed, now, {
-          TaskScheduledId: id,
-          Reason: reason,
-          Details: '',
-        }),
-      });
-      return;
-    }
-    const parent: ParentRef = {
-      instanceId: instance.instanceId,
-      executionId: instance.executionId,
-      taskId: id,
-      name: instance.name,
-    };
-    out.push({ k: 'put', s: this.newInstanceRecord(childId, name, inputJson, parent, now) });
   }
 }

@@ -73,3 +73,21 @@ export function parseJsonText(text: string | null | undefined): unknown {
   if (text === null || text === undefined || text === '') return null;
   return tryJsonParse(text);
 }
+
+/** Errors from the app come from Node's realm, not necessarily this one: duck-type them. */
+export function asError(error: unknown): { message: string; stack?: string } {
+  if (typeof error === 'object' && error !== null && typeof (error as Error).message === 'string')
+    return error as Error;
+  return new Error(typeof error === 'string' ? error : JSON.stringify(error));
+}
+
+/** Event timestamps that never go backwards, even when the system clock does. */
+export class EventClock {
+  private last = 0;
+
+  now(): Date {
+    const now = Math.max(Date.now(), this.last);
+    this.last = now;
+    return new Date(now);
+  }
+}
