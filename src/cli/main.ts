@@ -9,7 +9,7 @@ import { hostCommand, LocalHostError, runHostCommand, startLocalHost, type Local
 import { stopProcess } from '../local/storage';
 import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
-import { DEV_ACCOUNT, parseConnectionString } from '../storage/connectionString';
+import { DEV_ACCOUNT, parseConnectionString } from '../local/connectionString';
 import { resolveInputLocation } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../job/dump';
 import { loadJobSpec } from '../job/load';

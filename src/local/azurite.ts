@@ -109,9 +109,16 @@ interface ServerPlacement {
   inMemory: boolean;
 }
 
-// Positional flags of Azurite's configurations: accept loose requests, skip the API version check.
-const loose = true;
-const skipApiVersionCheck = true;
+/**
+ * The arguments every Azurite configuration ends with, in its constructor's order: accept loose
+ * requests, skip the API version check, no certificate (cert, key, password), no OAuth, product-style
+ * URLs allowed, and whether to keep everything in memory.
+ */
+function sharedTail(inMemory: boolean): unknown[] {
+  const loose = true;
+  const skipApiVersionCheck = true;
+  return [loose, skipApiVersionCheck, '', '', '', undefined, false, inMemory];
+}
 
 /** Blob and queue configurations take the same positional arguments; only names and port differ. */
 function extentConfiguration(
@@ -121,25 +128,18 @@ function extentConfiguration(
   service: 'blob' | 'queue',
 ): unknown {
   const { host, at, inMemory } = placement;
+  const persistence = [{ locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: 1 }];
+  const databases = [at(`__${service}__.json`), at(`__${service}_extent__.json`)];
+  const accessAndDebugLogsOff = [false, undefined, false, undefined];
+  const keepAliveTimeout = undefined;
   return new Configuration(
     host,
     port ?? 0,
-    undefined,
-    at(`__${service}__.json`),
-    at(`__${service}_extent__.json`),
-    [{ locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: 1 }],
-    false,
-    undefined,
-    false,
-    undefined,
-    loose,
-    skipApiVersionCheck,
-    '',
-    '',
-    '',
-    undefined,
-    false,
-    inMemory,
+    keepAliveTimeout,
+    ...databases,
+    persistence,
+    ...accessAndDebugLogsOff,
+    ...sharedTail(inMemory),
   );
 }
 
@@ -149,23 +149,15 @@ function tableConfiguration(
   port: number | undefined,
 ): unknown {
   const { host, at, inMemory } = placement;
+  const debugAndAccessLogsOff = [false, false, undefined, undefined];
+  const keepAliveTimeout = undefined;
   return new Configuration(
     host,
     port ?? 0,
-    undefined,
+    keepAliveTimeout,
     at('__table__.json'),
-    false,
-    false,
-    undefined,
-    undefined,
-    loose,
-    skipApiVersionCheck,
-    '',
-    '',
-    '',
-    undefined,
-    false,
-    inMemory,
+    ...debugAndAccessLogsOff,
+    ...sharedTail(inMemory),
   );
 }
 

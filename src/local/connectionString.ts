@@ -1,7 +1,7 @@
 /**
- * Connection strings as the local host reads and writes them. The product has the same parser and
- * account constants in src/storage/connectionString.ts; this folder keeps its own copy because the local
- * host imports nothing outside src/local: it must be able to host any Functions app, not only this one.
+ * Connection strings: the one parser, and the emulator's development account that
+ * `UseDevelopmentStorage=true` stands for. It lives with the local host because the host imports nothing
+ * outside src/local (it must be able to host any Functions app); the product imports it from here.
  */
 
 /**
