@@ -1,9 +1,5 @@
 import type { ServiceBusMessage } from '@azure/service-bus';
-import {
-  jobEventMessage,
-  notifyActivity,
-  type JobEventSender,
-} from '../../../src/activities/notify';
+import { jobEventMessage, notifyActivity, type JobEventSender } from '../../../src/activities/notify';
 import type { NotifyInput } from '../../../src/orchestration/contracts';
 import type { AppServices } from '../../../src/composition';
 import { settingsSchema } from '../../../src/config';
