@@ -1,8 +1,8 @@
 import fs from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import fg from 'fast-glob';
 import { LocalHostAppLoadError, LocalHostConfigError } from './errors';
-import { realModuleClass, requireFrom } from './nodeModule';
 import { beginRegistration, installCoreShim, type RegistrationSink } from './coreShim';
 import {
   hostJsonSchema,
@@ -99,15 +99,15 @@ export function findEntryFiles(appDir: string): string[] {
 function forgetAppModules(appDir: string): void {
   const root = path.resolve(appDir) + path.sep;
   const modules = path.sep + 'node_modules' + path.sep;
-  const cache = realModuleClass()._cache;
+  const cache = require.cache;
   for (const file of Object.keys(cache)) {
     if (file.startsWith(root) && !file.slice(root.length - 1).includes(modules)) delete cache[file];
   }
 }
 
 /**
- * Loads the app with Node's own loader (not the caller's, which may be jest's registry) so that the
- * `@azure/functions-core` shim applies, and collects every registration and hook.
+ * Loads the app with a `require` rooted at its folder, through which the `@azure/functions-core` shim
+ * applies, and collects every registration and hook.
  */
 export async function loadApp(appDir: string, systemLog: RegistrationSink['systemLog']): Promise<LoadedApp> {
   const entryFiles = findEntryFiles(appDir);
@@ -135,7 +135,7 @@ export async function loadApp(appDir: string, systemLog: RegistrationSink['syste
     },
     systemLog,
   };
-  const appRequire = requireFrom(path.join(path.resolve(appDir), 'package.json')).require;
+  const appRequire = createRequire(path.join(path.resolve(appDir), 'package.json'));
   const end = beginRegistration(sink);
   try {
     for (const file of entryFiles) {

@@ -1,4 +1,4 @@
-import { realModuleClass } from './nodeModule';
+import Module from 'node:module';
 import type { FunctionMetadata, FunctionCallback, HookCallback, HookName } from './types';
 
 /** What a host must provide while an app is loading: a place for registrations and hooks. */
@@ -69,41 +69,31 @@ function createState(): ShimState {
 }
 
 /**
- * `@azure/functions` caches the core API object in Node's module cache for the life of the process,
- * while this file may be instantiated more than once (jest gives every test file its own registry).
- * So the object and its state hang off Node's Module class, shared by every copy of this module.
+ * One core API object for the process: `@azure/functions` caches it in Node's module cache for the
+ * life of the process, so every host started in the process shares it (and its state).
  */
-const STATE_KEY = Symbol.for('parallel-job.local-host.functions-core');
-function shimState(): ShimState {
-  // Not globalThis: jest gives each test file its own global object, but Node's Module class is shared.
-  const holder = realModuleClass() as unknown as { [STATE_KEY]?: ShimState };
-  holder[STATE_KEY] ??= createState();
-  return holder[STATE_KEY];
-}
+const shim = createState();
 
 /**
  * Supplies `@azure/functions-core` the way the real Node worker does: a Proxy on Module.prototype.require.
- * Installed once per process; jest's module registry does not pass through it, so apps are loaded with
- * Node's own loader (see appLoader).
+ * Installed once per process.
  */
 export function installCoreShim(): void {
-  const state = shimState();
-  if (state.installed) return;
-  state.installed = true;
-  const proto = realModuleClass().prototype;
+  if (shim.installed) return;
+  shim.installed = true;
+  const proto = Module.prototype as unknown as { require: (id: string) => unknown };
   proto.require = new Proxy(proto.require, {
     apply(target, thisArg: unknown, args: [string]) {
-      return args[0] === '@azure/functions-core' ? state.coreApi : Reflect.apply(target, thisArg, args);
+      return args[0] === '@azure/functions-core' ? shim.coreApi : Reflect.apply(target, thisArg, args);
     },
   });
 }
 
 /** Routes registrations to `sink` until the returned function is called. */
 export function beginRegistration(sink: RegistrationSink): () => void {
-  const state = shimState();
-  state.currentSink = sink;
-  state.logSink = sink;
+  shim.currentSink = sink;
+  shim.logSink = sink;
   return () => {
-    if (state.currentSink === sink) state.currentSink = undefined;
+    if (shim.currentSink === sink) shim.currentSink = undefined;
   };
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { inspect } from 'node:util';
 import * as grpc from '@grpc/grpc-js';
@@ -6,7 +7,6 @@ import * as protoLoader from '@grpc/proto-loader';
 import { message as amqp } from 'rhea';
 import { z } from 'zod';
 import { LocalHostServiceBusError } from './errors';
-import { realModuleClass, realProcess, requireFrom } from './nodeModule';
 import type { Registration } from './types';
 
 /**
@@ -113,17 +113,12 @@ interface SettlementState {
 
 /**
  * One settlement server per process, shared by every host in it: the extension keeps one client for the
- * life of the process. Hung off Node's Module class like the core shim, so jest test files share it.
+ * life of the process.
  */
-const STATE_KEY = Symbol.for('parallel-job.local-host.service-bus-settlement');
-function settlementState(): SettlementState {
-  const holder = realModuleClass() as unknown as { [STATE_KEY]?: SettlementState };
-  holder[STATE_KEY] ??= { users: 0, pending: new Map() };
-  return holder[STATE_KEY];
-}
+const settlement: SettlementState = { users: 0, pending: new Map() };
 
 function protoPath(appDir: string): string {
-  const candidates = [requireFrom(path.join(appDir, 'package.json')), requireFrom(__filename)];
+  const candidates = [createRequire(path.join(appDir, 'package.json')), require];
   for (const from of candidates) {
     try {
       return path.join(
@@ -225,27 +220,26 @@ function settlementService(appDir: string, state: SettlementState) {
  * leave shuts it down, and a later host binds the same port again, where the extension's client reconnects.
  */
 export async function acquireSettlementServer(appDir: string): Promise<() => Promise<void>> {
-  const state = settlementState();
-  state.users += 1;
+  settlement.users += 1;
   try {
-    if (!state.server) {
-      state.starting ??= bindServer(appDir, state).finally(() => {
-        state.starting = undefined;
+    if (!settlement.server) {
+      settlement.starting ??= bindServer(appDir, settlement).finally(() => {
+        settlement.starting = undefined;
       });
-      await state.starting;
+      await settlement.starting;
     }
   } catch (error) {
-    state.users -= 1;
+    settlement.users -= 1;
     throw error;
   }
   let released = false;
   return () => {
     if (released) return Promise.resolve();
     released = true;
-    state.users -= 1;
-    if (state.users > 0 || !state.server) return Promise.resolve();
-    const server = state.server;
-    state.server = undefined;
+    settlement.users -= 1;
+    if (settlement.users > 0 || !settlement.server) return Promise.resolve();
+    const server = settlement.server;
+    settlement.server = undefined;
     server.forceShutdown();
     return Promise.resolve();
   };
@@ -282,9 +276,8 @@ async function bindServer(appDir: string, state: SettlementState): Promise<void>
  * HTTP port, and minimist turns a repeated flag into a list).
  */
 function withWorkerArguments<T>(port: number, build: () => T): T {
-  const proc = realProcess();
-  const saved = proc.argv;
-  proc.argv = [
+  const saved = process.argv;
+  process.argv = [
     saved[0] ?? 'node',
     saved[1] ?? 'worker',
     '--host',
@@ -297,7 +290,7 @@ function withWorkerArguments<T>(port: number, build: () => T): T {
   try {
     return build();
   } finally {
-    proc.argv = saved;
+    process.argv = saved;
   }
 }
 
@@ -311,8 +304,8 @@ interface ResourceFactoryResolver {
  * loads, so an extension registered on another copy of that package fails here as it would in Azure.
  */
 function createSdkClient(appDir: string, data: { source: string }): unknown {
-  const functionsMain = requireFrom(path.join(appDir, 'package.json')).resolve('@azure/functions');
-  const base = requireFrom(functionsMain).require('@azure/functions-extensions-base') as {
+  const functionsMain = createRequire(path.join(appDir, 'package.json')).resolve('@azure/functions');
+  const base = createRequire(functionsMain)('@azure/functions-extensions-base') as {
     ResourceFactoryResolver: { getInstance(): ResourceFactoryResolver };
   };
   try {
@@ -341,8 +334,7 @@ export interface ServiceBusDelivery {
  * auto-completes, else abandoned (in Azure the lock expires and the message comes back).
  */
 export async function deliverServiceBusMessage(delivery: ServiceBusDelivery): Promise<SettlementOutcome> {
-  const state = settlementState();
-  if (!state.server || state.port === undefined) {
+  if (!settlement.server || settlement.port === undefined) {
     throw new LocalHostServiceBusError('The Service Bus settlement server is not running on this host.');
   }
   const metadata = admitMetadataSchema.safeParse(delivery.triggerMetadata);
@@ -363,9 +355,9 @@ export async function deliverServiceBusMessage(delivery: ServiceBusDelivery): Pr
     applicationProperties: given.applicationProperties,
   });
   const pending: Pending = {};
-  state.pending.set(lockToken, pending);
+  settlement.pending.set(lockToken, pending);
   try {
-    const port = state.port;
+    const port = settlement.port;
     const data = {
       version: '1.0',
       source: SERVICE_BUS_SOURCE,
@@ -402,6 +394,6 @@ export async function deliverServiceBusMessage(delivery: ServiceBusDelivery): Pr
         }
       : { settlement: 'completed' };
   } finally {
-    state.pending.delete(lockToken);
+    settlement.pending.delete(lockToken);
   }
 }

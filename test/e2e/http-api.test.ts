@@ -150,7 +150,7 @@ describe('submit', () => {
       'task:',
       '  entry_script: noop.js',
     ].join('\n');
-    const before = product.host.stats().instances;
+    const before = (await product.host.stats()).instances;
     const answer = await post('/api/jobs', yamlText, 'application/yaml');
     expect(answer.status).toBe(400);
     const error = z
@@ -167,7 +167,7 @@ describe('submit', () => {
     expect(byPath.get('mini_batch_sise')).toMatchObject({ line: 6, column: 1 });
     expect(byPath.get('retry_settings.max_retries')).toMatchObject({ line: 8 });
     expect(byPath.get('input_data')).toMatchObject({ line: 5 });
-    expect(product.host.stats().instances).toBe(before);
+    expect((await product.host.stats()).instances).toBe(before);
   });
 
   it('answers a JSON spec with several mistakes with 400 and every problem with its field path', async () => {

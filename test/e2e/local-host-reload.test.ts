@@ -1,23 +1,29 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startLocalHost } from '../../src/local';
+import { HostChild, startLocalHost } from '../support/localHostChild';
 
 // Hosts started one after another in one process load the app afresh and pick up the journal.
 const appDir = path.join(__dirname, '..', 'fixtures', 'conformance-app');
 let dataDir: string;
+/** The one process both hosts of the first test run in. */
+let hosts: HostChild;
 
 beforeAll(() => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'local-host-reload-'));
+  hosts = HostChild.spawn();
 });
-afterAll(() => fs.rmSync(dataDir, { recursive: true, force: true }));
+afterAll(async () => {
+  await hosts?.close();
+  fs.rmSync(dataDir, { recursive: true, force: true });
+});
 
 const json = async (response: Response): Promise<Record<string, unknown>> =>
   (await response.json()) as Record<string, unknown>;
 
 it('reloads the app and resumes a waiting orchestration in a second host on the same folder', async () => {
   const options = { appDir, port: 0, dataDir, storage: 'memory' as const, quiet: true };
-  const first = await startLocalHost(options);
+  const first = await hosts.startLocalHost(options);
   expect((await fetch(`${first.url}/api/start/Stages/kept`, { method: 'POST' })).status).toBe(202);
   for (let i = 0; i < 100; i += 1) {
     const status = await json(await fetch(`${first.url}/runtime/webhooks/durabletask/instances/kept`));
@@ -26,7 +32,7 @@ it('reloads the app and resumes a waiting orchestration in a second host on the 
   }
   await first.stop();
 
-  const second = await startLocalHost(options);
+  const second = await hosts.startLocalHost(options);
   try {
     expect(second.url).not.toBe(first.url);
     const observed = await json(await fetch(`${second.url}/api/observations`));

@@ -1,14 +1,14 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startLocalHost, type LocalHost } from '../../src/local';
+import { startLocalHost, type ChildLocalHost } from '../support/localHostChild';
 
 // The engine's history counters, which bench/orchestrator.js reads: per instance id, the longest history
 // of one execution and the events replayed over all episodes. Checked against what each orchestrator's
 // shape fixes, whatever way completions happen to be batched into episodes.
 const appDir = path.join(__dirname, '..', 'fixtures', 'conformance-app');
 
-let host: LocalHost;
+let host: ChildLocalHost;
 let dataDir: string;
 
 beforeAll(async () => {
@@ -46,11 +46,11 @@ async function runToEnd(name: string, instanceId: string, input: unknown): Promi
 
 describe('engine history counters', () => {
   it('counts the longest history and the events replayed per instance', async () => {
-    const before = host.stats();
+    const before = await host.stats();
     const count = 300;
     expect(await runToEnd('FanOut', 'stats-fan', { count })).toBe('Completed');
     expect(await runToEnd('Monitor', 'stats-monitor', { iteration: 0, stopAt: 3 })).toBe('Completed');
-    const after = host.stats();
+    const after = await host.stats();
 
     const fan = after.histories['stats-fan']!;
     // ExecutionStarted, count scheduled, count completed, ExecutionCompleted, and two markers an episode.

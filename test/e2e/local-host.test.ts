@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startLocalHost, type LocalHost } from '../../src/local';
+import { startLocalHost, type ChildLocalHost } from '../support/localHostChild';
 
 // Conformance of the embedded host, observed only through HTTP, the Durable HTTP API and the SDK client
 // (the fixture app exposes client calls as HTTP functions). Storage clients only put blobs and messages in.
@@ -11,7 +11,7 @@ const appDir = path.join(__dirname, '..', 'fixtures', 'conformance-app');
 const MASTER = 'master-key-for-tests';
 const FUNCTION_KEY = 'function-key-for-tests';
 
-let host: LocalHost;
+let host: ChildLocalHost;
 let dataDir: string;
 const logs: string[] = [];
 
@@ -406,8 +406,8 @@ describe('durable functions', () => {
     expect((await call(webhook('instances/forever'))).status).toBe(404);
   });
 
-  it('exposes engine counters', () => {
-    const stats = host.stats();
+  it('exposes engine counters', async () => {
+    const stats = await host.stats();
     expect(stats.episodes).toBeGreaterThan(0);
     expect(stats.eventsReplayed).toBeGreaterThan(0);
     expect(stats.maxHistoryLength).toBeGreaterThan(2000); // the 1,000-activity fan-out

@@ -3,11 +3,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startLocalHost } from '../../src/local';
 import { startAzurite } from '../../src/local/azurite';
 import { isAlive, openStorage, type LocalStorage } from '../../src/local/storage';
 import { BlobStore } from '../../src/storage/blobStore';
 import { startHostProcess, stopLeftoverStorage } from '../support/hostProcess';
+import { startLocalHost } from '../support/localHostChild';
 
 // The local host's persisted storage process: started, found again, reused, refused.
 

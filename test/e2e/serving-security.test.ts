@@ -329,7 +329,7 @@ describe('request bodies', () => {
         sent += chunk.length;
         socket.write(`${chunk.length.toString(16)}\r\n`);
         socket.write(chunk);
-        socket.write('\r\n', () => setImmediate(next));
+        socket.write('\r\n', () => setTimeout(next, 1));
       };
       next();
     });

@@ -2,13 +2,14 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ParallelJobClient } from '../../src/client/client';
-import { startLocalHost, type LocalHost } from '../../src/local';
 import { BlobStore } from '../../src/storage/blobStore';
+import { startLocalHost, type ChildLocalHost } from './localHostChild';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 
 export interface ProductHost {
-  host: LocalHost;
+  /** The host, in a child process of its own. */
+  host: ChildLocalHost;
   url: string;
   client: ParallelJobClient;
   /** The host's own storage (in-memory Azurite). */
@@ -18,7 +19,8 @@ export interface ProductHost {
 
 /**
  * This repository's built app (dist/, from `npm run build`) on the local host with in-memory Azurite on
- * free ports, task modules resolved under `tasksRoot`. Extra app settings apply while the host runs.
+ * free ports, task modules resolved under `tasksRoot`, in a child process. Extra app settings apply while
+ * the host runs. PRODUCT_HOST_LOGS=1 lets the host's log lines through to the test output.
  */
 export async function startProductHost(
   options: {
