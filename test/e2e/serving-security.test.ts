@@ -329,6 +329,8 @@ describe('request bodies', () => {
         sent += chunk.length;
         socket.write(`${chunk.length.toString(16)}\r\n`);
         socket.write(chunk);
+        // Paced like a real client: the host runs in another process, and an unpaced sender fills the
+        // kernel's loopback buffers (several MB) before the host has had the CPU to answer.
         socket.write('\r\n', () => setTimeout(next, 1));
       };
       next();
