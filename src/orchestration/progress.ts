@@ -69,8 +69,14 @@ export const firstErrorSchema = z.object({
 export type FirstError = z.infer<typeof firstErrorSchema>;
 export const MAX_FIRST_ERRORS = 10;
 
+/**
+ * The first final failures by position (mini-batch, then attempt), not by when they ended: attempts run
+ * side by side, so the same failures end in a different order from run to run, and the list should not.
+ */
 export function keepFirstErrors(errors: readonly FirstError[], more: readonly FirstError[]): FirstError[] {
-  return [...errors, ...more].slice(0, MAX_FIRST_ERRORS);
+  return [...errors, ...more]
+    .sort((a, b) => a.index - b.index || a.attempt - b.attempt)
+    .slice(0, MAX_FIRST_ERRORS);
 }
 
 /** What to do after an attempt ended. */

@@ -1,4 +1,4 @@
-import { nextStep } from '../../../src/orchestration/progress';
+import { MAX_FIRST_ERRORS, keepFirstErrors, nextStep } from '../../../src/orchestration/progress';
 import { failed, receipt } from '../../support/jobs';
 
 describe('nextStep after a failed attempt', () => {
@@ -29,5 +29,33 @@ describe('nextStep after a failed attempt', () => {
       kind: 'final',
       outcome: 'failed',
     });
+  });
+});
+
+describe('keepFirstErrors', () => {
+  const error = (index: number, attempt: number) => ({
+    index,
+    attempt,
+    code: 'TASK_RUN_FAILED',
+    message: 'x',
+  });
+
+  it('keeps the first failures by position, whatever order they ended in', () => {
+    const ended = [error(4, 2), error(2, 2), error(6, 1), error(2, 1)];
+    const kept = keepFirstErrors([], ended);
+    expect(kept.map((e) => [e.index, e.attempt])).toEqual([
+      [2, 1],
+      [2, 2],
+      [4, 2],
+      [6, 1],
+    ]);
+    expect(keepFirstErrors([error(9, 1)], [error(3, 1)]).map((e) => e.index)).toEqual([3, 9]);
+  });
+
+  it(`keeps at most ${MAX_FIRST_ERRORS}, the lowest mini-batches`, () => {
+    const many = Array.from({ length: 25 }, (_, i) => error(24 - i, 1));
+    const kept = keepFirstErrors([], many);
+    expect(kept).toHaveLength(MAX_FIRST_ERRORS);
+    expect(kept.map((e) => e.index)).toEqual(Array.from({ length: MAX_FIRST_ERRORS }, (_, i) => i));
   });
 });
