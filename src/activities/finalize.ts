@@ -388,4 +388,5 @@ sys/job_report/processed_mini_batches.csv   one row per attempt
 user/mini_batch_<n>/attempt_<k>.log.txt     what the task logged in that attempt (none for a silent success)
 user/mini_batch_<n>/attempt_<k>.bad_records.jsonl   table records that did not parse (file, line, offset, why)
 sys/job.json, sys/plan/, sys/attempts/      the resolved job, the plan pages, the attempt records
+sys/plan_progress.json           how far planning got (inputs listed, mini-batches cut)
 `;

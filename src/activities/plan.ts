@@ -1,5 +1,6 @@
 import path from 'node:path';
 import { planJob } from '../plan/planner';
+import { planProgressSink } from '../plan/progress';
 import { planActivityInputSchema, type PlanActivityOutput } from '../orchestration/contracts';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
@@ -35,15 +36,20 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
   const job = input.job;
   const location = resolveInputLocation(job.inputData.path, { accountUrl: store.accountUrl });
   deps.access.assert(location, 'read', `inputs.${job.inputData.name}.path`);
-  const plan = await planJob(store.forAccount(location.accountUrl), {
-    jobId: input.jobId,
-    input: location,
-    inputType: job.inputData.type,
-    miniBatchSize: job.miniBatchSize,
-    miniBatchSizeUnit: job.miniBatchSizeUnit,
-    partitionKeys: job.partitionKeys,
-    logsContainer,
-  });
+  const plan = await planJob(
+    store.forAccount(location.accountUrl),
+    {
+      jobId: input.jobId,
+      input: location,
+      inputType: job.inputData.type,
+      miniBatchSize: job.miniBatchSize,
+      miniBatchSizeUnit: job.miniBatchSizeUnit,
+      partitionKeys: job.partitionKeys,
+      logsContainer,
+    },
+    // On the app's account, where the job view and the planning timeout read it.
+    { sink: planProgressSink(store, logsContainer, input.jobId) },
+  );
   const appendRow = appendRowTarget(store, job, plan.miniBatches);
   if (appendRow) {
     await checkOutputBlobs(deps, appendRow, input.jobId, `outputs.${job.appendRowTo!.output}.path`);

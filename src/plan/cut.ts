@@ -19,6 +19,13 @@ export interface InputCut {
   kind: PlanKind;
   /** Mini-batches in index order. Throws project errors (input not found, bad layout) while iterating. */
   miniBatches: AsyncIterable<MiniBatchDescriptor>;
+  /** Input blobs listed so far (folder markers excluded); grows while `miniBatches` is iterated. */
+  listed: ListedCount;
+}
+
+/** A running count that the cut increments and a progress reader samples. */
+export interface ListedCount {
+  value: number;
 }
 
 /** The user-facing name of an input location, for messages. */
@@ -96,7 +103,11 @@ export function planKindOf(request: PlanRequest): PlanKind {
  * Lists the input's blobs (streaming). A folder with nothing under it, or a missing container, is
  * reported as InputNotFoundError saying what was listed; the container root may be empty.
  */
-async function* listInput(store: BlobStore, request: PlanRequest): AsyncIterable<BlobInfo> {
+async function* listInput(
+  store: BlobStore,
+  request: PlanRequest,
+  listed: ListedCount,
+): AsyncIterable<BlobInfo> {
   const { input } = request;
   const prefix = folderPrefix(input.prefix);
   let seen = 0;
@@ -107,6 +118,7 @@ async function* listInput(store: BlobStore, request: PlanRequest): AsyncIterable
       seen += 1;
       // Zero-length `folder/` markers (hierarchical namespace accounts) are not files.
       if (blob.name.endsWith('/')) continue;
+      listed.value += 1;
       yield blob;
     }
   } catch (error) {
@@ -134,11 +146,15 @@ function translateNotFound(error: unknown, request: PlanRequest): unknown {
   return error;
 }
 
-async function* cutFiles(store: BlobStore, request: PlanRequest): AsyncIterable<MiniBatchDescriptor> {
+async function* cutFiles(
+  store: BlobStore,
+  request: PlanRequest,
+  listed: ListedCount,
+): AsyncIterable<MiniBatchDescriptor> {
   const perBatch = request.miniBatchSize;
   let index = 0;
   let files: FileRef[] = [];
-  for await (const blob of fileBlobs(store, request)) {
+  for await (const blob of fileBlobs(store, request, listed)) {
     files.push(fileRef(blob));
     if (files.length === perBatch) {
       yield { kind: 'files', index: index++, files };
@@ -149,12 +165,18 @@ async function* cutFiles(store: BlobStore, request: PlanRequest): AsyncIterable<
 }
 
 /** The files of an input: one blob for uri_file, every blob for uri_folder, data files for mltable. */
-async function* fileBlobs(store: BlobStore, request: PlanRequest): AsyncIterable<BlobInfo> {
+async function* fileBlobs(
+  store: BlobStore,
+  request: PlanRequest,
+  listed: ListedCount,
+): AsyncIterable<BlobInfo> {
   if (request.inputType === 'uri_file') {
-    yield await statInputFile(store, request);
+    const blob = await statInputFile(store, request);
+    listed.value += 1;
+    yield blob;
     return;
   }
-  for await (const blob of listInput(store, request)) {
+  for await (const blob of listInput(store, request, listed)) {
     if (request.inputType === 'mltable' && isTableMetadata(blob.name)) continue;
     yield blob;
   }
@@ -191,12 +213,14 @@ export function byteRanges(size: number, target: number): Array<[number, number]
   return ranges;
 }
 
-async function* cutTabular(store: BlobStore, request: PlanRequest): AsyncIterable<MiniBatchDescriptor> {
+async function* cutTabular(
+  store: BlobStore,
+  request: PlanRequest,
+  listed: ListedCount,
+): AsyncIterable<MiniBatchDescriptor> {
   const formats = new FormatTracker(request.input);
   let index = 0;
-  const blobs =
-    request.inputType === 'uri_file' ? [await statInputFile(store, request)] : listInput(store, request);
-  for await (const blob of blobs) {
+  for await (const blob of fileBlobs(store, request, listed)) {
     if (request.inputType !== 'uri_file' && isTableMetadata(blob.name)) continue;
     const format = formats.accept(blob.name);
     for (const [start, end] of byteRanges(blob.size, request.miniBatchSize)) {
@@ -313,7 +337,11 @@ function groupLeaves(
   return groups;
 }
 
-async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIterable<MiniBatchDescriptor> {
+async function* cutPartitions(
+  store: BlobStore,
+  request: PlanRequest,
+  listed: ListedCount,
+): AsyncIterable<MiniBatchDescriptor> {
   const wanted = request.partitionKeys ?? [];
   const where = describeLocation(request.input);
   const root = folderPrefix(request.input.prefix);
@@ -358,6 +386,7 @@ async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIter
         )
           continue;
         formats?.accept(blob.name);
+        listed.value += 1;
         files.push(fileRef(blob));
         bytes += blob.size;
         const full =
@@ -375,11 +404,12 @@ async function* cutPartitions(store: BlobStore, request: PlanRequest): AsyncIter
 export function cutInput(store: BlobStore, request: PlanRequest): InputCut {
   const kind = planKindOf(request);
   const inputStore = store.forAccount(request.input.accountUrl);
+  const listed: ListedCount = { value: 0 };
   const source =
     kind === 'files'
-      ? cutFiles(inputStore, request)
+      ? cutFiles(inputStore, request, listed)
       : kind === 'tabular'
-        ? cutTabular(inputStore, request)
-        : cutPartitions(inputStore, request);
-  return { kind, miniBatches: source };
+        ? cutTabular(inputStore, request, listed)
+        : cutPartitions(inputStore, request, listed);
+  return { kind, miniBatches: source, listed };
 }

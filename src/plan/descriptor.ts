@@ -78,3 +78,21 @@ export const planSummarySchema = z.object({
   pages: z.number().int().nonnegative(),
 });
 export type PlanSummary = z.infer<typeof planSummarySchema>;
+
+/**
+ * How far planning has got, written by the plan activity to `jobFolder(jobId).planProgress` about every
+ * two seconds and once at the end. Constant size: the job view and the planning timeout's reason read it.
+ */
+export const planProgressSchema = z.object({
+  /** Input blobs listed so far (the files under the partition folders for partitioned input). */
+  listed: z.number().int().nonnegative(),
+  /** Mini-batches cut so far. */
+  miniBatches: z.number().int().nonnegative(),
+  /** Plan pages written so far. */
+  pages: z.number().int().nonnegative(),
+  /** When these figures were recorded (ISO 8601). */
+  updatedAt: z.string(),
+  /** True once the plan is complete. */
+  done: z.boolean(),
+});
+export type PlanProgress = z.infer<typeof planProgressSchema>;

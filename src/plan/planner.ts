@@ -9,25 +9,51 @@ import {
 } from './descriptor';
 import { cutInput } from './cut';
 import { DEFAULT_PLAN_PAGE_SIZE, planRequestSchema, type PlanRequest } from './request';
+import {
+  PLAN_PROGRESS_INTERVAL_MS,
+  PlanProgressRecorder,
+  planProgressSink,
+  type PlanProgressSink,
+} from './progress';
 
 export { planRequestSchema, type PlanRequest } from './request';
 
 /** Page writes kept in flight while listing goes on; two hide the write latency without piling up pages. */
 const MAX_PENDING_PAGE_WRITES = 2;
 
+/** Where and how often planning records its progress (see PlanProgressRecorder). */
+export interface PlanProgressOptions {
+  /** Default: the job folder's progress blob on `store`. */
+  sink?: PlanProgressSink;
+  /** Default: PLAN_PROGRESS_INTERVAL_MS. */
+  intervalMs?: number;
+}
+
 /**
  * Lists the input, cuts it into mini-batches and writes them as plan pages to
  * `jobFolder(jobId).planPage(p)` in the logs container. Returns counts and the page size only, so what
  * enters orchestration history does not grow with the input. Memory holds one page and one listing
  * page at a time. Re-running with the same listing writes the same pages (same names, same bytes).
+ * Meanwhile it records how far it got in `jobFolder(jobId).planProgress` (a failed write is ignored).
  */
-export async function planJob(store: BlobStore, request: PlanRequest): Promise<PlanSummary> {
+export async function planJob(
+  store: BlobStore,
+  request: PlanRequest,
+  progress: PlanProgressOptions = {},
+): Promise<PlanSummary> {
   const valid = planRequestSchema.parse(request);
   const pageSize = valid.pageSize ?? DEFAULT_PLAN_PAGE_SIZE;
   const folder = jobFolder(valid.jobId);
   await store.ensureContainer(valid.logsContainer);
 
   const cut = cutInput(store, valid);
+  let miniBatches = 0;
+  let pages = 0;
+  const recorder = new PlanProgressRecorder(
+    progress.sink ?? planProgressSink(store, valid.logsContainer, valid.jobId),
+    () => ({ listed: cut.listed.value, miniBatches, pages }),
+    progress.intervalMs ?? PLAN_PROGRESS_INTERVAL_MS,
+  );
   const pending = new Set<Promise<unknown>>();
   const writePage = async (page: PlanPage): Promise<void> => {
     const write = store.writeJson(valid.logsContainer, folder.planPage(page.page), page);
@@ -36,11 +62,11 @@ export async function planJob(store: BlobStore, request: PlanRequest): Promise<P
     if (pending.size >= MAX_PENDING_PAGE_WRITES) await Promise.race(pending);
   };
 
-  let miniBatches = 0;
   let items = 0;
   let bytes = 0;
-  let pages = 0;
   let current: MiniBatchDescriptor[] = [];
+  let complete = false;
+  recorder.start();
   try {
     for await (const descriptor of cut.miniBatches) {
       current.push(descriptor);
@@ -61,9 +87,12 @@ export async function planJob(store: BlobStore, request: PlanRequest): Promise<P
       await writePage({ page: pages, first: pages * pageSize, miniBatches: current });
       pages += 1;
     }
-  } finally {
     // Surface a failed page write (or wait for the last ones) before reporting anything.
     await Promise.all(pending);
+    complete = true;
+  } finally {
+    await Promise.allSettled(pending);
+    await recorder.finish(complete);
   }
 
   return planSummarySchema.parse({

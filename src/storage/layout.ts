@@ -12,6 +12,8 @@ export function jobFolder(jobId: string) {
     jobRecord: `${root}sys/job.json`,
     planPage: (page: number) => `${root}sys/plan/page-${pad(page, 6)}.json`,
     planPrefix: `${root}sys/plan/`,
+    /** How far planning has got (see planProgressSchema); rewritten every few seconds while it runs. */
+    planProgress: `${root}sys/plan_progress.json`,
     /** The attempt records of one group call (JSON Lines), in a folder per shard; see attemptRecord.ts. */
     groupRecords: (shard: number, group: number) =>
       `${root}sys/attempts/shard-${pad(shard, 6)}/group-${pad(group, 6)}.jsonl`,
