@@ -10,9 +10,10 @@ import {
 } from '../orchestration/contracts';
 import { addCounters, emptyCounters, type Counters } from '../orchestration/progress';
 import type { JobStatus } from '../job/status';
-import type { JobView } from './wire';
+import type { JobView, PlanningView } from './wire';
 import { appServices } from '../composition';
 import type { BlobStore } from '../storage/blobStore';
+import { readPlanProgress } from '../plan/progress';
 import { GroupProgress } from './groupProgress';
 
 export async function getJobView(client: DurableClient, jobId: string, baseUrl?: string): Promise<JobView> {
@@ -43,16 +44,45 @@ function defaultProgress(): GroupProgress | undefined {
   }
 }
 
+/** Where the job folders are, for planning's progress (the app's logs container by default). */
+export interface JobFolders {
+  store: BlobStore;
+  logsContainer: string;
+}
+
+function defaultFolders(): JobFolders | undefined {
+  try {
+    const services = appServices();
+    return { store: services.store, logsContainer: services.containers.logs };
+  } catch {
+    return undefined; // without settings, a Preparing job shows no planning figures
+  }
+}
+
+/** Planning's progress as the view shows it, or undefined when none was recorded yet. */
+async function planningOf(folders: JobFolders, jobId: string): Promise<PlanningView | undefined> {
+  const progress = await readPlanProgress(folders.store, folders.logsContainer, jobId);
+  if (!progress) return undefined;
+  return {
+    listed: progress.listed,
+    mini_batches: progress.miniBatches,
+    pages: progress.pages,
+    updated_at: progress.updatedAt,
+    done: progress.done,
+  };
+}
+
 /**
  * The job as the API shows it. Counters of a running job add the running shards' (one status call each)
  * and their running group calls' records so far (one read of the bytes appended since the last view);
- * `liveCounters: false` skips both: the status stays exact, the counters then lag until a shard ends.
+ * a Preparing job gets planning's progress (one small read). `liveCounters: false` skips all three: the
+ * status stays exact, the counters then lag until a shard ends.
  */
 export async function toView(
   client: DurableClient,
   status: DurableOrchestrationStatus,
   baseUrl?: string,
-  options: { liveCounters?: boolean; progress?: GroupProgress } = {},
+  options: { liveCounters?: boolean; progress?: GroupProgress; folders?: JobFolders } = {},
 ): Promise<JobView> {
   const input = rootInputSchema.safeParse(status.input);
   const live = rootStatusSchema.safeParse(status.customStatus);
@@ -85,6 +115,11 @@ export async function toView(
     rerun_of: input.success ? input.data.rerunOf : undefined,
   };
   if (outcome.success) view.finished_at = outcome.data.finishedAt;
+  if (view.status === 'Preparing' && options.liveCounters !== false) {
+    const folders = options.folders ?? defaultFolders();
+    const planning = folders ? await planningOf(folders, view.id) : undefined;
+    if (planning) view.planning = planning;
+  }
   if (runtime === 'Failed' && typeof status.output === 'string') view.reasons = [status.output];
   if (runtime === 'Terminated')
     view.reasons = [

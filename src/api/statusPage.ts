@@ -1,6 +1,6 @@
 import { jobFolder } from '../storage/layout';
 import type { FailureGroup, JobView, MiniBatchBand, MiniBatchReport, MiniBatchState } from './wire';
-import { isTerminalStatus } from './wire';
+import { isTerminalStatus, planningSummary } from './wire';
 
 const escape = (text: string): string =>
   text.replace(
@@ -60,7 +60,10 @@ function percentDone(view: JobView): number {
 
 function progressText(view: JobView): string {
   const c = view.counters;
-  if (c.miniBatches === 0 && !isTerminalStatus(view.status)) return 'Planning the mini-batches...';
+  if (c.miniBatches === 0 && !isTerminalStatus(view.status))
+    return view.planning
+      ? `Planning the mini-batches: ${planningSummary(view.planning)}.`
+      : 'Planning the mini-batches...';
   const total = `${c.miniBatches} mini-batch${c.miniBatches === 1 ? '' : 'es'}`;
   return `${c.succeeded + c.failed} of ${total} done (${percentDone(view)}%)`;
 }

@@ -11,6 +11,32 @@ import { inputLocationSchema, miniBatchDescriptorSchema } from '../plan/descript
 
 export { jobStatusSchema, isTerminalStatus, type JobStatus } from '../job/status';
 
+const count = z.number().int().nonnegative();
+
+/**
+ * How far planning has got, shown while the job is Preparing (figures recorded by the plan activity
+ * about every two seconds; absent until the first record).
+ */
+export const planningViewSchema = z.object({
+  /** Input blobs listed so far (files under the partition folders for partitioned input). */
+  listed: count,
+  /** Mini-batches cut so far. */
+  mini_batches: count,
+  /** Plan pages written so far. */
+  pages: count,
+  /** When the figures were recorded. */
+  updated_at: z.string(),
+  /** True once the plan is complete (the job starts running right after). */
+  done: z.boolean(),
+});
+export type PlanningView = z.infer<typeof planningViewSchema>;
+
+/** `listed 120,000 inputs, 12,000 mini-batches so far`: planning's progress in a line. */
+export function planningSummary(planning: PlanningView): string {
+  const n = (value: number): string => value.toLocaleString('en-US');
+  return `listed ${n(planning.listed)} inputs, ${n(planning.mini_batches)} mini-batches ${planning.done ? 'in all' : 'so far'}`;
+}
+
 /** A job as the API and the CLI show it: the seed's vocabulary, live counters, links. */
 export interface JobView {
   id: string;
@@ -29,6 +55,8 @@ export interface JobView {
   log_files: Record<string, string>;
   rerun_of?: string;
   studio_url?: string;
+  /** While Preparing: how far planning has got. */
+  planning?: PlanningView;
 }
 
 /**
@@ -49,8 +77,6 @@ export const miniBatchStateSchema = z.enum([
 ]);
 export type MiniBatchState = z.infer<typeof miniBatchStateSchema>;
 export const MINI_BATCH_STATES = miniBatchStateSchema.options;
-
-const count = z.number().int().nonnegative();
 
 /** Consecutive mini-batches [first, last] summarised as one cell: its worst state and how many of each. */
 export const miniBatchBandSchema = z.object({

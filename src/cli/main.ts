@@ -13,7 +13,7 @@ import { DEV_ACCOUNT, parseConnectionString } from '../local/connectionString';
 import { resolveInputLocation } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../job/dump';
 import { loadJobSpec } from '../job/load';
-import { isTerminalStatus, type JobView } from '../api/wire';
+import { isTerminalStatus, planningSummary, type JobView } from '../api/wire';
 import { checkLocalInputs, uploadLocalInputs } from './localInputs';
 import { formatPlanSummary } from './planSummary';
 import { RunRecord, runJobId, runKey } from './runState';
@@ -51,6 +51,11 @@ function remoteClient(options: { endpoint?: string; key?: string }): ParallelJob
   return new ParallelJobClient({ endpoint, key: options.key ?? process.env.PARALLEL_JOB_KEY });
 }
 
+/** How far planning has got, while the job is Preparing and planning has recorded it. */
+function planningNote(view: JobView): string | undefined {
+  return view.status === 'Preparing' && view.planning ? planningSummary(view.planning) : undefined;
+}
+
 /** A live bar while the job runs (only on a terminal; plain progress lines otherwise). */
 function progressReporter(io: Io): { update(view: JobView): void; stop(): void } {
   if (!io.interactive) {
@@ -58,7 +63,10 @@ function progressReporter(io: Io): { update(view: JobView): void; stop(): void }
     return {
       update(view) {
         const c = view.counters;
-        const line = `${view.status}: ${c.succeeded + c.failed}/${c.miniBatches} mini-batches (${c.failed} failed, ${c.retried} retries)`;
+        const planning = planningNote(view);
+        const line = planning
+          ? `${view.status}: ${planning}`
+          : `${view.status}: ${c.succeeded + c.failed}/${c.miniBatches} mini-batches (${c.failed} failed, ${c.retried} retries)`;
         if (line !== last) io.err(line);
         last = line;
       },
@@ -67,7 +75,7 @@ function progressReporter(io: Io): { update(view: JobView): void; stop(): void }
   }
   const bar = new SingleBar({
     format:
-      '{status} [{bar}] {percentage}% | {value}/{total} mini-batches | {failed} failed | {retried} retries | ETA {eta_formatted}',
+      '{status} [{bar}] {percentage}% | {value}/{total} mini-batches | {failed} failed | {retried} retries | ETA {eta_formatted}{planning}',
     hideCursor: true,
     etaBuffer: 50,
   });
@@ -75,7 +83,13 @@ function progressReporter(io: Io): { update(view: JobView): void; stop(): void }
   return {
     update(view) {
       const c = view.counters;
-      const payload = { status: view.status.padEnd(10), failed: c.failed, retried: c.retried };
+      const planning = planningNote(view);
+      const payload = {
+        status: view.status.padEnd(10),
+        failed: c.failed,
+        retried: c.retried,
+        planning: planning ? ` | ${planning}` : '',
+      };
       if (!started) {
         bar.start(Math.max(c.miniBatches, 1), 0, payload);
         started = true;
@@ -128,6 +142,8 @@ async function downloadPrefix(
 function printResult(view: JobView, io: Io, outDir?: string): void {
   const c = view.counters;
   io.out(`Job ${view.id}: ${view.status}`);
+  const planning = planningNote(view);
+  if (planning) io.out(`  planning: ${planning}`);
   io.out(
     `  mini-batches: ${c.succeeded} succeeded, ${c.failed} failed of ${c.miniBatches} (${c.retried} retries)`,
   );

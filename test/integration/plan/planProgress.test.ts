@@ -1,5 +1,14 @@
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import type { DurableClient, DurableOrchestrationStatus } from 'durable-functions';
 import { planActivity } from '../../../src/activities/plan';
+import { toView } from '../../../src/api/status';
+import type { JobView } from '../../../src/api/wire';
+import { main } from '../../../src/cli/main';
 import { StorageTransientError } from '../../../src/errors';
+import { OrchestratorNames, type RootStatus } from '../../../src/orchestration/contracts';
+import { emptyCounters } from '../../../src/orchestration/progress';
 import type { PlanProgress } from '../../../src/plan/descriptor';
 import { planJob, readPlanPage, type PlanRequest } from '../../../src/plan/planner';
 import { planProgressSink, readPlanProgress } from '../../../src/plan/progress';
@@ -50,6 +59,31 @@ function request(container: string, jobId: string): PlanRequest {
   };
 }
 
+/** The root's status while it waits for planning, as the Durable client reports it. */
+function preparing(jobId: string): DurableOrchestrationStatus {
+  const customStatus: RootStatus = {
+    phase: 'Preparing',
+    counters: emptyCounters(),
+    shards: [],
+    reasons: [],
+    startedAt: new Date().toISOString(),
+  };
+  return {
+    name: OrchestratorNames.root,
+    instanceId: jobId,
+    createdTime: new Date(),
+    lastUpdatedTime: new Date(),
+    input: undefined,
+    output: undefined,
+    runtimeStatus: 'Running',
+    customStatus,
+    history: undefined,
+  } as unknown as DurableOrchestrationStatus;
+}
+
+/** No shards run while Preparing: the view asks the Durable client nothing. */
+const noClient = {} as DurableClient;
+
 /** Writes of the progress blob through `store.writeJson`, with their bodies. */
 function watchProgressWrites(jobId: string, fail = false): { bodies: PlanProgress[]; restore(): void } {
   const original = store.writeJson.bind(store);
@@ -65,16 +99,22 @@ function watchProgressWrites(jobId: string, fail = false): { bodies: PlanProgres
 }
 
 describe('planning progress', () => {
-  it('is recorded while a listing of many pages is cut', async () => {
+  it('is recorded while a listing of many pages is cut, and the job view shows it while Preparing', async () => {
     const container = await seed();
     const jobId = `job-${container}`;
     const real = planProgressSink(store, logs, jobId);
     const records: PlanProgress[] = [];
+    let midway: JobView | undefined;
     const summary = await planJob(store, request(container, jobId), {
       intervalMs: 5,
       sink: async (progress) => {
         await real(progress);
         records.push(progress);
+        // The view, read while planning goes on.
+        if (!progress.done && !midway)
+          midway = await toView(noClient, preparing(jobId), undefined, {
+            folders: { store, logsContainer: logs },
+          });
       },
     });
 
@@ -89,6 +129,25 @@ describe('planning progress', () => {
       expect(records[i]!.miniBatches).toBeGreaterThanOrEqual(records[i - 1]!.miniBatches);
       expect(Date.parse(records[i]!.updatedAt)).toBeGreaterThanOrEqual(Date.parse(records[i - 1]!.updatedAt));
     }
+
+    expect(midway?.status).toBe('Preparing');
+    expect(midway?.planning).toEqual({
+      listed: records[0]!.listed,
+      mini_batches: records[0]!.miniBatches,
+      pages: records[0]!.pages,
+      updated_at: records[0]!.updatedAt,
+      done: false,
+    });
+    const after = await toView(noClient, preparing(jobId), undefined, {
+      folders: { store, logsContainer: logs },
+    });
+    expect(after.planning).toMatchObject({ listed: BLOBS, mini_batches: 14, pages: 4, done: true });
+    // The job list reads no blobs per job.
+    const listed = await toView(noClient, preparing(jobId), undefined, {
+      liveCounters: false,
+      folders: { store, logsContainer: logs },
+    });
+    expect(listed.planning).toBeUndefined();
   });
 
   it('writes once every interval, not per listing page: a short plan writes only its last record', async () => {
@@ -151,5 +210,64 @@ describe('planning progress', () => {
       miniBatches: 4,
       done: true,
     });
+  });
+
+  it('shows in the CLI: the progress line of a waiting submit, and status', async () => {
+    const container = await seed();
+    const jobId = `job-${container}`;
+    await planJob(store, request(container, jobId));
+    const view = await toView(noClient, preparing(jobId), undefined, {
+      folders: { store, logsContainer: logs },
+    });
+    const midway: JobView = {
+      ...view,
+      planning: {
+        listed: 120_000,
+        mini_batches: 12_000,
+        pages: 12,
+        updated_at: view.created_time,
+        done: false,
+      },
+    };
+    const ended: JobView = { ...view, status: 'Failed', runtime_status: 'Completed', reasons: ['stop'] };
+    delete ended.planning;
+    // An app that answers the view while Preparing twice, then the ended job.
+    let gets = 0;
+    const server = http.createServer((req, res) => {
+      res.setHeader('content-type', 'application/json');
+      if (req.method === 'POST') {
+        res.end(JSON.stringify({ id: jobId, created: true, warnings: [], status_url: '', view_url: '' }));
+        return;
+      }
+      gets += 1;
+      res.end(JSON.stringify(gets === 1 ? midway : gets === 2 ? view : ended));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const cli = async (...args: string[]) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      await main(['node', 'parallel-job', ...args, '--endpoint', endpoint], {
+        out: (line) => out.push(line),
+        err: (line) => err.push(line),
+        interactive: false,
+      });
+      return { out, err };
+    };
+    try {
+      const spec = path.join(__dirname, '../../fixtures/specs/thresholds-and-flags.yml');
+      const submitted = await cli('submit', spec, '--wait');
+      expect(submitted.err).toEqual(
+        expect.arrayContaining([
+          'Preparing: listed 120,000 inputs, 12,000 mini-batches so far',
+          `Preparing: listed ${BLOBS} inputs, 14 mini-batches in all`,
+        ]),
+      );
+      gets = 1;
+      const status = await cli('status', jobId);
+      expect(status.out).toContain(`  planning: listed ${BLOBS} inputs, 14 mini-batches in all`);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -86,6 +86,15 @@ describe('renderStatusPage', () => {
     expect(html).toContain('<pre>at line 1</pre>');
     expect(html).toContain('4 of 4 mini-batches done (100%)');
   });
+
+  it('shows how far planning got while the job is Preparing', () => {
+    const preparing = { status: 'Preparing' as const, runtime_status: 'Running', counters: emptyCounters() };
+    expect(renderStatusPage(jobView(preparing))).toContain('Planning the mini-batches...');
+    const planning = { listed: 120_000, mini_batches: 12_000, pages: 12, updated_at: '', done: false };
+    expect(renderStatusPage(jobView({ ...preparing, planning }))).toContain(
+      'Planning the mini-batches: listed 120,000 inputs, 12,000 mini-batches so far.',
+    );
+  });
 });
 
 describe('what the page shows', () => {
