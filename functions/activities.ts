@@ -2,6 +2,7 @@ import * as df from 'durable-functions';
 import { finalizeActivity } from '../src/activities/finalize';
 import { notifyActivity } from '../src/activities/notify';
 import { planActivity } from '../src/activities/plan';
+import { planProgressActivity } from '../src/activities/planProgress';
 import { recordGroupFault, runMiniBatchGroup } from '../src/activities/runGroup';
 import { selectActivity } from '../src/activities/select';
 import { stopShardsActivity } from '../src/activities/stopShards';
@@ -16,6 +17,7 @@ const deps = () => {
 /** Registers the handler of every activity in the registry (a missing one is a compile error). */
 const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
   plan: { handler: (input: unknown) => planActivity(deps(), input) },
+  planProgress: { handler: (input: unknown) => planProgressActivity(deps(), input) },
   select: { handler: (input: unknown) => selectActivity(deps(), input) },
   runGroup: { handler: (input: unknown) => runMiniBatchGroup(deps(), input) },
   recordGroupFault: { handler: (input: unknown) => recordGroupFault(deps(), input) },

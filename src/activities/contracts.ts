@@ -3,6 +3,8 @@ import { z } from 'zod';
 /** Activity names, shared by registrations in functions/ and the orchestrators. */
 export const ActivityNames = {
   plan: 'ParallelJob_Plan',
+  /** How far planning got (read when planning outlives --first_task_creation_timeout). */
+  planProgress: 'ParallelJob_PlanProgress',
   /** A group of mini-batches in one call (see runGroup.ts). */
   runGroup: 'ParallelJob_RunMiniBatches',
   /** Records every mini-batch of a group whose call failed after its retries. */

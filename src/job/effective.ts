@@ -48,6 +48,9 @@ export const effectiveSettingsSchema = z.object({
 });
 export type EffectiveSettings = z.infer<typeof effectiveSettingsSchema>;
 
+/** The largest value of the runner's timeout flags (`--first_task_creation_timeout` and the others). */
+export const MAX_RUNNER_TIMEOUT_SECONDS = 259_200;
+
 export const effectiveJobSchema = z.object({
   name: z.string(),
   displayName: z.string().optional(),

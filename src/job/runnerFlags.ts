@@ -1,3 +1,4 @@
+import { MAX_RUNNER_TIMEOUT_SECONDS } from './effective';
 import { closestMatch } from './nearMiss';
 
 /**
@@ -20,7 +21,7 @@ export interface RunnerFlagReport {
   warnings: string[];
 }
 
-const MAX_SECONDS = 259_200;
+const MAX_SECONDS = MAX_RUNNER_TIMEOUT_SECONDS;
 
 type FlagValue = number | boolean;
 interface FlagRule {

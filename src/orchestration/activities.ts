@@ -8,6 +8,8 @@ import {
   notifyInputSchema,
   planActivityInputSchema,
   planActivityOutputSchema,
+  planProgressInputSchema,
+  planProgressOutputSchema,
   recordGroupFaultInputSchema,
   runGroupInputSchema,
   selectActivityInputSchema,
@@ -21,6 +23,11 @@ import {
  */
 export const activities = {
   plan: { name: ActivityNames.plan, input: planActivityInputSchema, output: planActivityOutputSchema },
+  planProgress: {
+    name: ActivityNames.planProgress,
+    input: planProgressInputSchema,
+    output: planProgressOutputSchema,
+  },
   select: {
     name: ActivityNames.select,
     input: selectActivityInputSchema,

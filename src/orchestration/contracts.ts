@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { effectiveJobSchema, effectiveSettingsSchema } from '../job/effective';
 import { miniBatchReceiptSchema } from '../activities/contracts';
-import { planSummarySchema } from '../plan/descriptor';
+import { planProgressSchema, planSummarySchema } from '../plan/descriptor';
 import { countersSchema, firstErrorSchema } from './progress';
 
 export const OrchestratorNames = {
@@ -216,6 +216,12 @@ export const planActivityOutputSchema = z.object({
   selected: z.number().int().nonnegative(),
 });
 export type PlanActivityOutput = z.infer<typeof planActivityOutputSchema>;
+
+/** Reads the job's planning progress (constant size; null when planning recorded none). */
+export const planProgressInputSchema = z.object({ jobId: z.string() });
+export type PlanProgressInput = z.infer<typeof planProgressInputSchema>;
+export const planProgressOutputSchema = planProgressSchema.nullable();
+export type PlanProgressOutput = z.infer<typeof planProgressOutputSchema>;
 
 export const selectActivityInputSchema = z.object({
   jobId: z.string(),

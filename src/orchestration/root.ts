@@ -1,4 +1,5 @@
 import type { OrchestrationContext, RetryOptions, Task } from 'durable-functions';
+import { MAX_RUNNER_TIMEOUT_SECONDS } from '../job/effective';
 import { callActivity, outputOf } from './activities';
 import {
   Events,
@@ -12,6 +13,7 @@ import {
   type JobOutcome,
   type ParsedRootInput,
   type Phase,
+  type PlanProgressOutput,
   type RootState,
   type RootStatus,
   type ShardInput,
@@ -196,13 +198,42 @@ function* plan(
   });
   const winner = (yield context.df.Task.any([planning, watchdog])) as Task;
   if (winner === watchdog) {
-    return {
-      failure: `Planning did not finish within --first_task_creation_timeout (${job.settings.firstTaskCreationTimeoutSeconds} s).`,
-    };
+    // How far it got comes from the progress blob, through an activity: one small result in history.
+    let progress: PlanProgressOutput = null;
+    try {
+      progress = outputOf('planProgress', yield callActivity(context, 'planProgress', { jobId }));
+    } catch {
+      progress = null; // the reason goes without figures
+    }
+    return { failure: planningTimeoutReason(job.settings.firstTaskCreationTimeoutSeconds, progress) };
   }
   watchdog.cancel();
   if (planning.isFaulted) return { failure: `Planning failed: ${errorMessage(planning.result)}` };
   return outputOf('plan', planning.result);
+}
+
+/** The shortest timeout the planning timeout's reason suggests (an hour). */
+const SUGGESTED_PLANNING_SECONDS = 3600;
+
+/** Why the job failed when planning outlived --first_task_creation_timeout: how far it got, what to change. */
+export function planningTimeoutReason(seconds: number, progress: PlanProgressOutput): string {
+  const count = (n: number): string => n.toLocaleString('en-US');
+  const flag = '--first_task_creation_timeout';
+  let got = '';
+  if (progress?.done) {
+    got = `: it finished just after, with ${count(progress.listed)} inputs listed and ${count(progress.miniBatches)} mini-batches cut`;
+  } else if (progress) {
+    got = `: it had listed ${count(progress.listed)} inputs and cut ${count(progress.miniBatches)} mini-batches`;
+  }
+  const suggested = Math.min(
+    MAX_RUNNER_TIMEOUT_SECONDS,
+    Math.max(SUGGESTED_PLANNING_SECONDS, Math.ceil(seconds) * 2),
+  );
+  const advice =
+    suggested > seconds
+      ? `Raise it in task.program_arguments, e.g. ${flag} ${suggested}.`
+      : `It is at its maximum (${MAX_RUNNER_TIMEOUT_SECONDS} s): split the input into smaller jobs.`;
+  return `Planning did not finish within ${flag} (${seconds} s)${got}. ${advice}`;
 }
 
 function foldShard(state: RootState, task: Task, shard: number): RootState {

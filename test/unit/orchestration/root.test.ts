@@ -8,7 +8,7 @@ import {
   type RunGroupInput,
   type StopShardsInput,
 } from '../../../src/orchestration/contracts';
-import { rootOrchestrator } from '../../../src/orchestration/root';
+import { planningTimeoutReason, rootOrchestrator } from '../../../src/orchestration/root';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
 import type { EffectiveSettings } from '../../../src/job/effective';
 import { EventType } from '../../../src/local/durable/history';
@@ -27,6 +27,8 @@ interface JobWorld extends World {
   failOnce: Set<string>;
   shardHistories: number[];
   shardEventsReplayed: number;
+  /** What the planning-progress activity answers (read only when planning outlives its deadline). */
+  planProgress: Outcome;
 }
 
 const planOf = (miniBatches: number): Outcome => ({
@@ -60,8 +62,10 @@ function jobWorld(
     failOnce: new Set(),
     shardHistories: [],
     shardEventsReplayed: 0,
+    planProgress: { result: null },
     activity(name, input) {
       if (name === ActivityNames.plan) return plan;
+      if (name === ActivityNames.planProgress) return world.planProgress;
       if (name === ActivityNames.runGroup)
         return simulateGroup(input as RunGroupInput, run, world.runs, perGroup);
       if (name === ActivityNames.stopShards) {
@@ -296,6 +300,46 @@ describe('root orchestrator (replayed over histories, shards run for real)', () 
     expect(outcome.status).toBe('Failed');
     expect(outcome.reasons[0]).toMatch(/Planning failed: INPUT_NOT_FOUND/);
     expect(world.finalized[0]).toMatchObject({ planned: false, status: 'Failed' });
+  });
+
+  describe('planning that outlives --first_task_creation_timeout', () => {
+    const progress = {
+      listed: 412_000,
+      miniBatches: 41_200,
+      pages: 42,
+      updatedAt: '2026-01-01T00:09:58.000Z',
+      done: false,
+    };
+
+    it('fails with how far planning got and the flag to raise', async () => {
+      const world = jobWorld({ hang: true }, ok);
+      world.planProgress = { result: progress };
+      const { outcome, results } = await runJob(world, { firstTaskCreationTimeoutSeconds: 600 });
+      expect(outcome.status).toBe('Failed');
+      expect(outcome.reasons).toEqual([
+        'Planning did not finish within --first_task_creation_timeout (600 s): it had listed 412,000 inputs and cut 41,200 mini-batches. Raise it in task.program_arguments, e.g. --first_task_creation_timeout 3600.',
+      ]);
+      expect(world.finalized[0]).toMatchObject({ planned: false, status: 'Failed' });
+      expect(results[0]!.stats.activities.map((a) => a.input)).toContainEqual({ jobId: 'job-1' });
+    });
+
+    it('still gives the advice when planning recorded nothing or its progress cannot be read', async () => {
+      for (const answer of [{ result: null }, { error: 'STORAGE_TRANSIENT: throttled' }] as Outcome[]) {
+        const world = jobWorld({ hang: true }, ok);
+        world.planProgress = answer;
+        const { outcome } = await runJob(world, { firstTaskCreationTimeoutSeconds: 3600 });
+        expect(outcome.reasons).toEqual([
+          'Planning did not finish within --first_task_creation_timeout (3600 s). Raise it in task.program_arguments, e.g. --first_task_creation_timeout 7200.',
+        ]);
+        expect(world.finalized[0]).toMatchObject({ planned: false, status: 'Failed' });
+      }
+    });
+
+    it('says to split the input when the flag is at its maximum', () => {
+      expect(planningTimeoutReason(259_200, progress)).toBe(
+        'Planning did not finish within --first_task_creation_timeout (259200 s): it had listed 412,000 inputs and cut 41,200 mini-batches. It is at its maximum (259200 s): split the input into smaller jobs.',
+      );
+    });
   });
 
   it('on cancel stops starting shards, finalizes what exists and ends Canceled', async () => {
