@@ -98,6 +98,15 @@ function watchProgressWrites(jobId: string, fail = false): { bodies: PlanProgres
   return { bodies, restore: () => spy.mockRestore() };
 }
 
+/** The progress blob holds the last record of a complete plan of the `BLOBS` files. */
+async function expectFinalRecord(jobId: string, miniBatches: number): Promise<void> {
+  expect(await readPlanProgress(store, logs, jobId)).toMatchObject({
+    listed: BLOBS,
+    miniBatches,
+    done: true,
+  });
+}
+
 describe('planning progress', () => {
   it('is recorded while a listing of many pages is cut, and the job view shows it while Preparing', async () => {
     const container = await seed();
@@ -163,11 +172,7 @@ describe('planning progress', () => {
     const elapsed = Date.now() - started;
     expect(writes.bodies.length).toBeLessThanOrEqual(1 + Math.floor(elapsed / 2000));
     expect(writes.bodies[writes.bodies.length - 1]).toMatchObject({ listed: BLOBS, done: true });
-    expect(await readPlanProgress(store, logs, jobId)).toMatchObject({
-      listed: BLOBS,
-      miniBatches: 14,
-      done: true,
-    });
+    await expectFinalRecord(jobId, 14);
   });
 
   it('never fails planning when a progress write fails', async () => {
@@ -205,11 +210,7 @@ describe('planning progress', () => {
       { store, logsContainer: logs, access },
       { jobId, job, tasksRoot: '/app/tasks', createdAt: new Date().toISOString() },
     );
-    expect(await readPlanProgress(store, logs, jobId)).toMatchObject({
-      listed: BLOBS,
-      miniBatches: 4,
-      done: true,
-    });
+    await expectFinalRecord(jobId, 4);
   });
 
   it('shows in the CLI: the progress line of a waiting submit, and status', async () => {
