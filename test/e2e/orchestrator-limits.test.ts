@@ -215,6 +215,31 @@ describe('orchestrator thresholds and timeouts end to end', () => {
     await new Promise((resolve) => setTimeout(resolve, 3000));
   });
 
+  it('--first_task_creation_timeout: planning that outlives it fails the job with how far it got and the flag to raise', async () => {
+    // 10 ms: the watchdog fires before planning ends. Planning writes its first record after 2 s or when
+    // it ends, so a record is put in its place first: the reason must come with the figures of whichever
+    // record the root's activity reads (this one, or planning's last if it ended in between).
+    await product.store.writeJson('logs', 'planning-timeout/sys/plan_progress.json', {
+      listed: 7,
+      miniBatches: 3,
+      pages: 0,
+      updatedAt: new Date().toISOString(),
+      done: false,
+    });
+    const spec = job('--first_task_creation_timeout 0.01', {});
+    const view = await runJob(product, spec, 'planning-timeout');
+    // No plan, so no manifest: the reason is in the view and in job_result.json.
+    const result = JSON.parse(await product.store.readText('logs', 'planning-timeout/job_result.json'));
+
+    expect(view.status).toBe('Failed');
+    expect(result.reasons).toHaveLength(1);
+    expect(result.reasons[0]).toMatch(
+      /^Planning did not finish within --first_task_creation_timeout \(0\.01 s\)(: it had listed 7 inputs and cut 3 mini-batches|: it finished just after, with 20 inputs listed and 10 mini-batches cut)\. Raise it in task\.program_arguments, e\.g\. --first_task_creation_timeout 3600\.$/,
+    );
+    expect(view.reasons).toEqual(result.reasons);
+    expect(view.counters.scheduled).toBe(0);
+  });
+
   it('a breach in one lane stops the shards running on the other lanes', async () => {
     // Concurrency 16 runs two lanes of width 8, each on its own shard of 128 mini-batches. The first 8
     // mini-batches (shard 0) throw; shard 1 needs at least 16 rounds of 100 ms to finish its 128. Once
