@@ -1,6 +1,5 @@
 import path from 'node:path';
 import { planJob } from '../plan/planner';
-import { planProgressSink } from '../plan/progress';
 import { planActivityInputSchema, type PlanActivityOutput } from '../orchestration/contracts';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
@@ -47,8 +46,9 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
       partitionKeys: job.partitionKeys,
       logsContainer,
     },
-    // On the app's account, where the job view and the planning timeout read it.
-    { sink: planProgressSink(store, logsContainer, input.jobId) },
+    // Plan pages and progress on the app's account, where shards, the job view and the planning
+    // timeout read them; the input may be in another account.
+    { logs: store },
   );
   const appendRow = appendRowTarget(store, job, plan.miniBatches);
   if (appendRow) {

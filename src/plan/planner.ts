@@ -21,9 +21,14 @@ export { planRequestSchema, type PlanRequest } from './request';
 /** Page writes kept in flight while listing goes on; two hide the write latency without piling up pages. */
 const MAX_PENDING_PAGE_WRITES = 2;
 
-/** Where and how often planning records its progress (see PlanProgressRecorder). */
-export interface PlanProgressOptions {
-  /** Default: the job folder's progress blob on `store`. */
+/** Where planning writes, and how often it records its progress (see PlanProgressRecorder). */
+export interface PlanOutputOptions {
+  /**
+   * The app's storage, where plan pages and progress go (the logs container). Default: `store`, the
+   * input's. They differ when the input lives in another account, which the app may only read.
+   */
+  logs?: BlobStore;
+  /** Default: the job folder's progress blob on `logs`. */
   sink?: PlanProgressSink;
   /** Default: PLAN_PROGRESS_INTERVAL_MS. */
   intervalMs?: number;
@@ -39,24 +44,25 @@ export interface PlanProgressOptions {
 export async function planJob(
   store: BlobStore,
   request: PlanRequest,
-  progress: PlanProgressOptions = {},
+  output: PlanOutputOptions = {},
 ): Promise<PlanSummary> {
   const valid = planRequestSchema.parse(request);
   const pageSize = valid.pageSize ?? DEFAULT_PLAN_PAGE_SIZE;
   const folder = jobFolder(valid.jobId);
-  await store.ensureContainer(valid.logsContainer);
+  const logs = output.logs ?? store;
+  await logs.ensureContainer(valid.logsContainer);
 
   const cut = cutInput(store, valid);
   let miniBatches = 0;
   let pages = 0;
   const recorder = new PlanProgressRecorder(
-    progress.sink ?? planProgressSink(store, valid.logsContainer, valid.jobId),
+    output.sink ?? planProgressSink(logs, valid.logsContainer, valid.jobId),
     () => ({ listed: cut.listed.value, miniBatches, pages }),
-    progress.intervalMs ?? PLAN_PROGRESS_INTERVAL_MS,
+    output.intervalMs ?? PLAN_PROGRESS_INTERVAL_MS,
   );
   const pending = new Set<Promise<unknown>>();
   const writePage = async (page: PlanPage): Promise<void> => {
-    const write = store.writeJson(valid.logsContainer, folder.planPage(page.page), page);
+    const write = logs.writeJson(valid.logsContainer, folder.planPage(page.page), page);
     pending.add(write);
     void write.finally(() => pending.delete(write)).catch(() => undefined);
     if (pending.size >= MAX_PENDING_PAGE_WRITES) await Promise.race(pending);

@@ -4,7 +4,12 @@ import { planJob, readPlanPage, type PlanRequest } from '../../../src/plan/plann
 import { previewPlan } from '../../../src/plan/preview';
 import { readTabularFile, readTabularRange } from '../../../src/plan/tabular';
 import { planPageSchema, type MiniBatchDescriptor } from '../../../src/plan/descriptor';
-import { InputLayoutError, InputNotFoundError, StorageTransientError } from '../../../src/errors';
+import {
+  InputLayoutError,
+  InputNotFoundError,
+  StorageNotFoundError,
+  StorageTransientError,
+} from '../../../src/errors';
 import { useAzurite, uniqueContainer } from '../../support/azurite';
 import type { RunningAzurite } from '../../../src/local/azurite';
 
@@ -57,6 +62,35 @@ const csvRows = (from: number, count: number): string =>
   ).join('\n');
 
 describe('planJob', () => {
+  it('lists an input in another account and writes plan pages and progress only to the app account', async () => {
+    // A second emulator is a second account (another account URL), as an input account is in Azure.
+    const inputAzurite = await useAzurite();
+    try {
+      const inputStore = BlobStore.fromConnectionString(inputAzurite.connectionString);
+      expect(inputStore.accountUrl).not.toBe(store.accountUrl);
+      const container = uniqueContainer('plan');
+      await inputStore.ensureContainer(container);
+      for (let i = 0; i < 5; i += 1) await inputStore.write(container, `in/f-${i}.txt`, `${i}`);
+      const req: PlanRequest = {
+        ...request(container, 'in', { miniBatchSize: 2, pageSize: 2 }),
+        input: { accountUrl: inputStore.accountUrl, container, prefix: 'in' },
+      };
+      const summary = await planJob(inputStore, req, { logs: store });
+      expect(summary).toMatchObject({ miniBatches: 3, pages: 2 });
+      const pages = await Promise.all([0, 1].map((page) => readPlanPage(store, logs, req.jobId, page)));
+      expect(pages.flatMap((page) => page.miniBatches)).toHaveLength(3);
+      expect(await store.stat(logs, jobFolder(req.jobId).planProgress)).toBeDefined();
+      // Nothing at all in the input's account: not even its logs container was created.
+      const listInputLogs = async () => {
+        for await (const blob of inputStore.list(logs, '')) return blob.name;
+        return undefined;
+      };
+      await expect(listInputLogs()).rejects.toThrow(StorageNotFoundError);
+    } finally {
+      await inputAzurite.stop();
+    }
+  });
+
   it('cuts a uri_folder by file count across listing pages and plan pages, folder semantics, idempotent', async () => {
     const files: Record<string, string> = { 'data2/outside.txt': 'no', 'data.txt': 'no' };
     for (let i = 0; i < 23; i += 1) files[`data/f-${String(i).padStart(3, '0')}.bin`] = 'x'.repeat(i + 1);
