@@ -101,7 +101,13 @@ async function runOne(storage, count) {
       input_data: '${{inputs.data}}',
       mini_batch_size: '1',
       max_concurrency_per_instance: CONCURRENCY,
-      task: { type: 'run_function', code: '.', entry_script: 'noop.js' },
+      task: {
+        type: 'run_function',
+        code: '.',
+        entry_script: 'noop.js',
+        // Azurite lists a million blobs in more than the default 600 s (each page scans the container).
+        ...(count > 200_000 ? { program_arguments: '--first_task_creation_timeout 3600' } : {}),
+      },
     },
     { id: 'bench-job' },
   );
@@ -145,7 +151,9 @@ async function runOne(storage, count) {
   const diskMiB = storage === 'disk' ? Math.round(folderBytes(path.join(dataDir, 'azurite')) / MiB) : 0;
   fs.rmSync(dataDir, { recursive: true, force: true });
   if (view.status !== 'Completed' || view.counters.succeeded !== count)
-    throw new Error(`job: ${view.status} ${JSON.stringify(view.counters)}`);
+    throw new Error(
+      `job: ${view.status} ${JSON.stringify({ reasons: view.reasons, counters: view.counters })}`,
+    );
   return { storage, miniBatches: count, wallMs, seedMs, ...peaks, diskMiB, ...durable };
 }
 
