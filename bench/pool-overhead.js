@@ -3,19 +3,12 @@
 // Usage: npm run build && node bench/pool-overhead.js [miniBatches] [itemsPerMiniBatch]
 const path = require('node:path');
 const { TaskPool } = require('../dist/src/task/pool');
+const { recordsAttempt } = require('./support');
 
 const miniBatches = Number(process.argv[2] ?? 5000);
 const itemsPerMiniBatch = Number(process.argv[3] ?? 10);
 const modulePath = path.resolve(__dirname, '../test/fixtures/tasks/noop.js');
 const records = Array.from({ length: itemsPerMiniBatch }, (_, id) => ({ id, name: `item-${id}` }));
-const job = {
-  jobId: 'bench',
-  argv: [],
-  inputs: {},
-  outputs: {},
-  environmentVariables: {},
-  loggingLevel: 'INFO',
-};
 
 function stats(samples) {
   const sorted = [...samples].sort((a, b) => a - b);
@@ -43,14 +36,7 @@ async function direct() {
 
 async function pooled() {
   const pool = new TaskPool({ modulePath, maxConcurrency: 1 });
-  const request = (i) => ({
-    job,
-    batch: { kind: 'records', records },
-    miniBatchIndex: i,
-    attempt: 1,
-    timeoutSeconds: 60,
-    appendRows: true,
-  });
+  const request = (i) => recordsAttempt(records, i);
   for (let i = 0; i < 200; i += 1) await pool.runAttempt(request(i)); // warm: thread started, init() done, JIT
   const samples = [];
   for (let i = 0; i < miniBatches; i += 1) {

@@ -56,6 +56,20 @@ function memorySampler(intervalMs = 25, storagePid = undefined) {
   };
 }
 
+/** What a task pool attempt of these records asks for, as a job with no inputs, outputs or arguments. */
+function recordsAttempt(records, miniBatchIndex, timeoutSeconds = 60) {
+  const job = {
+    jobId: 'bench',
+    argv: [],
+    inputs: {},
+    outputs: {},
+    environmentVariables: {},
+    loggingLevel: 'INFO',
+  };
+  const batch = { kind: 'records', records };
+  return { job, batch, miniBatchIndex, attempt: 1, timeoutSeconds, appendRows: true };
+}
+
 /** Durable figures between two `host.stats()` snapshots (src/local/durable/engine.ts EngineStats). */
 function historySummary(before, after, miniBatches) {
   let largest = { id: '', length: 0 };
@@ -224,6 +238,7 @@ module.exports = {
   historySummary,
   inputName,
   memorySampler,
+  recordsAttempt,
   repoRoot,
   rssOf,
   runJob,

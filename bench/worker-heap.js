@@ -9,31 +9,15 @@
 //   node bench/worker-heap.js one <limitMb> <miniBatches> <items>   one run (prints one JSON line)
 const path = require('node:path');
 const { TaskPool, DEFAULT_WORKER_YOUNG_GENERATION_MB } = require('../dist/src/task/pool');
-const { child, memorySampler } = require('./support');
+const { child, memorySampler, recordsAttempt } = require('./support');
 
 const CONCURRENCY = 16;
 const modulePath = path.join(__dirname, 'tasks', 'allocate.js');
-const job = {
-  jobId: 'bench',
-  argv: [],
-  inputs: {},
-  outputs: {},
-  environmentVariables: {},
-  loggingLevel: 'INFO',
-};
-
 async function runOne(limitMb, miniBatches, items) {
   const records = Array.from({ length: items }, (_, id) => ({ id }));
   const memory = memorySampler(50);
   const pool = new TaskPool({ modulePath, maxConcurrency: CONCURRENCY, maxYoungGenerationSizeMb: limitMb });
-  const request = (i) => ({
-    job,
-    batch: { kind: 'records', records },
-    miniBatchIndex: i,
-    attempt: 1,
-    timeoutSeconds: 120,
-    appendRows: true,
-  });
+  const request = (i) => recordsAttempt(records, i, 120);
   // Warm: every thread started and its code compiled before the clock starts.
   await Promise.all(Array.from({ length: CONCURRENCY * 2 }, (_, i) => pool.runAttempt(request(i))));
   const started = performance.now();
