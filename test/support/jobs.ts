@@ -61,6 +61,23 @@ export function receipt(
   };
 }
 
+/** A receipt of two items whose counts follow its status (partial: one of each). */
+export function receiptOfStatus(
+  index: number,
+  attempt: number,
+  status: MiniBatchReceipt['status'],
+  fields: Partial<MiniBatchReceipt> = {},
+): MiniBatchReceipt {
+  return receipt(index, attempt, {
+    status,
+    items: 2,
+    succeeded: status === 'succeeded' ? 2 : status === 'partial' ? 1 : 0,
+    failed: status === 'succeeded' ? 0 : status === 'partial' ? 1 : 2,
+    rows: 0,
+    ...fields,
+  });
+}
+
 export function failed(
   index: number,
   attempt: number,

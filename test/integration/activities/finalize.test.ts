@@ -16,7 +16,7 @@ import { AccessPolicy } from '../../../src/storage/access';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
-import { effectiveJob } from '../../support/jobs';
+import { effectiveJob, receiptOfStatus } from '../../support/jobs';
 
 // The finalize of the log files before it streamed them, kept runnable for the bench.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -113,18 +113,11 @@ function receipt(
   status: MiniBatchReceipt['status'],
   rows = 0,
 ): MiniBatchReceipt {
-  return {
-    index,
-    attempt,
-    status,
-    items: 2,
-    succeeded: status === 'succeeded' ? 2 : status === 'partial' ? 1 : 0,
-    failed: status === 'succeeded' ? 0 : status === 'partial' ? 1 : 2,
+  return receiptOfStatus(index, attempt, status, {
     rows,
-    retryable: true,
     durationMs: 10 + index,
     ...(status === 'failed' ? { code: 'TASK_TIMEOUT', message: `mini-batch ${index} timed out` } : {}),
-  };
+  });
 }
 
 /** Mini-batches per shard folder of seeded records (shards cover the plan in index order). */

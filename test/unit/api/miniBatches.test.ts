@@ -19,6 +19,7 @@ import {
   type MiniBatchState,
 } from '../../../src/api/wire';
 import { renderStatusPage } from '../../../src/api/statusPage';
+import { receiptOfStatus } from '../../support/jobs';
 
 function receipt(
   index: number,
@@ -26,19 +27,10 @@ function receipt(
   status: MiniBatchReceipt['status'],
   extra: Partial<MiniBatchReceipt> = {},
 ): MiniBatchReceipt {
-  return {
-    index,
-    attempt,
-    status,
-    items: 2,
-    succeeded: status === 'succeeded' ? 2 : status === 'partial' ? 1 : 0,
-    failed: status === 'succeeded' ? 0 : status === 'partial' ? 1 : 2,
-    rows: 0,
-    retryable: true,
-    durationMs: 5,
+  return receiptOfStatus(index, attempt, status, {
     ...(status === 'failed' ? { code: 'TASK_RUN_FAILED' } : {}),
     ...extra,
-  };
+  });
 }
 
 function tally(facts: Partial<TallyFacts>, receipts: MiniBatchReceipt[], earlier: number[] = []) {
