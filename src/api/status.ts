@@ -27,36 +27,37 @@ export async function getJobView(client: DurableClient, jobId: string, baseUrl?:
   return toView(client, status, baseUrl);
 }
 
-let sharedProgress: { progress: GroupProgress; store: BlobStore } | undefined;
-
-/** The app's reader of running groups' progress (rebuilt when the app's storage changes). */
-function defaultProgress(): GroupProgress | undefined {
-  try {
-    const services = appServices();
-    if (sharedProgress?.store !== services.store)
-      sharedProgress = {
-        progress: new GroupProgress(services.store, services.containers.logs),
-        store: services.store,
-      };
-    return sharedProgress.progress;
-  } catch {
-    return undefined; // without settings (a client-only use), counters come from the shards alone
-  }
-}
-
-/** Where the job folders are, for planning's progress (the app's logs container by default). */
+/** Where the job folders are: a store and its logs container. */
 export interface JobFolders {
   store: BlobStore;
   logsContainer: string;
 }
 
-function defaultFolders(): JobFolders | undefined {
+/** The app's job folders, or undefined without app settings (a client-only use). */
+function appJobFolders(): JobFolders | undefined {
   try {
     const services = appServices();
     return { store: services.store, logsContainer: services.containers.logs };
   } catch {
-    return undefined; // without settings, a Preparing job shows no planning figures
+    return undefined;
   }
+}
+
+let sharedProgress: { progress: GroupProgress; store: BlobStore } | undefined;
+
+/**
+ * The app's reader of running groups' progress (rebuilt when the app's storage changes); without app
+ * settings, counters come from the shards alone.
+ */
+function defaultProgress(): GroupProgress | undefined {
+  const folders = appJobFolders();
+  if (!folders) return undefined;
+  if (sharedProgress?.store !== folders.store)
+    sharedProgress = {
+      progress: new GroupProgress(folders.store, folders.logsContainer),
+      store: folders.store,
+    };
+  return sharedProgress.progress;
 }
 
 /** Planning's progress as the view shows it, or undefined when none was recorded yet. */
@@ -116,7 +117,7 @@ export async function toView(
   };
   if (outcome.success) view.finished_at = outcome.data.finishedAt;
   if (view.status === 'Preparing' && options.liveCounters !== false) {
-    const folders = options.folders ?? defaultFolders();
+    const folders = options.folders ?? appJobFolders();
     const planning = folders ? await planningOf(folders, view.id) : undefined;
     if (planning) view.planning = planning;
   }
