@@ -4,41 +4,32 @@ import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { JobSpecExistsError, JobSpecWriteError } from '../../../src/errors';
 import { dumpJob, loadJobSpec, parseJobText } from '../../../src/job';
-
-const FIXTURES = path.join(__dirname, '../../fixtures/specs');
-const REALISTIC = [
-  'file-append-row.yml',
-  'tabular-size-batches.yml',
-  'partitioned.yml',
-  'thresholds-and-flags.yml',
-  'azureml-docs-style.yml',
-  'http-body.json',
-];
+import { REALISTIC_SPECS, SPEC_FIXTURES } from './helpers';
 
 const freshDir = () => mkdtempSync(path.join(tmpdir(), 'dump-'));
 
 describe('round trip load -> dump -> load', () => {
-  it.each(REALISTIC)('%s loads back equal', (file) => {
-    const first = loadJobSpec(path.join(FIXTURES, file));
+  it.each(REALISTIC_SPECS)('%s loads back equal', (file) => {
+    const first = loadJobSpec(path.join(SPEC_FIXTURES, file));
     const yaml = dumpJob(first.spec);
     expect(parseJobText(yaml).spec).toEqual(first.spec);
   });
 
   it('writes block-style YAML with no flow collections', () => {
-    const yaml = dumpJob(loadJobSpec(path.join(FIXTURES, 'file-append-row.yml')).spec);
+    const yaml = dumpJob(loadJobSpec(path.join(SPEC_FIXTURES, 'file-append-row.yml')).spec);
     expect(yaml).not.toMatch(/[{[]\s*$/m);
     expect(yaml).toMatch(/^retry_settings:\n {2}max_retries: 3\n {2}timeout: 120$/m);
     expect(yaml).toMatch(/^input_data: \$\{\{inputs.images\}\}$/m);
   });
 
   it('drops the ignored Azure ML keys from the dump', () => {
-    const yaml = dumpJob(loadJobSpec(path.join(FIXTURES, 'azureml-docs-style.yml')).spec);
+    const yaml = dumpJob(loadJobSpec(path.join(SPEC_FIXTURES, 'azureml-docs-style.yml')).spec);
     expect(yaml).not.toMatch(/compute|\$schema|experiment_name|instance_type/);
   });
 });
 
 describe('dumpJob destinations', () => {
-  const spec = loadJobSpec(path.join(FIXTURES, 'partitioned.yml')).spec;
+  const spec = loadJobSpec(path.join(SPEC_FIXTURES, 'partitioned.yml')).spec;
 
   it('creates a new file', () => {
     const file = path.join(freshDir(), 'job.yml');

@@ -1,3 +1,4 @@
+import path from 'node:path';
 import { stringify } from 'yaml';
 import { SpecValidationError, type ValidationIssue } from '../../../src/errors';
 import { parseJobText, parseJobValue, type LoadedJob } from '../../../src/job';
@@ -18,17 +19,34 @@ export function withTask(task: Spec, overrides: Spec = {}): Spec {
   return minimalSpec({ task: { entry_script: 'score.ts', ...task }, ...overrides });
 }
 
-/** Runs `load`, asserts it throws a SpecValidationError, and returns its issues. */
-export function issuesFrom(load: () => unknown): readonly ValidationIssue[] {
+/**
+ * Runs `load`, asserts it throws `errorClass` (a SpecValidationError unless told), and returns its
+ * issues.
+ */
+export function issuesFrom(
+  load: () => unknown,
+  errorClass: abstract new (...args: never[]) => { issues: readonly ValidationIssue[] } = SpecValidationError,
+): readonly ValidationIssue[] {
   let thrown: unknown;
   try {
     load();
   } catch (error) {
     thrown = error;
   }
-  expect(thrown).toBeInstanceOf(SpecValidationError);
-  return (thrown as SpecValidationError).issues;
+  expect(thrown).toBeInstanceOf(errorClass);
+  return (thrown as { issues: readonly ValidationIssue[] }).issues;
 }
+
+/** The spec fixtures, and the realistic ones every loader test walks. */
+export const SPEC_FIXTURES = path.join(__dirname, '../../fixtures/specs');
+export const REALISTIC_SPECS = [
+  'file-append-row.yml',
+  'tabular-size-batches.yml',
+  'partitioned.yml',
+  'thresholds-and-flags.yml',
+  'azureml-docs-style.yml',
+  'http-body.json',
+];
 
 export function valueIssues(value: unknown): readonly ValidationIssue[] {
   return issuesFrom(() => parseJobValue(value));

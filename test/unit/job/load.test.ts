@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadJobSpec, parseJobText, parseJobValue } from '../../../src/job';
-import { issuesFrom } from './helpers';
+import { issuesFrom, SPEC_FIXTURES } from './helpers';
 
-const FIXTURES = path.join(__dirname, '../../fixtures/specs');
+const FIXTURES = SPEC_FIXTURES;
 
 const VALID_YAML = `input_data: \${{inputs.data}}
 inputs:

@@ -3,8 +3,9 @@ import path from 'node:path';
 import { SpecValidationError } from '../../../src/errors';
 import { jobStatusSchema, loadJob, loadJobSpec, ParallelJob, parseJobValue } from '../../../src/job';
 import * as library from '../../../src';
+import { SPEC_FIXTURES } from './helpers';
 
-const FIXTURES = path.join(__dirname, '../../fixtures/specs');
+const FIXTURES = SPEC_FIXTURES;
 
 const fields = {
   name: 'score-images',

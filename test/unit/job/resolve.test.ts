@@ -1,28 +1,20 @@
 import { SpecValidationError } from '../../../src/errors';
 import { effectiveJobSchema, loadJobSpec, resolveJob, type JobSpec } from '../../../src/job';
-import { load, minimalSpec, withTask } from './helpers';
+import { load, minimalSpec, REALISTIC_SPECS, SPEC_FIXTURES, withTask } from './helpers';
 
-const FIXTURES = `${__dirname}/../../fixtures/specs`;
 const options = { jobId: 'job-7', outputRoot: 'outputs/job-7' };
 
 describe('resolveJob', () => {
   it('produces a value that satisfies the effective job contract for every fixture', () => {
-    for (const file of [
-      'file-append-row.yml',
-      'tabular-size-batches.yml',
-      'partitioned.yml',
-      'thresholds-and-flags.yml',
-      'azureml-docs-style.yml',
-      'http-body.json',
-    ]) {
-      const loaded = loadJobSpec(`${FIXTURES}/${file}`);
+    for (const file of REALISTIC_SPECS) {
+      const loaded = loadJobSpec(`${SPEC_FIXTURES}/${file}`);
       const job = resolveJob(loaded.spec, { ...options, warnings: loaded.warnings });
       expect(effectiveJobSchema.safeParse(job).success).toBe(true);
     }
   });
 
   it('resolves bindings in input_data, append_row_to and program_arguments', () => {
-    const job = resolveJob(loadJobSpec(`${FIXTURES}/file-append-row.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${SPEC_FIXTURES}/file-append-row.yml`).spec, options);
     expect(job.inputData).toEqual({
       name: 'images',
       type: 'uri_folder',
@@ -69,7 +61,7 @@ describe('resolveJob', () => {
   });
 
   it('substitutes literal inputs with their value', () => {
-    const job = resolveJob(loadJobSpec(`${FIXTURES}/tabular-size-batches.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${SPEC_FIXTURES}/tabular-size-batches.yml`).spec, options);
     expect(job.task.argv).toEqual(['--horizon', '14', '--out', 'outputs/job-7/forecasts']);
     expect(job).toMatchObject({
       miniBatchSize: 2 * 1024 * 1024,
@@ -93,7 +85,7 @@ describe('resolveJob', () => {
   });
 
   it('reads every runner flag, with progress_update_timeout given explicitly', () => {
-    const job = resolveJob(loadJobSpec(`${FIXTURES}/thresholds-and-flags.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${SPEC_FIXTURES}/thresholds-and-flags.yml`).spec, options);
     expect(job.settings).toEqual({
       maxRetries: 0,
       timeoutSeconds: 45,
@@ -134,7 +126,7 @@ describe('resolveJob', () => {
   });
 
   it('keeps load warnings first and without duplicates', () => {
-    const loaded = loadJobSpec(`${FIXTURES}/azureml-docs-style.yml`);
+    const loaded = loadJobSpec(`${SPEC_FIXTURES}/azureml-docs-style.yml`);
     const job = resolveJob(loaded.spec, { ...options, warnings: loaded.warnings });
     expect(job.warnings.slice(0, loaded.warnings.length)).toEqual(loaded.warnings);
     expect(new Set(job.warnings).size).toBe(job.warnings.length);
@@ -142,7 +134,7 @@ describe('resolveJob', () => {
   });
 
   it('maps identity to the managed form', () => {
-    const job = resolveJob(loadJobSpec(`${FIXTURES}/partitioned.yml`).spec, options);
+    const job = resolveJob(loadJobSpec(`${SPEC_FIXTURES}/partitioned.yml`).spec, options);
     expect(job.identity).toEqual({ type: 'managed', clientId: '00000000-1111-2222-3333-444444444444' });
     expect(job.partitionKeys).toEqual(['store', 'department']);
   });

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import { ScheduleValidationError, type ValidationIssue } from '../../../src/errors';
+import { ScheduleValidationError } from '../../../src/errors';
+import { issuesFrom } from '../job/helpers';
 import {
   cronProblem,
   parseScheduleBlob,
@@ -19,16 +20,7 @@ const job = {
   task: { type: 'run_function', code: '.', entry_script: 'score.js' },
 };
 
-function scheduleIssues(parse: () => unknown): readonly ValidationIssue[] {
-  let thrown: unknown;
-  try {
-    parse();
-  } catch (error) {
-    thrown = error;
-  }
-  expect(thrown).toBeInstanceOf(ScheduleValidationError);
-  return (thrown as ScheduleValidationError).issues;
-}
+const scheduleIssues = (parse: () => unknown) => issuesFrom(parse, ScheduleValidationError);
 
 describe('dueOccurrences', () => {
   it('covers (from, to]: an occurrence exactly at `to` is due, one exactly at `from` is not', () => {
