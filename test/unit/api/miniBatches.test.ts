@@ -33,6 +33,24 @@ function receipt(
   });
 }
 
+/** A running job's view; tests set what they are about. */
+function jobView(fields: Partial<JobView>): JobView {
+  return {
+    id: 'job-1',
+    name: 'score',
+    status: 'Running',
+    runtime_status: 'Running',
+    counters: emptyCounters(),
+    reasons: [],
+    first_errors: [],
+    created_time: '2026-11-24T10:00:00.000Z',
+    last_updated_time: '2026-11-24T10:01:00.000Z',
+    outputs: {},
+    log_files: {},
+    ...fields,
+  };
+}
+
 function tally(facts: Partial<TallyFacts>, receipts: MiniBatchReceipt[], earlier: number[] = []) {
   const t = new MiniBatchTally({ jobId: 'job-1', total: 8, maxRetries: 2, finished: false, ...facts });
   for (const index of earlier) t.markEarlier(index);
@@ -220,19 +238,9 @@ describe('bands', () => {
 });
 
 describe('the job page drawn from the report', () => {
-  const view: JobView = {
-    id: 'job-1',
-    name: 'score',
-    status: 'Running',
-    runtime_status: 'Running',
+  const view = jobView({
     counters: { ...emptyCounters(), miniBatches: 8, scheduled: 5, succeeded: 2, failed: 2, partial: 1 },
-    reasons: [],
-    first_errors: [],
-    created_time: '2026-11-24T10:00:00.000Z',
-    last_updated_time: '2026-11-24T10:01:00.000Z',
-    outputs: {},
-    log_files: {},
-  };
+  });
   const receipts = [
     receipt(0, 1, 'succeeded'),
     receipt(1, 1, 'succeeded'),
@@ -398,20 +406,13 @@ describe('a re-run on the page', () => {
       [receipt(2, 1, 'succeeded'), receipt(3, 1, 'failed')],
       [0, 1],
     );
-    const view: JobView = {
+    const view = jobView({
       id: 'job-1.r1',
-      name: 'score',
       status: 'Completed',
       runtime_status: 'Completed',
       counters: { ...emptyCounters(), miniBatches: 2, scheduled: 2, succeeded: 1, failed: 1 },
-      reasons: [],
-      first_errors: [],
-      created_time: '2026-11-24T10:00:00.000Z',
-      last_updated_time: '2026-11-24T10:01:00.000Z',
-      outputs: {},
-      log_files: {},
       rerun_of: 'job-1',
-    };
+    });
     const html = renderStatusPage(view, { miniBatches: tallyReport(t, view) });
     expect(html).toContain('done by an earlier run <span id="count-earlier">2</span>');
     expect(html).not.toContain('id="progress-earlier"');
