@@ -55,6 +55,38 @@ export const settingsSchema = z.object({
     .min(1024)
     .max(1024 * 1024 * 1024)
     .default(16 * 1024 * 1024),
+  /**
+   * The Python interpreter that runs `.py` entry scripts: a path, or a command on PATH. Submission checks
+   * that it starts; pandas (and pyarrow) are needed only by table inputs.
+   */
+  PARALLEL_JOB_PYTHON: z.string().min(1).default('python3'),
+  /**
+   * The hosting plan the template deployed. `flexconsumption` promises no Python interpreter, so jobs
+   * with a `.py` entry script are refused at submission there; `containerapp` images carry one.
+   */
+  PARALLEL_JOB_HOSTING_PLAN: z.enum(['flexconsumption', 'containerapp']).optional(),
+  /** Set by the platform on App Service and Functions plans (`FlexConsumption` on Flex Consumption). */
+  WEBSITE_SKU: z.string().optional(),
+  /**
+   * The folder for task workers' output and log folders, Python inputs and the side-input cache. Unset:
+   * `parallel-job` in the machine's temporary folder.
+   */
+  PARALLEL_JOB_WORK_DIR: z.string().min(1).optional(),
+  /**
+   * The largest side input (a uri_folder or uri_file input other than input_data, such as a model),
+   * downloaded once per host for the tasks. Default 2 GiB.
+   */
+  PARALLEL_JOB_MAX_SIDE_INPUT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(2 * 1024 ** 3),
+  /** The most bytes one attempt may write into its output folders; past it the attempt fails. Default 1 GiB. */
+  PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT: z.coerce
+    .number()
+    .int()
+    .min(1)
+    .default(1024 ** 3),
   /** First retry of a failed mini-batch waits about this long; later ones double, up to a minute. */
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: z.coerce.number().int().nonnegative().default(1000),
   /**
@@ -150,6 +182,8 @@ export const azureResourceContract = {
       'optional schedules declared in settings; schedules usually live as blobs in the schedules container',
     PARALLEL_JOB_READ_PLACES: 'unset, jobs read the inputs and outputs containers only',
     PARALLEL_JOB_WRITE_PLACES: 'unset, jobs write the outputs container only',
+    WEBSITE_SKU: 'set by the platform, never by the template',
+    PARALLEL_JOB_WORK_DIR: "unset, the workers' folders are in the instance's temporary folder",
   },
 } as const satisfies {
   settingsNotSetInAzure: Partial<Record<keyof Settings, string>>;

@@ -171,6 +171,8 @@ var parallelJobSettings = union(jobContainerSettings, {
   PARALLEL_JOB_TASK_HUB: taskHubName
   PARALLEL_JOB_SUBMIT_QUEUE: submitQueueName
   PARALLEL_JOB_EVENTS_TOPIC: eventsTopicName
+  // Flex Consumption promises no Python interpreter: jobs with a .py entry script are refused at submission.
+  PARALLEL_JOB_HOSTING_PLAN: 'flexconsumption'
 })
 
 // Selecting the Durable Task Scheduler overrides host.json's storageProvider through app settings
