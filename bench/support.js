@@ -63,6 +63,8 @@ function recordsAttempt(records, miniBatchIndex, timeoutSeconds = 60) {
     argv: [],
     inputs: {},
     outputs: {},
+    localInputs: {},
+    folderOutputs: [],
     environmentVariables: {},
     loggingLevel: 'INFO',
   };

@@ -242,6 +242,34 @@ export class TabularParseError extends ParallelJobError {
   }
 }
 
+/**
+ * A side input (a uri_folder or uri_file input other than input_data, such as a model) that tasks cannot
+ * get on disk: larger than the app allows, or naming a file that is not there.
+ */
+export class SideInputError extends ParallelJobError {
+  readonly code = 'SIDE_INPUT_INVALID';
+  constructor(
+    /** `inputs.<name>.path`. */
+    readonly field: string,
+    readonly problem: string,
+  ) {
+    super(`${field}: ${problem}`);
+  }
+}
+
+/**
+ * What an attempt wrote into its output folders cannot be published: a symbolic link or a name that leaves
+ * the folder, a file another mini-batch wrote, more than the cap. Not retried: the task writes the same.
+ */
+export class OutputFilesRefusedError extends ParallelJobError {
+  readonly code = 'OUTPUT_FILES_REFUSED';
+}
+
+/** A Python entry script where the app cannot run Python (no interpreter, or Flex Consumption). */
+export class PythonUnavailableError extends ParallelJobError {
+  readonly code = 'PYTHON_UNAVAILABLE';
+}
+
 /** `task.code` + `task.entry_script` do not name a module file inside the tasks root. */
 export class TaskPathError extends ParallelJobError {
   readonly code = 'TASK_PATH_INVALID';

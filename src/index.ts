@@ -20,6 +20,7 @@ export type {
   TaskLogger,
   TaskLogLevel,
   TaskInput,
+  TaskOutput,
   RunResult,
   FailedItem,
 } from './task/contract';

@@ -13,6 +13,14 @@ import { miniBatchReceiptSchema, type MiniBatchReceipt } from './contracts';
 export const failedItemSchema = z.object({ item: z.unknown(), error: z.string() });
 export type FailedItem = z.infer<typeof failedItemSchema>;
 
+/** Output folder files one attempt published: its token (in each file's metadata) and the names per output. */
+export const publishedFilesSchema = z.object({
+  token: z.string(),
+  /** Output name -> the files' names relative to the output's folder. */
+  files: z.record(z.string(), z.array(z.string())),
+});
+export type PublishedFiles = z.infer<typeof publishedFilesSchema>;
+
 export const attemptRecordSchema = z.object({
   receipt: miniBatchReceiptSchema,
   failedItems: z.array(failedItemSchema),
@@ -24,6 +32,8 @@ export const attemptRecordSchema = z.object({
   modulePath: z.string().optional(),
   /** Failures from a short result that no ctx.fail call named. */
   unattributedFailures: z.number().int().nonnegative().optional(),
+  /** The files the attempt published into the job's uri_folder outputs (see attemptFiles.ts). */
+  outputFiles: publishedFilesSchema.optional(),
   timings: z
     .object({
       readMs: z.number(),

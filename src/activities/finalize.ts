@@ -12,7 +12,10 @@ import { listAttemptRecordPages, type AttemptRecord } from './attemptRecord';
 import type { MiniBatchReceipt } from './contracts';
 import { MANIFEST_TAIL, manifestEntries, manifestHead, manifestLine, type ManifestEntry } from './manifest';
 import { outputOwnerOf, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
-import { claimOutputBlob } from './outputOwner';
+import { claimOutputBlob, OUTPUT_OWNER_METADATA } from './outputOwner';
+import { OUTPUT_MINI_BATCH_METADATA, OUTPUT_TOKEN_METADATA } from './attemptFiles';
+import { sameAccount } from '../storage/access';
+import { StorageNotFoundError } from '../errors';
 
 /** Knobs for tests and benchmarks; the defaults suit any job size. */
 export interface FinalizeOptions {
@@ -44,7 +47,10 @@ export async function finalizeActivity(
   for (const step of steps) {
     if (step === 'begin') await writeJobResult(deps, input, record, written, 'Finalizing');
     if (step === 'reports' && record) await writeReports(deps, input, record, options);
-    if (step === 'output' && record) await commitOutput(deps, record);
+    if (step === 'output' && record) {
+      await commitOutput(deps, record);
+      await removeLosingFiles(deps, record);
+    }
     if (step === 'end') {
       await writeOverview(deps, input, record);
       await writeJobResult(deps, input, record, written, input.status);
@@ -67,7 +73,9 @@ function links(
   if (record) {
     const target = record.appendRow;
     const appendTo = record.job.appendRowTo;
-    if (target && appendTo) {
+    // A uri_folder output is its folder (tasks may write files beside the append_row file); a uri_file
+    // output is the file, or its numbered parts' folder.
+    if (target && appendTo && appendTo.type === 'uri_file') {
       const first = target.blobs[0]!;
       outputs[appendTo.output] =
         target.blobs.length === 1
@@ -215,6 +223,9 @@ async function writeReports(
       items: winner.items,
       failed: winner.status === 'failed' ? winner.items : winner.failed,
       rows: winner.status === 'failed' ? 0 : winner.rows,
+      ...(winner.status !== 'failed' && last.outputFiles
+        ? { files: last.outputFiles.files, filesToken: last.outputFiles.token }
+        : {}),
     };
     await manifest.push(manifestLine(entry, winner.index === 0));
     for (const attempt of group) await csv.push(csvRow(attempt.receipt));
@@ -339,6 +350,38 @@ async function commitOutput(deps: ActivityDeps, record: JobRecord): Promise<void
     });
   }
   await entries.return?.();
+}
+
+/**
+ * Removes the output folder files of this job that no winning attempt published: those of an attempt that
+ * uploaded and then crashed before its record was kept, or whose mini-batch failed in the end. The
+ * manifest names each mini-batch's winning token; a file whose metadata has this job's owner and another
+ * token goes. One listing of each uri_folder output, with metadata; idempotent.
+ */
+async function removeLosingFiles(deps: ActivityDeps, record: JobRecord): Promise<void> {
+  const folders = Object.entries(record.job.outputs).filter(([, output]) => output.type === 'uri_folder');
+  if (folders.length === 0) return;
+  const winners = new Map<number, string>();
+  for await (const entry of manifestEntries(deps.store, deps.logsContainer, record.jobId))
+    if (entry.filesToken) winners.set(entry.index, entry.filesToken);
+  const owner = outputOwnerOf(record);
+  for (const [, output] of folders) {
+    const location = resolveInputLocation(output.path, { accountUrl: deps.store.accountUrl });
+    if (!sameAccount(location.accountUrl, deps.store.accountUrl)) continue;
+    const prefix = location.prefix === '' ? '' : `${location.prefix.replace(/\/+$/, '')}/`;
+    try {
+      for await (const blob of deps.store.list(location.container, prefix, { includeMetadata: true })) {
+        const metadata = blob.metadata ?? {};
+        const token = metadata[OUTPUT_TOKEN_METADATA];
+        if (token === undefined || metadata[OUTPUT_OWNER_METADATA] !== owner) continue;
+        if (winners.get(Number(metadata[OUTPUT_MINI_BATCH_METADATA])) === token) continue;
+        await deps.store.delete(location.container, blob.name);
+      }
+    } catch (error) {
+      // No container: no file was ever published there.
+      if (!(error instanceof StorageNotFoundError && error.blob === undefined)) throw error;
+    }
+  }
 }
 
 const CSV_HEADER = 'mini_batch,attempt,status,items,succeeded,failed,rows,duration_ms,code\n';

@@ -5,6 +5,7 @@ import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
 import { effectiveJobSchema } from '../job/effective';
 import { planSummarySchema } from '../plan/descriptor';
+import { pinnedSideInputSchema } from '../storage/sideInputs';
 
 /**
  * Everything the activities of one job need, written once to the job folder by planning
@@ -32,6 +33,8 @@ export const jobRecordSchema = z.object({
   createdAt: z.string(),
   /** The job whose output this one writes: itself, or for a re-run the job it completes. */
   outputOwner: z.string().optional(),
+  /** The side inputs (models, lookup tables), pinned by planning; every host downloads these versions. */
+  sideInputs: z.array(pinnedSideInputSchema).optional(),
 });
 export type JobRecord = z.infer<typeof jobRecordSchema>;
 

@@ -21,6 +21,10 @@ export const manifestEntrySchema = z.object({
   items: z.number().int().nonnegative().optional(),
   failed: z.number().int().nonnegative().optional(),
   rows: z.number().int().nonnegative().optional(),
+  /** The files the winning attempt published into uri_folder outputs: output name -> names in its folder. */
+  files: z.record(z.string(), z.array(z.string())).optional(),
+  /** The winning attempt's token, in those files' metadata (finalize removes files with any other). */
+  filesToken: z.string().optional(),
 });
 export type ManifestEntry = z.infer<typeof manifestEntrySchema>;
 

@@ -1,5 +1,7 @@
 import path from 'node:path';
+import { taskRuntimeSettings } from '../config';
 import { planJob } from '../plan/planner';
+import { pinSideInputs } from '../storage/sideInputs';
 import { planActivityInputSchema, type PlanActivityOutput } from '../orchestration/contracts';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
@@ -56,6 +58,8 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     // Attempts stage their rows on the output blob, so its container must exist before the first one.
     await store.ensureContainer(appendRow.container);
   }
+  // Pinned like the input: every attempt, on every host, reads these versions of the models and tables.
+  const sideInputs = await pinSideInputs(store, deps.access, job, taskRuntimeSettings().maxSideInputBytes);
   const record: JobRecord = {
     jobId: input.jobId,
     generation: 0,
@@ -65,6 +69,7 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     appendRow,
     createdAt: input.createdAt,
     outputOwner: input.jobId,
+    ...(sideInputs.length ? { sideInputs } : {}),
   };
   await store.writeJson(logsContainer, jobFolder(input.jobId).jobRecord, jobRecordSchema.parse(record));
   return { plan, generation: 0, selected: plan.miniBatches };

@@ -1,7 +1,16 @@
-import { loadSettings, maxRecordBytes } from '../config';
+import { randomBytes } from 'node:crypto';
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import { loadSettings, maxRecordBytes, taskRuntimeSettings, workDir } from '../config';
 import { InputChangedError, ParallelJobError, TabularParseError, TaskPathError } from '../errors';
 import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
-import { describeBadRecord, scanTabularFile, scanTabularRange, type BadRecord } from '../plan/tabular';
+import {
+  describeBadRecord,
+  scanTabularFile,
+  scanTabularRange,
+  type BadRecord,
+  type TabularFormat,
+} from '../plan/tabular';
 import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
@@ -14,12 +23,15 @@ import {
   type JobContextData,
   type WorkerStorageAccess,
 } from '../task/pool';
-import { resolveTaskModule } from '../task/resolve';
+import { isPythonModule, resolveTaskModule } from '../task/resolve';
+import { SideInputCache } from '../storage/sideInputs';
 import { capMessage } from '../task/results';
-import type { AttemptRecord, FailedItem } from './attemptRecord';
+import type { AttemptRecord, FailedItem, PublishedFiles } from './attemptRecord';
 import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
 import { BoundedCache } from './cache';
 import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
+import { publishAttemptFiles } from './attemptFiles';
+import { pythonBatch, type TableText } from './pythonBatch';
 
 export interface RunMiniBatchDeps {
   store: BlobStore;
@@ -29,6 +41,10 @@ export interface RunMiniBatchDeps {
   pools?: TaskPools;
   /** Largest table record read; PARALLEL_JOB_MAX_RECORD_BYTES when omitted. */
   maxRecordBytes?: number;
+  /** The host's side-input cache; a shared one under PARALLEL_JOB_WORK_DIR when omitted. */
+  sideInputCache?: SideInputCache;
+  /** Where Python attempts get their data on disk; PARALLEL_JOB_WORK_DIR when omitted. */
+  workDir?: string;
 }
 
 /** Bad records listed per attempt (in its bad_records log and failed items); the rest are counted. */
@@ -61,8 +77,19 @@ function storageAccessFromSettings(): WorkerStorageAccess {
 }
 
 function sharedPools(): TaskPools {
-  defaultPools ??= new TaskPools({ storage: storageAccessFromSettings() });
+  defaultPools ??= new TaskPools({
+    storage: storageAccessFromSettings(),
+    python: taskRuntimeSettings().python,
+    workDir: path.join(workDir(), `pools-${process.pid}`),
+  });
   return defaultPools;
+}
+
+let defaultSideInputCache: SideInputCache | undefined;
+
+function sharedSideInputCache(): SideInputCache {
+  defaultSideInputCache ??= new SideInputCache(path.join(workDir(), 'side-inputs'));
+  return defaultSideInputCache;
 }
 
 export async function descriptorFor(
@@ -92,6 +119,8 @@ interface ReadBatch {
   batch: BatchData;
   /** Table records that did not parse: failed items of this mini-batch. */
   badRecords: BadRecord[];
+  /** With `keepText`, the good records' own bytes per file (what a Python task's DataFrame is read from). */
+  tables?: { format: TabularFormat; parts: TableText[] };
 }
 
 /** Reads what the task needs: records for tables (here), file references for files (read lazily in the worker). */
@@ -99,15 +128,19 @@ async function buildBatch(
   store: BlobStore,
   record: JobRecord,
   descriptor: MiniBatchDescriptor,
-  maxBytes: number,
+  options: { maxRecordBytes: number; keepText: boolean },
 ): Promise<ReadBatch> {
   const location = record.plan.input;
   switch (descriptor.kind) {
     case 'files':
       return { batch: { kind: 'files', location, files: descriptor.files }, badRecords: [] };
     case 'tabular': {
-      const read = await scanTabularRange(store, location, descriptor, { maxRecordBytes: maxBytes });
-      return { batch: { kind: 'records', records: read.records }, badRecords: read.badRecords };
+      const read = await scanTabularRange(store, location, descriptor, options);
+      return {
+        batch: { kind: 'records', records: read.records },
+        badRecords: read.badRecords,
+        ...(read.text ? { tables: { format: descriptor.format, parts: [read.text] } } : {}),
+      };
     }
     case 'partition': {
       const partitionKeyValue = descriptor.keys;
@@ -120,15 +153,19 @@ async function buildBatch(
       }
       const records: TabularRecord[] = [];
       const badRecords: BadRecord[] = [];
+      const parts: TableText[] = [];
       // One push per record: spreading a large file's records into push() overflows the call stack.
       for (const file of descriptor.files) {
-        const read = await scanTabularFile(store, location, file.name, format, file.etag, {
-          maxRecordBytes: maxBytes,
-        });
+        const read = await scanTabularFile(store, location, file.name, format, file.etag, options);
         for (const one of read.records) records.push(one);
         for (const bad of read.badRecords) badRecords.push(bad);
+        if (read.text && read.text.records.length > 0) parts.push(read.text);
       }
-      return { batch: { kind: 'records', records, partitionKeyValue }, badRecords };
+      return {
+        batch: { kind: 'records', records, partitionKeyValue },
+        badRecords,
+        ...(options.keepText ? { tables: { format, parts } } : {}),
+      };
     }
   }
 }
@@ -210,13 +247,23 @@ export function itemCount(descriptor: MiniBatchDescriptor): number {
   return descriptor.kind === 'tabular' ? 0 : descriptor.files.length;
 }
 
-function jobContext(record: JobRecord): JobContextData {
+function jobContext(record: JobRecord, localInputs: Record<string, string>): JobContextData {
   const { job } = record;
+  const folderOutputs = Object.entries(job.outputs)
+    .filter(([, output]) => output.type === 'uri_folder')
+    .map(([name]) => name);
+  const appendTo = job.appendRowTo?.output;
+  const outputDirOf =
+    appendTo !== undefined && folderOutputs.includes(appendTo) ? appendTo : folderOutputs[0];
   return {
     jobId: record.jobId,
     argv: job.task.argv,
+    ...(job.task.argvParts ? { argvParts: job.task.argvParts } : {}),
     inputs: job.inputs,
     outputs: job.outputs,
+    localInputs,
+    folderOutputs,
+    ...(outputDirOf !== undefined ? { outputDirOf } : {}),
     environmentVariables: job.environmentVariables,
     loggingLevel: job.loggingLevel,
   };
@@ -235,6 +282,8 @@ interface TaskRun {
   readMs: number;
   /** Why the job's places refused this attempt, if they did: then nothing is read or written. */
   refused?: string;
+  /** The output folder files this attempt published. */
+  published?: PublishedFiles;
 }
 
 /** A failure found before the task ran, with the attempt log line that says why. */
@@ -290,6 +339,7 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
       ...outcome.failedItems.map(({ item, error }) => ({ item, error })),
     ],
     warnings: outcome.warnings,
+    ...(run.published ? { outputFiles: run.published } : {}),
     startedAt,
     ...(threadId !== undefined && Number.isInteger(threadId) ? { workerId: threadId } : {}),
     ...(outcome.workerId ? { worker: outcome.workerId } : {}),
@@ -326,46 +376,105 @@ async function runTask(
     const outcome = failedBeforeRun(error.code, error.message, false, itemCount(descriptor));
     return { outcome, badRecords: [], readMs: 0 };
   }
-  const readStarted = performance.now();
-  const read = await readForAttempt(deps, record, descriptor);
-  const readMs = performance.now() - readStarted;
-  let outcome = read.outcome;
-  if (read.batch) {
-    const { settings } = record.job;
-    const pool = (deps.pools ?? sharedPools()).poolFor(
-      modulePath,
-      settings.maxConcurrencyPerInstance,
-      jobContext(record),
+  const python = isPythonModule(modulePath);
+  // A Python attempt's data goes on disk, in a folder of its own (removed below, whatever happens).
+  const attemptDir = python
+    ? path.join(
+        deps.workDir ?? workDir(),
+        'attempts',
+        `${record.jobId}-${input.index}-${input.attempt}-${randomBytes(4).toString('hex')}`,
+      )
+    : undefined;
+  try {
+    const readStarted = performance.now();
+    const read = await readForAttempt(deps, record, descriptor, attemptDir);
+    const readMs = performance.now() - readStarted;
+    let outcome = read.outcome;
+    if (read.batch && read.localInputs) {
+      const { settings } = record.job;
+      const job = jobContext(record, read.localInputs);
+      const pool = (deps.pools ?? sharedPools()).poolFor(modulePath, settings.maxConcurrencyPerInstance, job);
+      outcome = await pool.runAttempt({
+        job,
+        batch: read.batch,
+        miniBatchIndex: input.index,
+        attempt: input.attempt,
+        timeoutSeconds: settings.timeoutSeconds,
+        appendRows: record.appendRow !== undefined,
+      });
+    }
+    const published = await publishAttemptFiles(
+      deps,
+      record,
+      input,
+      outcome!,
+      taskRuntimeSettings().maxOutputBytesPerAttempt,
     );
-    outcome = await pool.runAttempt({
-      job: jobContext(record),
-      batch: read.batch,
-      miniBatchIndex: input.index,
-      attempt: input.attempt,
-      timeoutSeconds: settings.timeoutSeconds,
-      appendRows: record.appendRow !== undefined,
-    });
+    const warned = published.warnings.length
+      ? {
+          ...published.outcome,
+          warnings: [...published.outcome.warnings, ...published.warnings],
+          log:
+            published.outcome.log +
+            published.warnings.map((warning) => `${new Date().toISOString()} WARNING ${warning}\n`).join(''),
+        }
+      : published.outcome;
+    return {
+      outcome: withBadRecords(warned, read.badRecords),
+      badRecords: read.badRecords,
+      modulePath,
+      readMs,
+      ...(published.published ? { published: published.published } : {}),
+    };
+  } finally {
+    if (attemptDir) await rm(attemptDir, { recursive: true, force: true });
   }
-  return {
-    outcome: withBadRecords(outcome!, read.badRecords),
-    badRecords: read.badRecords,
-    modulePath,
-    readMs,
-  };
+}
+
+/** The side inputs on this host's disk, by name (downloaded into the cache the first time). */
+async function localSideInputs(deps: RunMiniBatchDeps, record: JobRecord): Promise<Record<string, string>> {
+  const local: Record<string, string> = {};
+  const cache = deps.sideInputCache ?? sharedSideInputCache();
+  for (const input of record.sideInputs ?? []) {
+    // The record is read back from storage: its places are checked again under today's settings.
+    deps.access.assert(input.location, 'read', `inputs.${input.name}.path`);
+    local[input.name] = await cache.localPath(deps.store, input);
+  }
+  return local;
+}
+
+interface AttemptData {
+  batch?: BatchData;
+  localInputs?: Record<string, string>;
+  outcome?: AttemptOutcome;
+  badRecords: BadRecord[];
 }
 
 /**
  * The attempt's data, or the outcome that replaces running the task: an input that cannot be read, a
  * table whose bad records fail the mini-batch (on_bad_record: fail_mini_batch), or one with no good record.
+ * With `attemptDir` (a Python task), the data is put on disk there.
  */
 async function readForAttempt(
   deps: RunMiniBatchDeps,
   record: JobRecord,
   descriptor: MiniBatchDescriptor,
-): Promise<{ batch?: BatchData; outcome?: AttemptOutcome; badRecords: BadRecord[] }> {
+  attemptDir: string | undefined,
+): Promise<AttemptData> {
   let read: ReadBatch;
+  let localInputs: Record<string, string>;
   try {
-    read = await buildBatch(deps.store, record, descriptor, deps.maxRecordBytes ?? maxRecordBytes());
+    localInputs = await localSideInputs(deps, record);
+    read = await buildBatch(deps.store, record, descriptor, {
+      maxRecordBytes: deps.maxRecordBytes ?? maxRecordBytes(),
+      keepText: attemptDir !== undefined,
+    });
+    if (attemptDir !== undefined) {
+      read = {
+        ...read,
+        batch: await pythonBatch(deps.store, record.plan.input, read.batch, read.tables, attemptDir),
+      };
+    }
   } catch (error) {
     // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
     if (!(error instanceof ParallelJobError) || error.retryable) throw error;
@@ -380,8 +489,8 @@ async function readForAttempt(
     return { outcome, badRecords: [] };
   }
   const { batch, badRecords } = read;
-  if (badRecords.length === 0) return { batch, badRecords };
-  const goodRecords = batch.kind === 'records' ? batch.records.length : 0;
+  if (badRecords.length === 0) return { batch, localInputs, badRecords };
+  const goodRecords = batch.kind === 'records' || batch.kind === 'table' ? batch.records.length : 0;
   if (record.job.settings.onBadRecord === 'fail_mini_batch') {
     const first = badRecords[0]!;
     const error = new TabularParseError(
@@ -400,7 +509,7 @@ async function readForAttempt(
   }
   // Nothing parsed: there is nothing to run.
   if (goodRecords === 0) return { outcome: noRecordsOutcome(), badRecords };
-  return { batch, badRecords };
+  return { batch, localInputs, badRecords };
 }
 
 /** Stages the attempt's append_row rows as its block of the output blob; returns how many. */

@@ -3,10 +3,11 @@ import type { PathIssue } from './issues';
 import { parseMiniBatchSize, SUSPICIOUSLY_FEW_BYTES } from './miniBatchSize';
 import { didYouMean } from './nearMiss';
 import { bindingValues, resolveOutputs } from './outputs';
-import { isTaskModule, TASK_MODULE_EXTENSIONS } from './relativePath';
+import { isTaskModule, TASK_MODULE_EXTENSIONS } from '../task/languages';
 import { readRunnerFlags, type RunnerFlagValues } from './runnerFlags';
 import { isDataInput, type DataInputSpec, type JobSpec } from './schema';
 import { splitShellWords } from './shellWords';
+import type { ArgvPart } from './effective';
 
 /**
  * Cross-field rules that the schema cannot express: bindings must name declared inputs and outputs,
@@ -17,6 +18,8 @@ export interface JobCheck {
   warnings: string[];
   /** `task.program_arguments` with bindings resolved, split like a shell; [] when it cannot be split. */
   argv: string[];
+  /** The same tokens with side inputs and uri_folder outputs left as bindings; absent when there are none. */
+  argvParts?: ArgvPart[][];
   programArguments: string;
   flags: RunnerFlagValues;
 }
@@ -137,7 +140,7 @@ function checkEntryScript(spec: JobSpec, findings: Findings): void {
   const script = spec.task.entry_script;
   if (script.trim() !== '' && !isTaskModule(script)) {
     findings.warnings.push(
-      `task.entry_script "${script}" is not a JavaScript or TypeScript module (${TASK_MODULE_EXTENSIONS.join(', ')}); port it to a module that exports init/run/shutdown before submitting.`,
+      `task.entry_script "${script}" is not a task module: use a Python script (.py) or a JavaScript or TypeScript module (${TASK_MODULE_EXTENSIONS.join(', ')}) that defines init, run and shutdown.`,
     );
   }
 }
@@ -146,7 +149,7 @@ function checkProgramArguments(
   spec: JobSpec,
   outputRoot: string,
   findings: Findings,
-): Pick<JobCheck, 'argv' | 'programArguments' | 'flags'> {
+): Pick<JobCheck, 'argv' | 'argvParts' | 'programArguments' | 'flags'> {
   const raw = spec.task.program_arguments ?? '';
   const path = ['task', 'program_arguments'];
   const { bindings, malformed } = scanExpressions(raw);
@@ -160,10 +163,12 @@ function checkProgramArguments(
     if (!declaredNames(spec, binding.kind).includes(binding.name))
       findings.error(path, undeclared(spec, binding));
   }
-  const programArguments = substituteBindings(
-    raw,
-    bindingValues(spec, resolveOutputs(spec.outputs, outputRoot)),
-  );
+  if (raw.includes('\0')) {
+    findings.error(path, 'contains a NUL character, which no process argument can hold; remove it');
+    return { argv: [], programArguments: raw, flags: {} };
+  }
+  const valueOf = bindingValues(spec, resolveOutputs(spec.outputs, outputRoot));
+  const programArguments = substituteBindings(raw, valueOf);
   const split = splitShellWords(programArguments);
   if (!split.ok) {
     findings.error(path, split.message);
@@ -173,7 +178,42 @@ function checkProgramArguments(
   report.problems.forEach((problem) => findings.error(path, problem));
   findings.warnings.push(...report.warnings);
   noteThresholdConflict(spec, report.values, findings);
-  return { argv: split.argv, programArguments, flags: report.values };
+  const argvParts = localArgvParts(spec, raw, valueOf);
+  return { argv: split.argv, ...(argvParts ? { argvParts } : {}), programArguments, flags: report.values };
+}
+
+/**
+ * Azure ML mounts side inputs and output folders, so `--model ${{inputs.model}}` reaches the script as a
+ * local path. Which path depends on the host (its cache) and the worker (its folders): those bindings stay
+ * as parts of their tokens, for each worker to resolve (src/task/args.ts). Undefined when there are none.
+ */
+function localArgvParts(
+  spec: JobSpec,
+  raw: string,
+  valueOf: (binding: Binding) => string,
+): ArgvPart[][] | undefined {
+  const inputData = soleBinding(spec.input_data)?.name;
+  const refs: ArgvPart[] = [];
+  const isLocal = (binding: Binding): boolean => {
+    if (binding.kind === 'outputs') return spec.outputs[binding.name]?.type === 'uri_folder';
+    const input = spec.inputs[binding.name];
+    return binding.name !== inputData && input !== undefined && isDataInput(input);
+  };
+  // A NUL cannot be in the text (refused above), so \0<n>\0 marks the n-th local binding unambiguously.
+  const marked = substituteBindings(raw, (binding) => {
+    if (!isLocal(binding)) return valueOf(binding);
+    refs.push(binding.kind === 'inputs' ? { input: binding.name } : { output: binding.name });
+    return `\0${refs.length - 1}\0`;
+  });
+  if (refs.length === 0) return undefined;
+  const split = splitShellWords(marked);
+  if (!split.ok) return undefined;
+  return split.argv.map((token) =>
+    token
+      .split(/\0(\d+)\0/)
+      .map((piece, i) => (i % 2 === 1 ? refs[Number(piece)]! : piece))
+      .filter((part) => part !== ''),
+  );
 }
 
 function noteThresholdConflict(spec: JobSpec, flags: RunnerFlagValues, findings: Findings): void {

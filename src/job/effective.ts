@@ -23,6 +23,14 @@ export const effectiveOutputSchema = z.object({
   path: z.string(),
 });
 
+/** A piece of a program argument: text, or a side input or uri_folder output resolved to a local path. */
+export const argvPartSchema = z.union([
+  z.string(),
+  z.strictObject({ input: z.string() }),
+  z.strictObject({ output: z.string() }),
+]);
+export type ArgvPart = z.infer<typeof argvPartSchema>;
+
 export const loggingLevelSchema = z.enum(['DEBUG', 'INFO', 'WARNING', 'ERROR']);
 export type LoggingLevel = z.infer<typeof loggingLevelSchema>;
 
@@ -84,6 +92,11 @@ export const effectiveJobSchema = z.object({
     programArguments: z.string(),
     /** The same, split into tokens the way a shell would (quotes respected). */
     argv: z.array(z.string()),
+    /**
+     * The tokens again, with each side input and uri_folder output binding left as a part for the worker
+     * to resolve to a local path (src/task/args.ts); absent when `program_arguments` binds none.
+     */
+    argvParts: z.array(z.array(argvPartSchema)).optional(),
   }),
   /** Job-level and task-level environment variables merged (task wins). */
   environmentVariables: z.record(z.string(), z.string()),

@@ -19,10 +19,3 @@ export function relativePathProblem(value: string, insideWhat: string): string |
     return `${inside}; "${value}" escapes it with ".."`;
   return undefined;
 }
-
-/** Modules the task runtime can load; anything else (Azure ML's `.py` scripts) must be ported first. */
-export const TASK_MODULE_EXTENSIONS = ['.ts', '.mts', '.cts', '.js', '.mjs', '.cjs'] as const;
-
-export function isTaskModule(entryScript: string): boolean {
-  return TASK_MODULE_EXTENSIONS.some((ext) => entryScript.toLowerCase().endsWith(ext));
-}

@@ -55,6 +55,7 @@ export function resolveJob(spec: JobSpec, options: ResolveJobOptions): Effective
       entryScript: spec.task.entry_script,
       programArguments: check.programArguments,
       argv: check.argv,
+      ...(check.argvParts ? { argvParts: check.argvParts } : {}),
     },
     environmentVariables: { ...spec.environment_variables, ...spec.task.environment_variables },
     loggingLevel: spec.logging_level,

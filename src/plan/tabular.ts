@@ -42,6 +42,16 @@ export interface BadRecord {
 export interface TabularRead {
   records: TabularRecord[];
   badRecords: BadRecord[];
+  /**
+   * With `keepText`: the good records' bytes as the file has them (line endings included), and the CSV
+   * header line, so that another reader (pandas) can parse them with its own types.
+   */
+  text?: { header: Buffer | undefined; records: Buffer[] };
+}
+
+/** How a range is read: its alignment, and whether the good records' own bytes are kept. */
+export interface ScanOptions extends AlignOptions {
+  keepText?: boolean;
 }
 
 /** Column names from a CSV header line (quoted names allowed); a leading BOM is dropped. */
@@ -167,8 +177,10 @@ async function parseRecords(
   header: Buffer | undefined,
   blob: string,
   maxRecordBytes: number,
+  keepText: boolean,
 ): Promise<TabularRead> {
   const records: TabularRecord[] = [];
+  const texts: Buffer[] = [];
   const pending: PendingBad[] = [];
   const columns = format === 'csv' && raws.length > 0 ? parseCsvHeader(header ?? Buffer.alloc(0), blob) : [];
   for (const raw of raws) {
@@ -184,12 +196,16 @@ async function parseRecords(
     if (text.trim() === '' && (format === 'jsonl' || text === '')) continue;
     try {
       records.push(format === 'jsonl' ? parseJsonRecord(text) : parseCsvRecord(text, columns));
+      if (keepText) texts.push(withoutBom(raw));
     } catch (error) {
       if (!(error instanceof RecordError)) throw error;
       pending.push({ raw, text, error: error.message });
     }
   }
-  if (pending.length === 0) return { records, badRecords: [] };
+  const kept = keepText
+    ? { text: { header: header && withoutBom({ offset: 0, bytes: header }), records: texts } }
+    : {};
+  if (pending.length === 0) return { records, badRecords: [], ...kept };
   const before = await aligner.newlinesBefore(raws[0]!.offset);
   const badRecords = pending.map(({ raw, text, error }) => ({
     blob,
@@ -198,7 +214,14 @@ async function parseRecords(
     text: text.slice(0, BAD_RECORD_TEXT_CHARS),
     error,
   }));
-  return { records, badRecords };
+  return { records, badRecords, ...kept };
+}
+
+const BOM_BYTES = Buffer.from(BOM, 'utf8');
+
+/** The bytes of a record (or header) without the byte order mark a file may start with. */
+function withoutBom(raw: { offset: number; bytes: Buffer }): Buffer {
+  return raw.offset === 0 && raw.bytes.subarray(0, 3).equals(BOM_BYTES) ? raw.bytes.subarray(3) : raw.bytes;
 }
 
 /** `line 7 (byte 120) of 'a.csv': why`: how a bad record is named in messages. */
@@ -218,7 +241,7 @@ export async function scanRecordsInRange(
   start: number,
   end: number,
   blob: string,
-  options?: AlignOptions,
+  options?: ScanOptions,
 ): Promise<TabularRead> {
   const aligner = new TabularAligner(read, fileSize, format, options);
   let aligned;
@@ -229,7 +252,15 @@ export async function scanRecordsInRange(
     throw error;
   }
   const max = options?.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  return parseRecords(aligner, aligned.records, format, aligned.header, blob, max);
+  return parseRecords(
+    aligner,
+    aligned.records,
+    format,
+    aligned.header,
+    blob,
+    max,
+    options?.keepText ?? false,
+  );
 }
 
 /** The good records of a range; the first bad record throws a TabularParseError naming its file line. */
@@ -256,7 +287,7 @@ export async function scanTabularRange(
   store: BlobStore,
   location: InputLocation,
   descriptor: TabularDescriptor,
-  options?: AlignOptions,
+  options?: ScanOptions,
 ): Promise<TabularRead> {
   const source = store.forAccount(location.accountUrl);
   const pinned = descriptor.etag ? { ifMatch: descriptor.etag } : undefined;
@@ -290,7 +321,7 @@ export async function scanTabularFile(
   name: string,
   format: TabularFormat,
   etag?: string,
-  options?: AlignOptions,
+  options?: ScanOptions,
 ): Promise<TabularRead> {
   const data = await store
     .forAccount(location.accountUrl)

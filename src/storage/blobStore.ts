@@ -507,6 +507,62 @@ export class BlobStore {
       throw toStorageError(error, container, name);
     }
   }
+
+  /**
+   * Downloads the blob into a local file (streamed, not buffered whole). With `ifMatch`, only that version
+   * is read: another one is an InputChangedError.
+   */
+  async downloadToFile(
+    container: string,
+    name: string,
+    localPath: string,
+    options?: { ifMatch?: string },
+  ): Promise<void> {
+    try {
+      await this.blob(container, name).downloadToFile(localPath, 0, undefined, {
+        maxRetryRequests: 3,
+        ...(options?.ifMatch ? { conditions: { ifMatch: options.ifMatch } } : {}),
+      });
+    } catch (error) {
+      if (options?.ifMatch && isStatus(error, 412))
+        throw new InputChangedError(container, name, { cause: error });
+      throw toStorageError(error, container, name);
+    }
+  }
+
+  /**
+   * Uploads a local file with metadata, as `write` does for bytes: with `ifNotExists` only when the name is
+   * free (`created: false` otherwise), with `ifMatch` only over that version.
+   */
+  async putFile(
+    container: string,
+    name: string,
+    localPath: string,
+    options: WriteOptions & { ifMatch?: string },
+  ): Promise<WriteResult> {
+    const conditions = options.ifNotExists
+      ? { ifNoneMatch: '*' }
+      : options.ifMatch
+        ? { ifMatch: options.ifMatch }
+        : undefined;
+    try {
+      const response = await this.blob(container, name)
+        .getBlockBlobClient()
+        .uploadFile(localPath, {
+          concurrency: 4,
+          ...(options.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
+          ...(options.metadata ? { metadata: options.metadata } : {}),
+          ...(conditions ? { conditions } : {}),
+        });
+      return { etag: response.etag ?? '', created: true };
+    } catch (error) {
+      if (options.ifNotExists && (isStatus(error, 409) || isStatus(error, 412))) {
+        const existing = await this.stat(container, name);
+        return { etag: existing?.etag ?? '', created: false };
+      }
+      throw toStorageError(error, container, name);
+    }
+  }
 }
 
 function isContainerMissing(error: unknown): boolean {

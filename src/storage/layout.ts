@@ -23,6 +23,9 @@ export function jobFolder(jobId: string) {
     /** The task's captured log lines (ctx.log, console) for one attempt. */
     attemptLog: (index: number, attempt: number) =>
       `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}.log.txt`,
+    /** Files the task wrote into its log folder (`ctx.logDir`, EntryScript().log_dir) in one attempt. */
+    attemptFiles: (index: number, attempt: number) =>
+      `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}/`,
     /** Table records of one attempt that did not parse (JSON Lines, capped; see runMiniBatch). */
     badRecords: (index: number, attempt: number) =>
       `${root}user/mini_batch_${pad(index, 9)}/attempt_${pad(attempt, 3)}.bad_records.jsonl`,

@@ -1,4 +1,6 @@
-import { DataPlaceRefusedError, InputPathError, type ValidationIssue } from '../errors';
+import type { Settings } from '../config';
+import { DataPlaceRefusedError, InputPathError, SideInputError, type ValidationIssue } from '../errors';
+import { pinSideInput, sideInputs } from '../storage/sideInputs';
 import { claimOutputBlob } from '../activities/outputOwner';
 import { appendRowBlob } from '../job/outputs';
 import type { EffectiveJob } from '../job/effective';
@@ -15,9 +17,14 @@ import type { InputLocation } from '../plan/descriptor';
 export async function jobPlaceIssues(
   job: EffectiveJob,
   jobId: string,
-  services: { store: BlobStore; access: AccessPolicy },
+  services: {
+    store: BlobStore;
+    access: AccessPolicy;
+    settings: Pick<Settings, 'PARALLEL_JOB_MAX_SIDE_INPUT_BYTES'>;
+  },
 ): Promise<ValidationIssue[]> {
   const { store, access } = services;
+  const maxSideInputBytes = services.settings.PARALLEL_JOB_MAX_SIDE_INPUT_BYTES;
   const issues: ValidationIssue[] = [];
   const locate = (path: string, field: string): InputLocation | undefined => {
     try {
@@ -37,6 +44,16 @@ export async function jobPlaceIssues(
 
   for (const [name, input] of Object.entries(job.inputs))
     if (typeof input === 'object') check(`inputs.${name}.path`, input.path, 'read');
+  // Side inputs are downloaded whole by every host: one too large (or a missing file) is refused now.
+  for (const [name, input] of sideInputs(job)) {
+    if (issues.some((issue) => issue.path === `inputs.${name}.path`)) continue;
+    try {
+      await pinSideInput(store, access, name, input, maxSideInputBytes);
+    } catch (error) {
+      if (!(error instanceof SideInputError)) throw error;
+      issues.push({ path: error.field, message: error.problem });
+    }
+  }
   for (const [name, output] of Object.entries(job.outputs)) {
     const field = `outputs.${name}.path`;
     const location = check(field, output.path, 'write');

@@ -8,7 +8,8 @@ import { OrchestratorNames, runtimeOptionsSchema, type RootInput } from '../orch
 import { parseJobText, parseJobValue, type LoadedJob } from '../job/load';
 import { resolveJob } from '../job/resolve';
 import type { EffectiveJob } from '../job/effective';
-import { resolveTaskModule } from '../task/resolve';
+import { isPythonModule, resolveTaskModule } from '../task/resolve';
+import { hostingPlanProblem, pythonProblem } from '../task/python/interpreter';
 import { readJobRecord } from '../activities/jobRecord';
 import { writeJobIndex } from '../api/jobIndex';
 
@@ -72,6 +73,11 @@ export async function submitJob(
     resolveTaskModule(services.tasksRoot, job.task.code, job.task.entryScript);
   } catch (error) {
     issues.push({ path: 'task.entry_script', message: (error as Error).message });
+  }
+  if (isPythonModule(job.task.entryScript)) {
+    const problem =
+      hostingPlanProblem(services.settings) ?? pythonProblem(services.settings.PARALLEL_JOB_PYTHON);
+    if (problem) issues.push({ path: 'task.entry_script', message: problem });
   }
   if (issues.length) throw new SpecValidationError(issues, submission.source);
   // A duplicate delivery finds its job before the places are checked: its output now exists, as its own.

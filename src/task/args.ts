@@ -1,3 +1,4 @@
+import type { ArgvPart } from './protocol';
 import type { ProgramArguments } from './contract';
 
 /**
@@ -29,4 +30,27 @@ export function parseProgramArguments(argv: readonly string[]): ProgramArguments
     }
   }
   return { options, positionals, argv: [...argv] };
+}
+
+/**
+ * The argv a worker's task sees: each token's parts joined, a side input's binding replaced by its local
+ * path and a uri_folder output's by the worker's folder for it. Without parts, `argv` as it is.
+ */
+export function workerArgv(
+  job: { argv: readonly string[]; argvParts?: readonly (readonly ArgvPart[])[] },
+  localInputs: Readonly<Record<string, string>>,
+  outputFolders: Readonly<Record<string, string>>,
+): string[] {
+  if (!job.argvParts) return [...job.argv];
+  return job.argvParts.map((parts) =>
+    parts
+      .map((part) => {
+        if (typeof part === 'string') return part;
+        const local = 'input' in part ? localInputs[part.input] : outputFolders[part.output];
+        // The activity materializes every side input and the worker makes every folder before init().
+        if (local === undefined) throw new Error(`no local path for ${JSON.stringify(part)}`);
+        return local;
+      })
+      .join(''),
+  );
 }

@@ -71,15 +71,38 @@ export interface TaskLogger {
   error(...values: unknown[]): void;
 }
 
-/** A job input as the task sees it: a literal, or a reference to data (side inputs are not downloaded). */
+/**
+ * A job input as the task sees it: a literal, or a reference to data. A side input (a uri_folder or
+ * uri_file input other than `input_data`, such as a model) is downloaded once per host into a read-only
+ * cache: `localPath` is its folder there (or the file, for uri_file), the path `${{inputs.<name>}}` in
+ * `program_arguments` stands for.
+ */
 export type TaskInput =
-  string | number | boolean | { readonly type: string; readonly path: string; readonly mode: string };
+  | string
+  | number
+  | boolean
+  | { readonly type: string; readonly path: string; readonly mode: string; readonly localPath?: string };
+
+/**
+ * A job output as the task sees it. A uri_folder output has a local folder, `dir` (the path
+ * `${{outputs.<name>}}` in `program_arguments` stands for): the files an attempt writes there are uploaded
+ * under the output's path when the attempt succeeds, and discarded when it fails (see docs/python-tasks.md,
+ * "Output folders").
+ */
+export interface TaskOutput {
+  readonly type: string;
+  /** `<container>/<path>` or a blob URL. */
+  readonly path: string;
+  readonly dir?: string;
+}
 
 /** What `init()` receives: everything about the job, nothing about a mini-batch. */
 export interface InitContext {
   readonly args: ProgramArguments;
   readonly inputs: Readonly<Record<string, TaskInput>>;
-  readonly outputs: Readonly<Record<string, { readonly type: string; readonly path: string }>>;
+  readonly outputs: Readonly<Record<string, TaskOutput>>;
+  /** A folder of this worker: files written here are kept with the attempt's logs. */
+  readonly logDir: string;
   /** The job's `environment_variables`; they are also set on `process.env` of the worker. */
   readonly environmentVariables: Readonly<Record<string, string>>;
   /** Stable for the worker's lifetime; a replaced worker gets a new id. */

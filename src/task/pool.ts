@@ -1,29 +1,31 @@
 /**
- * Warm worker pools for task modules. One piscina pool per task module (and per job configuration that
- * `init()` sees), `max_concurrency_per_instance` threads, reused across mini-batches and jobs in this
- * process. The pool enforces the timeouts itself: a worker past its deadline is terminated.
+ * Warm task pools: one per task module (and per job configuration that `init()` sees), with
+ * `max_concurrency_per_instance` warm workers reused across mini-batches and jobs in this process. The
+ * attempt's lifecycle lives here, once for every language: the pool arms the init and run deadlines and
+ * stops a worker past them, counts init failures until the task is broken, and turns what the worker
+ * answered (or how it died) into the attempt's outcome. The workers themselves are threads.ts (JavaScript,
+ * TypeScript) or python/pythonWorkers.ts (Python).
  */
 import { createHash } from 'node:crypto';
-import { existsSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
-import { MessageChannel, type MessagePort } from 'node:worker_threads';
-import { Piscina } from 'piscina';
 import type { FailedItem } from './contract';
 import type {
   AttemptResult,
-  AttemptTask,
   BatchData,
   JobContextData,
-  PortMessage,
   ShutdownResult,
-  ShutdownTask,
-  WorkerData,
   WorkerStorageAccess,
-  WorkerTask,
 } from './protocol';
+import { PythonWorkers } from './python/pythonWorkers';
+import { isPythonModule } from './resolve';
 import { capMessage, countResults } from './results';
+import { ThreadWorkers } from './threads';
+import { WorkerLostError, logLine, type AttemptEvents, type LanguageWorkers } from './workers';
 
 export type { BatchData, JobContextData, WorkerStorageAccess } from './protocol';
+export { DEFAULT_WORKER_YOUNG_GENERATION_MB } from './threads';
 
 /** Receipt codes the runtime produces for failed attempts. */
 export const TaskFailureCodes = {
@@ -35,23 +37,19 @@ export const TaskFailureCodes = {
   workerCrashed: 'TASK_WORKER_CRASHED',
 } as const;
 
-/**
- * Each warm worker has its own V8 heap, and V8 lets an idle worker's young generation stay at the size
- * its busiest moment reached (up to 48 MiB on a 64-bit machine). With 16 workers that alone was about
- * 130 MiB of the host's RSS at 100,000 no-op mini-batches; 16 MiB keeps allocation-heavy tasks within a
- * few percent of the default (bench/worker-heap.js, bench/RESULTS.md).
- */
-export const DEFAULT_WORKER_YOUNG_GENERATION_MB = 16;
-
 export interface TaskPoolOptions {
-  /** Real path of the task module (from resolveTaskModule). */
+  /** Real path of the task module (from resolveTaskModule): `.py` runs on Python processes, the rest on threads. */
   modulePath: string;
-  /** Worker threads: `max_concurrency_per_instance`. */
+  /** Warm workers: `max_concurrency_per_instance`. */
   maxConcurrency: number;
   storage?: WorkerStorageAccess;
-  /** V8 old-space limit per worker; a worker that exceeds it dies and fails only its attempt. */
+  /** The pool's folder for its workers' folders, removed when the pool closes; default a new temporary folder. */
+  poolDir?: string;
+  /** The interpreter for Python tasks (PARALLEL_JOB_PYTHON). Default `python3`. */
+  python?: string;
+  /** V8 old-space limit per worker thread; a worker that exceeds it dies and fails only its attempt. */
   maxOldGenerationSizeMb?: number;
-  /** V8 young-generation limit per worker; 0 leaves V8's own. Default {@link DEFAULT_WORKER_YOUNG_GENERATION_MB}. */
+  /** V8 young-generation limit per worker thread; 0 leaves V8's own. */
   maxYoungGenerationSizeMb?: number;
   /** Consecutive init() failures after which the task is declared broken (TASK_BROKEN). Default 3. */
   maxInitFailures?: number;
@@ -84,7 +82,7 @@ export interface AttemptOutcome {
   code?: string;
   message?: string;
   retryable: boolean;
-  /** `<pid>-<threadId>` of the worker that ran it, when it started. */
+  /** `<pid>-<threadId>` of the worker thread, or `<pid>` of the Python process, that ran it. */
   workerId?: string;
   /** Items named by ctx.fail, with their reasons. */
   failedItems: FailedItem[];
@@ -93,26 +91,20 @@ export interface AttemptOutcome {
   warnings: string[];
   /** The captured log, newline-terminated lines. */
   log: string;
+  /** The files the attempt wrote in its output and log folders; the caller publishes or removes them. */
+  files?: string;
   timings: { queuedMs: number; initMs: number; runMs: number; totalMs: number };
 }
 
-interface Entry {
-  filename: string;
-  execArgv?: string[];
-}
-
-const TYPESCRIPT = /\.(c?ts)$/;
-
-/** From dist the compiled worker runs as is; from src (tests, tsx) it is loaded through tsx. */
-function workerEntry(modulePath: string): Entry {
-  const compiled = path.join(__dirname, 'worker.js');
-  const needsTsx = !existsSync(compiled) || TYPESCRIPT.test(modulePath);
-  const filename = existsSync(compiled) ? compiled : path.join(__dirname, 'worker.ts');
-  return needsTsx ? { filename, execArgv: ['--require', require.resolve('tsx/cjs')] } : { filename };
-}
-
 function batchSize(batch: BatchData): number {
-  return batch.kind === 'files' ? batch.files.length : batch.records.length;
+  switch (batch.kind) {
+    case 'files':
+      return batch.files.length;
+    case 'paths':
+      return batch.paths.length;
+    default:
+      return batch.records.length;
+  }
 }
 
 /** An attempt that produced no result: every item failed. */
@@ -139,33 +131,6 @@ export function failedOutcome(fields: {
     warnings: [],
     log: fields.log ?? '',
     timings: { queuedMs: 0, initMs: 0, runMs: 0, totalMs: fields.totalMs ?? 0 },
-  };
-}
-
-/** Waits for the worker's end message, at most `ms`. */
-async function endOrTimeout(endReceived: Promise<void>, ms: number): Promise<void> {
-  let settle: NodeJS.Timeout | undefined;
-  await Promise.race([endReceived, new Promise((resolve) => (settle = setTimeout(resolve, ms)))]);
-  clearTimeout(settle);
-}
-
-/** The message that runs one attempt on a worker; its log lines and phases come back on `port`. */
-function attemptTask(
-  request: AttemptRequest,
-  port: MessagePort,
-  timeoutMs: number,
-  maxLogBytes: number,
-): AttemptTask {
-  return {
-    type: 'attempt',
-    port,
-    job: request.job,
-    batch: request.batch,
-    miniBatchIndex: request.miniBatchIndex,
-    attempt: request.attempt,
-    timeoutMs,
-    serializeRows: request.appendRows,
-    maxLogBytes,
   };
 }
 
@@ -198,6 +163,7 @@ function succeededOutcome(
     unattributedFailures,
     warnings: result.warnings,
     log: '',
+    ...(result.files ? { files: result.files } : {}),
     timings,
   };
 }
@@ -205,11 +171,11 @@ function succeededOutcome(
 export class TaskPool {
   readonly modulePath: string;
   readonly maxConcurrency: number;
-  private readonly piscina: Piscina<WorkerTask, AttemptResult | ShutdownResult>;
+  private readonly workers: LanguageWorkers;
+  private readonly poolDir: string;
   private readonly maxInitFailures: number;
   private readonly abortGraceMs: number;
   private readonly maxLogBytes: number;
-  private readonly memoryLimitMb: number | undefined;
   private consecutiveInitFailures = 0;
   private brokenMessage: string | undefined;
   private active = 0;
@@ -222,25 +188,25 @@ export class TaskPool {
     this.maxInitFailures = options.maxInitFailures ?? 3;
     this.abortGraceMs = options.abortGraceMs ?? 500;
     this.maxLogBytes = options.maxLogBytes ?? 8 * 1024 * 1024;
-    this.memoryLimitMb = options.maxOldGenerationSizeMb;
-    const entry = workerEntry(options.modulePath);
-    const workerData: WorkerData = { modulePath: options.modulePath, storage: options.storage ?? {} };
-    this.piscina = new Piscina({
-      filename: entry.filename,
-      ...(entry.execArgv ? { execArgv: entry.execArgv } : {}),
-      workerData,
-      minThreads: options.maxConcurrency,
-      maxThreads: options.maxConcurrency,
-      // Workers stay warm until the pool is closed; TaskPools closes idle pools.
-      idleTimeout: Number.MAX_SAFE_INTEGER,
-      concurrentTasksPerWorker: 1,
-      // Idle workers keep their event loop running, so user timers and sockets behave between tasks.
-      atomics: 'async',
-      resourceLimits: {
-        maxYoungGenerationSizeMb: options.maxYoungGenerationSizeMb ?? DEFAULT_WORKER_YOUNG_GENERATION_MB,
-        ...(options.maxOldGenerationSizeMb ? { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb } : {}),
-      },
-    });
+    this.poolDir = options.poolDir ?? mkdtempSync(path.join(os.tmpdir(), 'parallel-job-pool-'));
+    mkdirSync(this.poolDir, { recursive: true });
+    const common = {
+      modulePath: options.modulePath,
+      maxConcurrency: options.maxConcurrency,
+      poolDir: this.poolDir,
+    };
+    this.workers = isPythonModule(options.modulePath)
+      ? new PythonWorkers({ ...common, python: options.python ?? 'python3' })
+      : new ThreadWorkers({
+          ...common,
+          ...(options.storage ? { storage: options.storage } : {}),
+          ...(options.maxOldGenerationSizeMb
+            ? { maxOldGenerationSizeMb: options.maxOldGenerationSizeMb }
+            : {}),
+          ...(options.maxYoungGenerationSizeMb !== undefined
+            ? { maxYoungGenerationSizeMb: options.maxYoungGenerationSizeMb }
+            : {}),
+        });
   }
 
   /** Attempts running or queued right now. */
@@ -260,8 +226,8 @@ export class TaskPool {
     }
   }
 
-  // One attempt's lifecycle stays in one function: the port listener, the deadline timer, the piscina
-  // call and the outcome share its state (deadline, expired phase, worker id, log lines).
+  // One attempt's lifecycle stays in one function: the events, the deadline timer, the worker call and the
+  // outcome share its state (deadline, expired phase, worker id, log lines).
   private async execute(request: AttemptRequest): Promise<AttemptOutcome> {
     const items = batchSize(request.batch);
     const started = performance.now();
@@ -272,52 +238,53 @@ export class TaskPool {
     if (this.closed) throw new Error('The task pool was closed while an attempt was submitted to it.');
 
     const timeoutMs = request.timeoutSeconds * 1000;
-    const channel = new MessageChannel();
     const controller = new AbortController();
     let deadline: NodeJS.Timeout | undefined;
     let expired: 'init' | 'run' | undefined;
     let workerId: string | undefined;
     let phaseAt: number | undefined;
-    let ended: () => void = () => undefined;
-    const endReceived = new Promise<void>((resolve) => (ended = resolve));
     let settled = false;
     const arm = (phase: 'init' | 'run', ms: number): void => {
       clearTimeout(deadline);
-      // Messages on this port can arrive after the result: a finished attempt needs no deadline.
+      // Events can arrive after the result: a finished attempt needs no deadline.
       if (settled) return;
       deadline = setTimeout(() => {
         expired = phase;
-        controller.abort();
+        controller.abort(new Error(`the attempt passed its ${phase} deadline`));
       }, ms);
     };
-    channel.port1.on('message', (message: PortMessage) => {
-      if (message.type === 'log') lines.push(message.line);
-      else if (message.type === 'end') ended();
-      else {
-        workerId = message.workerId;
+    const events: AttemptEvents = {
+      log: (line) => lines.push(line),
+      phase: (phase, id) => {
+        workerId = id;
         phaseAt ??= performance.now();
-        if (message.phase === 'init') arm('init', 3 * timeoutMs + 30_000);
+        if (phase === 'init') arm('init', 3 * timeoutMs + 30_000);
         else arm('run', timeoutMs + this.abortGraceMs);
-      }
-    });
+      },
+    };
 
-    const task = attemptTask(request, channel.port2, timeoutMs, this.maxLogBytes);
     let result: AttemptResult | undefined;
     let crash: unknown;
     try {
-      result = (await this.piscina.run(task, {
-        signal: controller.signal,
-        transferList: [channel.port2],
-      })) as AttemptResult;
+      result = await this.workers.run(
+        {
+          job: request.job,
+          batch: request.batch,
+          miniBatchIndex: request.miniBatchIndex,
+          attempt: request.attempt,
+          timeoutMs,
+          serializeRows: request.appendRows,
+          maxLogBytes: this.maxLogBytes,
+        },
+        events,
+        controller.signal,
+      );
     } catch (error) {
       crash = error;
     } finally {
       settled = true;
       clearTimeout(deadline);
     }
-    // Lines sent just before the end (or before a terminated worker died) may still be in flight.
-    await endOrTimeout(endReceived, result ? 1000 : 50);
-    channel.port1.close();
 
     const queuedMs = (phaseAt ?? performance.now()) - started;
     const timings = (initMs = 0, runMs = 0) => ({
@@ -327,7 +294,7 @@ export class TaskPool {
       totalMs: performance.now() - started,
     });
     const withLog = (outcome: AttemptOutcome, note?: string): AttemptOutcome => {
-      if (note) lines.push(`${new Date().toISOString()} ERROR ${note}`);
+      if (note) lines.push(logLine('ERROR', note));
       return {
         ...outcome,
         log: lines.length ? `${lines.join('\n')}\n` : '',
@@ -344,14 +311,18 @@ export class TaskPool {
         const message = `init() did not finish within ${(3 * timeoutMs + 30_000) / 1000} s (3 x retry_settings.timeout + 30 s); its worker was stopped`;
         return withLog(this.initFailed(failure, message, timings()), message);
       }
-      const message = this.describeCrash(crash);
+      const message =
+        crash instanceof WorkerLostError
+          ? crash.message
+          : `The worker stopped unexpectedly: ${crash instanceof Error ? crash.message : String(crash)}`;
       return withLog({ ...failure(TaskFailureCodes.workerCrashed, message), timings: timings() }, message);
     }
 
     workerId = result.workerId;
     const workerTimings = timings(result.initMs, result.runMs);
     if (result.initRan) this.consecutiveInitFailures = 0;
-    if (!result.ok) return withLog(this.failedResultOutcome(result, failure, workerTimings));
+    const files = result.files ? { files: result.files } : {};
+    if (!result.ok) return withLog({ ...this.failedResultOutcome(result, failure, workerTimings), ...files });
     return withLog(succeededOutcome(items, result, workerTimings));
   }
 
@@ -387,41 +358,32 @@ export class TaskPool {
     return { ...failure(TaskFailureCodes.initFailed, message), timings };
   }
 
-  private describeCrash(error: unknown): string {
-    const code =
-      typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
-    const text = error instanceof Error ? error.message : String(error);
-    if (code === 'ERR_WORKER_OUT_OF_MEMORY') {
-      return `The worker ran out of memory${this.memoryLimitMb ? ` (limit ${this.memoryLimitMb} MB per worker)` : ''} and was stopped: ${text}`;
-    }
-    return `The worker stopped unexpectedly (an uncaught error or a process.exit in the task code): ${text}`;
-  }
-
   /**
-   * Calls `shutdown()` once in every warm worker, then stops the threads. Attempts still running are
-   * awaited first.
+   * Calls `shutdown()` once in every warm worker, then stops them. Attempts still running are awaited
+   * first.
    */
   async close(waitMs = 5000): Promise<ShutdownResult[]> {
     if (this.closed) return [];
     this.closed = true;
-    const participants = this.maxConcurrency;
-    const barrier = new SharedArrayBuffer(4);
-    const task: ShutdownTask = { type: 'shutdown', barrier, participants, waitMs };
-    let results: ShutdownResult[] = [];
     try {
-      results = (await Promise.all(
-        Array.from({ length: participants }, () => this.piscina.run(task)),
-      )) as ShutdownResult[];
+      return await this.workers.close(waitMs);
     } finally {
-      await this.piscina.destroy();
+      this.removePoolDir();
     }
-    return results;
   }
 
-  /** Stops every thread at once, without shutdown(). */
+  /** Stops every worker at once, without shutdown(). */
   async destroy(): Promise<void> {
     this.closed = true;
-    await this.piscina.destroy();
+    try {
+      await this.workers.destroy();
+    } finally {
+      this.removePoolDir();
+    }
+  }
+
+  private removePoolDir(): void {
+    rmSync(this.poolDir, { recursive: true, force: true });
   }
 }
 
@@ -433,9 +395,12 @@ export interface TaskPoolsOptions extends Pick<
   | 'maxInitFailures'
   | 'abortGraceMs'
   | 'maxLogBytes'
+  | 'python'
 > {
   /** A pool without attempts for this long is closed (shutdown() runs). Default 10 minutes. */
   idleMs?: number;
+  /** Where pools keep their folders; each pool gets its own inside it, removed when it closes. */
+  workDir?: string;
 }
 
 /**
@@ -456,7 +421,9 @@ export class TaskPools {
     const key = TaskPools.keyOf(modulePath, maxConcurrency, job);
     let pool = this.pools.get(key);
     if (!pool) {
-      pool = new TaskPool({ ...this.options, modulePath, maxConcurrency });
+      const { workDir, idleMs: _idleMs, ...options } = this.options;
+      const poolDir = workDir ? TaskPools.newPoolDir(workDir) : undefined;
+      pool = new TaskPool({ ...options, modulePath, maxConcurrency, ...(poolDir ? { poolDir } : {}) });
       this.pools.set(key, pool);
     }
     return pool;
@@ -466,12 +433,16 @@ export class TaskPools {
     return this.pools.size;
   }
 
+  private static newPoolDir(workDir: string): string {
+    mkdirSync(workDir, { recursive: true });
+    return mkdtempSync(path.join(workDir, 'pool-'));
+  }
+
   private static keyOf(modulePath: string, maxConcurrency: number, job: JobContextData): string {
-    const { argv, inputs, outputs, environmentVariables, loggingLevel } = job;
-    const initView = createHash('sha256')
-      .update(JSON.stringify({ argv, inputs, outputs, environmentVariables, loggingLevel }))
-      .digest('hex');
-    return `${modulePath}|${statSync(modulePath).mtimeMs}|${maxConcurrency}|${initView}`;
+    // Everything init() sees: a changed side input (a new cache folder) or argument gives fresh workers.
+    const { jobId: _jobId, ...initView } = job;
+    const initHash = createHash('sha256').update(JSON.stringify(initView)).digest('hex');
+    return `${modulePath}|${statSync(modulePath).mtimeMs}|${maxConcurrency}|${initHash}`;
   }
 
   async closeIdle(idleMs: number): Promise<void> {

@@ -3,7 +3,10 @@
  * plain types; what comes from users (the task module's return value) is checked inside the worker.
  */
 import type { MessagePort } from 'node:worker_threads';
+import type { ArgvPart } from '../job/effective';
 import type { FailedItem, TabularRecord, TaskInput } from './contract';
+
+export type { ArgvPart } from '../job/effective';
 
 /** How a worker reaches input blobs for `FileHandle`s. Never logged. */
 export interface WorkerStorageAccess {
@@ -16,14 +19,28 @@ export interface WorkerStorageAccess {
 export interface WorkerData {
   modulePath: string;
   storage: WorkerStorageAccess;
+  /** The pool's folder: its workers' folders, and the files of finished attempts (see workerFolders.ts). */
+  poolDir: string;
 }
 
 /** What a task needs about its job; identical for every attempt that may share a warm worker. */
 export interface JobContextData {
   jobId: string;
+  /** `program_arguments` split like a shell, bindings resolved to their storage paths (what runner flags read). */
   argv: string[];
+  /**
+   * The same tokens as parts: side inputs (`${{inputs.model}}`) and uri_folder outputs (`${{outputs.x}}`)
+   * become local paths in each worker, as Azure ML's mounts do. Absent: `argv` as it is.
+   */
+  argvParts?: ArgvPart[][];
   inputs: Record<string, TaskInput>;
   outputs: Record<string, { type: string; path: string }>;
+  /** Where each side input is on this host (the read-only cache): a folder, or a file for uri_file. */
+  localInputs: Record<string, string>;
+  /** The uri_folder outputs: every worker has a folder for each, emptied between attempts. */
+  folderOutputs: string[];
+  /** The output that Python's `EntryScript().output_dir` stands for (append_row's folder, else the first). */
+  outputDirOf?: string;
   environmentVariables: Record<string, string>;
   loggingLevel: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 }
@@ -36,12 +53,23 @@ export type BatchData =
       files: { name: string; size: number; etag?: string }[];
       partitionKeyValue?: Record<string, string>;
     }
-  | { kind: 'records'; records: TabularRecord[]; partitionKeyValue?: Record<string, string> };
+  | { kind: 'records'; records: TabularRecord[]; partitionKeyValue?: Record<string, string> }
+  /** Files already downloaded at their planned version (Python's `run` gets local paths). */
+  | { kind: 'paths'; paths: string[]; names: string[]; partitionKeyValue?: Record<string, string> }
+  /**
+   * A table's good records as files in their own format, for pandas to read (Python's DataFrame); the
+   * parsed records stay on this side, to name the items `fail()` points at.
+   */
+  | {
+      kind: 'table';
+      format: 'csv' | 'jsonl';
+      files: string[];
+      records: TabularRecord[];
+      partitionKeyValue?: Record<string, string>;
+    };
 
-export interface AttemptTask {
-  type: 'attempt';
-  /** Log lines, phase changes and the end marker travel here, so they survive a terminated worker. */
-  port: MessagePort;
+/** One attempt, whatever the language of the task. */
+export interface WorkerAttempt {
   job: JobContextData;
   batch: BatchData;
   miniBatchIndex: number;
@@ -51,6 +79,13 @@ export interface AttemptTask {
   serializeRows: boolean;
   /** Upper bound on captured log text per attempt. */
   maxLogBytes: number;
+}
+
+/** A worker thread's attempt message. */
+export interface AttemptTask extends WorkerAttempt {
+  type: 'attempt';
+  /** Log lines, phase changes and the end marker travel here, so they survive a terminated worker. */
+  port: MessagePort;
 }
 
 export interface ShutdownTask {
@@ -78,6 +113,8 @@ export type WorkerFailureCode =
 
 interface AttemptResultBase {
   workerId: string;
+  /** The files the attempt wrote into its output and log folders, moved aside (see workerFolders.ts). */
+  files?: string;
   /** True when this attempt ran init() successfully (the worker's first task). */
   initRan: boolean;
   initMs: number;

@@ -1,9 +1,9 @@
 import { realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { TaskPathError } from '../errors';
+import { isTaskModule, TASK_MODULE_EXTENSIONS } from './languages';
 
-/** File extensions a task module may have. */
-export const TASK_MODULE_EXTENSIONS = ['.js', '.cjs', '.mjs', '.ts', '.cts'] as const;
+export { isPythonModule } from './languages';
 
 /**
  * Resolves `task.code` + `task.entry_script` to the real path of the task module, confined to
@@ -39,9 +39,9 @@ export function resolveTaskModule(tasksRoot: string, code: string, entryScript: 
       `The entry script ${path.join(code, entryScript)} is not a file: name a module file.`,
     );
   }
-  if (!(TASK_MODULE_EXTENSIONS as readonly string[]).includes(path.extname(real))) {
+  if (!isTaskModule(real)) {
     throw new TaskPathError(
-      `The entry script ${path.join(code, entryScript)} is not a JavaScript or TypeScript module: use one of ${TASK_MODULE_EXTENSIONS.join(', ')}.`,
+      `The entry script ${path.join(code, entryScript)} is not a task module: use a Python script or a JavaScript or TypeScript module (${TASK_MODULE_EXTENSIONS.join(', ')}).`,
     );
   }
   return real;

@@ -32,8 +32,9 @@ import type {
   WorkerFailureCode,
   WorkerTask,
 } from './protocol';
-import { parseProgramArguments } from './args';
+import { parseProgramArguments, workerArgv } from './args';
 import { serializeRows } from './results';
+import { prepareWorkerFolders, takeAttemptFiles, workerFolders, type WorkerFolders } from './workerFolders';
 
 const workerData = rawWorkerData as WorkerData;
 const workerId = `${process.pid}-${threadId}`;
@@ -41,6 +42,8 @@ const LEVELS: Record<TaskLogLevel, number> = { DEBUG: 10, INFO: 20, WARNING: 30,
 const MAX_ERROR_CHARS = 1000;
 
 let loaded: TaskModule | undefined;
+/** This worker's output and log folders, made at its first attempt. */
+let folders: WorkerFolders | undefined;
 let initialized = false;
 let shutDown = false;
 
@@ -248,9 +251,11 @@ function createFileHandle(
 }
 
 function buildItems(batch: BatchData, changed: Set<string>): MiniBatchItem[] {
-  return batch.kind === 'files'
-    ? batch.files.map((file) => createFileHandle(batch.location, file, changed))
-    : batch.records;
+  if (batch.kind === 'files')
+    return batch.files.map((file) => createFileHandle(batch.location, file, changed));
+  if (batch.kind === 'records') return batch.records;
+  // Local paths and table files are what Python tasks take (src/activities/pythonBatch.ts).
+  throw new Error(`A JavaScript task cannot take a '${batch.kind}' mini-batch`);
 }
 
 // ---------------------------------------------------------------------------------------------- results
@@ -288,6 +293,15 @@ function post(task: AttemptTask, message: PortMessage): void {
 }
 
 async function runAttempt(task: AttemptTask): Promise<AttemptResult> {
+  const result = await attemptOnce(task);
+  // Moved aside before this worker can take another attempt; the pool's caller publishes them.
+  const files = folders ? takeAttemptFiles(folders, workerData.poolDir, workerId) : undefined;
+  post(task, { type: 'end' });
+  task.port.close();
+  return files ? { ...result, files } : result;
+}
+
+async function attemptOnce(task: AttemptTask): Promise<AttemptResult> {
   const warnings: string[] = [];
   const attemptLog = createAttemptLog(task, warnings);
   const restoreConsole = captureConsole(attemptLog.logger);
@@ -307,7 +321,9 @@ async function runAttempt(task: AttemptTask): Promise<AttemptResult> {
       attemptLog.logger.error(`could not load the task module: ${describeError(error)}`);
       return fail('TASK_BROKEN', `The task module could not be loaded: ${shortError(error)}`);
     }
-    const initContext = buildInitContext(task.job, attemptLog);
+    folders ??= workerFolders(workerData.poolDir, workerId, task.job);
+    prepareWorkerFolders(folders);
+    const initContext = buildInitContext(task.job, folders, attemptLog);
     if (!initialized) {
       post(task, { type: 'phase', phase: 'init', workerId });
       const started = performance.now();
@@ -327,16 +343,28 @@ async function runAttempt(task: AttemptTask): Promise<AttemptResult> {
   } finally {
     restoreEnvironment();
     restoreConsole();
-    post(task, { type: 'end' });
-    task.port.close();
   }
 }
 
-function buildInitContext(job: JobContextData, attemptLog: AttemptLog): InitContext {
+/** What init() sees: the arguments and paths as this worker has them (its own output folders). */
+function buildInitContext(job: JobContextData, own: WorkerFolders, attemptLog: AttemptLog): InitContext {
+  const inputs = Object.fromEntries(
+    Object.entries(job.inputs).map(([name, input]) => {
+      const localPath = job.localInputs[name];
+      return [name, typeof input === 'object' && localPath !== undefined ? { ...input, localPath } : input];
+    }),
+  );
+  const outputs = Object.fromEntries(
+    Object.entries(job.outputs).map(([name, output]) => {
+      const dir = own.outputs[name];
+      return [name, dir === undefined ? output : { ...output, dir }];
+    }),
+  );
   return {
-    args: parseProgramArguments(job.argv),
-    inputs: job.inputs,
-    outputs: job.outputs,
+    args: parseProgramArguments(workerArgv(job, job.localInputs, own.outputs)),
+    inputs,
+    outputs,
+    logDir: own.logDir,
     environmentVariables: job.environmentVariables,
     workerId,
     logger: attemptLog.logger,

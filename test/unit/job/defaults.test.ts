@@ -152,9 +152,10 @@ describe('warnings', () => {
     ]);
   });
 
-  it('warns about an entry script that is not a JavaScript or TypeScript module', () => {
-    expect(warningsOf(withTask({ entry_script: 'score.py' }))).toEqual([
-      expect.stringMatching(/"score.py" is not a JavaScript or TypeScript module.*port it/),
+  it('accepts a Python entry script without a word, and warns about one that is no task module', () => {
+    expect(warningsOf(withTask({ entry_script: 'score.py' }))).toEqual([]);
+    expect(warningsOf(withTask({ entry_script: 'score.R' }))).toEqual([
+      expect.stringMatching(/"score.R" is not a task module: use a Python script \(\.py\) or a JavaScript/),
     ]);
   });
 

@@ -7,6 +7,8 @@ const job: JobContextData = {
   argv: ['--model', 'm1', '--verbose'],
   inputs: { threshold: 3 },
   outputs: {},
+  localInputs: {},
+  folderOutputs: [],
   environmentVariables: { PJ_TEST_VAR: 'from-job' },
   loggingLevel: 'INFO',
 };

@@ -27,7 +27,7 @@ describe('resolveTaskModule', () => {
     ['..', 'outside.js', 'outside the tasks root'],
     ['score', 'link.js', 'outside the tasks root'],
     ['score', 'missing.js', 'was not found'],
-    ['score', 'notes.txt', 'not a JavaScript or TypeScript module'],
+    ['score', 'notes.txt', 'is not a task module'],
     ['.', 'score', 'is not a file'],
   ])('refuses code %s with entry script %s', (code, entry, reason) => {
     let caught: unknown;

@@ -1,0 +1,73 @@
+/**
+ * Python tasks open paths, as Azure ML scripts do: the mini-batch's data is put on disk before the attempt,
+ * in a folder of its own that is removed after it. Files are downloaded at their planned version (a changed
+ * blob fails the attempt with INPUT_CHANGED); a table's good records are written back in their own format,
+ * so that pandas reads them with the types `read_csv` would give.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { InputLocation } from '../plan/descriptor';
+import type { TabularFormat } from '../plan/tabular';
+import type { BlobStore } from '../storage/blobStore';
+import { forEachConcurrently } from '../storage/concurrent';
+import type { BatchData } from '../task/protocol';
+
+/** The good records of one file of a table mini-batch, as its bytes. */
+export interface TableText {
+  header: Buffer | undefined;
+  records: Buffer[];
+}
+
+const DOWNLOAD_CONCURRENCY = 4;
+const NEWLINE = Buffer.from('\n');
+
+/** The file's name inside its input folder, as a mounted folder shows it. */
+function relativeName(prefix: string, name: string): string {
+  const folder = prefix === '' ? '' : `${prefix.replace(/\/+$/, '')}/`;
+  return folder && name.startsWith(folder) ? name.slice(folder.length) : name;
+}
+
+/** The records' bytes, each ending with a newline (the last record of a file may have none). */
+function tableBytes(text: TableText): Buffer {
+  const parts: Buffer[] = [];
+  if (text.header) parts.push(text.header, NEWLINE);
+  for (const record of text.records) {
+    parts.push(record);
+    if (record[record.length - 1] !== 0x0a) parts.push(NEWLINE);
+  }
+  return Buffer.concat(parts);
+}
+
+/** The batch a Python task takes, its data written under `folder`. */
+export async function pythonBatch(
+  store: BlobStore,
+  location: InputLocation,
+  batch: BatchData,
+  tables: { format: TabularFormat; parts: TableText[] } | undefined,
+  folder: string,
+): Promise<BatchData> {
+  const partition =
+    'partitionKeyValue' in batch && batch.partitionKeyValue
+      ? { partitionKeyValue: batch.partitionKeyValue }
+      : {};
+  if (batch.kind === 'files') {
+    const source = store.forAccount(batch.location.accountUrl);
+    const paths = batch.files.map((file) =>
+      path.join(folder, 'inputs', ...relativeName(location.prefix, file.name).split('/')),
+    );
+    await forEachConcurrently(batch.files, DOWNLOAD_CONCURRENCY, async (file, index) => {
+      await mkdir(path.dirname(paths[index]!), { recursive: true });
+      await source.downloadToFile(batch.location.container, file.name, paths[index]!, {
+        ...(file.etag ? { ifMatch: file.etag } : {}),
+      });
+    });
+    return { kind: 'paths', paths, names: batch.files.map((file) => file.name), ...partition };
+  }
+  if (batch.kind === 'records' && tables) {
+    await mkdir(folder, { recursive: true });
+    const files = tables.parts.map((_, index) => path.join(folder, `table-${index}.${tables.format}`));
+    await Promise.all(tables.parts.map((part, index) => writeFile(files[index]!, tableBytes(part))));
+    return { kind: 'table', format: tables.format, files, records: batch.records, ...partition };
+  }
+  return batch;
+}

@@ -1,0 +1,1 @@
+"""Azure ML's `azureml_user` package as parallel-job provides it: only `parallel_run.EntryScript`."""

@@ -1,0 +1,86 @@
+/**
+ * A worker's folders on disk, for both languages. Azure ML scripts read `--model_folder
+ * ${{outputs.models}}` once, in init(), and write into that folder in every run(), so a worker keeps the
+ * same folders for its whole life; what one attempt wrote is moved aside when it ends, before the worker
+ * can take the next attempt, and the main thread publishes it or throws it away (src/activities/attemptFiles.ts).
+ *
+ *   <pool>/<worker id>/outputs/<output name>/   one per uri_folder output (`ctx.outputs.x.dir`)
+ *   <pool>/<worker id>/outputs/.unkept/          EntryScript().output_dir when the job has no uri_folder output
+ *   <pool>/<worker id>/logs/                     `ctx.logDir`, EntryScript().log_dir
+ *   <pool>/done/<worker id>-<n>/{outputs,logs}   an ended attempt's files, until the main thread takes them
+ *
+ * Only Node built-ins here: worker threads import this file.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
+import path from 'node:path';
+
+/** The folder EntryScript().output_dir uses when the job has no uri_folder output: its files are not kept. */
+export const UNKEPT_OUTPUT_FOLDER = '.unkept';
+
+export interface WorkerFolders {
+  root: string;
+  /** uri_folder output name -> its folder. */
+  outputs: Record<string, string>;
+  logDir: string;
+  /** What Python's EntryScript().output_dir is. */
+  outputDir: string;
+}
+
+export function workerFolders(
+  poolDir: string,
+  workerId: string,
+  job: { folderOutputs: readonly string[]; outputDirOf?: string },
+): WorkerFolders {
+  const root = path.join(poolDir, workerId);
+  const outputs = Object.fromEntries(
+    job.folderOutputs.map((name) => [name, path.join(root, 'outputs', name)]),
+  );
+  const outputDir =
+    (job.outputDirOf !== undefined ? outputs[job.outputDirOf] : undefined) ??
+    path.join(root, 'outputs', UNKEPT_OUTPUT_FOLDER);
+  return { root, outputs, logDir: path.join(root, 'logs'), outputDir };
+}
+
+/** Creates the folders (again, after an attempt's files were moved aside or a task removed one). */
+export function prepareWorkerFolders(folders: WorkerFolders): void {
+  for (const folder of [...Object.values(folders.outputs), folders.logDir, folders.outputDir])
+    mkdirSync(folder, { recursive: true });
+}
+
+function isEmptyTree(folder: string): boolean {
+  let entries;
+  try {
+    entries = readdirSync(folder, { withFileTypes: true });
+  } catch {
+    return true;
+  }
+  return entries.every((entry) => entry.isDirectory() && isEmptyTree(path.join(folder, entry.name)));
+}
+
+let moved = 0;
+
+/**
+ * Moves what the ended attempt wrote to `<pool>/done/` and gives the worker empty folders again; returns
+ * where the files went, or undefined when it wrote nothing (the usual case, which costs a few readdirs).
+ */
+export function takeAttemptFiles(
+  folders: WorkerFolders,
+  poolDir: string,
+  workerId: string,
+): string | undefined {
+  const outputsRoot = path.join(folders.root, 'outputs');
+  if (isEmptyTree(outputsRoot) && isEmptyTree(folders.logDir)) return undefined;
+  moved += 1;
+  const done = path.join(poolDir, 'done', `${workerId}-${moved}`);
+  mkdirSync(done, { recursive: true });
+  // A task may have removed a folder; it gets it back below.
+  if (existsSync(outputsRoot)) renameSync(outputsRoot, path.join(done, 'outputs'));
+  if (existsSync(folders.logDir)) renameSync(folders.logDir, path.join(done, 'logs'));
+  prepareWorkerFolders(folders);
+  return done;
+}
+
+/** Removes a worker's folders (its worker died or was stopped). */
+export function removeWorkerFolders(poolDir: string, workerId: string): void {
+  rmSync(path.join(poolDir, workerId), { recursive: true, force: true });
+}
