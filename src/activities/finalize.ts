@@ -73,9 +73,7 @@ function links(
   if (record) {
     const target = record.appendRow;
     const appendTo = record.job.appendRowTo;
-    // A uri_folder output is its folder (tasks may write files beside the append_row file); a uri_file
-    // output is the file, or its numbered parts' folder.
-    if (target && appendTo && appendTo.type === 'uri_file') {
+    if (target && appendTo) {
       const first = target.blobs[0]!;
       outputs[appendTo.output] =
         target.blobs.length === 1

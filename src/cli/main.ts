@@ -13,6 +13,7 @@ import { DEV_ACCOUNT, parseConnectionString } from '../local/connectionString';
 import { resolveInputLocation } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../job/dump';
 import { loadJobSpec } from '../job/load';
+import type { JobSpec } from '../job/schema';
 import { isTerminalStatus, planningSummary, type JobView } from '../api/wire';
 import { checkLocalInputs, uploadLocalInputs } from './localInputs';
 import { formatPlanSummary } from './planSummary';
@@ -104,11 +105,24 @@ function progressReporter(io: Io): { update(view: JobView): void; stop(): void }
 }
 
 /** Copies a job's outputs and logs out of the embedded storage (it goes away with the process). */
-async function downloadResults(store: BlobStore, view: JobView, outDir: string): Promise<void> {
+/**
+ * Copies the job's outputs and logs out of the embedded storage. A uri_folder output's link names its
+ * append_row file when it has one; the whole folder is copied, with the files the task wrote beside it.
+ */
+async function downloadResults(
+  store: BlobStore,
+  view: JobView,
+  outDir: string,
+  outputs: JobSpec['outputs'],
+): Promise<void> {
   await fs.mkdir(outDir, { recursive: true });
   for (const [name, url] of Object.entries(view.outputs)) {
     const location = resolveInputLocation(url, { accountUrl: store.accountUrl });
-    await downloadPrefix(store, location.container, location.prefix, path.join(outDir, 'outputs', name));
+    const single =
+      outputs[name]?.type === 'uri_folder' &&
+      (await store.stat(location.container, location.prefix).catch(() => undefined));
+    const prefix = single ? path.posix.dirname(location.prefix) : location.prefix;
+    await downloadPrefix(store, location.container, prefix, path.join(outDir, 'outputs', name));
   }
   await downloadPrefix(store, 'logs', `${view.id}/`, path.join(outDir, 'logs'), [
     'sys/plan/',
@@ -341,7 +355,7 @@ async function runLocal(
       view = await waitWithProgress(client, jobId, io);
     }
     const outDir = path.resolve(options.out ?? path.join('parallel-job-output', jobId));
-    await downloadResults(store, view, outDir);
+    await downloadResults(store, view, outDir, loaded.spec.outputs);
     printResult(view, io, outDir);
     if (view.status === 'Canceled')
       io.out('  Canceled: run the same command again to run the mini-batches that did not finish.');

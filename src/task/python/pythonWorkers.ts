@@ -126,6 +126,9 @@ class PythonProcess {
   private spawnError: Error | undefined;
   private exit: { code: number | null; signal: NodeJS.Signals | null } | undefined;
   private shutdownReply: ((reply: Extract<Reply, { type: 'shutdown' }>) => void) | undefined;
+  /** The process has ended (or never started). */
+  readonly exited: Promise<void>;
+  /** ... and its pipes are read to their end. */
   readonly closed: Promise<void>;
   /** False once the process may not take another attempt (it died, failed its init, or was stopped). */
   usable = true;
@@ -159,18 +162,24 @@ class PythonProcess {
       detached: true,
     });
     this.workerId = `${this.name}-${this.child.pid ?? 'none'}`;
+    this.exited = new Promise((resolve) => {
+      this.child.once('exit', (code, signal) => {
+        this.exit = { code, signal };
+        this.usable = false;
+        // What the task started may still hold its pipes open: it goes with the process.
+        this.killGroup();
+        resolve();
+      });
+      // A process that never started (no such interpreter) emits no 'exit'.
+      this.child.once('error', (error) => {
+        this.spawnError = error;
+        this.usable = false;
+        resolve();
+      });
+    });
     this.closed = new Promise((resolve) => {
       this.child.once('close', () => resolve());
-      // A process that never started (no such interpreter) may not emit 'close'.
       this.child.once('error', () => resolve());
-    });
-    this.child.once('error', (error) => {
-      this.spawnError = error;
-      this.usable = false;
-    });
-    this.child.once('close', (code, signal) => {
-      this.exit = { code, signal };
-      this.usable = false;
     });
     this.requests.on('error', () => undefined); // EPIPE after the process died: its close says why.
     this.readLines(this.child.stdio[4] as Readable, (line) => this.onReply(line));
@@ -303,7 +312,7 @@ class PythonProcess {
         maxRowsBytes: MAX_ROWS_BYTES_PER_MINI_BATCH,
         maxLogBytes: attempt.maxLogBytes,
       });
-      await Promise.race([settled, this.closed]);
+      await Promise.race([settled, this.exited]);
       clearTimeout(running.markersLate);
       if (running.result) return this.resultOf(running.result, attempt);
       // The process is gone without a result: give its pipes a moment so its last words reach the log.
@@ -389,6 +398,7 @@ class PythonProcess {
     } finally {
       clearTimeout(timer);
       this.kill();
+      await Promise.race([this.closed, new Promise((resolve) => setTimeout(resolve, CLOSE_WAIT_MS))]);
       removeWorkerFolders(this.options.poolDir, this.name);
     }
   }
@@ -396,12 +406,16 @@ class PythonProcess {
   /** Kills the process group: the task and anything it started. */
   kill(): void {
     this.usable = false;
+    if (this.exit === undefined) this.killGroup();
+  }
+
+  private killGroup(): void {
     const pid = this.child.pid;
-    if (pid === undefined || this.exit !== undefined) return;
+    if (pid === undefined) return;
     try {
       process.kill(-pid, 'SIGKILL');
     } catch {
-      this.child.kill('SIGKILL');
+      // The group is gone already.
     }
   }
 }
