@@ -14,6 +14,12 @@ export function bracketed(text: string, from: number): string | undefined {
     const ch = text[i];
     if (ch === "'" && text[i - 1] !== '\\') inString = !inString;
     if (inString) continue;
+    // A comment may hold anything, an apostrophe too: resume at its line break.
+    if (ch === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      i = (end < 0 ? text.length : end) - 1;
+      continue;
+    }
     if (ch === '{' || ch === '[') depth++;
     if (ch === '}' || ch === ']') depth--;
     if (depth === 0) return text.slice(start, i + 1);
@@ -30,6 +36,37 @@ export function declaration(
   return match ? bracketed(text, match.index + match[0].length) : undefined;
 }
 
+/**
+ * The whole value of a declaration, up to the line break that ends it: for a `var` whose value is an
+ * expression (`concat(map(...), ...)`) rather than one object or array.
+ */
+export function declarationValue(
+  text: string,
+  kind: 'var' | 'module' | 'resource',
+  name: string,
+): string | undefined {
+  const match = new RegExp(`^${kind} ${name}\\b[^\\n=]*=`, 'm').exec(text);
+  if (!match) return undefined;
+  const start = match.index + match[0].length;
+  let depth = 0;
+  let inString = false;
+  for (let i = start; i < text.length; i++) {
+    const ch = text[i];
+    if (ch === "'" && text[i - 1] !== '\\') inString = !inString;
+    if (inString) continue;
+    // A comment may hold anything, an apostrophe too: resume at its line break.
+    if (ch === '/' && text[i + 1] === '/') {
+      const end = text.indexOf('\n', i);
+      i = (end < 0 ? text.length : end) - 1;
+      continue;
+    }
+    if (ch === '(' || ch === '{' || ch === '[') depth++;
+    if (ch === ')' || ch === '}' || ch === ']') depth--;
+    if (ch === '\n' && depth === 0) return text.slice(start, i).trim();
+  }
+  return text.slice(start).trim();
+}
+
 /** Top-level keys of a Bicep object literal `{ key: value ... }` (quoted keys too). */
 export function objectKeys(objectText: string): string[] {
   const keys: string[] = [];
@@ -39,7 +76,7 @@ export function objectKeys(objectText: string): string[] {
       const key = /^\s*'?([A-Za-z_][\w-]*)'?\s*:/.exec(line);
       if (key?.[1]) keys.push(key[1]);
     }
-    for (const ch of line.replace(/'[^']*'/g, "''")) {
+    for (const ch of line.replace(/'[^']*'/g, "''").replace(/\/\/.*$/, '')) {
       if (ch === '{' || ch === '[') depth++;
       if (ch === '}' || ch === ']') depth--;
     }
