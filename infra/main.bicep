@@ -1,7 +1,9 @@
 // parallel-job on Azure: `azd up` provisions this template and deploys the app.
-// Function App (Flex Consumption, Node 20) + storage + Service Bus + Application Insights + a user-assigned
-// identity with only the roles the code needs. No keys or connection strings anywhere (test/unit/infra); the
-// one secret, the download-link key, is a @secure() parameter that only the app settings receive.
+// Function App (Flex Consumption, Node 20; or, with hostingPlan = 'containerapp', a Functions container with
+// Python on Azure Container Apps) + storage + Service Bus + Application Insights + a user-assigned identity
+// with only the roles the code needs. No keys or connection strings anywhere (test/unit/infra); the one
+// secret, the download-link key, is a @secure() parameter that only the app settings receive (in the
+// container option, a container app secret).
 targetScope = 'subscription'
 
 @minLength(1)
@@ -10,7 +12,7 @@ targetScope = 'subscription'
 param environmentName string
 
 @minLength(1)
-@description('Region for every resource. It must offer Flex Consumption: az functionapp list-flexconsumption-locations')
+@description('Region for every resource. It must offer Flex Consumption (az functionapp list-flexconsumption-locations), or Container Apps for the container option.')
 @metadata({
   azd: {
     type: 'location'
@@ -18,9 +20,19 @@ param environmentName string
 })
 param location string
 
+@allowed([
+  'flexconsumption'
+  'containerapp'
+])
+@description('Where the app runs: Flex Consumption (JavaScript/TypeScript tasks), or a container on Azure Container Apps that also runs Python tasks. Deploy the container option with infra/container/azure.yaml (docs/deploy.md).')
+param hostingPlan string = 'flexconsumption'
+
+@description('Whether the container app exists already (azd sets SERVICE_API_RESOURCE_EXISTS); provisioning then keeps the image azd deployed.')
+param apiExists bool = false
+
 @minValue(1)
 @maxValue(1000)
-@description('Most instances the app may scale out to (Flex Consumption allows up to 1000).')
+@description('Most instances (container option: replicas) the app may scale out to; both allow up to 1000.')
 param maximumInstanceCount int = 100
 
 @allowed([
@@ -28,11 +40,11 @@ param maximumInstanceCount int = 100
   2048
   4096
 ])
-@description('Memory of each instance in MB. Task code runs in worker threads inside it.')
+@description('Memory of each instance in MB (container option: 0.25, 1 or 2 vCPU with it). Task code runs in worker threads and Python processes inside it.')
 param instanceMemoryMB int = 2048
 
 @minValue(0)
-@description('Always-ready instances for the durable scale group (orchestrators and activities). 0 = scale to zero.')
+@description('Always-ready instances for the durable scale group (container option: minimum replicas, at least 1 with the AzureStorage backend). 0 = scale to zero.')
 param alwaysReadyDurableInstances int = 0
 
 @allowed([
@@ -68,7 +80,9 @@ var tags = {
   'azd-env-name': environmentName
 }
 var functionAppName = '${abbrs.webSitesFunctions}${resourceToken}'
+var containerAppName = '${abbrs.appContainerApps}${resourceToken}'
 var useDurableTaskScheduler = durableBackend == 'DurableTaskScheduler'
+var useContainerApp = hostingPlan == 'containerapp'
 
 // The job containers, keyed by the app setting that names each one (src/config.ts has the same defaults).
 var jobContainerSettings = {
@@ -99,6 +113,10 @@ var appApplicationInsightsRoles = [
 ]
 var appDurableTaskSchedulerRoles = [
   'Durable Task Data Contributor'
+]
+// Not a role the code uses: the container option's platform pulls the app's image with the app identity.
+var appContainerRegistryRoles = [
+  'AcrPull'
 ]
 
 resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
@@ -195,7 +213,7 @@ module rbac 'app/rbac.bicep' = {
   }
 }
 
-module functionApp 'app/functionapp.bicep' = {
+module functionApp 'app/functionapp.bicep' = if (!useContainerApp) {
   name: 'functionapp'
   scope: rg
   params: {
@@ -226,12 +244,71 @@ module functionApp 'app/functionapp.bicep' = {
   ]
 }
 
+module containerRegistry 'app/registry.bicep' = if (useContainerApp) {
+  name: 'containerregistry'
+  scope: rg
+  params: {
+    name: '${abbrs.containerRegistryRegistries}${resourceToken}'
+    location: location
+    tags: tags
+    principalId: identity.outputs.principalId
+    roleNames: appContainerRegistryRoles
+  }
+}
+
+module containerAppImage 'app/container-image.bicep' = if (useContainerApp) {
+  name: 'containerappimage'
+  scope: rg
+  params: {
+    name: containerAppName
+    exists: apiExists
+  }
+}
+
+module containerApp 'app/containerapp.bicep' = if (useContainerApp) {
+  name: 'containerapp'
+  scope: rg
+  params: {
+    name: containerAppName
+    environmentName: '${abbrs.appManagedEnvironments}${resourceToken}'
+    location: location
+    tags: tags
+    identityId: identity.outputs.id
+    identityClientId: identity.outputs.clientId
+    storageAccountName: storage.outputs.name
+    deploymentContainerName: deploymentContainerName
+    applicationInsightsName: monitoring.outputs.applicationInsightsName
+    logAnalyticsWorkspaceName: monitoring.outputs.logAnalyticsWorkspaceName
+    serviceBusFullyQualifiedNamespace: serviceBus.outputs.fullyQualifiedNamespace
+    containerRegistryLoginServer: containerRegistry!.outputs.loginServer
+    image: containerAppImage!.outputs.image
+    jobContainerSettings: jobContainerSettings
+    taskHubName: taskHubName
+    submitQueueName: submitQueueName
+    eventsTopicName: eventsTopicName
+    maximumInstanceCount: maximumInstanceCount
+    instanceMemoryMB: instanceMemoryMB
+    alwaysReadyDurableInstances: alwaysReadyDurableInstances
+    durableBackend: durableBackend
+    durableTaskSchedulerEndpoint: useDurableTaskScheduler ? durableTaskScheduler!.outputs.endpoint : ''
+    linkSecret: linkSecret
+  }
+  // As for the Function App: the data roles first. The registry module, and with it AcrPull, comes first
+  // through containerRegistryLoginServer.
+  dependsOn: [
+    rbac
+  ]
+}
+
 // Outputs become azd environment values (the postdeploy hook and docs/deploy.md use them). No secrets.
 output AZURE_LOCATION string = location
 output AZURE_TENANT_ID string = tenant().tenantId
 output AZURE_RESOURCE_GROUP string = rg.name
-output AZURE_FUNCTION_APP_NAME string = functionApp.outputs.name
-output PARALLEL_JOB_ENDPOINT string = functionApp.outputs.endpoint
+output HOSTING_PLAN string = hostingPlan
+output AZURE_FUNCTION_APP_NAME string = useContainerApp ? containerApp!.outputs.name : functionApp!.outputs.name
+output PARALLEL_JOB_ENDPOINT string = useContainerApp ? containerApp!.outputs.endpoint : functionApp!.outputs.endpoint
+// azd pushes the container option's image here (an empty value means there is no image to push).
+output AZURE_CONTAINER_REGISTRY_ENDPOINT string = useContainerApp ? containerRegistry!.outputs.loginServer : ''
 output AZURE_STORAGE_ACCOUNT_NAME string = storage.outputs.name
 output AZURE_STORAGE_BLOB_ENDPOINT string = storage.outputs.blobEndpoint
 output JOBS_CONTAINER_NAME string = jobContainerSettings.PARALLEL_JOB_JOBS_CONTAINER

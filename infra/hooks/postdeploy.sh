@@ -1,7 +1,9 @@
 #!/bin/sh
 # azd postdeploy hook: subscribe the blob-triggered function to BlobCreated events on the jobs container.
-# Flex Consumption runs blob triggers only through Event Grid, and the webhook needs the app's
-# blobs_extension system key, which exists only once the deployed host has started. The key goes into the
+# Flex Consumption runs blob triggers only through Event Grid (and Container Apps scales a Functions app's blob
+# trigger only that way), and the webhook needs the app's blobs_extension system key, which exists only once
+# the deployed host has started. HOSTING_PLAN (a template output) says which CLI commands reach the app: az
+# functionapp for Flex Consumption, az containerapp for the container option. The key goes into the
 # Event Grid subscription's endpoint, never into app settings, outputs, this script's output or any
 # command line: it travels from az's stdout into a variable, and from there into a request body file
 # that only this user can read and that is deleted on exit (test/unit/infra checks this).
@@ -12,6 +14,7 @@ set -eu
 : "${JOBS_SYSTEM_TOPIC_NAME:?}"
 : "${JOBS_CONTAINER_NAME:?}"
 : "${SUBMIT_FROM_BLOB_FUNCTION_NAME:?}"
+hosting_plan="${HOSTING_PLAN:-flexconsumption}"
 
 subscription_name="submit-from-blob"
 
@@ -21,11 +24,22 @@ error_file=$(mktemp)
 trap 'rm -f "$body_file" "$error_file"' EXIT
 trap 'exit 1' INT TERM
 
+# The key on stdout, or nothing while the host has not made it yet. az containerapp nests the key under
+# value.value (as the CLI extension's own tests expect); the query also takes a flat value.
+blobs_extension_key() {
+  if [ "$hosting_plan" = "containerapp" ]; then
+    az containerapp function keys show --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
+      --key-type systemKey --key-name blobs_extension --query "value.value || value" --output tsv 2>/dev/null || true
+  else
+    az functionapp keys list --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
+      --query "systemKeys.blobs_extension" --output tsv 2>/dev/null || true
+  fi
+}
+
 key=""
 attempt=1
 while [ "$attempt" -le 12 ]; do
-  key=$(az functionapp keys list --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
-    --query "systemKeys.blobs_extension" --output tsv 2>/dev/null || true)
+  key=$(blobs_extension_key)
   [ -n "$key" ] && break
   echo "postdeploy: waiting for the host to create the blobs_extension key (attempt $attempt of 12)"
   attempt=$((attempt + 1))
@@ -38,8 +52,13 @@ if [ -z "$key" ]; then
   exit 1
 fi
 
-host=$(az functionapp show --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
-  --query defaultHostName --output tsv)
+if [ "$hosting_plan" = "containerapp" ]; then
+  host=$(az containerapp show --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
+    --query properties.configuration.ingress.fqdn --output tsv)
+else
+  host=$(az functionapp show --resource-group "$AZURE_RESOURCE_GROUP" --name "$AZURE_FUNCTION_APP_NAME" \
+    --query defaultHostName --output tsv)
+fi
 topic_id=$(az eventgrid system-topic show --resource-group "$AZURE_RESOURCE_GROUP" --name "$JOBS_SYSTEM_TOPIC_NAME" \
   --query id --output tsv)
 

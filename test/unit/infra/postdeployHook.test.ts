@@ -16,6 +16,8 @@ printf '%s\\n' "$*" >>"$AZ_ARGS"
 case "$*" in
   *"functionapp keys list"*) printf '%s\\n' "$AZ_KEY" ;;
   *"functionapp show"*) echo "app.example.test" ;;
+  *"containerapp function keys show"*) printf '%s\\n' "$AZ_KEY" ;;
+  *"containerapp show"*) echo "ca-x.region.azurecontainerapps.test" ;;
   *"system-topic show"*) echo "/subscriptions/s/resourceGroups/rg/providers/Microsoft.EventGrid/systemTopics/topic" ;;
   rest*)
     for arg in "$@"; do
@@ -75,6 +77,28 @@ describe('infra/hooks/postdeploy.sh', () => {
     );
     expect(body.properties.filter.subjectBeginsWith).toBe('/blobServices/default/containers/jobs/');
     expect(fs.readFileSync(`${files.body}.mode`, 'utf8').trim()).toBe('600');
+    expect(fs.existsSync(fs.readFileSync(`${files.body}.path`, 'utf8').trim())).toBe(false);
+  });
+
+  it('reaches the container option with az containerapp, under the same rules for the key', () => {
+    const { result, files } = runHook({ HOSTING_PLAN: 'containerapp', AZURE_FUNCTION_APP_NAME: 'ca-x' });
+    expect(result.status).toBe(0);
+    const args = fs.readFileSync(files.args, 'utf8');
+    expect(args).toMatch(
+      /^containerapp function keys show --resource-group rg --name ca-x --key-type systemKey --key-name blobs_extension /m,
+    );
+    expect(args).toMatch(
+      /^containerapp show --resource-group rg --name ca-x --query properties\.configuration\.ingress\.fqdn/m,
+    );
+    expect(args).not.toContain('functionapp');
+    expect(args).not.toContain(KEY);
+    expect(result.stdout + result.stderr).not.toContain(KEY);
+    const body = JSON.parse(fs.readFileSync(files.body, 'utf8')) as {
+      properties: { destination: { properties: { endpointUrl: string } } };
+    };
+    expect(body.properties.destination.properties.endpointUrl).toBe(
+      `https://ca-x.region.azurecontainerapps.test/runtime/webhooks/blobs?functionName=Host.Functions.SubmitFromBlob&code=${KEY}`,
+    );
     expect(fs.existsSync(fs.readFileSync(`${files.body}.path`, 'utf8').trim())).toBe(false);
   });
 

@@ -1,155 +1,31 @@
 /**
- * Reads the azd template (azure.yaml, infra/**) as text, together with host.json and functions/, and lists
- * every way it falls short of what the code needs. Nothing here can reach Azure or run the Bicep compiler,
- * so the checks work on the template's own conventions: named `var` blocks in main.bicep and the modules.
+ * Lists every way the azd template (azure.yaml, infra/**) falls short of what the code needs, read together
+ * with host.json and functions/. Nothing here can reach Azure or run the Bicep compiler, so the checks work on
+ * the template's own conventions: named `var` blocks in main.bicep and the modules (templateModel.ts).
  */
-import fs from 'node:fs';
-import path from 'node:path';
+import {
+  arrayItems,
+  bracketed,
+  declaration,
+  hasProperty,
+  objectEntries,
+  secureParams,
+  stringVars,
+} from './bicepText';
+import { checkAzdProjects, checkContainerImage, checkHostingChoice } from './containerCheck';
+import {
+  type AppContract,
+  blockMaps,
+  containerApp,
+  flexConsumption,
+  hostingOptions,
+  literalValue,
+  readAppSettings,
+  type TemplateFiles,
+} from './templateModel';
 
-export interface TemplateFiles {
-  /** Path relative to the repo root -> text, for azure.yaml, host.json, package.json, infra/** and functions/*.ts. */
-  files: Map<string, string>;
-}
-
-export interface AppContract {
-  schemaKeys: readonly string[];
-  /** Keys whose schema has a default (the app runs without them). */
-  keysWithDefaults: readonly string[];
-  blobContainers: readonly string[];
-  serviceBusQueues: readonly string[];
-  serviceBusTopics: readonly string[];
-  roles: {
-    storageAccount: readonly string[];
-    serviceBusNamespace: readonly string[];
-    applicationInsights: readonly string[];
-    durableTaskScheduler: readonly string[];
-  };
-  settingsNotSetInAzure: Readonly<Record<string, string>>;
-}
-
-export function readTemplateFiles(repoRoot: string): TemplateFiles {
-  const files = new Map<string, string>();
-  const add = (relative: string): void => {
-    files.set(relative, fs.readFileSync(path.join(repoRoot, relative), 'utf8'));
-  };
-  const walk = (relativeDir: string, keep: (name: string) => boolean): void => {
-    const absolute = path.join(repoRoot, relativeDir);
-    if (!fs.existsSync(absolute)) return;
-    for (const entry of fs.readdirSync(absolute, { withFileTypes: true })) {
-      const relative = path.posix.join(relativeDir, entry.name);
-      if (entry.isDirectory()) walk(relative, keep);
-      else if (keep(entry.name)) add(relative);
-    }
-  };
-  add('azure.yaml');
-  add('host.json');
-  add('package.json');
-  walk('infra', () => true);
-  walk('functions', (name) => name.endsWith('.ts'));
-  return { files };
-}
-
-/** Text from the bracket that opens after `from` to its matching close (strings may hold `${...}`). */
-function bracketed(text: string, from: number): string | undefined {
-  const open = text.slice(from).search(/[{[]/);
-  if (open < 0) return undefined;
-  const start = from + open;
-  let depth = 0;
-  let inString = false;
-  for (let i = start; i < text.length; i++) {
-    const ch = text[i];
-    if (ch === "'" && text[i - 1] !== '\\') inString = !inString;
-    if (inString) continue;
-    if (ch === '{' || ch === '[') depth++;
-    if (ch === '}' || ch === ']') depth--;
-    if (depth === 0) return text.slice(start, i + 1);
-  }
-  return undefined;
-}
-
-function declaration(text: string, kind: 'var' | 'module' | 'resource', name: string): string | undefined {
-  const match = new RegExp(`^${kind} ${name}\\b[^\\n=]*=`, 'm').exec(text);
-  return match ? bracketed(text, match.index + match[0].length) : undefined;
-}
-
-/** Top-level keys of a Bicep object literal `{ key: value ... }` (quoted keys too). */
-function objectKeys(objectText: string): string[] {
-  const keys: string[] = [];
-  let depth = 0;
-  for (const line of objectText.split('\n')) {
-    if (depth === 1) {
-      const key = /^\s*'?([A-Za-z_][\w-]*)'?\s*:/.exec(line);
-      if (key?.[1]) keys.push(key[1]);
-    }
-    for (const ch of line.replace(/'[^']*'/g, "''")) {
-      if (ch === '{' || ch === '[') depth++;
-      if (ch === '}' || ch === ']') depth--;
-    }
-  }
-  return keys;
-}
-
-function objectEntries(objectText: string): Map<string, string> {
-  const entries = new Map<string, string>();
-  for (const match of objectText.matchAll(/^\s*'?([A-Za-z_][\w-]*)'?\s*:\s*(.+)$/gm)) {
-    if (match[1] && match[2]) entries.set(match[1], match[2].trim());
-  }
-  return entries;
-}
-
-/** Items of an array literal: quoted strings are returned as-is, identifiers resolved through `vars`. */
-function arrayItems(arrayText: string, vars: Map<string, string>): string[] {
-  return arrayText
-    .replace(/^\[|\]$/g, '')
-    .split(/\n|,/)
-    .map((item) => item.trim())
-    .filter((item) => item.length > 0)
-    .map((item) => /^'(.*)'$/.exec(item)?.[1] ?? vars.get(item) ?? `<unresolved ${item}>`);
-}
-
-function stringVars(text: string): Map<string, string> {
-  const vars = new Map<string, string>();
-  for (const match of text.matchAll(/^var (\w+) = '([^'$]*)'$/gm)) {
-    if (match[1] && match[2] !== undefined) vars.set(match[1], match[2]);
-  }
-  return vars;
-}
-
-function hasProperty(text: string | undefined, property: string, value: string): boolean {
-  return text !== undefined && new RegExp(`^\\s*${property}:\\s*${value}\\s*$`, 'm').test(text);
-}
-
-export interface TemplateModel {
-  /** App settings set whatever the parameters, name -> Bicep expression. */
-  settings: Map<string, string>;
-  /** App settings set only when the Durable Task Scheduler backend is selected. */
-  durableTaskSchedulerSettings: Map<string, string>;
-}
-
-export function readAppSettings(template: TemplateFiles): TemplateModel {
-  const main = template.files.get('infra/main.bicep') ?? '';
-  const app = template.files.get('infra/app/functionapp.bicep') ?? '';
-  const settings = new Map<string, string>();
-  const appSettingsResource = declaration(app, 'resource', 'appSettings') ?? '';
-  // Only the var blocks the appsettings resource actually merges count as set.
-  const merged = [...appSettingsResource.matchAll(/\b(\w+Settings)\b/g)].map((m) => m[1] ?? '');
-  for (const varName of new Set(merged)) {
-    if (varName === 'durableTaskSchedulerSettings') continue;
-    const block = declaration(app, 'var', varName);
-    if (!block) continue;
-    for (const [key, value] of objectEntries(block))
-      if (objectKeys(block).includes(key)) settings.set(key, value);
-    // parallelJobSettings folds in the job container settings passed from main.bicep.
-    if (/union\(jobContainerSettings\b/.test(app.slice(app.indexOf(`var ${varName}`)))) {
-      const containers = declaration(main, 'var', 'jobContainerSettings') ?? '';
-      for (const [key, value] of objectEntries(containers)) settings.set(key, value);
-    }
-  }
-  const durableBlock = merged.includes('durableTaskSchedulerSettings')
-    ? (declaration(app, 'var', 'durableTaskSchedulerSettings') ?? '')
-    : '';
-  return { settings, durableTaskSchedulerSettings: objectEntries(durableBlock) };
-}
+/** Settings only the container option sets: the image's Python interpreter. */
+const containerOnlySettings = ['PARALLEL_JOB_PYTHON'];
 
 /** `%NAME%` references that the Functions host resolves from app settings (host.json, trigger options). */
 function hostResolvedSettings(template: TemplateFiles): Set<string> {
@@ -175,43 +51,93 @@ function hostConnections(template: TemplateFiles): Set<string> {
   return names;
 }
 
+/** The settings rule of docs/deploy.md, for each hosting option; each names the plan it is. */
 export function checkSettings(template: TemplateFiles, contract: AppContract): string[] {
   const problems: string[] = [];
-  const { settings, durableTaskSchedulerSettings } = readAppSettings(template);
   const hostResolved = hostResolvedSettings(template);
-  for (const key of contract.schemaKeys) {
-    if (key in contract.settingsNotSetInAzure) continue;
-    const optional = contract.keysWithDefaults.includes(key) && !hostResolved.has(key);
-    if (!optional && !settings.has(key)) {
-      problems.push(`app setting ${key} is read by the app but not set by infra/app/functionapp.bicep`);
+  for (const option of hostingOptions) {
+    const { settings, durableTaskSchedulerSettings } = readAppSettings(template, option);
+    const app = template.files.get(option.module) ?? '';
+    for (const key of contract.schemaKeys) {
+      if (key in contract.settingsNotSetInAzure) continue;
+      const optional = contract.keysWithDefaults.includes(key) && !hostResolved.has(key);
+      if (!optional && !settings.has(key)) {
+        problems.push(`app setting ${key} is read by the app but not set by ${option.module}`);
+      }
     }
-  }
-  for (const name of hostResolved) {
-    if (!settings.has(name))
-      problems.push(`%${name}% is resolved by the Functions host but no app setting sets it`);
-  }
-  for (const connection of hostConnections(template)) {
-    const endpoint = ['__fullyQualifiedNamespace', '__serviceUri', '__blobServiceUri', '__accountName'].some(
-      (suffix) => settings.has(`${connection}${suffix}`),
-    );
-    if (!endpoint) problems.push(`connection ${connection} has no identity-based endpoint setting`);
-    for (const suffix of ['__credential', '__clientId']) {
-      if (!settings.has(`${connection}${suffix}`))
-        problems.push(`connection ${connection} lacks ${connection}${suffix}`);
+    for (const name of hostResolved) {
+      if (!settings.has(name))
+        problems.push(
+          `%${name}% is resolved by the Functions host but no app setting of ${option.module} sets it`,
+        );
     }
-  }
-  for (const key of settings.keys()) {
-    if (
-      /^(PARALLEL_JOB_|ServiceBusConnection|AzureWebJobsStorage)/.test(key) &&
-      !contract.schemaKeys.includes(key)
-    ) {
+    for (const connection of hostConnections(template)) {
+      const endpoint = [
+        '__fullyQualifiedNamespace',
+        '__serviceUri',
+        '__blobServiceUri',
+        '__accountName',
+      ].some((suffix) => settings.has(`${connection}${suffix}`));
+      if (!endpoint)
+        problems.push(`connection ${connection} has no identity-based endpoint setting in ${option.module}`);
+      for (const suffix of ['__credential', '__clientId']) {
+        if (!settings.has(`${connection}${suffix}`))
+          problems.push(`connection ${connection} lacks ${connection}${suffix} in ${option.module}`);
+      }
+    }
+    for (const key of settings.keys()) {
+      if (
+        /^(PARALLEL_JOB_|ServiceBusConnection|AzureWebJobsStorage)/.test(key) &&
+        !contract.schemaKeys.includes(key)
+      ) {
+        problems.push(
+          `infra sets ${key}, which src/config.ts does not declare (a typo, or a setting nobody reads; ${option.module})`,
+        );
+      }
+    }
+    if (!durableTaskSchedulerSettings.has('DURABLE_TASK_SCHEDULER_CONNECTION_STRING')) {
       problems.push(
-        `infra sets ${key}, which src/config.ts does not declare (a typo, or a setting nobody reads)`,
+        `the Durable Task Scheduler option does not set DURABLE_TASK_SCHEDULER_CONNECTION_STRING in ${option.module}`,
       );
     }
+    const plan = literalValue(settings.get('PARALLEL_JOB_HOSTING_PLAN'), app);
+    if (plan !== option.plan) {
+      problems.push(
+        `${option.module} must set PARALLEL_JOB_HOSTING_PLAN to '${option.plan}' (it sets ${plan ?? 'nothing'})`,
+      );
+    }
+    if (
+      option.plan === 'containerapp' &&
+      literalValue(settings.get('PARALLEL_JOB_PYTHON'), app) === undefined
+    ) {
+      problems.push(`${option.module} must set PARALLEL_JOB_PYTHON to the image's Python interpreter`);
+    }
   }
-  if (!durableTaskSchedulerSettings.has('DURABLE_TASK_SCHEDULER_CONNECTION_STRING')) {
-    problems.push('the Durable Task Scheduler option does not set DURABLE_TASK_SCHEDULER_CONNECTION_STRING');
+  return problems;
+}
+
+/**
+ * The two hosting options set the same settings to the same values, apart from the plan itself and the
+ * container's Python interpreter: the modules repeat the same setting blocks, and this keeps them in step.
+ */
+export function checkHostingOptionsAgree(template: TemplateFiles): string[] {
+  const problems: string[] = [];
+  const [flex, container] = [flexConsumption, containerApp].map((option) => {
+    const model = readAppSettings(template, option);
+    return new Map([...model.settings, ...model.durableTaskSchedulerSettings]);
+  });
+  if (!flex || !container) return problems;
+  for (const [key, value] of flex) {
+    if (key === 'PARALLEL_JOB_HOSTING_PLAN') continue;
+    const other = container.get(key);
+    if (other === undefined)
+      problems.push(`${containerApp.module} does not set ${key}, which ${flexConsumption.module} sets`);
+    else if (other !== value)
+      problems.push(`${key} is ${value} in ${flexConsumption.module} but ${other} in ${containerApp.module}`);
+  }
+  for (const key of container.keys()) {
+    if (!flex.has(key) && !containerOnlySettings.includes(key))
+      problems.push(`${containerApp.module} sets ${key}, which ${flexConsumption.module} does not`);
   }
   return problems;
 }
@@ -225,6 +151,7 @@ export function checkSecrets(template: TemplateFiles): string[] {
     'AccountKey=',
     'SharedAccessKey',
     'primaryKey',
+    'passwordSecretRef',
   ];
   for (const [file, text] of template.files) {
     if (!file.startsWith('infra/') || file.endsWith('.sh')) continue;
@@ -237,31 +164,62 @@ export function checkSecrets(template: TemplateFiles): string[] {
       }
     }
   }
-  const { settings, durableTaskSchedulerSettings } = readAppSettings(template);
-  // A setting may carry a secret only straight from a @secure() parameter (checkLinkSecret checks which).
-  const secure = secureParams(template.files.get('infra/app/functionapp.bicep') ?? '');
   const keyFree = new Set([
     'APPLICATIONINSIGHTS_CONNECTION_STRING',
     'DURABLE_TASK_SCHEDULER_CONNECTION_STRING',
   ]);
-  for (const [key, value] of [...settings, ...durableTaskSchedulerSettings]) {
-    if (key === 'AzureWebJobsStorage' || key === 'ServiceBusConnection') {
-      problems.push(`app setting ${key} is a connection string; use the identity-based ${key}__* settings`);
+  for (const option of hostingOptions) {
+    const app = template.files.get(option.module) ?? '';
+    const { settings, durableTaskSchedulerSettings, byReference, referencedBlocks } = readAppSettings(
+      template,
+      option,
+    );
+    // A setting may carry a secret only straight from a @secure() parameter (checkLinkSecret checks which).
+    const secure = secureParams(app);
+    for (const [key, value] of [...settings, ...durableTaskSchedulerSettings]) {
+      if (key === 'AzureWebJobsStorage' || key === 'ServiceBusConnection') {
+        problems.push(`app setting ${key} is a connection string; use the identity-based ${key}__* settings`);
+      }
+      if (/connection_?string$/i.test(key) && !keyFree.has(key))
+        problems.push(`app setting ${key} holds a connection string`);
+      if (/key|secret|password|sas/i.test(value) && !/clientId|ClientID/.test(value) && !secure.has(value)) {
+        problems.push(`app setting ${key} = ${value} looks like it carries a secret`);
+      }
+      // Container Apps shows environment values to anyone who can read the app; secrets it does not.
+      if (option.plan === 'containerapp' && secure.has(value) && !byReference.has(key)) {
+        problems.push(
+          `${option.module}: ${key} reaches the container as a plain environment value; make it a container app secret (secretRef)`,
+        );
+      }
     }
-    if (/connection_?string$/i.test(key) && !keyFree.has(key))
-      problems.push(`app setting ${key} holds a connection string`);
-    if (/key|secret|password|sas/i.test(value) && !/clientId|ClientID/.test(value) && !secure.has(value)) {
-      problems.push(`app setting ${key} = ${value} looks like it carries a secret`);
+    // Every secretRef must name a secret the app declares, made from the same block under the same name:
+    // the app resource's `secrets:` is a var that maps that block.
+    const secretsVar = /^\s*secrets: (\w+)$/m.exec(
+      declaration(app, 'resource', option.appResource) ?? '',
+    )?.[1];
+    const secretsAt = secretsVar ? app.search(new RegExp(`^var ${secretsVar} = map\\(`, 'm')) : -1;
+    const secrets = secretsAt < 0 ? undefined : blockMaps(app.slice(secretsAt))[0];
+    const secretName = secrets && /^\s*name:\s*(.+)$/m.exec(secrets.body)?.[1]?.trim();
+    for (const [block, referenceName] of referencedBlocks) {
+      if (secrets?.block !== block || secretName !== referenceName) {
+        problems.push(
+          `${option.module}: the settings of ${block} refer to container app secrets (${referenceName}) that the app does not declare in its secrets`,
+        );
+      }
+    }
+    const dts = durableTaskSchedulerSettings.get('DURABLE_TASK_SCHEDULER_CONNECTION_STRING');
+    if (dts !== undefined && !dts.includes('Authentication=ManagedIdentity')) {
+      problems.push(
+        `DURABLE_TASK_SCHEDULER_CONNECTION_STRING must use Authentication=ManagedIdentity (${option.module})`,
+      );
     }
   }
-  const dts = durableTaskSchedulerSettings.get('DURABLE_TASK_SCHEDULER_CONNECTION_STRING');
-  if (dts !== undefined && !dts.includes('Authentication=ManagedIdentity')) {
-    problems.push('DURABLE_TASK_SCHEDULER_CONNECTION_STRING must use Authentication=ManagedIdentity');
-  }
-  const monitoring = template.files.get('infra/app/monitoring.bicep');
+  const sendsTelemetry = hostingOptions.some((option) =>
+    readAppSettings(template, option).settings.has('APPLICATIONINSIGHTS_CONNECTION_STRING'),
+  );
   if (
-    settings.has('APPLICATIONINSIGHTS_CONNECTION_STRING') &&
-    !hasProperty(monitoring, 'DisableLocalAuth', 'true')
+    sendsTelemetry &&
+    !hasProperty(template.files.get('infra/app/monitoring.bicep'), 'DisableLocalAuth', 'true')
   ) {
     problems.push(
       'Application Insights must have DisableLocalAuth: true when its connection string is a setting',
@@ -270,39 +228,37 @@ export function checkSecrets(template: TemplateFiles): string[] {
   return problems;
 }
 
-/** Names of the `@secure()` string parameters of a Bicep file (decorators on the lines above `param`). */
-export function secureParams(text: string): Set<string> {
-  const names = new Set<string>();
-  for (const match of text.matchAll(/((?:^@[^\n]*\n)+)param (\w+) string\b/gm)) {
-    if (match[1]?.includes('@secure()') && match[2]) names.add(match[2]);
-  }
-  return names;
-}
-
 /**
- * The download-link key: set as PARALLEL_JOB_LINK_SECRET straight from a @secure() parameter of the app
+ * The download-link key: set as PARALLEL_JOB_LINK_SECRET straight from a @secure() parameter of each app
  * module, fed by a @secure() parameter of main.bicep that generates it (newGuid) unless given.
  */
 export function checkLinkSecret(template: TemplateFiles): string[] {
   const problems: string[] = [];
   const main = template.files.get('infra/main.bicep') ?? '';
-  const app = template.files.get('infra/app/functionapp.bicep') ?? '';
-  const value = readAppSettings(template).settings.get('PARALLEL_JOB_LINK_SECRET');
-  if (value === undefined) return ['PARALLEL_JOB_LINK_SECRET is not set by infra/app/functionapp.bicep'];
-  if (!secureParams(app).has(value)) {
-    problems.push(
-      `PARALLEL_JOB_LINK_SECRET must come straight from a @secure() parameter of infra/app/functionapp.bicep (it is ${value})`,
+  for (const option of hostingOptions) {
+    const app = template.files.get(option.module) ?? '';
+    const value = readAppSettings(template, option).settings.get('PARALLEL_JOB_LINK_SECRET');
+    if (value === undefined) {
+      problems.push(`PARALLEL_JOB_LINK_SECRET is not set by ${option.module}`);
+      continue;
+    }
+    if (!secureParams(app).has(value)) {
+      problems.push(
+        `PARALLEL_JOB_LINK_SECRET must come straight from a @secure() parameter of ${option.module} (it is ${value})`,
+      );
+      continue;
+    }
+    const passed = new RegExp(`^\\s*${value}: (\\w+)$`, 'm').exec(
+      declaration(main, 'module', option.mainModule) ?? '',
     );
-    return problems;
-  }
-  const passed = new RegExp(`^\\s*${value}: (\\w+)$`, 'm').exec(
-    declaration(main, 'module', 'functionApp') ?? '',
-  );
-  const source = passed?.[1];
-  if (!source || !secureParams(main).has(source)) {
-    problems.push(`main.bicep must pass ${value} to the app module from a @secure() parameter`);
-  } else if (!new RegExp(`^param ${source} string = .*newGuid\\(\\)`, 'm').test(main)) {
-    problems.push(`main.bicep parameter ${source} must default to a generated value (newGuid())`);
+    const source = passed?.[1];
+    if (!source || !secureParams(main).has(source)) {
+      problems.push(
+        `main.bicep must pass ${value} to the app module from a @secure() parameter (module ${option.mainModule})`,
+      );
+    } else if (!new RegExp(`^param ${source} string = .*newGuid\\(\\)`, 'm').test(main)) {
+      problems.push(`main.bicep parameter ${source} must default to a generated value (newGuid())`);
+    }
   }
   return problems;
 }
@@ -397,6 +353,10 @@ export function checkHardening(template: TemplateFiles): string[] {
     'resource',
     'serviceBusNamespace',
   );
+  const containerModule = template.files.get(containerApp.module) ?? '';
+  const container = declaration(containerModule, 'resource', containerApp.appResource);
+  const environment = declaration(containerModule, 'resource', 'environment');
+  const registry = declaration(template.files.get('infra/app/registry.bicep') ?? '', 'resource', 'registry');
   const required: [string, string | undefined, string, string][] = [
     ['storage account', storage, 'allowSharedKeyAccess', 'false'],
     ['storage account', storage, 'allowBlobPublicAccess', 'false'],
@@ -412,9 +372,36 @@ export function checkHardening(template: TemplateFiles): string[] {
     ['app service plan', plan, 'name', "'FC1'"],
     ['service bus namespace', serviceBus, 'disableLocalAuth', 'true'],
     ['service bus namespace', serviceBus, 'minimumTlsVersion', "'1.2'"],
+    // The container option: a Functions app on Container Apps, HTTPS only, its image pulled with the app
+    // identity, logs routed without the workspace's key, and the same scale limit as Flex Consumption.
+    ['container app', container, 'kind', "'functionapp'"],
+    ['container app', container, 'allowInsecure', 'false'],
+    ['container app', container, 'identity', 'identityId'],
+    ['container app', container, 'maxReplicas', 'maximumInstanceCount'],
+    ['container apps environment', environment, 'destination', "'azure-monitor'"],
+    ['container registry', registry, 'adminUserEnabled', 'false'],
+    ['container registry', registry, 'anonymousPullEnabled', 'false'],
   ];
   for (const [what, text, property, value] of required) {
     if (!hasProperty(text, property, value)) problems.push(`${what} must set ${property}: ${value}`);
+  }
+  // Container Apps scales Durable Functions work only with the Durable Task Scheduler backend: with Azure
+  // Storage a replica must always run, or orchestrations wait for some other trigger to start one.
+  if (
+    !/minReplicas:\s*durableBackend == 'AzureStorage'\s*\?\s*max\(1, alwaysReadyDurableInstances\)\s*:\s*alwaysReadyDurableInstances\s*$/m.test(
+      container ?? '',
+    )
+  ) {
+    problems.push('container app must keep at least one replica (minReplicas) with the AzureStorage backend');
+  }
+  if (
+    !/^resource \w+ 'Microsoft\.Insights\/diagnosticSettings@[^']+' = \{\s*name: [^\n]+\s*scope: environment$/m.test(
+      containerModule,
+    )
+  ) {
+    problems.push(
+      'container apps environment must send its logs to the workspace through a diagnostic setting',
+    );
   }
   return problems;
 }
@@ -471,6 +458,9 @@ const roleScopes = [
   },
 ] as const;
 
+/** The container option's registry: the app identity pulls its image, and may do nothing else there. */
+const containerRegistryRoles = ['AcrPull'];
+
 export function checkRoles(template: TemplateFiles, contract: AppContract): string[] {
   const problems: string[] = [];
   const main = template.files.get('infra/main.bicep') ?? '';
@@ -478,10 +468,37 @@ export function checkRoles(template: TemplateFiles, contract: AppContract): stri
     string,
     string
   >;
-  const appIdentity = /identityId: identity\.outputs\.id\b/.test(
-    declaration(main, 'module', 'functionApp') ?? '',
-  );
-  if (!appIdentity) problems.push('the function app does not run as the identity the roles are assigned to');
+  for (const option of hostingOptions) {
+    const appIdentity = /identityId: identity\.outputs\.id\b/.test(
+      declaration(main, 'module', option.mainModule) ?? '',
+    );
+    if (!appIdentity)
+      problems.push(
+        `the ${option.mainModule} module does not run the app as the identity the roles are assigned to`,
+      );
+  }
+  // The registry's roles are the platform's (it pulls the image), not the code's: not in azureResourceContract.
+  const registryRoles = arrayItems(declaration(main, 'var', 'appContainerRegistryRoles') ?? '[]', new Map());
+  const registryModule = declaration(main, 'module', 'containerRegistry') ?? '';
+  const registryWired =
+    /^\s*roleNames: appContainerRegistryRoles$/m.test(registryModule) &&
+    /^\s*principalId: identity\.outputs\.principalId$/m.test(registryModule) &&
+    /for roleName in roleNames: \{[\s\S]*scope: registry$/m.test(
+      template.files.get('infra/app/registry.bicep') ?? '',
+    );
+  for (const role of containerRegistryRoles) {
+    if (!registryRoles.includes(role) || !registryWired)
+      problems.push(`role '${role}' on the container registry is not assigned to the app identity`);
+    if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(roleIds[role] ?? '')) {
+      problems.push(`role '${role}' has no role definition id in infra/app/builtin-roles.json`);
+    }
+  }
+  for (const role of registryRoles) {
+    if (!containerRegistryRoles.includes(role))
+      problems.push(
+        `role '${role}' on the container registry is assigned but only pulling the image is needed`,
+      );
+  }
   for (const { scope, mainVar, module, param } of roleScopes) {
     const assigned = arrayItems(declaration(main, 'var', mainVar) ?? '[]', new Map());
     const moduleText = declaration(main, 'module', module) ?? '';
@@ -524,6 +541,10 @@ export function checkBlobTrigger(template: TemplateFiles): string[] {
   ) {
     problems.push('azure.yaml has no postdeploy hook that subscribes the blob trigger to Event Grid');
   }
+  // The container option reaches its app with az containerapp; the hook picks the commands by HOSTING_PLAN.
+  if (!/"\$hosting_plan" = "containerapp"/.test(hook) || !hook.includes('az containerapp function keys')) {
+    problems.push('infra/hooks/postdeploy.sh cannot reach the container option (HOSTING_PLAN=containerapp)');
+  }
   for (const [file, text] of template.files) {
     if (!file.startsWith('functions/')) continue;
     for (const match of text.matchAll(/app\.storageBlob\(\s*'([^']+)'/g)) {
@@ -554,5 +575,9 @@ export function checkTemplate(template: TemplateFiles, contract: AppContract): s
     ...checkLinkSecret(template),
     ...checkDurableStorage(template),
     ...checkHooks(template),
+    ...checkHostingOptionsAgree(template),
+    ...checkHostingChoice(template),
+    ...checkContainerImage(template),
+    ...checkAzdProjects(template),
   ];
 }
