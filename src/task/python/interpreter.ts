@@ -50,6 +50,6 @@ export function hostingPlanProblem(settings: {
     settings.PARALLEL_JOB_HOSTING_PLAN === 'flexconsumption' ||
     settings.WEBSITE_SKU?.toLowerCase() === 'flexconsumption';
   return flex
-    ? 'this app runs on Flex Consumption, which runs JavaScript and TypeScript tasks only; deploy the container option (docs/deploy.md) to run Python entry scripts, or port the script to a .js or .ts module'
+    ? 'this app runs on Flex Consumption, which runs JavaScript and TypeScript tasks only; deploy the container option to run Python entry scripts (docs/deploy.md, "Hosting plans: which tasks run where"), or port the script to a .js or .ts module'
     : undefined;
 }
