@@ -12,7 +12,8 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import { lstat, readdir, realpath, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { OutputFilesRefusedError } from '../errors';
+import { formatBytes } from '../plan/preview';
+import { OutputFilesRefusedError, StorageNotFoundError } from '../errors';
 import { blobPathProblem, type AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { forEachConcurrently } from '../storage/concurrent';
@@ -45,8 +46,6 @@ interface Collected {
   logs: FoundFile[];
   warnings: string[];
 }
-
-const sizeText = (bytes: number): string => `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
 
 /**
  * Every regular file under `root`, by name. A symbolic link is followed only to a file inside `root`;
@@ -129,7 +128,7 @@ async function collect(files: string, record: JobRecord, maxBytes: number): Prom
   const bytes = outputFiles.reduce((sum, file) => sum + file.size, 0);
   if (bytes > maxBytes) {
     throw new OutputFilesRefusedError(
-      `the attempt wrote ${sizeText(bytes)} into its output folders, more than the ${sizeText(maxBytes)} one attempt may write (the app setting PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT); use smaller mini-batches, or raise the setting`,
+      `the attempt wrote ${formatBytes(bytes)} into its output folders, more than the ${formatBytes(maxBytes)} one attempt may write (the app setting PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT); use smaller mini-batches, or raise the setting`,
     );
   }
   return collected;
@@ -262,9 +261,18 @@ async function publishOutputFiles(
       const problem = deps.access.problem({ ...location, prefix: blob }, 'write');
       if (problem) throw new OutputFilesRefusedError(`${field}: ${problem}`);
     }
-    await forEachConcurrently(uploads, UPLOAD_CONCURRENCY, ({ file, blob }) =>
-      putOutputFile(deps.store, location.container, blob, file, metadata, field),
-    );
+    const upload = (): Promise<void> =>
+      forEachConcurrently(uploads, UPLOAD_CONCURRENCY, ({ file, blob }) =>
+        putOutputFile(deps.store, location.container, blob, file, metadata, field),
+      );
+    try {
+      await upload();
+    } catch (error) {
+      // Planning creates the output containers; one deleted since is created again, once.
+      if (!(error instanceof StorageNotFoundError && error.blob === undefined)) throw error;
+      await deps.store.ensureContainer(location.container);
+      await upload();
+    }
     published.files[output] = files.map((file) => file.name).sort();
   }
   return published;

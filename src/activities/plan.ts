@@ -2,6 +2,7 @@ import path from 'node:path';
 import { taskRuntimeSettings } from '../config';
 import { planJob } from '../plan/planner';
 import { pinSideInputs } from '../storage/sideInputs';
+import { sameAccount } from '../storage/access';
 import { planActivityInputSchema, type PlanActivityOutput } from '../orchestration/contracts';
 import type { BlobStore } from '../storage/blobStore';
 import { resolveInputLocation } from '../storage/inputs';
@@ -57,6 +58,12 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     await checkOutputBlobs(deps, appendRow, input.jobId, `outputs.${job.appendRowTo!.output}.path`);
     // Attempts stage their rows on the output blob, so its container must exist before the first one.
     await store.ensureContainer(appendRow.container);
+  }
+  // Attempts publish their output folder files as they end: the containers must exist before the first.
+  for (const output of Object.values(job.outputs)) {
+    if (output.type !== 'uri_folder') continue;
+    const place = resolveInputLocation(output.path, { accountUrl: store.accountUrl });
+    if (sameAccount(place.accountUrl, store.accountUrl)) await store.ensureContainer(place.container);
   }
   // Pinned like the input: every attempt, on every host, reads these versions of the models and tables.
   const sideInputs = await pinSideInputs(store, deps.access, job, taskRuntimeSettings().maxSideInputBytes);

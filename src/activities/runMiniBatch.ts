@@ -45,6 +45,8 @@ export interface RunMiniBatchDeps {
   sideInputCache?: SideInputCache;
   /** Where Python attempts get their data on disk; PARALLEL_JOB_WORK_DIR when omitted. */
   workDir?: string;
+  /** The most bytes an attempt may publish into output folders; the app setting when omitted. */
+  maxOutputBytesPerAttempt?: number;
 }
 
 /** Bad records listed per attempt (in its bad_records log and failed items); the rest are counted. */
@@ -408,7 +410,7 @@ async function runTask(
       record,
       input,
       outcome!,
-      taskRuntimeSettings().maxOutputBytesPerAttempt,
+      deps.maxOutputBytesPerAttempt ?? taskRuntimeSettings().maxOutputBytesPerAttempt,
     );
     const warned = published.warnings.length
       ? {

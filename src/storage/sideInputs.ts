@@ -7,6 +7,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { chmod, mkdir, readdir, rename, rm, stat, utimes } from 'node:fs/promises';
 import path from 'node:path';
+import { formatBytes } from '../plan/preview';
 import { z } from 'zod';
 import { SideInputError, StorageNotFoundError } from '../errors';
 import type { EffectiveJob } from '../job/effective';
@@ -39,9 +40,6 @@ export function sideInputs(
   );
 }
 
-const sizeText = (bytes: number): string =>
-  bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GiB` : `${(bytes / 1024 ** 2).toFixed(1)} MiB`;
-
 /**
  * Lists one side input and pins its blobs. Throws SideInputError (naming `inputs.<name>.path`) for a
  * missing file, or one larger than `maxBytes` (PARALLEL_JOB_MAX_SIDE_INPUT_BYTES).
@@ -62,7 +60,7 @@ export async function pinSideInput(
   const tooLarge = (): SideInputError =>
     new SideInputError(
       field,
-      `'${input.path}' holds more than ${sizeText(maxBytes)} (the app setting PARALLEL_JOB_MAX_SIDE_INPUT_BYTES), which every host downloads before the task starts; raise the setting, or point the input at a smaller folder`,
+      `'${input.path}' holds more than ${formatBytes(maxBytes)} (the app setting PARALLEL_JOB_MAX_SIDE_INPUT_BYTES), which every host downloads before the task starts; raise the setting, or point the input at a smaller folder`,
     );
   if (input.type === 'uri_file') {
     const file = await source.stat(location.container, location.prefix).catch((error: unknown) => {

@@ -1,3 +1,5 @@
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import type { JobRecord } from '../../src/activities/jobRecord';
 import type { RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
@@ -7,7 +9,9 @@ import type { EffectiveJob } from '../../src/job/effective';
 import { AccessPolicy } from '../../src/storage/access';
 import { BlobStore } from '../../src/storage/blobStore';
 import { jobFolder } from '../../src/storage/layout';
+import { SideInputCache, removeCacheFolder } from '../../src/storage/sideInputs';
 import { TaskPools } from '../../src/task/pool';
+import { TEST_PYTHON } from './python';
 import { uniqueContainer, useAzurite } from './azurite';
 import { effectiveJob } from './jobs';
 
@@ -21,6 +25,8 @@ export interface JobSetup {
   settings?: Parameters<typeof effectiveJob>[0];
   job?: Partial<EffectiveJob>;
   appendRow?: boolean;
+  /** More of the record, as planning would write it (side inputs, an owner). */
+  record?: Partial<JobRecord>;
 }
 
 /**
@@ -34,6 +40,8 @@ export function useActivityJobs() {
   const outputs = uniqueContainer('outputs');
   let azurite: RunningAzurite;
   const env = {
+    /** The workers' folders, Python attempts' data and the side-input cache of these tests. */
+    workDir: mkdtempSync(path.join(os.tmpdir(), 'pj-activity-work-')),
     logs,
     inputs,
     outputs,
@@ -51,7 +59,11 @@ export function useActivityJobs() {
   beforeAll(async () => {
     azurite = await useAzurite();
     env.store = BlobStore.fromConnectionString(azurite.connectionString);
-    env.pools = new TaskPools({ storage: { connectionString: azurite.connectionString } });
+    env.pools = new TaskPools({
+      storage: { connectionString: azurite.connectionString },
+      python: TEST_PYTHON,
+      workDir: path.join(env.workDir, 'pools'),
+    });
     const access = new AccessPolicy({
       appAccountUrl: env.store.accountUrl,
       readable: [inputs],
@@ -59,12 +71,20 @@ export function useActivityJobs() {
       reserved: { [logs]: 'the job logs container' },
       reservedPrefixes: {},
     });
-    env.deps = { store: env.store, logsContainer: logs, pools: env.pools, access };
+    env.deps = {
+      store: env.store,
+      logsContainer: logs,
+      pools: env.pools,
+      access,
+      workDir: env.workDir,
+      sideInputCache: new SideInputCache(path.join(env.workDir, 'side-inputs')),
+    };
     for (const container of [logs, inputs]) await env.store.ensureContainer(container);
   });
   afterAll(async () => {
     await env.pools.closeAll();
     await azurite.stop();
+    await removeCacheFolder(env.workDir);
   });
   return env;
 }
@@ -106,6 +126,7 @@ async function writeJob(
           },
         }),
     createdAt: new Date().toISOString(),
+    ...setup.record,
   };
   const folder = jobFolder(setup.jobId);
   await store.writeJson(logs, folder.jobRecord, record);

@@ -198,12 +198,14 @@ describe('Python tasks on warm processes', () => {
     expect(died.message).toContain(reason);
     expect(died.message).toContain('A new process replaces it.');
     expect(died.log).toContain(reason);
-    if (mode === 'segfault') {
-      expect(died.log).toContain('WARNING Fatal Python error: Segmentation fault');
-      expect(died.log).toMatch(/behaviours\.py", line \d+ in run/);
-    }
     const next = await tasks.runAttempt(attempt(pathsBatch(['echo'])));
     expect(next.status).toBe('succeeded');
+  });
+
+  it("writes faulthandler's Python stack of a segfault into the attempt log", async () => {
+    const died = await tasks.runAttempt(attempt(pathsBatch(['segfault'])));
+    expect(died.log).toContain('WARNING Fatal Python error: Segmentation fault');
+    expect(died.log).toMatch(/behaviours\.py", line \d+ in run/);
   });
 
   it('fails with TASK_RUN_FAILED when run() raises, with the traceback of the task code in the log', async () => {
