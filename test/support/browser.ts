@@ -1,7 +1,7 @@
 import { chromium, type Browser } from 'playwright-core';
 import { existsSync } from 'node:fs';
 
-/** The Chromium the page tests drive (test/support/ensure-browser.js finds or installs it before `npm test`). */
+/** The Chromium the page tests drive (test/support/ensure-test-packages.js finds or installs it before `npm test`). */
 export function chromiumPath(): string {
   const candidates = [
     process.env.CHROMIUM_PATH,

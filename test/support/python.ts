@@ -5,7 +5,7 @@ import type { BatchData, JobContextData } from '../../src/task/protocol';
 
 /**
  * The interpreter the Python tests use: PARALLEL_JOB_PYTHON, or Debian's python3, which
- * test/support/ensure-python.js (run before `npm test`) gives pandas.
+ * test/support/ensure-test-packages.js (run before `npm test`) gives pandas.
  */
 export const TEST_PYTHON = process.env.PARALLEL_JOB_PYTHON ?? '/usr/bin/python3';
 

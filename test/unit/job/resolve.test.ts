@@ -60,6 +60,68 @@ describe('resolveJob', () => {
     expect(job.task.argv).toEqual(['--file', 'outputs/j/single/parallel_run_step.txt']);
   });
 
+  it('keeps side inputs and uri_folder outputs as parts of their tokens, for each worker to resolve to a local path', () => {
+    const spec = load(
+      withTask(
+        {
+          entry_script: 'score.py',
+          program_arguments:
+            '--model ${{inputs.model}} --lookup=${{inputs.lookup}} --threshold ${{inputs.threshold}} --data ${{inputs.data}} --out "${{outputs.models}}/run 1" --summary ${{outputs.summary}}',
+        },
+        {
+          inputs: {
+            data: { path: 'inputs/data' },
+            model: { type: 'uri_folder', path: 'inputs/models/v3' },
+            lookup: { type: 'uri_file', path: 'inputs/lookup.csv' },
+            threshold: 0.5,
+          },
+          outputs: { models: { type: 'uri_folder' }, summary: { type: 'uri_file' } },
+        },
+      ),
+    );
+    const job = resolveJob(spec.spec, options);
+    // What runner flags read and people see: every binding as its storage path.
+    expect(job.task.argv).toEqual([
+      '--model',
+      'inputs/models/v3',
+      '--lookup=inputs/lookup.csv',
+      '--threshold',
+      '0.5',
+      '--data',
+      'inputs/data',
+      '--out',
+      'outputs/job-7/models/run 1',
+      '--summary',
+      'outputs/job-7/summary/parallel_run_step.txt',
+    ]);
+    // input_data, literals and uri_file outputs stay text; side inputs and folder outputs become parts.
+    expect(job.task.argvParts).toEqual([
+      ['--model'],
+      [{ input: 'model' }],
+      ['--lookup=', { input: 'lookup' }],
+      ['--threshold'],
+      ['0.5'],
+      ['--data'],
+      ['inputs/data'],
+      ['--out'],
+      [{ output: 'models' }, '/run 1'],
+      ['--summary'],
+      ['outputs/job-7/summary/parallel_run_step.txt'],
+    ]);
+  });
+
+  it('has no argument parts when program_arguments binds no side input or folder output', () => {
+    const job = resolveJob(load(withTask({ program_arguments: '--data ${{inputs.data}} --k 3' })).spec, options);
+    expect(job.task.argvParts).toBeUndefined();
+    expect(job.task.argv).toEqual(['--data', 'inputs/data', '--k', '3']);
+  });
+
+  it('refuses a NUL character in program_arguments, which no process argument can hold', () => {
+    expect(() => resolveJob(load(withTask({ program_arguments: '--a \u0000b' })).spec, options)).toThrow(
+      /task\.program_arguments.*contains a NUL character, which no process argument can hold; remove it/,
+    );
+  });
+
   it('substitutes literal inputs with their value', () => {
     const job = resolveJob(loadJobSpec(`${SPEC_FIXTURES}/tabular-size-batches.yml`).spec, options);
     expect(job.task.argv).toEqual(['--horizon', '14', '--out', 'outputs/job-7/forecasts']);

@@ -1,4 +1,4 @@
-import { parseProgramArguments } from '../../../src/task/args';
+import { parseProgramArguments, workerArgv } from '../../../src/task/args';
 
 describe('parseProgramArguments', () => {
   it('reads --key value, --key=value and lone flags', () => {
@@ -38,5 +38,31 @@ describe('parseProgramArguments', () => {
 
   it('gives an empty option set for no arguments', () => {
     expect(parseProgramArguments([])).toEqual({ options: {}, positionals: [], argv: [] });
+  });
+});
+
+describe('workerArgv', () => {
+  const job = {
+    argv: ['--model', 'inputs/models/v3', '--out', 'outputs/j/models/run 1', '--k', '3'],
+    argvParts: [['--model'], [{ input: 'model' }], ['--out'], [{ output: 'models' }, '/run 1'], ['--k'], ['3']],
+  };
+
+  it('puts the local paths of this host and worker where the bindings were', () => {
+    expect(workerArgv(job, { model: '/cache/abc' }, { models: '/work/py1/outputs/models' })).toEqual([
+      '--model',
+      '/cache/abc',
+      '--out',
+      '/work/py1/outputs/models/run 1',
+      '--k',
+      '3',
+    ]);
+  });
+
+  it('gives argv as it is without parts', () => {
+    expect(workerArgv({ argv: ['--k', '3'] }, {}, {})).toEqual(['--k', '3']);
+  });
+
+  it('refuses a binding with no local path rather than pass a wrong argument', () => {
+    expect(() => workerArgv(job, {}, { models: '/w' })).toThrow('no local path for {"input":"model"}');
   });
 });
