@@ -15,6 +15,12 @@ describe('examples through `parallel-job run`', () => {
     ['score-files', 'scores', 60, reviewFiles],
     ['tabular-csv', 'flagged', 1979, undefined],
     ['partitioned-sales', 'totals', 360, undefined],
+    [
+      'aml-score-py',
+      'predictions',
+      40,
+      Array.from({ length: 40 }, (_, i) => `review-${String(i).padStart(4, '0')}.txt: `),
+    ],
   ];
   it.each(cases)(
     '%s completes with its output rows in order',
@@ -45,10 +51,42 @@ describe('examples through `parallel-job run`', () => {
       const result = JSON.parse(readFileSync(path.join(out, 'logs', 'job_result.json'), 'utf8'));
       expect(result.status).toBe('Completed');
       expect(result.counters.rows).toBe(rows);
-      const keys = lines.map((l) => l.split(',')[0]);
+      const keys = lines.map((l) => (example === 'aml-score-py' ? /^\S+: /.exec(l)![0] : l.split(',')[0]));
       expect(keys.slice(0, firstColumn?.length ?? 0)).toEqual(firstColumn ?? []);
       rmSync(state, { recursive: true, force: true });
     },
     180_000,
   );
+
+  it('aml-score-py writes one explanation per review into its output folder', async () => {
+    const out = mkdtempSync(path.join(os.tmpdir(), 'example-aml-score-py-files-'));
+    const state = mkdtempSync(path.join(os.tmpdir(), 'example-aml-score-py-files-state-'));
+    await run(
+      process.execPath,
+      [
+        path.join(root, 'bin', 'parallel-job.js'),
+        'run',
+        'examples/aml-score-py/job.yml',
+        '--out',
+        out,
+        '--data-dir',
+        state,
+      ],
+      { cwd: root, timeout: 120_000 },
+    );
+    const explanations = readdirSync(path.join(out, 'outputs', 'explanations')).sort();
+    expect(explanations).toEqual(reviewFiles.slice(0, 40).map((name) => `${name}.json`));
+    const first = JSON.parse(
+      readFileSync(path.join(out, 'outputs', 'explanations', explanations[0]!), 'utf8'),
+    );
+    expect(first).toMatchObject({
+      review: 'review-0000.txt',
+      label: expect.stringMatching(/^(positive|negative)$/),
+    });
+    const manifest = JSON.parse(readFileSync(path.join(out, 'logs', 'manifest.json'), 'utf8'));
+    expect(manifest.miniBatches[0].files).toEqual({
+      explanations: reviewFiles.slice(0, 5).map((name) => `${name}.json`),
+    });
+    rmSync(state, { recursive: true, force: true });
+  }, 180_000);
 });
