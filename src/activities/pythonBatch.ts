@@ -7,16 +7,10 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { InputLocation } from '../plan/descriptor';
-import type { TabularFormat } from '../plan/tabular';
+import { tableRecordAt, type TableText, type TabularFormat } from '../plan/tabular';
 import type { BlobStore } from '../storage/blobStore';
 import { forEachConcurrently } from '../storage/concurrent';
 import type { BatchData } from '../task/protocol';
-
-/** The good records of one file of a table mini-batch, as its bytes. */
-export interface TableText {
-  header: Buffer | undefined;
-  records: Buffer[];
-}
 
 const DOWNLOAD_CONCURRENCY = 4;
 const NEWLINE = Buffer.from('\n');
@@ -27,13 +21,13 @@ function relativeName(prefix: string, name: string): string {
   return folder && name.startsWith(folder) ? name.slice(folder.length) : name;
 }
 
-/** The records' bytes, each ending with a newline (the last record of a file may have none). */
+/** The header and the records' bytes, each record ending with a newline (the last of a file may have none). */
 function tableBytes(text: TableText): Buffer {
   const parts: Buffer[] = [];
   if (text.header) parts.push(text.header, NEWLINE);
-  for (const record of text.records) {
-    parts.push(record);
-    if (record[record.length - 1] !== 0x0a) parts.push(NEWLINE);
+  for (const { bytes } of text.pieces) {
+    parts.push(bytes);
+    if (bytes[bytes.length - 1] !== 0x0a) parts.push(NEWLINE);
   }
   return Buffer.concat(parts);
 }
@@ -67,7 +61,13 @@ export async function pythonBatch(
     await mkdir(folder, { recursive: true });
     const files = tables.parts.map((_, index) => path.join(folder, `table-${index}.${tables.format}`));
     await Promise.all(tables.parts.map((part, index) => writeFile(files[index]!, tableBytes(part))));
-    return { kind: 'table', format: tables.format, files, records: batch.records, ...partition };
+    const count = tables.parts.reduce(
+      (sum, part) => sum + part.pieces.reduce((n, piece) => n + piece.records, 0),
+      0,
+    );
+    // Positions run through the parts in order, as the DataFrame's rows do.
+    const recordAt = (position: number) => tableRecordAt(tables.format, tables.parts, position);
+    return { kind: 'table', format: tables.format, files, count, recordAt, ...partition };
   }
   return batch;
 }

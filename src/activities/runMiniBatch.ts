@@ -9,6 +9,7 @@ import {
   scanTabularFile,
   scanTabularRange,
   type BadRecord,
+  type TableText,
   type TabularFormat,
 } from '../plan/tabular';
 import type { AccessPolicy } from '../storage/access';
@@ -31,7 +32,7 @@ import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt 
 import { BoundedCache } from './cache';
 import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
 import { publishAttemptFiles } from './attemptFiles';
-import { pythonBatch, type TableText } from './pythonBatch';
+import { pythonBatch } from './pythonBatch';
 
 export interface RunMiniBatchDeps {
   store: BlobStore;
@@ -161,7 +162,7 @@ async function buildBatch(
         const read = await scanTabularFile(store, location, file.name, format, file.etag, options);
         for (const one of read.records) records.push(one);
         for (const bad of read.badRecords) badRecords.push(bad);
-        if (read.text && read.text.records.length > 0) parts.push(read.text);
+        if (read.text && read.text.pieces.length > 0) parts.push(read.text);
       }
       return {
         batch: { kind: 'records', records, partitionKeyValue },
@@ -492,7 +493,8 @@ async function readForAttempt(
   }
   const { batch, badRecords } = read;
   if (badRecords.length === 0) return { batch, localInputs, badRecords };
-  const goodRecords = batch.kind === 'records' || batch.kind === 'table' ? batch.records.length : 0;
+  const goodRecords =
+    batch.kind === 'records' ? batch.records.length : batch.kind === 'table' ? batch.count : 0;
   if (record.job.settings.onBadRecord === 'fail_mini_batch') {
     const first = badRecords[0]!;
     const error = new TabularParseError(

@@ -6,8 +6,10 @@ import {
   DEFAULT_MAX_RECORD_BYTES,
   HeaderTooLargeError,
   TabularAligner,
+  endOfCsvRecord,
   type AlignOptions,
   type ByteRangeReader,
+  type AlignedRecords,
   type RawRecord,
   type TabularFormat,
 } from './tabularAlign';
@@ -44,9 +46,16 @@ export interface TabularRead {
   badRecords: BadRecord[];
   /**
    * With `keepText`: the good records' bytes as the file has them (line endings included), and the CSV
-   * header line, so that another reader (pandas) can parse them with its own types.
+   * header line, so that another reader (pandas) can parse them with its own types. Then a CSV range's
+   * `records` stay empty: `tableRecord` makes the one a task names as failed.
    */
-  text?: { header: Buffer | undefined; records: Buffer[] };
+  text?: TableText;
+}
+
+/** A table range's good records as the file has them: the CSV header, and pieces of whole records in order. */
+export interface TableText {
+  header: Buffer | undefined;
+  pieces: { bytes: Buffer; records: number }[];
 }
 
 /** How a range is read: its alignment, and whether the good records' own bytes are kept. */
@@ -158,6 +167,35 @@ function parseJsonRecord(text: string): TabularRecord {
   return value as TabularRecord;
 }
 
+/**
+ * The `position`-th good record of a table mini-batch's text (its parts in order), as a JavaScript task
+ * would have had it: made only when a Python task names that row as failed.
+ */
+export function tableRecordAt(
+  format: TabularFormat,
+  parts: readonly TableText[],
+  position: number,
+): TabularRecord | undefined {
+  let left = position;
+  for (const part of parts) {
+    for (const piece of part.pieces) {
+      if (left >= piece.records) {
+        left -= piece.records;
+        continue;
+      }
+      // A piece of several records (a run of plain CSV ones): find the record by their ends.
+      let from = 0;
+      for (; left > 0; left -= 1) from = endOfCsvRecord(piece.bytes, from) + 1;
+      const to = piece.records === 1 ? piece.bytes.length : endOfCsvRecord(piece.bytes, from) + 1;
+      const text = recordText(piece.bytes.subarray(from, to), false);
+      return format === 'jsonl'
+        ? parseJsonRecord(text)
+        : parseCsvRecord(text, parseCsvHeader(part.header ?? Buffer.alloc(0), ''));
+    }
+  }
+  return undefined;
+}
+
 /** Bad records found at range-relative lines; their file lines need the newlines before the range. */
 interface PendingBad {
   raw: RawRecord;
@@ -172,18 +210,27 @@ interface PendingBad {
  */
 async function parseRecords(
   aligner: TabularAligner,
-  raws: readonly RawRecord[],
+  aligned: AlignedRecords,
   format: TabularFormat,
-  header: Buffer | undefined,
   blob: string,
   maxRecordBytes: number,
   keepText: boolean,
 ): Promise<TabularRead> {
+  const { records: raws, header, plainRuns } = aligned;
   const records: TabularRecord[] = [];
-  const texts: Buffer[] = [];
+  const pieces: TableText['pieces'] = [];
   const pending: PendingBad[] = [];
   const columns = format === 'csv' && raws.length > 0 ? parseCsvHeader(header ?? Buffer.alloc(0), blob) : [];
-  for (const raw of raws) {
+  // With keepText, a CSV range's good records are wanted as text only (see ScanOptions).
+  const textOnly = keepText && format === 'csv';
+  let run = 0;
+  const runsBefore = (position: number): void => {
+    for (; run < plainRuns.length && plainRuns[run]!.before <= position; run += 1) {
+      pieces.push({ bytes: plainRuns[run]!.bytes, records: plainRuns[run]!.records });
+    }
+  };
+  for (const [position, raw] of raws.entries()) {
+    runsBefore(position);
     const text = recordText(raw.bytes, raw.offset === 0);
     if (raw.oversized !== undefined) {
       pending.push({
@@ -195,18 +242,21 @@ async function parseRecords(
     }
     if (text.trim() === '' && (format === 'jsonl' || text === '')) continue;
     try {
-      records.push(format === 'jsonl' ? parseJsonRecord(text) : parseCsvRecord(text, columns));
-      if (keepText) texts.push(withoutBom(raw));
+      const record = format === 'jsonl' ? parseJsonRecord(text) : parseCsvRecord(text, columns);
+      if (!textOnly) records.push(record);
+      if (keepText) pieces.push({ bytes: withoutBom(raw), records: 1 });
     } catch (error) {
       if (!(error instanceof RecordError)) throw error;
       pending.push({ raw, text, error: error.message });
     }
   }
+  runsBefore(Infinity);
   const kept = keepText
-    ? { text: { header: header && withoutBom({ offset: 0, bytes: header }), records: texts } }
+    ? { text: { header: header && withoutBom({ offset: 0, bytes: header }), pieces } }
     : {};
   if (pending.length === 0) return { records, badRecords: [], ...kept };
-  const before = await aligner.newlinesBefore(raws[0]!.offset);
+  // Line breaks are counted from the range's first record (its first byte, or the byte order mark's end).
+  const before = await aligner.newlinesBefore(aligned.dataStart);
   const badRecords = pending.map(({ raw, text, error }) => ({
     blob,
     line: 1 + before + raw.linesBefore,
@@ -246,21 +296,16 @@ export async function scanRecordsInRange(
   const aligner = new TabularAligner(read, fileSize, format, options);
   let aligned;
   try {
-    aligned = await aligner.records(start, end);
+    // A Python task's CSV needs only the good records' bytes: the plain ones are taken as they are.
+    const plainColumns =
+      options?.keepText && format === 'csv' ? parseCsvHeader(await aligner.header(), blob).length : undefined;
+    aligned = await aligner.records(start, end, plainColumns);
   } catch (error) {
     if (error instanceof HeaderTooLargeError) throw new TabularParseError(blob, error.message);
     throw error;
   }
   const max = options?.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES;
-  return parseRecords(
-    aligner,
-    aligned.records,
-    format,
-    aligned.header,
-    blob,
-    max,
-    options?.keepText ?? false,
-  );
+  return parseRecords(aligner, aligned, format, blob, max, options?.keepText ?? false);
 }
 
 /** The good records of a range; the first bad record throws a TabularParseError naming its file line. */

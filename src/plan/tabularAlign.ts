@@ -79,8 +79,20 @@ export interface AlignedRecords {
   header: Buffer | undefined;
   /** Offset of the range's first record (when it has one). */
   dataStart: number;
-  /** The records whose first byte lies in [start, end), in file order. */
+  /** The records whose first byte lies in [start, end), in file order (but the plain ones taken as runs). */
   records: RawRecord[];
+  /** With `plainColumns`: the plain CSV records, as runs of consecutive bytes, in file order. */
+  plainRuns: PlainRun[];
+}
+
+/**
+ * Consecutive plain CSV records (see takePlainCsvRecords): their bytes (line endings included), how many,
+ * and how many of `AlignedRecords.records` come before them.
+ */
+export interface PlainRun {
+  bytes: Buffer;
+  records: number;
+  before: number;
 }
 
 /** Bytes kept of an oversized record: enough to show the user which one it is. */
@@ -153,6 +165,115 @@ function csvStep(state: CsvState, byte: number): CsvState {
   if (byte === COMMA || byte === NL) return START;
   if (byte === QUOTE) return state === UNQUOTED ? UNQUOTED : QUOTED;
   return UNQUOTED;
+}
+
+/**
+ * Scans `bytes` from `from` in `state` to the end of the record: the index of its terminating LF (or -1
+ * when the record goes on past the chunk), the state there, and the line breaks passed (those inside
+ * quoted fields included). The same as stepping csvStep over every byte, at the speed of indexOf: between
+ * quotes only the next newline or quote matters, because outside quotes every other byte leads to START
+ * (a comma) or UNQUOTED (anything else), whatever the state before it.
+ */
+function csvRecordEnd(
+  bytes: Buffer,
+  from: number,
+  state: CsvState,
+): { stop: number; state: CsvState; lines: number } {
+  let lines = 0;
+  let at = from;
+  while (at < bytes.length) {
+    if (state === QUOTED) {
+      const quote = bytes.indexOf(QUOTE, at);
+      const until = quote < 0 ? bytes.length : quote;
+      for (let nl = bytes.indexOf(NL, at); nl >= 0 && nl < until; nl = bytes.indexOf(NL, nl + 1)) lines += 1;
+      if (quote < 0) return { stop: -1, state, lines };
+      state = CLOSING;
+      at = quote + 1;
+      continue;
+    }
+    const nl = bytes.indexOf(NL, at);
+    const quote = bytes.indexOf(QUOTE, at);
+    if (quote < 0 || (nl >= 0 && nl < quote)) {
+      if (nl >= 0) return { stop: nl, state: START, lines: lines + 1 };
+      // The record goes on past the chunk: the state after its last byte.
+      if (bytes.length > at) state = bytes[bytes.length - 1] === COMMA ? START : UNQUOTED;
+      return { stop: -1, state, lines };
+    }
+    // The bytes before the quote hold no quote and no newline: only the last of them decides the state.
+    if (quote > at) state = bytes[quote - 1] === COMMA ? START : UNQUOTED;
+    state = csvStep(state, QUOTE);
+    at = quote + 1;
+  }
+  return { stop: -1, state, lines };
+}
+
+/**
+ * From the record start `from`, the plain CSV records of `bytes` one after another, checked in one pass
+ * over their bytes: `columns` fields, each unquoted without a quote, or quoted with `""` for a quote inside
+ * and followed by a comma or the line end. Stops before a record that is not plain (a blank line, a stray
+ * quote, another field count: parseCsvFields decides those), one that runs past the chunk or past
+ * `maxBytes`, and one that starts at or after `stopAt`. Plain records are exactly valid ones, so taking
+ * them here or parsing them there gives the same good records.
+ */
+function takePlainCsvRecords(
+  bytes: Buffer,
+  from: number,
+  stopAt: number,
+  columns: number,
+  maxBytes: number,
+): { to: number; records: number; lines: number } {
+  let at = from;
+  let records = 0;
+  let lines = 0;
+  while (at < stopAt) {
+    let fields = 1;
+    let fieldStart = true;
+    let quoted = false;
+    let closed = false;
+    let inner = 0;
+    let i = at;
+    let plain = true;
+    for (; i < bytes.length; i += 1) {
+      const byte = bytes[i];
+      if (quoted) {
+        if (byte === QUOTE) {
+          if (bytes[i + 1] === QUOTE) i += 1;
+          else {
+            quoted = false;
+            closed = true;
+          }
+        } else if (byte === NL) inner += 1;
+        continue;
+      }
+      if (byte === NL) break;
+      if (byte === COMMA) {
+        fields += 1;
+        fieldStart = true;
+        closed = false;
+      } else if (byte === CR && bytes[i + 1] === NL) {
+        continue;
+      } else if (closed || (byte === QUOTE && !fieldStart)) {
+        plain = false; // data after a closing quote, or a quote inside an unquoted field
+        break;
+      } else {
+        quoted = byte === QUOTE;
+        fieldStart = false;
+      }
+    }
+    const length = i + 1 - at;
+    const blank = i === at || (i === at + 1 && bytes[at] === CR);
+    if (!plain || i >= bytes.length || blank || fields !== columns || length > maxBytes) break;
+    records += 1;
+    lines += 1 + inner;
+    at = i + 1;
+  }
+  return { to: at, records, lines };
+}
+
+/** The index of the line feed that ends the CSV record starting at `from` (its last byte when none does). */
+export function endOfCsvRecord(bytes: Buffer, from: number): number {
+  const { stop } = csvRecordEnd(bytes, from, START);
+  return stop < 0 ? bytes.length - 1 : stop;
 }
 
 /**
@@ -234,11 +355,18 @@ export class TabularAligner {
   }
 
   /** The records of [start, end): their bytes, plus the CSV header line. */
-  async records(start: number, end: number): Promise<AlignedRecords> {
+  /**
+   * The records of [start, end): their bytes, plus the CSV header line. With `plainColumns` (CSV), records
+   * that are plainly valid with that many fields are not made into objects: they come back as runs of
+   * bytes (`plainRuns`), for a reader that needs only the good records' text (a Python task's pandas).
+   */
+  async records(start: number, end: number, plainColumns?: number): Promise<AlignedRecords> {
     const header = this.format === 'csv' ? await this.header() : undefined;
     const dataStart = await this.recordStartAtOrAfter(start, end);
     const records: RawRecord[] = [];
-    if (dataStart >= this.fileSize || end <= dataStart) return { header, dataStart, records };
+    const plainRuns: PlainRun[] = [];
+    if (dataStart >= this.fileSize || end <= dataStart) return { header, dataStart, records, plainRuns };
+    const done = (): AlignedRecords => ({ header, dataStart, records, plainRuns });
     const max = this.options.maxRecordBytes;
     const csv = this.format === 'csv';
     // Read forward from a known record start (outside quotes) to the first record start >= end.
@@ -266,21 +394,35 @@ export class TabularAligner {
     for await (const { offset, bytes } of this.reader.chunks(recordStart)) {
       let i = 0;
       while (i < bytes.length) {
+        if (plainColumns !== undefined && offset + i === recordStart) {
+          // Plain records, taken at the speed of one pass over their bytes.
+          const taken = takePlainCsvRecords(
+            bytes,
+            i,
+            Math.min(bytes.length, end - offset),
+            plainColumns,
+            max,
+          );
+          if (taken.records > 0) {
+            plainRuns.push({
+              bytes: bytes.subarray(i, taken.to),
+              records: taken.records,
+              before: records.length,
+            });
+            lines += taken.lines;
+            recordStart = offset + taken.to;
+            if (recordStart >= end) return done();
+            i = taken.to;
+            continue;
+          }
+        }
         // The record's terminating LF in this chunk, or -1 when the record goes on.
         let stop = -1;
         if (csv) {
-          for (let j = i; j < bytes.length; j += 1) {
-            const byte = bytes[j]!;
-            if (byte === NL) {
-              recordLines += 1;
-              if (state !== QUOTED) {
-                state = START;
-                stop = j;
-                break;
-              }
-            }
-            state = csvStep(state, byte);
-          }
+          const scanned = csvRecordEnd(bytes, i, state);
+          state = scanned.state;
+          recordLines += scanned.lines;
+          stop = scanned.stop;
         } else {
           stop = bytes.indexOf(NL, i);
           if (stop >= 0) recordLines = 1;
@@ -297,17 +439,17 @@ export class TabularAligner {
         }
         if (stop >= 0) {
           close(offset + next);
-          if (recordStart >= end) return { header, dataStart, records };
+          if (recordStart >= end) return done();
         } else if (oversized && offset + next >= end) {
           // Whatever follows this record starts at or after `end`: it belongs to the next range.
           close(offset + next);
-          return { header, dataStart, records };
+          return done();
         }
         i = next;
       }
     }
     if (recordStart < this.fileSize) close(this.fileSize);
-    return { header, dataStart, records };
+    return done();
   }
 
   private async startsWithBom(): Promise<boolean> {
@@ -325,7 +467,14 @@ export class TabularAligner {
   }
 
   /** CSV: the header line's bytes without the line ending; sets `headerEnd` (where record 0 starts). */
-  private async header(): Promise<Buffer> {
+  async header(): Promise<Buffer> {
+    this.headerLine ??= this.readHeader();
+    return this.headerLine;
+  }
+
+  private headerLine: Promise<Buffer> | undefined;
+
+  private async readHeader(): Promise<Buffer> {
     const parts: Buffer[] = [];
     let state: CsvState = START;
     let end = this.fileSize;

@@ -102,6 +102,8 @@ function batchSize(batch: BatchData): number {
       return batch.files.length;
     case 'paths':
       return batch.paths.length;
+    case 'table':
+      return batch.count;
     default:
       return batch.records.length;
   }

@@ -58,13 +58,14 @@ export type BatchData =
   | { kind: 'paths'; paths: string[]; names: string[]; partitionKeyValue?: Record<string, string> }
   /**
    * A table's good records as files in their own format, for pandas to read (Python's DataFrame); the
-   * parsed records stay on this side, to name the items `fail()` points at.
+   * record at a position is made on this side only when `fail()` names it.
    */
   | {
       kind: 'table';
       format: 'csv' | 'jsonl';
       files: string[];
-      records: TabularRecord[];
+      count: number;
+      recordAt(position: number): TabularRecord | undefined;
       partitionKeyValue?: Record<string, string>;
     };
 

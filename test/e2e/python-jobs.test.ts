@@ -59,11 +59,12 @@ async function namesUnder(prefix: string): Promise<string[]> {
 
 describe('Python jobs on the local host', () => {
   it('runs an Azure ML file-scoring job unchanged: a model side input, argparse, rows in input order', async () => {
-    for (const [name, text] of [
+    const files: [string, string][] = [
       ['a.txt', 'aaaa'],
       ['b.txt', 'bb'],
       ['c.txt', 'c'],
-    ])
+    ];
+    for (const [name, text] of files)
       await product.store.write('inputs', `py-score/data/${name}`, text);
     await product.store.write('inputs', 'py-score/model/weights.txt', '3');
     const view = await run({

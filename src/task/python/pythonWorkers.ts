@@ -83,7 +83,7 @@ function failedItems(batch: BatchData, failed: { position: number; error: string
       batch.kind === 'paths'
         ? batch.names[position]
         : batch.kind === 'table'
-          ? batch.records[position]
+          ? batch.recordAt(position)
           : undefined;
     return item === undefined ? [] : [{ item, position, error }];
   });

@@ -358,7 +358,8 @@ describe('Python tasks on tables (pandas)', () => {
       kind: 'table',
       format: 'csv',
       files: [file],
-      records: rows,
+      count: rows.length,
+      recordAt: (position) => rows[position],
       partitionKeyValue: { region: 'eu', year: '2026' },
     };
   }

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import {
   scanRecordsInRange,
+  tableRecordAt,
   type AlignOptions,
   type BadRecord,
   type TabularFormat,
@@ -163,24 +164,33 @@ async function scanAll(
   bytes: Buffer,
   format: TabularFormat,
   ranges: Array<[number, number]>,
-  options: AlignOptions,
+  options: AlignOptions & { keepText?: boolean },
 ): Promise<{ records: TabularRecord[]; bad: BadRecord[] }> {
   const read = (start: number, end: number): Promise<Buffer> => Promise.resolve(bytes.subarray(start, end));
   const records: TabularRecord[] = [];
   const bad: BadRecord[] = [];
   for (const [start, end] of ranges) {
     const result = await scanRecordsInRange(read, bytes.length, format, start, end, 'mem.data', options);
-    records.push(...result.records);
+    if (options.keepText && format === 'csv') {
+      // A Python task's table: no objects, the good records' text; each is made back as fail() would.
+      expect(result.records).toEqual([]);
+      const count = result.text!.pieces.reduce((sum, piece) => sum + piece.records, 0);
+      for (let position = 0; position < count; position += 1)
+        records.push(tableRecordAt(format, [result.text!], position)!);
+    } else {
+      records.push(...result.records);
+    }
     bad.push(...result.badRecords);
   }
   return { records, bad };
 }
 
-const options = fc.record({
+const optionModel = {
   chunkBytes: fc.integer({ min: 1, max: 64 }),
   speculationBytes: fc.constantFrom(1, 16, 1 << 20),
   maxRecordBytes: fc.constantFrom(MAX_RECORD, 16 * 1024 * 1024),
-});
+};
+const options = fc.record(optionModel);
 
 function check(expected: Expected, got: { records: TabularRecord[]; bad: BadRecord[] }): void {
   expect(got.records).toEqual(expected.records);
@@ -210,6 +220,24 @@ describe('bad records in tabular ranges (property)', () => {
     );
   });
 
+  it('CSV kept as text for a Python task: the same good records (their bytes, taken in runs) and the same bad records', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        // Chunks large enough to hold many records too, where plain records are taken in runs.
+        fc
+          .record({ ...optionModel, chunkBytes: fc.integer({ min: 1, max: 4096 }) })
+          .chain((opts) =>
+            fc.tuple(fc.constant(opts), csvFile(opts.maxRecordBytes), fc.array(fc.nat(), { maxLength: 30 })),
+          ),
+        async ([opts, file, cuts]) => {
+          const ranges = rangesFor(file.bytes.length, cuts);
+          check(file, await scanAll(file.bytes, 'csv', ranges, { ...opts, keepText: true }));
+        },
+      ),
+      { numRuns: 400 },
+    );
+  });
+
   it('JSON Lines: every good record once, every invalid, non-object or oversized line reported once at its file line', async () => {
     await fc.assert(
       fc.asyncProperty(
@@ -222,5 +250,25 @@ describe('bad records in tabular ranges (property)', () => {
       ),
       { numRuns: 400 },
     );
+  });
+});
+
+describe('a Python task table kept as text', () => {
+  it('takes plain records in runs of bytes, and leaves the others to the parser', async () => {
+    const text = 'c0,c1,c2\na,"b, c",d\ne,"f ""g""",h\nbad,row\n\n"multi\nline",x,y\ni,j,k\n';
+    const bytes = Buffer.from(text);
+    const read = (start: number, end: number): Promise<Buffer> => Promise.resolve(bytes.subarray(start, end));
+    const result = await scanRecordsInRange(read, bytes.length, 'csv', 0, bytes.length, 'mem.csv', {
+      keepText: true,
+    });
+    expect(result.text!.pieces.map((piece) => [piece.bytes.toString(), piece.records])).toEqual([
+      ['a,"b, c",d\ne,"f ""g""",h\n', 2],
+      ['"multi\nline",x,y\ni,j,k\n', 2],
+    ]);
+    expect(result.badRecords.map((bad) => [bad.line, bad.error])).toEqual([
+      [4, '2 fields where the header has 3'],
+    ]);
+    expect(tableRecordAt('csv', [result.text!], 1)).toEqual({ c0: 'e', c1: 'f "g"', c2: 'h' });
+    expect(tableRecordAt('csv', [result.text!], 3)).toEqual({ c0: 'i', c1: 'j', c2: 'k' });
   });
 });
