@@ -26,6 +26,7 @@ import {
 } from '../task/pool';
 import { isPythonModule, resolveTaskModule } from '../task/resolve';
 import { SideInputCache } from '../storage/sideInputs';
+import { removeStalePoolFolders } from '../task/workerFolders';
 import { capMessage } from '../task/results';
 import type { AttemptRecord, FailedItem, PublishedFiles } from './attemptRecord';
 import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
@@ -80,11 +81,14 @@ function storageAccessFromSettings(): WorkerStorageAccess {
 }
 
 function sharedPools(): TaskPools {
-  defaultPools ??= new TaskPools({
-    storage: storageAccessFromSettings(),
-    python: taskRuntimeSettings().python,
-    workDir: path.join(workDir(), `pools-${process.pid}`),
-  });
+  if (!defaultPools) {
+    removeStalePoolFolders(workDir());
+    defaultPools = new TaskPools({
+      storage: storageAccessFromSettings(),
+      python: taskRuntimeSettings().python,
+      workDir: path.join(workDir(), `pools-${process.pid}`),
+    });
+  }
   return defaultPools;
 }
 

@@ -84,3 +84,30 @@ export function takeAttemptFiles(
 export function removeWorkerFolders(poolDir: string, workerId: string): void {
   rmSync(path.join(poolDir, workerId), { recursive: true, force: true });
 }
+
+/**
+ * Removes the pool folders (`pools-<pid>` in `workDir`) of processes that are gone: a host that was killed
+ * leaves its workers' folders behind. Best effort; a folder in use by a live process is never touched.
+ */
+export function removeStalePoolFolders(workDir: string): void {
+  let entries: string[];
+  try {
+    entries = readdirSync(workDir);
+  } catch {
+    return;
+  }
+  for (const entry of entries) {
+    const pid = /^pools-(\d+)$/.exec(entry)?.[1];
+    if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
+    rmSync(path.join(workDir, entry), { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
