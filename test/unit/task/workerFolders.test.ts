@@ -53,8 +53,8 @@ describe('worker folders', () => {
     expect(existsSync(folders.logDir)).toBe(true);
   });
 
-  it('removes the pool folders of processes that are gone, and only those', async () => {
-    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid!;
+  it('removes the pool folders of processes that are gone, and only those', () => {
+    const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
     const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
     try {
       for (const pid of [dead, live.pid!, process.pid])
