@@ -3,19 +3,12 @@
 // Usage: npm run build && node bench/pool-overhead.js [miniBatches] [itemsPerMiniBatch]
 const path = require('node:path');
 const { TaskPool } = require('../dist/src/task/pool');
-const { recordsAttempt } = require('./support');
+const { recordsAttempt, sampleStats, sequentialAttempts } = require('./support');
 
 const miniBatches = Number(process.argv[2] ?? 5000);
 const itemsPerMiniBatch = Number(process.argv[3] ?? 10);
 const modulePath = path.resolve(__dirname, '../test/fixtures/tasks/noop.js');
 const records = Array.from({ length: itemsPerMiniBatch }, (_, id) => ({ id, name: `item-${id}` }));
-
-function stats(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const mean = samples.reduce((sum, x) => sum + x, 0) / samples.length;
-  return { mean, p50: at(0.5), p99: at(0.99) };
-}
 
 async function direct() {
   const task = require(modulePath);
@@ -31,22 +24,14 @@ async function direct() {
     if (!Array.isArray(result)) throw new Error('bad result');
     samples.push(performance.now() - started);
   }
-  return stats(samples);
+  return sampleStats(samples);
 }
 
 async function pooled() {
   const pool = new TaskPool({ modulePath, maxConcurrency: 1 });
-  const request = (i) => recordsAttempt(records, i);
-  for (let i = 0; i < 200; i += 1) await pool.runAttempt(request(i)); // warm: thread started, init() done, JIT
-  const samples = [];
-  for (let i = 0; i < miniBatches; i += 1) {
-    const started = performance.now();
-    const outcome = await pool.runAttempt(request(i));
-    if (outcome.status !== 'succeeded') throw new Error(`attempt failed: ${outcome.code} ${outcome.message}`);
-    samples.push(performance.now() - started);
-  }
+  const samples = await sequentialAttempts(pool, (i) => recordsAttempt(records, i), miniBatches);
   await pool.destroy();
-  return stats(samples);
+  return sampleStats(samples);
 }
 
 async function main() {

@@ -10,6 +10,7 @@ const path = require('node:path');
 const { scanRecordsInRange } = require('../dist/src/plan/tabular');
 const { pythonBatch } = require('../dist/src/activities/pythonBatch');
 const { TaskPool } = require('../dist/src/task/pool');
+const { poolAttempt } = require('./support');
 
 const records = Number(process.argv[2] ?? 100_000);
 const python = process.argv[3] ?? process.env.PARALLEL_JOB_PYTHON ?? '/usr/bin/python3';
@@ -24,7 +25,9 @@ function table() {
   for (let i = 0; i < records; i += 1) {
     const price = next() < 0.05 ? '' : (next() * 1000).toFixed(2);
     const note = next() < 0.3 ? '' : next() < 0.5 ? `"said ""ok"", then left"` : 'plain note';
-    lines.push(`${i},"Customer ${i}, Ltd",City ${Math.floor(next() * 500)},${price},${Math.floor(next() * 20)},${note},2026-11-${String(1 + (i % 28)).padStart(2, '0')}`);
+    lines.push(
+      `${i},"Customer ${i}, Ltd",City ${Math.floor(next() * 500)},${price},${Math.floor(next() * 20)},${note},2026-11-${String(1 + (i % 28)).padStart(2, '0')}`,
+    );
   }
   return Buffer.from(`${lines.join('\n')}\n`);
 }
@@ -47,17 +50,11 @@ print(json.dumps(samples[1:]))
 }
 
 async function ours(bytes) {
-  const pool = new TaskPool({ modulePath: path.resolve(__dirname, 'tasks/frame.py'), maxConcurrency: 1, python });
-  const job = {
-    jobId: 'bench',
-    argv: [],
-    inputs: {},
-    outputs: {},
-    localInputs: {},
-    folderOutputs: [],
-    environmentVariables: {},
-    loggingLevel: 'INFO',
-  };
+  const pool = new TaskPool({
+    modulePath: path.resolve(__dirname, 'tasks/frame.py'),
+    maxConcurrency: 1,
+    python,
+  });
   const read = (start, end) => Promise.resolve(bytes.subarray(start, end));
   const samples = [];
   for (let round = 0; round < rounds + 1; round += 1) {
@@ -76,7 +73,9 @@ async function ours(bytes) {
       attemptDir,
     );
     const writtenAt = performance.now();
-    const outcome = await pool.runAttempt({ job, batch, miniBatchIndex: round, attempt: 1, timeoutSeconds: 600, appendRows: false });
+    const outcome = await pool.runAttempt(
+      poolAttempt(batch, round, { timeoutSeconds: 600, appendRows: false }),
+    );
     const elapsed = performance.now() - started;
     if (outcome.status !== 'succeeded' || outcome.succeeded !== records)
       throw new Error(`attempt: ${outcome.status} ${outcome.code ?? ''} ${outcome.message ?? ''}`);
@@ -99,21 +98,29 @@ async function main() {
   const bytes = table();
   const file = path.join(folder, 'table.csv');
   writeFileSync(file, bytes);
-  const version = execFileSync(python, ['-c', 'import sys, pandas; print(sys.version.split()[0], pandas.__version__)'], {
-    encoding: 'utf8',
-  }).trim();
+  const version = execFileSync(
+    python,
+    ['-c', 'import sys, pandas; print(sys.version.split()[0], pandas.__version__)'],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
   const base = median(baseline(file));
   const ourSamples = await ours(bytes);
   const total = median(ourSamples.map((s) => s.total));
   rmSync(folder, { recursive: true, force: true });
-  console.log(`records: ${records.toLocaleString('en-US')} (${(bytes.length / 1024 / 1024).toFixed(1)} MiB of CSV), ${rounds} rounds, medians; Python ${version.replace(' ', ', pandas ')}`);
+  console.log(
+    `records: ${records.toLocaleString('en-US')} (${(bytes.length / 1024 / 1024).toFixed(1)} MiB of CSV), ${rounds} rounds, medians; Python ${version.replace(' ', ', pandas ')}`,
+  );
   console.log(`pandas.read_csv in one process        ${base.toFixed(1).padStart(8)} ms`);
   console.log(`ours, bytes to DataFrame in run()      ${total.toFixed(1).padStart(8)} ms`);
   const part = (key) => median(ourSamples.map((s) => s[key])).toFixed(1);
   console.log(`  records checked and aligned          ${part('scan').padStart(8)} ms`);
   console.log(`  good records written for pandas      ${part('write').padStart(8)} ms`);
   console.log(`  the Python attempt (read_csv, run)   ${part('worker').padStart(8)} ms`);
-  console.log(`ratio                                  ${(total / base).toFixed(2)}x  (target <= 1.3x: ${total / base <= 1.3 ? 'met' : 'NOT met'})`);
+  console.log(
+    `ratio                                  ${(total / base).toFixed(2)}x  (target <= 1.3x: ${total / base <= 1.3 ? 'met' : 'NOT met'})`,
+  );
 }
 
 main().catch((error) => {

@@ -8,6 +8,7 @@ const { mkdtempSync, rmSync, writeFileSync } = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const { TaskPool } = require('../dist/src/task/pool');
+const { poolAttempt, sampleStats, sequentialAttempts } = require('./support');
 
 const miniBatches = Number(process.argv[2] ?? 5000);
 const itemsPerMiniBatch = Number(process.argv[3] ?? 10);
@@ -19,13 +20,6 @@ const paths = Array.from({ length: itemsPerMiniBatch }, (_, i) => {
   writeFileSync(file, `item ${i}\n`);
   return file;
 });
-
-function stats(samples) {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-  const mean = samples.reduce((sum, x) => sum + x, 0) / samples.length;
-  return { mean, p50: at(0.5), p99: at(0.99) };
-}
 
 /** The same run() in a plain Python loop: per call, the same list handed over and its length counted. */
 function plainLoop() {
@@ -43,39 +37,17 @@ for i in range(200 + ${miniBatches}):
     samples.append((time.perf_counter() - started) * 1000)
 print(json.dumps(samples[200:]))
 `;
-  return stats(JSON.parse(execFileSync(python, ['-c', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })));
+  return sampleStats(
+    JSON.parse(execFileSync(python, ['-c', script], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 })),
+  );
 }
 
 async function pooled() {
   const pool = new TaskPool({ modulePath, maxConcurrency: 1, python });
-  const job = {
-    jobId: 'bench',
-    argv: [],
-    inputs: {},
-    outputs: {},
-    localInputs: {},
-    folderOutputs: [],
-    environmentVariables: {},
-    loggingLevel: 'INFO',
-  };
-  const request = (i) => ({
-    job,
-    batch: { kind: 'paths', paths, names: paths.map((p) => path.basename(p)) },
-    miniBatchIndex: i,
-    attempt: 1,
-    timeoutSeconds: 60,
-    appendRows: true,
-  });
-  for (let i = 0; i < 200; i += 1) await pool.runAttempt(request(i)); // warm: process started, init() done
-  const samples = [];
-  for (let i = 0; i < miniBatches; i += 1) {
-    const started = performance.now();
-    const outcome = await pool.runAttempt(request(i));
-    if (outcome.status !== 'succeeded') throw new Error(`attempt failed: ${outcome.code} ${outcome.message}`);
-    samples.push(performance.now() - started);
-  }
+  const batch = { kind: 'paths', paths, names: paths.map((p) => path.basename(p)) };
+  const samples = await sequentialAttempts(pool, (i) => poolAttempt(batch, i), miniBatches);
   await pool.destroy();
-  return stats(samples);
+  return sampleStats(samples);
 }
 
 async function main() {

@@ -56,20 +56,50 @@ function memorySampler(intervalMs = 25, storagePid = undefined) {
   };
 }
 
-/** What a task pool attempt of these records asks for, as a job with no inputs, outputs or arguments. */
+/** A task pool's view of a job with no inputs, outputs or arguments. */
+const benchJob = {
+  jobId: 'bench',
+  argv: [],
+  inputs: {},
+  outputs: {},
+  localInputs: {},
+  folderOutputs: [],
+  environmentVariables: {},
+  loggingLevel: 'INFO',
+};
+
+/** What a task pool attempt of this batch asks for, for that job. */
+function poolAttempt(batch, miniBatchIndex, { timeoutSeconds = 60, appendRows = true } = {}) {
+  return { job: benchJob, batch, miniBatchIndex, attempt: 1, timeoutSeconds, appendRows };
+}
+
+/** What a task pool attempt of these records asks for. */
 function recordsAttempt(records, miniBatchIndex, timeoutSeconds = 60) {
-  const job = {
-    jobId: 'bench',
-    argv: [],
-    inputs: {},
-    outputs: {},
-    localInputs: {},
-    folderOutputs: [],
-    environmentVariables: {},
-    loggingLevel: 'INFO',
-  };
-  const batch = { kind: 'records', records };
-  return { job, batch, miniBatchIndex, attempt: 1, timeoutSeconds, appendRows: true };
+  return poolAttempt({ kind: 'records', records }, miniBatchIndex, { timeoutSeconds });
+}
+
+/**
+ * Runs `count` attempts one after another through a warm pool (after `warmup` that are not measured) and
+ * returns each one's milliseconds; an attempt that does not succeed stops the benchmark.
+ */
+async function sequentialAttempts(pool, request, count, warmup = 200) {
+  for (let i = 0; i < warmup; i += 1) await pool.runAttempt(request(i));
+  const samples = [];
+  for (let i = 0; i < count; i += 1) {
+    const started = performance.now();
+    const outcome = await pool.runAttempt(request(i));
+    if (outcome.status !== 'succeeded') throw new Error(`attempt failed: ${outcome.code} ${outcome.message}`);
+    samples.push(performance.now() - started);
+  }
+  return samples;
+}
+
+/** Mean, median and 99th percentile of samples. */
+function sampleStats(samples) {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+  const mean = samples.reduce((sum, x) => sum + x, 0) / samples.length;
+  return { mean, p50: at(0.5), p99: at(0.99) };
 }
 
 /** Durable figures between two `host.stats()` snapshots (src/local/durable/engine.ts EngineStats). */
@@ -236,6 +266,10 @@ function child(file, args) {
 module.exports = {
   MiB,
   PRODUCT_CONTAINERS,
+  benchJob,
+  poolAttempt,
+  sampleStats,
+  sequentialAttempts,
   child,
   historySummary,
   inputName,

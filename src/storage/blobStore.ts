@@ -355,12 +355,14 @@ export class BlobStore {
       });
       return { etag: response.etag ?? '', created: true };
     } catch (error) {
-      if (options?.ifNotExists && (isStatus(error, 409) || isStatus(error, 412))) {
-        const existing = await this.stat(container, name);
-        return { etag: existing?.etag ?? '', created: false };
-      }
+      if (options?.ifNotExists && isNameTaken(error)) return this.existing(container, name);
       throw toStorageError(error, container, name);
     }
+  }
+
+  /** The answer to a write with `ifNotExists` whose name was taken: the blob that holds it. */
+  private async existing(container: string, name: string): Promise<WriteResult> {
+    return { etag: (await this.stat(container, name))?.etag ?? '', created: false };
   }
 
   async writeJson(
@@ -556,13 +558,15 @@ export class BlobStore {
         });
       return { etag: response.etag ?? '', created: true };
     } catch (error) {
-      if (options.ifNotExists && (isStatus(error, 409) || isStatus(error, 412))) {
-        const existing = await this.stat(container, name);
-        return { etag: existing?.etag ?? '', created: false };
-      }
+      if (options.ifNotExists && isNameTaken(error)) return this.existing(container, name);
       throw toStorageError(error, container, name);
     }
   }
+}
+
+/** A conditional create found the name taken. */
+function isNameTaken(error: unknown): boolean {
+  return isStatus(error, 409) || isStatus(error, 412);
 }
 
 function isContainerMissing(error: unknown): boolean {

@@ -64,8 +64,7 @@ describe('Python jobs on the local host', () => {
       ['b.txt', 'bb'],
       ['c.txt', 'c'],
     ];
-    for (const [name, text] of files)
-      await product.store.write('inputs', `py-score/data/${name}`, text);
+    for (const [name, text] of files) await product.store.write('inputs', `py-score/data/${name}`, text);
     await product.store.write('inputs', 'py-score/model/weights.txt', '3');
     const view = await run({
       name: 'py-score',

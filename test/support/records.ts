@@ -6,6 +6,8 @@ import {
 import type { MiniBatchReceipt } from '../../src/activities/contracts';
 import { runMiniBatch, type RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
 import type { BlobStore } from '../../src/storage/blobStore';
+import type { FinalizeActivityInput } from '../../src/orchestration/contracts';
+import { emptyCounters } from '../../src/orchestration/progress';
 
 let groups = 0;
 
@@ -34,4 +36,20 @@ export async function recordOf(
     if (found) return found;
   }
   throw new Error(`no record of mini-batch ${index} attempt ${attempt} of ${jobId}`);
+}
+
+/** What the root hands finalize when a planned job ends: Completed unless told, no reasons or errors. */
+export function jobEnd(jobId: string, fields: Partial<FinalizeActivityInput> = {}): FinalizeActivityInput {
+  const now = new Date().toISOString();
+  return {
+    jobId,
+    planned: true,
+    status: 'Completed',
+    reasons: [],
+    counters: emptyCounters(),
+    errors: [],
+    startedAt: now,
+    finishedAt: now,
+    ...fields,
+  };
 }

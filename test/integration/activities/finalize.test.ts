@@ -10,13 +10,13 @@ import type { ActivityDeps, JobRecord } from '../../../src/activities/jobRecord'
 import { manifestEntries, readManifest, type Manifest } from '../../../src/activities/manifest';
 import type { RunningAzurite } from '../../../src/local/azurite';
 import type { FinalizeActivityInput } from '../../../src/orchestration/contracts';
-import { emptyCounters } from '../../../src/orchestration/progress';
 import { planPageSchema, type MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { AccessPolicy } from '../../../src/storage/access';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 import { effectiveJob, receiptOfStatus } from '../../support/jobs';
+import { jobEnd } from '../../support/records';
 
 // The finalize of the log files before it streamed them, kept runnable for the bench.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -172,17 +172,11 @@ async function inParallel<T>(items: T[], width: number, work: (item: T) => Promi
 }
 
 function end(jobId: string, step?: FinalizeActivityInput['step']): FinalizeActivityInput {
-  return {
-    jobId,
-    planned: true,
-    status: 'Completed',
-    reasons: [],
-    counters: emptyCounters(),
-    errors: [],
+  return jobEnd(jobId, {
     startedAt: '2026-01-01T00:00:00.000Z',
     finishedAt: '2026-01-01T00:01:00.000Z',
     ...(step ? { step } : {}),
-  };
+  });
 }
 
 async function readLogs(jobId: string): Promise<{ manifest: Manifest; csv: string; failedItems: string }> {

@@ -3,7 +3,7 @@ import { finalizeActivity } from '../../../src/activities/finalize';
 import type { JobRecord } from '../../../src/activities/jobRecord';
 import { manifestSchema } from '../../../src/activities/manifest';
 import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
-import { recordOf, runAndRecord } from '../../support/records';
+import { jobEnd, recordOf, runAndRecord } from '../../support/records';
 import type { RunningAzurite } from '../../../src/local/azurite';
 import { emptyCounters, foldFinal, nextStep, type Counters } from '../../../src/orchestration/progress';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
@@ -102,16 +102,7 @@ async function jsonLines(name: string): Promise<Array<Record<string, unknown>>> 
     .map((line) => JSON.parse(line) as Record<string, unknown>);
 }
 
-const ended = (jobId: string, counters: Counters) => ({
-  jobId,
-  planned: true,
-  status: 'Completed',
-  reasons: [],
-  counters,
-  errors: [],
-  startedAt: new Date().toISOString(),
-  finishedAt: new Date().toISOString(),
-});
+const ended = (jobId: string, counters: Counters) => jobEnd(jobId, { counters });
 
 describe('bad table records (on_bad_record: fail_item, the default)', () => {
   it('runs the good records, counts each bad one as a failed item with its file line, and reports them everywhere', async () => {

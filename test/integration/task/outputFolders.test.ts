@@ -8,11 +8,11 @@ import { manifestSchema } from '../../../src/activities/manifest';
 import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
 import { runMiniBatch } from '../../../src/activities/runMiniBatch';
 import type { EffectiveJob } from '../../../src/job/effective';
-import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { jobFolder } from '../../../src/storage/layout';
 import { pinSideInput, pinSideInputs } from '../../../src/storage/sideInputs';
 import { useActivityJobs } from '../../support/activityJobs';
+import { jobEnd } from '../../support/records';
 
 // Output folders and side inputs through the activity and finalize, against a real Azurite, with real
 // Python processes and worker threads.
@@ -67,17 +67,7 @@ async function listed(prefix: string): Promise<Record<string, Record<string, str
 }
 
 async function finalize(jobId: string): Promise<void> {
-  const now = new Date().toISOString();
-  await finalizeActivity(env.deps, {
-    jobId,
-    planned: true,
-    status: 'Completed',
-    reasons: [],
-    counters: emptyCounters(),
-    errors: [],
-    startedAt: now,
-    finishedAt: now,
-  });
+  await finalizeActivity(env.deps, jobEnd(jobId));
 }
 
 let group = 1000;

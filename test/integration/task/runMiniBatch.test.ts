@@ -3,11 +3,10 @@ import { finalizeActivity } from '../../../src/activities/finalize';
 import { manifestSchema } from '../../../src/activities/manifest';
 import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
 import { faultRecord } from '../../../src/activities/recordFault';
-import { emptyCounters } from '../../../src/orchestration/progress';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import type { JobRecord } from '../../../src/activities/jobRecord';
 import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
-import { recordOf, runAndRecord } from '../../support/records';
+import { jobEnd, recordOf, runAndRecord } from '../../support/records';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
@@ -317,16 +316,7 @@ describe('a job record edited in storage cannot widen what its job touches', () 
     expect(await runAndRecord(deps, { jobId, index: 0, attempt: 1 })).toMatchObject({ status: 'succeeded' });
     const foreign = Buffer.from('a report someone else wrote\n');
     await store.write(outputs, record.appendRow!.blobs[0]!, foreign);
-    const end = {
-      jobId,
-      planned: true,
-      status: 'Completed',
-      reasons: [],
-      counters: emptyCounters(),
-      errors: [],
-      startedAt: new Date().toISOString(),
-      finishedAt: new Date().toISOString(),
-    };
+    const end = jobEnd(jobId);
     await expect(finalizeActivity(deps, end)).rejects.toMatchObject({ code: 'DATA_PLACE_REFUSED' });
     expect((await store.read(outputs, record.appendRow!.blobs[0]!)).equals(foreign)).toBe(true);
 
@@ -373,16 +363,7 @@ describe('an attempt whose activity threw', () => {
     await writeGroupRecords(store, logs, jobId, { shard: 0, group: 99 }, [faulted]);
     expect(await store.readText(logs, jobFolder(jobId).attemptLog(1, 1))).toContain('storage unreachable');
 
-    await finalizeActivity(deps, {
-      jobId,
-      planned: true,
-      status: 'Completed',
-      reasons: [],
-      counters: emptyCounters(),
-      errors: [],
-      startedAt: new Date().toISOString(),
-      finishedAt: new Date().toISOString(),
-    });
+    await finalizeActivity(deps, jobEnd(jobId));
     const manifest = await store.readJson(logs, jobFolder(jobId).manifest, manifestSchema);
     expect(manifest.miniBatches.map((entry) => entry.status)).toEqual(['SUCCEEDED', 'FAILED']);
     const failedItems = (await store.readText(logs, jobFolder(jobId).failedItems))

@@ -111,7 +111,10 @@ describe('resolveJob', () => {
   });
 
   it('has no argument parts when program_arguments binds no side input or folder output', () => {
-    const job = resolveJob(load(withTask({ program_arguments: '--data ${{inputs.data}} --k 3' })).spec, options);
+    const job = resolveJob(
+      load(withTask({ program_arguments: '--data ${{inputs.data}} --k 3' })).spec,
+      options,
+    );
     expect(job.task.argvParts).toBeUndefined();
     expect(job.task.argv).toEqual(['--data', 'inputs/data', '--k', '3']);
   });

@@ -44,7 +44,14 @@ describe('parseProgramArguments', () => {
 describe('workerArgv', () => {
   const job = {
     argv: ['--model', 'inputs/models/v3', '--out', 'outputs/j/models/run 1', '--k', '3'],
-    argvParts: [['--model'], [{ input: 'model' }], ['--out'], [{ output: 'models' }, '/run 1'], ['--k'], ['3']],
+    argvParts: [
+      ['--model'],
+      [{ input: 'model' }],
+      ['--out'],
+      [{ output: 'models' }, '/run 1'],
+      ['--k'],
+      ['3'],
+    ],
   };
 
   it('puts the local paths of this host and worker where the bindings were', () => {
