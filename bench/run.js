@@ -8,6 +8,8 @@ const full = process.argv.includes('--full');
 const benches = [
   ['local-host.js'],
   ['pool-overhead.js', ...(full ? [] : ['1000'])],
+  ['python-pool.js', ...(full ? [] : ['1000'])],
+  ['python-dataframe.js', ...(full ? [] : ['20000'])],
   ['plan.js', ...(full ? [] : ['--quick'])],
   ['orchestrator.js', ...(full ? [] : ['--quick'])],
   ['dispatch.js', ...(full ? [] : ['--quick'])],

@@ -146,6 +146,44 @@ describe('Python table input', () => {
     ]);
   });
 
+  it('gives run() a DataFrame of JSON Lines objects: their keys are the columns, typed by their values', async () => {
+    const jobId = 'py-jsonl';
+    const lines = [
+      { id: 1, name: 'a', score: 0.5, tags: ['x'] },
+      { id: 2, name: 'b', extra: true },
+      'not json',
+      { id: 3, name: null, score: 2 },
+    ].map((value) => (typeof value === 'string' ? value : JSON.stringify(value)));
+    const size = await upload('py/table.jsonl', `${lines.join('\n')}\n`);
+    await writeJob({
+      jobId,
+      kind: 'tabular',
+      entryScript: 'table.py',
+      code: 'tasks/python',
+      descriptors: [
+        {
+          kind: 'tabular',
+          index: 0,
+          blob: 'py/table.jsonl',
+          format: 'jsonl',
+          start: 0,
+          end: size,
+          fileSize: size,
+        },
+      ],
+    });
+    const attempt = await runMiniBatch(env.deps, { jobId, index: 0, attempt: 1 });
+    expect(attempt.receipt).toMatchObject({ status: 'partial', items: 4, succeeded: 3, failed: 1 });
+    const columns = (await stagedRows(jobId)).map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(columns.slice(0, 5)).toEqual([
+      { column: 'id', dtype: 'int64', values: [1, 2, 3] },
+      { column: 'name', dtype: 'object', values: ['a', 'b', null] },
+      { column: 'score', dtype: 'float64', values: [0.5, null, 2] },
+      { column: 'tags', dtype: 'object', values: [['x'], null, null] },
+      { column: 'extra', dtype: 'object', values: [null, true, null] },
+    ]);
+  });
+
   it('gives a partition mini-batch its files as one DataFrame and its keys in mini_batch_context', async () => {
     const jobId = 'py-partition';
     await upload('py/parts/region=eu/a.csv', 'id,name,mode\n1,x,types\n2,y,types\n');
