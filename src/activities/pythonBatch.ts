@@ -4,7 +4,7 @@
  * blob fails the attempt with INPUT_CHANGED); a table's good records are written back in their own format,
  * so that pandas reads them with the types `read_csv` would give.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { InputLocation } from '../plan/descriptor';
 import { tableRecordAt, type TableText, type TabularFormat } from '../plan/tabular';
@@ -21,15 +21,21 @@ function relativeName(prefix: string, name: string): string {
   return folder && name.startsWith(folder) ? name.slice(folder.length) : name;
 }
 
-/** The header and the records' bytes, each record ending with a newline (the last of a file may have none). */
-function tableBytes(text: TableText): Buffer {
+/** Writes the header and the records' bytes, each record ending with a newline (a file's last may have none). */
+async function writeTable(file: string, text: TableText): Promise<void> {
   const parts: Buffer[] = [];
   if (text.header) parts.push(text.header, NEWLINE);
   for (const { bytes } of text.pieces) {
     parts.push(bytes);
     if (bytes[bytes.length - 1] !== 0x0a) parts.push(NEWLINE);
   }
-  return Buffer.concat(parts);
+  // Gathered by the kernel: the pieces are never copied into one buffer.
+  const handle = await open(file, 'w');
+  try {
+    await handle.writev(parts);
+  } finally {
+    await handle.close();
+  }
 }
 
 /** The batch a Python task takes, its data written under `folder`. */
@@ -60,7 +66,7 @@ export async function pythonBatch(
   if (batch.kind === 'records' && tables) {
     await mkdir(folder, { recursive: true });
     const files = tables.parts.map((_, index) => path.join(folder, `table-${index}.${tables.format}`));
-    await Promise.all(tables.parts.map((part, index) => writeFile(files[index]!, tableBytes(part))));
+    await Promise.all(tables.parts.map((part, index) => writeTable(files[index]!, part)));
     const count = tables.parts.reduce(
       (sum, part) => sum + part.pieces.reduce((n, piece) => n + piece.records, 0),
       0,
