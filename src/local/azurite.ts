@@ -1,10 +1,37 @@
 import fs from 'node:fs';
 import path from 'node:path';
 
+import { listBlobsByNameIndex, type BlobCollection, type ListingStore } from './azuriteListing';
 import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentEndpoints } from './connectionString';
+import { LocalHostError } from './errors';
 import { LokiLinesAdapter } from './lokiLines';
+import { attachLog, MetadataLog, type LokiDatabase } from './lokiLog';
 
 export { DEV_ACCOUNT, DEV_ACCOUNT_KEY };
+
+/**
+ * The versions whose internals this file, azuriteListing.ts, lokiLog.ts and lokiLines.ts were written
+ * against (their stores, collections, events and save hooks are no public contract); package.json pins
+ * both exactly, and a unit test keeps the pins and these equal.
+ */
+export const PATCHED_VERSIONS = { azurite: '3.35.0', lokijs: '1.5.12' } as const;
+
+/** Refuses to serve on other versions: a store that silently stopped logging would lose writes. */
+export function checkPatchedVersions(
+  installed: (name: keyof typeof PATCHED_VERSIONS) => string = (name) =>
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    (require(`${name}/package.json`) as { version: string }).version,
+): void {
+  for (const name of Object.keys(PATCHED_VERSIONS) as (keyof typeof PATCHED_VERSIONS)[]) {
+    const version = installed(name);
+    if (version !== PATCHED_VERSIONS[name])
+      throw new LocalHostError(
+        'STORAGE_VERSION',
+        `The local storage runs on ${name} ${PATCHED_VERSIONS[name]}, but ${name} ${version} is installed. ` +
+          `Run npm ci in the parallel-job package to install the pinned version.`,
+      );
+  }
+}
 
 export interface AzuriteOptions {
   /** Folder for persisted data; omitted = everything in memory. */
@@ -14,6 +41,11 @@ export interface AzuriteOptions {
   blobPort?: number;
   queuePort?: number;
   tablePort?: number;
+  /**
+   * With `dataDir`: answer a write only once its metadata log is on disk (fdatasync, grouped across
+   * concurrent requests), so that it survives a power loss and not only a killed process. Default true.
+   */
+  syncWrites?: boolean;
 }
 
 export interface RunningAzurite {
@@ -37,22 +69,49 @@ type ConfigClass = new (...args: unknown[]) => unknown;
 interface LokiCollection {
   findOne(query: unknown): unknown;
 }
-interface BlobServerInternals {
-  metadataStore?: {
-    db?: {
-      getCollection(name: string): LokiCollection | null;
-      persistenceMethod?: string;
-      persistenceAdapter?: unknown;
-    };
-  };
+interface MetadataStore {
+  db: LokiDatabase & { getCollection(name: string): LokiCollection | null };
+  init(): Promise<void>;
+}
+/** What Azurite's blob, queue and table servers hold: their lokijs stores. */
+interface ServerInternals {
+  metadataStore?: MetadataStore;
+  extentMetadataStore?: MetadataStore;
+}
+const storesOf = (server: AzuriteServer): MetadataStore[] => {
+  const { metadataStore, extentMetadataStore } = server as ServerInternals;
+  return [metadataStore, extentMetadataStore].filter((store) => store !== undefined);
+};
+
+/**
+ * Every lokijs database of the servers (blob and queue metadata and extents, tables) gets a write-ahead
+ * log (lokiLog.ts) and saves its snapshots line by line (lokiLines.ts). With `syncWrites`, each store
+ * call that wrote something waits for its log's fdatasync before it returns, hence before Azurite
+ * answers; the blob contents are already fdatasync'ed by Azurite's extent store before their metadata
+ * is written.
+ */
+function logEveryWrite(servers: AzuriteServer[], syncWrites: boolean): void {
+  for (const store of servers.flatMap(storesOf)) {
+    const log = new MetadataLog(store.db.filename);
+    attachLog(store.db, log, (shouldSave) => new LokiLinesAdapter(log, shouldSave));
+    if (syncWrites) waitForDurableWrites(store, log);
+  }
 }
 
-/** The blob metadata (one document per blob and block: the big one) is saved line by line (lokiLines.ts). */
-function saveBlobsAsLines(server: AzuriteServer): void {
-  const db = (server as BlobServerInternals).metadataStore?.db;
-  if (!db) throw new Error('Azurite changed: its blob metadata store was not found');
-  db.persistenceMethod = 'adapter';
-  db.persistenceAdapter = new LokiLinesAdapter();
+/** Wraps the store's async methods (its whole interface) to return once their writes are on disk. */
+function waitForDurableWrites(store: MetadataStore, log: MetadataLog): void {
+  const methods = store as unknown as Record<string, unknown>;
+  for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
+    const method = methods[name];
+    if (typeof method !== 'function' || method.constructor.name !== 'AsyncFunction') continue;
+    if (name === 'init' || name === 'close' || name === 'clean') continue;
+    const call = method as (...args: unknown[]) => Promise<unknown>;
+    methods[name] = async (...args: unknown[]) => {
+      const result = await call.apply(store, args);
+      await log.durable();
+      return result;
+    };
+  }
 }
 
 /**
@@ -67,7 +126,7 @@ function saveBlobsAsLines(server: AzuriteServer): void {
  *   container's blob of the same name), the whole query runs as before.
  */
 function lookUpBlobsByName(server: AzuriteServer): void {
-  const db = (server as BlobServerInternals).metadataStore?.db;
+  const db = (server as ServerInternals).metadataStore?.db;
   const selectiveFirst: Array<[string, string[]]> = [
     ['$BLOBS_COLLECTION$', ['name']],
     ['$BLOCKS_COLLECTION$', ['name', 'blobName']],
@@ -86,6 +145,34 @@ function lookUpBlobsByName(server: AzuriteServer): void {
       return findOne({ [key]: clauses[key], ...clauses });
     };
   }
+}
+
+/**
+ * Lists blobs through the name index (azuriteListing.ts). The indices on account, container and
+ * snapshot go: nearly every document shares their values, so no query gains from them, while lokijs
+ * kept each sorted on every insert and remove (an array splice over every blob of the store).
+ */
+function listByNameIndex(server: AzuriteServer): void {
+  const store = (server as ServerInternals).metadataStore;
+  const collection = (name: string): BlobCollection | undefined =>
+    (store?.db.getCollection(name) ?? undefined) as BlobCollection | undefined;
+  const blobs = collection('$BLOBS_COLLECTION$');
+  if (!store || !blobs) throw new Error('Azurite changed: its blob metadata store was not found');
+  for (const [name, unused] of [
+    ['$BLOBS_COLLECTION$', ['accountName', 'containerName', 'snapshot']],
+    ['$BLOCKS_COLLECTION$', ['accountName', 'containerName']],
+  ] as const) {
+    const indices = collection(name)?.binaryIndices;
+    for (const key of unused) if (indices) delete indices[key];
+  }
+  listBlobsByNameIndex(store as unknown as ListingStore, blobs, load('blob/persistence/PageWithDelimiter'), {
+    createLeaseState: (adapter, context) =>
+      load<{ createLeaseState(adapter: unknown, context: unknown): { sync(syncer: unknown): never } }>(
+        'blob/lease/LeaseFactory',
+      ).createLeaseState(adapter, context),
+    Adapter: load('blob/lease/BlobLeaseAdapter'),
+    Syncer: load('blob/lease/BlobLeaseSyncer'),
+  });
 }
 
 /** True when every clause is a plain value equal to the document's field (lokijs's shorthand $eq). */
@@ -166,6 +253,7 @@ function tableConfiguration(
  * that points at them. Nothing is written to disk unless `dataDir` is given.
  */
 export async function startAzurite(options: AzuriteOptions = {}): Promise<RunningAzurite> {
+  checkPatchedVersions();
   const dir = options.dataDir;
   const inMemory = dir === undefined;
   const placement: ServerPlacement = {
@@ -187,10 +275,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
     extentConfiguration(QueueConfiguration, placement, options.queuePort, 'queue'),
   );
   const table = new TableServer(tableConfiguration(TableConfiguration, placement, options.tablePort));
-  if (!inMemory) saveBlobsAsLines(blob);
   const servers = [blob, queue, table];
+  if (!inMemory) logEveryWrite(servers, options.syncWrites ?? true);
   await Promise.all(servers.map((server) => server.start()));
   lookUpBlobsByName(blob);
+  listByNameIndex(blob);
 
   return {
     ...developmentEndpoints({
