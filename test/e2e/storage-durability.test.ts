@@ -1,17 +1,18 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { isAlive, openStorage, type LocalStorage } from '../../src/local/storage';
 
 // The storage process keeps every write it answered: writers upload, delete and append as fast as they
-// can, the storage process is SIGKILLed at a random moment (snapshots are taken every few writes here,
-// so some kills land in one), and the storage started again on the folder must hold every answered
-// write. STORAGE_KILL_SEED=<n> replays a run's kill moments.
+// can, the storage process is SIGKILLed, and the storage started again on the folder must hold every
+// answered write. Snapshots are taken every few writes here; every other kill is at a random moment,
+// the others as soon as a snapshot file appears (most land while it is being written).
+// STORAGE_KILL_SEED=<n> replays a run's random kill moments.
 
 jest.setTimeout(180_000);
 
-const ROUNDS = 4;
+const ROUNDS = 6;
 const WRITERS = 12;
 const CONTAINER = 'durable';
 const FREE = { blob: 0, queue: 0, table: 0 };
@@ -43,6 +44,21 @@ afterAll(async () => {
   await storage?.stop().catch(() => undefined);
   rmSync(folder, { recursive: true, force: true });
 });
+
+/** The blob metadata snapshot being written (lokiLines.ts writes beside, then renames). */
+const SNAPSHOT_TEMPORARY = '__blob__.json~';
+
+/** SIGKILLs the storage process as soon as it starts writing a snapshot of the blob metadata. */
+function killAtSnapshot(pid: number): Promise<void> {
+  return new Promise((resolve) => {
+    const watcher = watch(folder, (_, name) => {
+      if (name !== SNAPSHOT_TEMPORARY || !existsSync(path.join(folder, name))) return;
+      process.kill(pid, 'SIGKILL');
+      watcher.close();
+      resolve();
+    });
+  });
+}
 
 /** What the writers were told succeeded, in the order they were told. */
 interface Acknowledged {
@@ -108,15 +124,20 @@ it(`keeps every answered write across ${ROUNDS} SIGKILLs of the storage process`
     tried: [],
     deleting: new Set(),
   };
-  const kills: number[] = [];
+  const kills: string[] = [];
 
   for (let round = 0; round < ROUNDS; round += 1) {
-    const writing = write(containerOf(storage.connectionString), round, acknowledged);
-    const killAfter = 300 + Math.floor(random() * 1200);
-    kills.push(killAfter);
-    await sleep(killAfter);
     const pid = storage.pid as number;
-    process.kill(pid, 'SIGKILL');
+    const writing = write(containerOf(storage.connectionString), round, acknowledged);
+    if (round % 2 === 0) {
+      const killAfter = 300 + Math.floor(random() * 1200);
+      kills.push(`${killAfter} ms`);
+      await sleep(killAfter);
+      process.kill(pid, 'SIGKILL');
+    } else {
+      await killAtSnapshot(pid);
+      kills.push(existsSync(path.join(folder, SNAPSHOT_TEMPORARY)) ? 'in a snapshot' : 'after a snapshot');
+    }
     while (isAlive(pid)) await sleep(10);
     await writing;
 
@@ -140,7 +161,7 @@ it(`keeps every answered write across ${ROUNDS} SIGKILLs of the storage process`
     expect(records.filter((record) => !answered.has(record) && !inFlight.includes(record))).toEqual([]);
   }
   console.log(
-    `storage durability (STORAGE_KILL_SEED=${seed}): kills after ${kills.join(', ')} ms; ` +
+    `storage durability (STORAGE_KILL_SEED=${seed}): kills ${kills.join(', ')}; ` +
       `${acknowledged.present.size} blobs, ${acknowledged.deleted.size} deletes, ` +
       `${acknowledged.appended.length} appends answered`,
   );
