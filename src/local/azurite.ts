@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { Readable, Transform, pipeline } from 'node:stream';
 
 import { listBlobsByNameIndex, type BlobCollection, type ListingStore } from './azuriteListing';
 import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentEndpoints } from './connectionString';
@@ -85,21 +86,30 @@ const storesOf = (server: AzuriteServer): MetadataStore[] => {
 
 /**
  * Every lokijs database of the servers (blob and queue metadata and extents, tables) gets a write-ahead
- * log (lokiLog.ts) and saves its snapshots line by line (lokiLines.ts). With `syncWrites`, each store
- * call that wrote something waits for its log's fdatasync before it returns, hence before Azurite
- * answers; the blob contents are already fdatasync'ed by Azurite's extent store before their metadata
- * is written.
+ * log (lokiLog.ts) and saves its snapshots line by line (lokiLines.ts). With `syncWrites`, each call of
+ * a metadata store (blob, queue, table) waits, before it returns and hence before Azurite answers, until
+ * every log is on disk: the extents' logs too, whose records the blob's record points to. Blob contents
+ * are already fdatasync'ed by Azurite's extent store before their metadata is written.
  */
 function logEveryWrite(servers: AzuriteServer[], syncWrites: boolean): void {
+  const logs: MetadataLog[] = [];
   for (const store of servers.flatMap(storesOf)) {
     const log = new MetadataLog(store.db.filename);
     attachLog(store.db, log, (shouldSave) => new LokiLinesAdapter(log, shouldSave));
-    if (syncWrites) waitForDurableWrites(store, log);
+    logs.push(log);
+  }
+  if (!syncWrites) return;
+  const everyLogDurable = async (): Promise<void> => {
+    await Promise.all(logs.map((log) => log.durable()));
+  };
+  for (const server of servers) {
+    const store = (server as ServerInternals).metadataStore;
+    if (store) waitForDurableWrites(store, everyLogDurable);
   }
 }
 
 /** Wraps the store's async methods (its whole interface) to return once their writes are on disk. */
-function waitForDurableWrites(store: MetadataStore, log: MetadataLog): void {
+function waitForDurableWrites(store: MetadataStore, durable: () => Promise<void>): void {
   const methods = store as unknown as Record<string, unknown>;
   for (const name of Object.getOwnPropertyNames(Object.getPrototypeOf(store))) {
     const method = methods[name];
@@ -108,7 +118,7 @@ function waitForDurableWrites(store: MetadataStore, log: MetadataLog): void {
     const call = method as (...args: unknown[]) => Promise<unknown>;
     methods[name] = async (...args: unknown[]) => {
       const result = await call.apply(store, args);
-      await log.durable();
+      await durable();
       return result;
     };
   }
@@ -175,6 +185,67 @@ function listByNameIndex(server: AzuriteServer): void {
   });
 }
 
+interface ExtentChunk {
+  id: string;
+  offset: number;
+  count: number;
+}
+interface ExtentStore {
+  appendExtent(data: Buffer | NodeJS.ReadableStream, contextId?: string): Promise<ExtentChunk>;
+  readExtent(chunk: ExtentChunk | undefined, contextId?: string): Promise<NodeJS.ReadableStream>;
+}
+
+/** Appends up to this size are kept in memory for the read that follows them. */
+const RECENT_APPEND_BYTES = 64 * 1024;
+const RECENT_APPENDS = 256;
+
+/**
+ * Azurite's Put Blob writes the body to an extent file, then opens that file again and reads the body
+ * back to compute its MD5 (an open, a read and a close per upload: a tenth of the storage's time for
+ * small files). The last few small appends are kept in memory, and a read of exactly such an extent
+ * range is answered from there. Extents are append-only: the bytes at a range never change.
+ */
+function readBackRecentAppends(server: AzuriteServer): void {
+  const store = (server as { extentStore?: ExtentStore }).extentStore;
+  if (!store) throw new Error('Azurite changed: its extent store was not found');
+  const recent = new Map<string, Buffer>();
+  const keyOf = (chunk: ExtentChunk): string => `${chunk.id}:${chunk.offset}:${chunk.count}`;
+  const appendExtent = store.appendExtent.bind(store);
+  const readExtent = store.readExtent.bind(store);
+  store.appendExtent = async (data, contextId) => {
+    let kept: Buffer[] | undefined = [];
+    let size = 0;
+    let body: Buffer | NodeJS.ReadableStream = data;
+    if (Buffer.isBuffer(data)) {
+      kept = data.length <= RECENT_APPEND_BYTES ? [data] : undefined;
+    } else {
+      const tee = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          size += chunk.length;
+          if (kept && size <= RECENT_APPEND_BYTES) kept.push(chunk);
+          else kept = undefined;
+          done(null, chunk);
+        },
+      });
+      pipeline(data as Readable, tee, () => undefined); // an error of the body reaches the append
+      body = tee;
+    }
+    const chunk = await appendExtent(body, contextId);
+    const whole = kept && Buffer.concat(kept);
+    if (whole && whole.length === chunk.count && chunk.count > 0) {
+      recent.set(keyOf(chunk), whole);
+      if (recent.size > RECENT_APPENDS) recent.delete(recent.keys().next().value as string);
+    }
+    return chunk;
+  };
+  store.readExtent = (chunk, contextId) => {
+    const cached = chunk && recent.get(keyOf(chunk));
+    if (!cached) return readExtent(chunk, contextId);
+    recent.delete(keyOf(chunk));
+    return Promise.resolve(Readable.from([cached]));
+  };
+}
+
 /** True when every clause is a plain value equal to the document's field (lokijs's shorthand $eq). */
 function matchesEveryClause(document: unknown, clauses: Record<string, unknown>): boolean {
   const fields = document as Record<string, unknown>;
@@ -207,6 +278,8 @@ function sharedTail(inMemory: boolean): unknown[] {
   return [loose, skipApiVersionCheck, '', '', '', undefined, false, inMemory];
 }
 
+const EXTENT_WRITERS = 16;
+
 /** Blob and queue configurations take the same positional arguments; only names and port differ. */
 function extentConfiguration(
   Configuration: ConfigClass,
@@ -215,7 +288,11 @@ function extentConfiguration(
   service: 'blob' | 'queue',
 ): unknown {
   const { host, at, inMemory } = placement;
-  const persistence = [{ locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: 1 }];
+  // Blob contents go to this many extent files at a time: each append waits for its fdatasync, and
+  // one file at a time held uploads to about 450/s.
+  const persistence = [
+    { locationId: 'Default', locationPath: at(`${service}storage`), maxConcurrency: EXTENT_WRITERS },
+  ];
   const databases = [at(`__${service}__.json`), at(`__${service}_extent__.json`)];
   const accessAndDebugLogsOff = [false, undefined, false, undefined];
   const keepAliveTimeout = undefined;
@@ -280,6 +357,7 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   await Promise.all(servers.map((server) => server.start()));
   lookUpBlobsByName(blob);
   listByNameIndex(blob);
+  if (!inMemory) readBackRecentAppends(blob);
 
   return {
     ...developmentEndpoints({
