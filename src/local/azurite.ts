@@ -157,6 +157,17 @@ function lookUpBlobsByName(server: AzuriteServer): void {
   }
 }
 
+/** Runs `patch` once the blob metadata store has loaded its collections. */
+function afterInit(server: AzuriteServer, patch: () => void): void {
+  const store = (server as ServerInternals).metadataStore;
+  if (!store) throw new Error('Azurite changed: its blob metadata store was not found');
+  const init = store.init.bind(store);
+  store.init = async () => {
+    await init();
+    patch();
+  };
+}
+
 /**
  * Lists blobs through the name index (azuriteListing.ts). The indices on account, container and
  * snapshot go: nearly every document shares their values, so no query gains from them, while lokijs
@@ -354,10 +365,14 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   const table = new TableServer(tableConfiguration(TableConfiguration, placement, options.tablePort));
   const servers = [blob, queue, table];
   if (!inMemory) logEveryWrite(servers, options.syncWrites ?? true);
-  await Promise.all(servers.map((server) => server.start()));
-  lookUpBlobsByName(blob);
-  listByNameIndex(blob);
+  // Before Azurite's garbage collector (started right after the stores) lists every blob, and before
+  // the server listens.
+  afterInit(blob, () => {
+    lookUpBlobsByName(blob);
+    listByNameIndex(blob);
+  });
   if (!inMemory) readBackRecentAppends(blob);
+  await Promise.all(servers.map((server) => server.start()));
 
   return {
     ...developmentEndpoints({
