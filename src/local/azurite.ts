@@ -79,10 +79,6 @@ interface ServerInternals {
   metadataStore?: MetadataStore;
   extentMetadataStore?: MetadataStore;
 }
-const storesOf = (server: AzuriteServer): MetadataStore[] => {
-  const { metadataStore, extentMetadataStore } = server as ServerInternals;
-  return [metadataStore, extentMetadataStore].filter((store) => store !== undefined);
-};
 
 /**
  * Every lokijs database of the servers (blob and queue metadata and extents, tables) gets a write-ahead
@@ -91,12 +87,22 @@ const storesOf = (server: AzuriteServer): MetadataStore[] => {
  * every log is on disk: the extents' logs too, whose records the blob's record points to. Blob contents
  * are already fdatasync'ed by Azurite's extent store before their metadata is written.
  */
-function logEveryWrite(servers: AzuriteServer[], syncWrites: boolean): void {
+function logEveryWrite(
+  servers: AzuriteServer[],
+  extentFolders: Map<AzuriteServer, string>,
+  syncWrites: boolean,
+): void {
   const logs: MetadataLog[] = [];
-  for (const store of servers.flatMap(storesOf)) {
-    const log = new MetadataLog(store.db.filename);
-    attachLog(store.db, log, (shouldSave) => new LokiLinesAdapter(log, shouldSave));
-    logs.push(log);
+  for (const server of servers) {
+    const { metadataStore, extentMetadataStore } = server as ServerInternals;
+    for (const store of [metadataStore, extentMetadataStore]) {
+      if (!store) continue;
+      // A new extent document is a new extent file: its folder entry must reach the disk too.
+      const newFilesIn = store === extentMetadataStore ? extentFolders.get(server) : undefined;
+      const log = new MetadataLog(store.db.filename, newFilesIn);
+      attachLog(store.db, log, (shouldSave) => new LokiLinesAdapter(log, shouldSave));
+      logs.push(log);
+    }
   }
   if (!syncWrites) return;
   const everyLogDurable = async (): Promise<void> => {
@@ -364,7 +370,11 @@ export async function startAzurite(options: AzuriteOptions = {}): Promise<Runnin
   );
   const table = new TableServer(tableConfiguration(TableConfiguration, placement, options.tablePort));
   const servers = [blob, queue, table];
-  if (!inMemory) logEveryWrite(servers, options.syncWrites ?? true);
+  const extentFolders = new Map([
+    [blob, placement.at('blobstorage')],
+    [queue, placement.at('queuestorage')],
+  ]);
+  if (!inMemory) logEveryWrite(servers, extentFolders, options.syncWrites ?? true);
   // Before Azurite's garbage collector (started right after the stores) lists every blob, and before
   // the server listens.
   afterInit(blob, () => {

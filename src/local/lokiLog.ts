@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import path from 'node:path';
 
 /**
  * The write-ahead log of one lokijs database (Azurite keeps all its metadata in lokijs). lokijs keeps
@@ -18,6 +19,16 @@ import fs from 'node:fs';
  * `d` (remove) its `$loki`. Replaying is idempotent (the last record of an id wins), so a crash
  * between a snapshot's rename and the log's truncation loses nothing.
  */
+
+/** Flushes a folder's entries (a file created in it) to disk. */
+async function syncFolder(folder: string): Promise<void> {
+  const handle = await fs.promises.open(folder, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
 
 export type LogRecord = [collection: string, op: 'i' | 'u' | 'd', payload: unknown];
 
@@ -81,15 +92,27 @@ export class MetadataLog {
   /** Called (once until the next snapshot) when the log has grown enough for a snapshot. */
   onFull: () => void = () => undefined;
   private fullSignalled = false;
+  /**
+   * Folders whose new entries must reach the disk with the records that name them: the log's own
+   * (when the log file is new) and, for an extent database, the folder of the extent files (a new
+   * extent document means a new file there).
+   */
+  private readonly folders: string[];
+  private foldersToSync = new Set<string>();
 
-  constructor(database: string) {
+  constructor(database: string, newFilesIn?: string) {
     this.file = `${database}.log`;
+    this.folders = newFilesIn ? [newFilesIn] : [];
   }
 
   /** Appends one record with one write(): once it returns, a killed process keeps it (the OS has it). */
   append(record: LogRecord): void {
     const line = `${JSON.stringify(record)}\n`;
-    this.fd ??= fs.openSync(this.file, 'a');
+    if (this.fd === undefined) {
+      if (!fs.existsSync(this.file)) this.foldersToSync.add(path.dirname(this.file));
+      this.fd = fs.openSync(this.file, 'a');
+    }
+    if (record[1] === 'i') for (const folder of this.folders) this.foldersToSync.add(folder);
     fs.writeSync(this.fd, line);
     this.bytes += Buffer.byteLength(line);
     this.appended += 1;
@@ -106,9 +129,14 @@ export class MetadataLog {
       if (!this.syncing) {
         const upTo = this.appended;
         const fd = this.fd as number;
-        this.syncing = new Promise<void>((resolve, reject) =>
-          fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())),
-        )
+        const folders = [...this.foldersToSync];
+        this.foldersToSync.clear();
+        this.syncing = Promise.all([
+          new Promise<void>((resolve, reject) =>
+            fs.fdatasync(fd, (error) => (error ? reject(error) : resolve())),
+          ),
+          ...folders.map(syncFolder),
+        ])
           .then(() => {
             this.synced = Math.max(this.synced, upTo);
           })
