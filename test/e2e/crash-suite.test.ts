@@ -7,6 +7,7 @@ import { BlobStore } from '../../src/storage/blobStore';
 import { isTerminalStatus, type JobView } from '../../src/api/wire';
 import { killHost, startHostProcess, stopLeftoverStorage, type HostProcess } from '../support/hostProcess';
 import { fileJob, fileName, withoutTimings } from './orchestrator.support';
+import { seededRandom } from '../support/seededRandom';
 
 // The crash suite: jobs of 240 mini-batches (append_row, a flaky task, 4 in flight, retries with
 // backoff) on the local host running as a real child process with its persisted storage. Processes are
@@ -42,14 +43,7 @@ const spec = fileJob(PREFIX, 'flaky.js', `--fail_rate ${FAIL_RATE} --seed ${TASK
 });
 
 const crashSeed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
-/** mulberry32: the kill points are random but can be replayed from the seed. */
-let state = crashSeed;
-function random(): number {
-  state = (state + 0x6d2b79f5) | 0;
-  let t = Math.imul(state ^ (state >>> 15), 1 | state);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const random = seededRandom(crashSeed);
 const between = (low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
 import { isAlive, openStorage, type LocalStorage } from '../../src/local/storage';
+import { seededRandom } from '../support/seededRandom';
 
 // The storage process keeps every write it answered: writers upload, delete and append as fast as they
 // can, the storage process is SIGKILLed, and the storage started again on the folder must hold every
@@ -18,14 +19,7 @@ const CONTAINER = 'durable';
 const FREE = { blob: 0, queue: 0, table: 0 };
 
 const seed = Number(process.env.STORAGE_KILL_SEED ?? Date.now() % 1_000_000);
-let state = seed;
-/** mulberry32, as the crash suite: random but replayable. */
-function random(): number {
-  state = (state + 0x6d2b79f5) | 0;
-  let t = Math.imul(state ^ (state >>> 15), 1 | state);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const random = seededRandom(seed);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 let folder: string;
