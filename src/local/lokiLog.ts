@@ -126,9 +126,10 @@ export class MetadataLog {
   async durable(): Promise<void> {
     const target = this.appended;
     while (this.synced < target) {
+      if (this.fd === undefined) return; // closed: a clean stop wrote the snapshot
       if (!this.syncing) {
         const upTo = this.appended;
-        const fd = this.fd as number;
+        const fd = this.fd;
         const folders = [...this.foldersToSync];
         this.foldersToSync.clear();
         this.syncing = Promise.all([
@@ -148,7 +149,10 @@ export class MetadataLog {
     }
   }
 
-  /** The records of the log, up to a torn last line (a write cut short by a crash, never acknowledged). */
+  /**
+   * The records of the log, up to a torn last line (a write cut short by a crash, never acknowledged),
+   * which is cut off the file: records appended after it would otherwise be lost behind it.
+   */
   read(): LogRecord[] {
     let text: string;
     try {
@@ -156,16 +160,21 @@ export class MetadataLog {
     } catch {
       return [];
     }
-    this.bytes = Buffer.byteLength(text);
     const records: LogRecord[] = [];
-    for (const line of text.split('\n')) {
-      if (line === '') continue;
+    let whole = 0;
+    for (let start = 0; start < text.length;) {
+      const end = text.indexOf('\n', start);
+      if (end < 0) break;
       try {
-        records.push(JSON.parse(line) as LogRecord);
+        records.push(JSON.parse(text.slice(start, end)) as LogRecord);
       } catch {
         break;
       }
+      start = end + 1;
+      whole = start;
     }
+    this.bytes = Buffer.byteLength(text.slice(0, whole));
+    if (whole < text.length) fs.truncateSync(this.file, this.bytes);
     return records;
   }
 
@@ -176,7 +185,8 @@ export class MetadataLog {
     else if (fs.existsSync(this.file)) fs.truncateSync(this.file, 0);
     this.bytes = 0;
     this.fullSignalled = false;
-    this.synced = this.appended; // the snapshot was fsynced before the log was emptied
+    // The snapshot was fsynced before the log was emptied; new files' folder entries still wait.
+    if (this.foldersToSync.size === 0) this.synced = this.appended;
   }
 
   wantsSnapshot(): boolean {

@@ -127,5 +127,13 @@ describe('with the write-ahead log', () => {
     expect(reread.find({ name: 'x' }).map((doc) => doc.text)).toEqual(['two']);
     expect(reread.findOne({ name: 'b-0' })).toBeNull();
     expect(reread.find()).toHaveLength(2500);
+
+    // The torn line was cut off: what is written after it loads too.
+    reread.insert({ name: 'after the torn line' });
+    const { db: third } = logged(file);
+    await load(third);
+    expect((third.getCollection('blobs') as Collection).find({ name: 'after the torn line' })).toHaveLength(
+      1,
+    );
   });
 });
