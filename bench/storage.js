@@ -5,6 +5,9 @@
 //   node bench/storage.js --baseline ../parallel-job-main   both builds, 100,000 blobs, 20,000 files
 //   node bench/storage.js --blobs 1000000                    this build alone, a million blobs
 //   node bench/storage.js --quick                            10,000 blobs, 2,000 files, 3 kills
+//   node bench/storage.js --baseline ../main --only load --blobs 1000000 --pages 20
+//                                     load a million blobs, list the first 20 pages (100,000 blobs)
+//   node bench/storage.js --baseline ../main --only uploads --files 100000
 //
 // For each build, in turn:
 // - kills: a fresh storage process (openStorage, as `host` and `run` start it), 16 writers uploading
@@ -33,6 +36,10 @@ const baselineRoot = option('--baseline', undefined);
 const BLOBS = Number(option('--blobs', quick ? 10_000 : 100_000));
 const FILES = Number(option('--files', quick ? 2_000 : 20_000));
 const KILLS = Number(option('--kills', quick ? 3 : 5));
+/** List only this many pages of 5,000 (all when not given). */
+const PAGES = Number(option('--pages', Infinity));
+/** `load` or `uploads`: only that measurement. */
+const ONLY = option('--only', undefined);
 const FREE = { blob: 0, queue: 0, table: 0 };
 const thisRoot = path.join(__dirname, '..');
 
@@ -119,13 +126,18 @@ async function loadAndList(b, count) {
   const store = b.BlobStore.fromConnectionString(storage.connectionString);
   const listStarted = performance.now();
   let listed = 0;
-  for await (const page of store.listPages('inputs', 'bench/')) listed += page.length;
+  let pages = 0;
+  for await (const page of store.listPages('inputs', 'bench/')) {
+    listed += page.length;
+    pages += 1;
+    if (pages >= PAGES) break;
+  }
   const listS = (performance.now() - listStarted) / 1000;
   const peakMiB = Math.round(hwmOf(storage.pid) / MiB);
   await storage.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
-  if (listed !== count) throw new Error(`listed ${listed} of ${count}`);
-  return { loadS, loadedMiB, listS, peakMiB };
+  if (listed !== Math.min(count, PAGES * 5000)) throw new Error(`listed ${listed} of ${count}`);
+  return { loadS, loadedMiB, listS, listed, peakMiB };
 }
 
 /** Files/s of `parallel-job plan` of the build until it prints that the folder is uploaded. */
@@ -147,7 +159,8 @@ function uploads(b, folder) {
     let uploadedS;
     cli.stderr.on('data', (chunk) => {
       output += chunk.toString();
-      if (uploadedS === undefined && /^Uploaded /m.test(output)) uploadedS = (performance.now() - started) / 1000;
+      if (uploadedS === undefined && /^Uploaded /m.test(output))
+        uploadedS = (performance.now() - started) / 1000;
     });
     cli.on('exit', (code) => {
       fs.rmSync(work, { recursive: true, force: true });
@@ -162,7 +175,14 @@ async function syncCost(syncWrites, count) {
   const dataDir = temporary('bench-storage-sync-');
   const server = spawn(
     process.execPath,
-    ['--heap-growing-percent=20', '--max-semi-space-size=32', __filename, 'serve', dataDir, String(syncWrites)],
+    [
+      '--heap-growing-percent=20',
+      '--max-semi-space-size=32',
+      __filename,
+      'serve',
+      dataDir,
+      String(syncWrites),
+    ],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   );
   const connectionString = await new Promise((resolve) =>
@@ -208,10 +228,38 @@ async function main() {
   if (baselineRoot) builds.push(['baseline', build(path.resolve(baselineRoot))]);
   const results = new Map(builds.map(([label]) => [label, { kills: [] }]));
 
+  const n = (value) => value.toLocaleString('en-US');
+  if (ONLY === 'uploads') {
+    const folder = filesFolder(FILES);
+    // Twice each, alternating.
+    for (const round of [0, 1])
+      for (const [label, b] of builds) results.get(label)[`upload${round}`] = await uploads(b, folder);
+    fs.rmSync(folder, { recursive: true, force: true });
+    console.log(`\n| build | upload ${n(FILES)} files (parallel-job plan): files/s, two runs |`);
+    console.log('|---|---|');
+    for (const [label] of builds) {
+      const r = results.get(label);
+      console.log(`| ${label} | ${n(r.upload0.filesPerS)}, ${n(r.upload1.filesPerS)} |`);
+    }
+    return;
+  }
+  for (const [label, b] of builds) Object.assign(results.get(label), await loadAndList(b, BLOBS));
+  if (ONLY === 'load') {
+    console.log(
+      `\n| build | load ${n(BLOBS)} blobs s | RSS loaded MiB | list first blobs | s | storage peak MiB |`,
+    );
+    console.log('|---|---|---|---|---|---|');
+    for (const [label] of builds) {
+      const r = results.get(label);
+      console.log(
+        `| ${label} | ${r.loadS.toFixed(1)} | ${r.loadedMiB} | ${n(r.listed)} | ${r.listS.toFixed(1)} | ${r.peakMiB} |`,
+      );
+    }
+    return;
+  }
   // Alternating builds, so that neither gets the machine's quieter moments.
   for (let trial = 0; trial < KILLS; trial += 1)
     for (const [label, b] of builds) results.get(label).kills.push(await killTrial(b, trial));
-  for (const [label, b] of builds) Object.assign(results.get(label), await loadAndList(b, BLOBS));
   const folder = filesFolder(FILES);
   for (const [label, b] of builds) Object.assign(results.get(label), await uploads(b, folder));
   fs.rmSync(folder, { recursive: true, force: true });
@@ -219,8 +267,9 @@ async function main() {
   const unsynced = await syncCost(false, 5000);
   const again = await syncCost(true, 5000);
 
-  const n = (value) => value.toLocaleString('en-US');
-  console.log(`\n| build | SIGKILLs: answered uploads lost (trials intact) | load ${n(BLOBS)} blobs s | RSS loaded MiB | list ${n(BLOBS)} s | storage peak MiB | upload ${n(FILES)} files: files/s |`);
+  console.log(
+    `\n| build | SIGKILLs: answered uploads lost (trials intact) | load ${n(BLOBS)} blobs s | RSS loaded MiB | list ${n(BLOBS)} s | storage peak MiB | upload ${n(FILES)} files: files/s |`,
+  );
   console.log('|---|---|---|---|---|---|---|');
   for (const [label] of builds) {
     const r = results.get(label);
