@@ -89,6 +89,12 @@ export function checkLocalInputs(loaded: LoadedJob): void {
 
 /** Folders with more files than this report their upload's progress. */
 const PROGRESS_FROM_FILES = 200;
+/**
+ * Files uploaded at a time. The local storage answers each upload in about a millisecond of its one
+ * thread, but each waits on disk writes (fdatasync) in between: 32 at a time keep it busy (about 1,000
+ * small files/s here, against 450/s at 4).
+ */
+const UPLOAD_CONCURRENCY = 32;
 
 /** Uploads the local inputs (checked first with checkLocalInputs) under `inputs/<runId>/<input name>/`. */
 export async function uploadLocalInputs(
@@ -105,17 +111,23 @@ export async function uploadLocalInputs(
     const prefix = `${runId}/${input.name}`;
     if (isDirectory(input.absolute)) {
       let reported = 0;
+      const started = Date.now();
+      const rate = (done: number): string =>
+        `${Math.round(done / Math.max((Date.now() - started) / 1000, 0.001)).toLocaleString('en-US')} files/s`;
       const { files, bytes } = await uploadLocalFolder(store, input.absolute, 'inputs', prefix, {
+        concurrency: UPLOAD_CONCURRENCY,
         onProgress: (done, total) => {
           // Every tenth of the way, for folders large enough to wait on.
           if (total < PROGRESS_FROM_FILES || (done < total && done < reported + total / 10)) return;
           reported = done;
           log(
-            `Uploading ${input.written}: ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} files`,
+            `Uploading ${input.written}: ${done.toLocaleString('en-US')} of ${total.toLocaleString('en-US')} files (${rate(done)})`,
           );
         },
       });
-      log(`Uploaded ${input.written}: ${files} files, ${formatBytes(bytes)} -> inputs/${prefix}/`);
+      log(
+        `Uploaded ${input.written}: ${files} files, ${formatBytes(bytes)} -> inputs/${prefix}/ (${rate(files)})`,
+      );
       target.path = `inputs/${prefix}`;
     } else {
       await store.ensureContainer('inputs');

@@ -13,6 +13,7 @@ import {
 import { startAzurite, type RunningAzurite } from './azurite';
 import { parseConnectionString } from './connectionString';
 import { openStorage, type LocalStorage, type StoragePorts } from './storage';
+import { StorageSupervisor } from './storageSupervisor';
 import { lockDataDir } from './dataLock';
 import { DurableEngine, type EngineStats } from './durable/engine';
 import { Journal } from './durable/journal';
@@ -110,7 +111,9 @@ function applyAppSettings(
 interface HostStorage {
   connectionString: string;
   /** The storage this host started, to stop with it. */
-  started?: RunningAzurite | LocalStorage;
+  started?: RunningAzurite | LocalStorage | StorageSupervisor;
+  /** Our own storage process, watched and started again when it dies. */
+  supervisor?: StorageSupervisor;
   info?: LocalHost['storage'];
 }
 
@@ -126,11 +129,21 @@ async function chooseStorage(options: LocalHostOptions, dataDir: string, log: Lo
   }
   const folder = path.join(dataDir, 'azurite');
   const storage = await openStorage({ folder, ports: options.storagePorts, log });
-  return {
-    connectionString: storage.connectionString,
-    started: storage,
-    info: { origin: storage.origin, pid: storage.pid, folder },
+  if (storage.origin === 'external') {
+    const info = { origin: storage.origin, folder };
+    return { connectionString: storage.connectionString, started: storage, info };
+  }
+  const supervisor = new StorageSupervisor(storage, folder, log);
+  supervisor.start();
+  // The pid changes when the supervisor starts storage again.
+  const info = {
+    origin: storage.origin,
+    folder,
+    get pid() {
+      return supervisor.storage.pid;
+    },
   };
+  return { connectionString: storage.connectionString, started: supervisor, supervisor, info };
 }
 
 /** The durable engine over the task hub's journal under dataDir. */
@@ -142,6 +155,7 @@ function createEngine(
   log: LogLine,
   quiet: boolean,
   hubName: string,
+  storage: StorageSupervisor | undefined,
 ): { engine: DurableEngine; journal: Journal } {
   const durable = hostJson.extensions?.durableTask;
   const journal = new Journal(
@@ -156,6 +170,7 @@ function createEngine(
     quiet,
     extraInputsFor: (registration) => calls.clientUrls.extraInputsFor(registration),
     appRequire: app.appRequire,
+    storage,
   });
   return { engine, journal };
 }
@@ -186,7 +201,7 @@ async function listen(server: http.Server, port: number): Promise<number> {
 /** What a host holds until it stops; each is released when set. */
 interface HostResources {
   env: EnvironmentOverrides;
-  storage?: RunningAzurite | LocalStorage;
+  storage?: RunningAzurite | LocalStorage | StorageSupervisor;
   releaseDataDir?: () => void;
   server?: http.Server;
   releaseSettlement?: () => Promise<void>;
@@ -273,7 +288,16 @@ export async function startLocalHost(options: LocalHostOptions): Promise<LocalHo
     const hubName = taskHubName(hostJson);
     const keys = resolveHostKeys(options.keys);
     const calls = new FunctionCalls(invoker, new DurableClientUrls(hubName, keys.durableSystem));
-    const { engine, journal } = createEngine(hostJson, dataDir, app, calls, log, quiet, hubName);
+    const { engine, journal } = createEngine(
+      hostJson,
+      dataDir,
+      app,
+      calls,
+      log,
+      quiet,
+      hubName,
+      storage.supervisor,
+    );
 
     const bodyLimit = requestBodyLimit(options);
     const routePrefix = httpRoutePrefix(hostJson);

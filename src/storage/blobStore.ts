@@ -1,4 +1,4 @@
-import { stat } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import {
   BlobServiceClient,
   type BlobClient,
@@ -20,6 +20,9 @@ import {
   type ListingRequest,
 } from './listing';
 import { isStatus, toStorageError } from './storageErrors';
+
+/** Files up to this size are uploaded in one request from memory (uploadFile). */
+const SMALL_FILE_BYTES = 4 * 2 ** 20;
 
 /** What a listing or a stat tells about one blob; enough to plan without downloading anything. */
 export type BlobInfo = ListedBlob;
@@ -377,19 +380,32 @@ export class BlobStore {
     });
   }
 
-  /** Uploads a local file without buffering it whole (chunked, parallel); returns its size in bytes. */
+  /**
+   * Uploads a local file; returns its size in bytes. A small file is read whole and sent as one request
+   * (one open and read here, none of the stream's); a larger one is streamed in parallel chunks without
+   * being held whole.
+   */
   async uploadFile(
     container: string,
     name: string,
     localPath: string,
     options?: { contentType?: string },
   ): Promise<number> {
+    const headers = options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {};
     try {
       const client = this.blob(container, name).getBlockBlobClient();
-      await client.uploadFile(localPath, {
-        concurrency: 4,
-        ...(options?.contentType ? { blobHTTPHeaders: { blobContentType: options.contentType } } : {}),
-      });
+      const file = await open(localPath);
+      let small: Buffer | undefined;
+      try {
+        if ((await file.stat()).size <= SMALL_FILE_BYTES) small = await file.readFile();
+      } finally {
+        await file.close();
+      }
+      if (small) {
+        await client.upload(small, small.length, headers);
+        return small.length;
+      }
+      await client.uploadFile(localPath, { concurrency: 4, ...headers });
       return (await stat(localPath)).size;
     } catch (error) {
       throw toStorageError(error, container, name);

@@ -89,7 +89,9 @@ describe('parallel-job plan', () => {
     expect(code).toBe(0);
     const progress = stderr.split('\n').filter((line) => line.startsWith('Uploading '));
     expect(progress.length).toBeGreaterThanOrEqual(5);
-    expect(progress.at(-1)).toBe(`Uploading ${data}: 250 of 250 files`);
+    expect(progress.at(-1)).toMatch(
+      new RegExp(`^Uploading ${data}: 250 of 250 files \\([\\d,]+ files/s\\)$`),
+    );
   });
 });
 

@@ -4,22 +4,27 @@ import path from 'node:path';
 import { ParallelJobClient } from '../../src/client/client';
 import { isAlive, readStorageState } from '../../src/local/storage';
 import { BlobStore } from '../../src/storage/blobStore';
-import type { JobView } from '../../src/api/wire';
+import { isTerminalStatus, type JobView } from '../../src/api/wire';
 import { killHost, startHostProcess, stopLeftoverStorage, type HostProcess } from '../support/hostProcess';
 import { fileJob, fileName, withoutTimings } from './orchestrator.support';
+import { seededRandom } from '../support/seededRandom';
 
 // The crash suite: jobs of 240 mini-batches (append_row, a flaky task, 4 in flight, retries with
-// backoff) on the local host running as a real child process with its persisted storage. The host is
-// SIGKILLed at 10 random points across the jobs' lives (planning, running, retry backoff, finalize) and
-// restarted on the same data folder each time; every job must end Completed with the output of an
-// uncrashed run, byte for byte, and the exact counters. CRASH_SEED=<n> replays a run's kill points.
+// backoff) on the local host running as a real child process with its persisted storage. Processes are
+// SIGKILLed at 20 random points across the jobs' lives (planning, running: staging rows and appending
+// attempt records, retry backoff, finalize): the host alone (restarted on the same data folder), the
+// storage process alone (the host starts it again), or both together (as a power cut or an
+// out-of-memory kill of the process group would; the host is restarted and starts storage). Storage
+// takes a snapshot every few writes here, so kills land in snapshots too. Every job must end Completed
+// with the output of an uncrashed run, byte for byte, and the exact counters. CRASH_SEED=<n> replays a
+// run's kill points.
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
 const { failsOn } = require('../fixtures/tasks/flaky.js') as {
   failsOn: (seed: string, index: number, attempt: number, rate: number) => boolean;
 };
 
-jest.setTimeout(300_000);
+jest.setTimeout(600_000);
 
 const MINI_BATCHES = 240;
 const FAIL_RATE = 0.2;
@@ -29,6 +34,8 @@ const PREFIX = 'crash';
 const env = {
   PARALLEL_JOB_TASKS_ROOT: path.resolve(__dirname, '..', 'fixtures', 'tasks'),
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: '500',
+  // The storage process inherits it: a snapshot every ~60 KB of metadata changes.
+  PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES: '60000',
 };
 const spec = fileJob(PREFIX, 'flaky.js', `--fail_rate ${FAIL_RATE} --seed ${TASK_SEED} --delay_ms 40`, {
   max_concurrency_per_instance: 4,
@@ -36,20 +43,16 @@ const spec = fileJob(PREFIX, 'flaky.js', `--fail_rate ${FAIL_RATE} --seed ${TASK
 });
 
 const crashSeed = Number(process.env.CRASH_SEED ?? Date.now() % 1_000_000);
-/** mulberry32: the kill points are random but can be replayed from the seed. */
-let state = crashSeed;
-function random(): number {
-  state = (state + 0x6d2b79f5) | 0;
-  let t = Math.imul(state ^ (state >>> 15), 1 | state);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-}
+const random = seededRandom(crashSeed);
 const between = (low: number, high: number): number => low + Math.floor(random() * (high - low + 1));
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 type Phase = 'planning' | 'running' | 'backoff' | 'finalize';
+/** Which processes a kill takes down. */
+type Victim = 'host' | 'storage' | 'both';
 interface Kill {
   job: string;
+  victim: Victim;
   target: Phase;
   /** The job's status at the last look before the kill. */
   seen: string;
@@ -66,44 +69,91 @@ async function restart(): Promise<void> {
   host = await startHostProcess(dataDir, env);
 }
 
+/** The job's view; while storage is being started again the host may answer errors for a moment. */
+async function viewOf(id: string): Promise<JobView> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    try {
+      return await client().get(id);
+    } catch (error) {
+      if (Date.now() > deadline) throw error;
+      await sleep(100);
+    }
+  }
+}
+
 /** Polls the job until `ready` says so (or the job ends); returns the last view. */
 async function waitFor(id: string, ready: (view: JobView) => boolean, intervalMs = 10): Promise<JobView> {
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const view = await client().get(id);
+    const view = await viewOf(id);
     if (ready(view) || view.status === 'Completed' || view.status === 'Failed') return view;
     if (Date.now() > deadline) throw new Error(`job ${id} stayed ${view.status}`);
     await sleep(intervalMs);
   }
 }
 
-/** Brings the job to a random point of the phase, kills the host there and starts it again. */
-async function killDuring(id: string, target: Phase, kills: Kill[]): Promise<void> {
-  let view: JobView;
+/** The storage process serving the data folder now. */
+function storagePid(): number {
+  return (readStorageState(path.join(dataDir, 'azurite')) as { pid: number }).pid;
+}
+
+async function killStorage(pid: number): Promise<void> {
+  process.kill(pid, 'SIGKILL');
+  while (isAlive(pid)) await sleep(5);
+}
+
+/**
+ * Brings the job to a random point of the phase and kills the victim there: a killed host is started
+ * again on the folder; a storage process killed alone is started again by the host.
+ */
+async function killDuring(id: string, target: Phase, victim: Victim, kills: Kill[]): Promise<void> {
+  let seen: JobView;
   if (target === 'planning') {
     await client().submit(spec, { id });
     await sleep(between(0, 40));
-    view = await client().get(id);
+    seen = await viewOf(id);
   } else if (target === 'running') {
-    const start = done(await client().get(id));
+    const start = done(await viewOf(id));
     const goal = start + between(10, 40);
-    view = await waitFor(id, (v) => v.status === 'Running' && done(v) >= goal);
+    seen = await waitFor(id, (v) => v.status === 'Running' && done(v) >= goal);
   } else if (target === 'backoff') {
     // A retry was just scheduled: the mini-batch waits its backoff (400-600 ms for a second attempt).
-    const retried = (await client().get(id)).counters.retried;
-    view = await waitFor(id, (v) => v.counters.retried > retried);
+    const retried = (await viewOf(id)).counters.retried;
+    seen = await waitFor(id, (v) => v.counters.retried > retried);
     await sleep(between(0, 150));
   } else {
-    view = await waitFor(id, (v) => v.status === 'Finalizing', 5);
+    seen = await waitFor(id, (v) => v.status === 'Finalizing', 5);
     await sleep(between(0, 15));
   }
-  kills.push({ job: id, target, seen: view.status, done: done(view) });
+  kills.push({ job: id, victim, target, seen: seen.status, done: done(seen) });
+  const storage = storagePid();
+  if (victim === 'storage') {
+    const restarts = (): number =>
+      ((host as HostProcess).output().match(/Storage: process \d+ serves again/g) ?? []).length;
+    const before = restarts();
+    await killStorage(storage);
+    const deadline = Date.now() + 60_000;
+    while (restarts() === before) {
+      if (Date.now() > deadline) throw new Error(`the host did not start storage again:\n${host?.output()}`);
+      await sleep(20);
+    }
+    return;
+  }
+  if (victim === 'both') process.kill(storage, 'SIGKILL');
   await killHost(host as HostProcess);
+  if (victim === 'both') await killStorage(storage);
   await restart();
 }
 
 async function waitEnd(id: string): Promise<JobView> {
-  return client().wait(id, { intervalMs: 100 });
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const view = await viewOf(id);
+    if (isTerminalStatus(view.status)) return view;
+    if (Date.now() > deadline) throw new Error(`job ${id} stayed ${view.status}`);
+    await sleep(100);
+  }
 }
 
 async function outputOf(view: JobView): Promise<Buffer> {
@@ -132,7 +182,7 @@ afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
 });
 
-it('ends every job Completed with the uncrashed output and exact counters after 10 SIGKILLs', async () => {
+it('ends every job Completed with the uncrashed output and exact counters after 20 SIGKILLs of host, storage or both', async () => {
   // What the flaky task does is fixed by its seed: the attempts each mini-batch needs are known.
   const needed = Array.from({ length: MINI_BATCHES }, (_, index) => {
     let attempt = 1;
@@ -161,13 +211,15 @@ it('ends every job Completed with the uncrashed output and exact counters after 
     Array.from({ length: MINI_BATCHES }, (_, i) => `${PREFIX}/${fileName(i)}\n`).join(''),
   );
 
-  const plans: Record<string, Phase[]> = {
-    'crashed-a': ['planning', 'running', 'backoff', 'running', 'finalize'],
-    'crashed-b': ['planning', 'backoff', 'running', 'backoff', 'finalize'],
+  const plans: Record<string, [Victim, Phase[]]> = {
+    'crashed-a': ['host', ['planning', 'running', 'backoff', 'running', 'finalize']],
+    'crashed-b': ['host', ['planning', 'backoff', 'running', 'backoff', 'finalize']],
+    'storage-a': ['storage', ['planning', 'running', 'backoff', 'running', 'finalize']],
+    'both-a': ['both', ['planning', 'running', 'backoff', 'running', 'finalize']],
   };
   const kills: Kill[] = [];
-  for (const [id, phases] of Object.entries(plans)) {
-    for (const phase of phases) await killDuring(id, phase, kills);
+  for (const [id, [victim, phases]] of Object.entries(plans)) {
+    for (const phase of phases) await killDuring(id, phase, victim, kills);
     const view = await waitEnd(id);
     expect({ id, status: view.status }).toEqual({ id, status: 'Completed' });
     expect(withoutTimings(view.counters)).toEqual(expectedCounters);
@@ -175,9 +227,11 @@ it('ends every job Completed with the uncrashed output and exact counters after 
   }
   console.log(
     `crash suite (CRASH_SEED=${crashSeed}): kills at\n` +
-      kills.map((k) => `  ${k.job} ${k.target.padEnd(8)} seen ${k.seen} after ${k.done}`).join('\n'),
+      kills
+        .map((k) => `  ${k.job} ${k.victim.padEnd(7)} ${k.target.padEnd(8)} seen ${k.seen} after ${k.done}`)
+        .join('\n'),
   );
-  expect(kills).toHaveLength(10);
+  expect(kills).toHaveLength(20);
   // Kills aimed at planning, running and backoff land while the job is unfinished (finalize is short
   // and may be over before the kill).
   for (const kill of kills.filter((k) => k.target !== 'finalize'))

@@ -69,4 +69,64 @@ describe('in-process Azurite', () => {
       await azurite.stop();
     }
   });
+
+  it('lists pages through the name index exactly as a sorted scan would', async () => {
+    // listBlobs walks the name index from the prefix or marker (azuriteListing.ts); the pages must be
+    // the service's: only this container, only committed blobs without snapshots, `_` and `%` literal.
+    const azurite = await useAzurite();
+    try {
+      const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
+      const [listed, other] = [uniqueContainer(), uniqueContainer()].map((name) =>
+        blobs.getContainerClient(name),
+      );
+      await listed!.create();
+      await other!.create();
+      const names = [
+        ...Array.from({ length: 30 }, (_, i) => `in/a_${String(i).padStart(2, '0')}.txt`),
+        ...Array.from({ length: 5 }, (_, i) => `in/a%${i}.txt`),
+        'in/ab.txt',
+        'in/sub/x.txt',
+        'in/sub/y.txt',
+        'in0.txt',
+        'im.txt',
+        'in',
+      ];
+      for (const name of names) await listed!.getBlockBlobClient(name).upload(name, name.length);
+      for (const name of names.slice(0, 10)) await other!.getBlockBlobClient(name).upload('x', 1);
+      await other!.getBlockBlobClient('in/a_99.txt').upload('x', 1);
+      await listed!.getBlockBlobClient('in/a_00.txt').createSnapshot();
+      await listed!.getBlockBlobClient('in/uncommitted.txt').stageBlock('YQ==', 'a', 1);
+
+      const sorted = (list: string[]): string[] => [...list].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const flat = async (prefix: string, pageSize: number): Promise<string[][]> => {
+        const pages: string[][] = [];
+        for await (const page of listed!.listBlobsFlat({ prefix }).byPage({ maxPageSize: pageSize }))
+          pages.push(page.segment.blobItems.map((item) => item.name));
+        return pages;
+      };
+      const inA = sorted(names.filter((name) => name.startsWith('in/a_')));
+      const pages = await flat('in/a_', 7);
+      expect(pages.map((page) => page.length)).toEqual([7, 7, 7, 7, 2]);
+      expect(pages.flat()).toEqual(inA);
+      expect((await flat('in', 1000)).flat()).toEqual(sorted(names.filter((name) => name.startsWith('in'))));
+      expect((await flat('', 4)).flat()).toEqual(sorted(names));
+      expect((await flat('in/a%', 2)).flat()).toEqual(
+        sorted(names.filter((name) => name.startsWith('in/a%'))),
+      );
+      expect(await flat('nothing/', 5)).toEqual([[]]);
+
+      const levels: string[] = [];
+      for await (const page of listed!
+        .listBlobsByHierarchy('/', { prefix: 'in/' })
+        .byPage({ maxPageSize: 3 })) {
+        levels.push(...(page.segment.blobPrefixes ?? []).map((prefix) => `${prefix.name}`));
+        levels.push(...page.segment.blobItems.map((item) => item.name));
+      }
+      expect(sorted(levels)).toEqual(
+        sorted([...names.filter((name) => /^in\/[^/]+$/.test(name)), 'in/sub/']),
+      );
+    } finally {
+      await azurite.stop();
+    }
+  });
 });

@@ -4,6 +4,7 @@ import type { LogLine, Registration } from '../types';
 import { EventType, asError, historyEvent, toJsonText, type EventClock, type HistoryEvent } from './history';
 import type { Instance } from './instances';
 import type { JournalRecord } from './journal';
+import type { StorageGate } from '../storageSupervisor';
 import { registrationOfKind } from './registrations';
 import { activityFailureDetails } from './sdkShapes';
 
@@ -28,6 +29,12 @@ export interface ActivityQueueOptions {
   deliver: (record: JournalRecord) => void;
   /** Called after each activity ends, when the engine may have become idle. */
   onSettled: () => void;
+  /**
+   * The host's storage, when it supervises it: no activity starts while storage is down, and one that
+   * failed while storage went down runs again once it is back, instead of failing its orchestration
+   * (activities run at least once, as in Azure).
+   */
+  storage?: StorageGate;
 }
 
 /** Activity error -> TaskFailed fields, honouring the failure details durable-functions reports. */
@@ -50,7 +57,10 @@ export class ActivityQueue {
   private readonly queue: ActivityWork[] = [];
   private readonly running = new Set<string>();
   private stopped = false;
+  private waitingForStorage = false;
   executed = 0;
+  /** Activities run again because storage went down while they ran. */
+  rerunAfterStorageOutage = 0;
 
   constructor(private readonly options: ActivityQueueOptions) {}
 
@@ -83,6 +93,17 @@ export class ActivityQueue {
   }
 
   private pump(): void {
+    const storage = this.options.storage;
+    if (storage?.down) {
+      if (!this.waitingForStorage) {
+        this.waitingForStorage = true;
+        void storage.available().then(() => {
+          this.waitingForStorage = false;
+          this.pump();
+        });
+      }
+      return;
+    }
     while (!this.stopped && this.running.size < this.options.maxConcurrent && this.queue.length > 0) {
       const work = this.queue.shift() as ActivityWork;
       const key = `${work.instanceId}|${work.executionId}|${work.taskId}`;
@@ -98,6 +119,7 @@ export class ActivityQueue {
 
   private async run(work: ActivityWork): Promise<void> {
     const { invoker, extraInputsFor, clock } = this.options;
+    const startedAt = Date.now();
     const registration = registrationOfKind(this.options.registrations, work.name, 'activityTrigger');
     let event: HistoryEvent;
     if (!registration) {
@@ -123,6 +145,11 @@ export class ActivityQueue {
           Result: toJsonText(result),
         });
       } catch (error) {
+        if (this.options.storage?.interruptedSince(startedAt) && !this.stopped) {
+          this.rerunAfterStorageOutage += 1;
+          this.queue.unshift(work);
+          return;
+        }
         this.executed += 1;
         if (!this.options.quiet) {
           this.options.log(

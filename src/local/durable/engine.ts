@@ -8,6 +8,7 @@ import type { Journal, JournalRecord, RuntimeStatus } from './journal';
 import { registrationOfKind, unknownOrchestratorMessage } from './registrations';
 import { checkDurableFunctionsVersion } from './sdkShapes';
 import { DurableTimers } from './timers';
+import type { StorageGate } from '../storageSupervisor';
 
 export type { RuntimeStatus } from './journal';
 export type { InstanceHistoryStats } from './episode';
@@ -35,6 +36,8 @@ export interface EngineOptions {
   extraInputsFor?: (registration: Registration) => Record<string, unknown>;
   /** `require` rooted at the app, to read which durable-functions it runs (unchecked without it). */
   appRequire?: (id: string) => unknown;
+  /** The host's supervised storage: activities wait for it and run again after its outages. */
+  storage?: StorageGate;
 }
 
 export interface InstanceQuery {
@@ -91,6 +94,7 @@ export class DurableEngine {
       clock: this.clock,
       deliver: commit,
       onSettled: () => this.checkIdle(),
+      storage: options.storage,
     });
     this.timers = new DurableTimers(this.clock, commit);
   }
