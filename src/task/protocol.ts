@@ -5,6 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ArgvPart } from '../job/effective';
 import type { FailedItem, TabularRecord, TaskInput } from './contract';
+import type { PythonColumnKind } from '../plan/parquetRows';
 
 export type { ArgvPart } from '../job/effective';
 
@@ -53,7 +54,13 @@ export type BatchData =
       files: { name: string; size: number; etag?: string }[];
       partitionKeyValue?: Record<string, string>;
     }
-  | { kind: 'records'; records: TabularRecord[]; partitionKeyValue?: Record<string, string> }
+  | {
+      kind: 'records';
+      records: TabularRecord[];
+      /** Parquet columns whose values hold bytes: the worker makes Buffers of them (a clone makes Uint8Arrays). */
+      binaryColumns?: string[];
+      partitionKeyValue?: Record<string, string>;
+    }
   /** Files already downloaded at their planned version (Python's `run` gets local paths). */
   | { kind: 'paths'; paths: string[]; names: string[]; partitionKeyValue?: Record<string, string> }
   /**
@@ -62,9 +69,11 @@ export type BatchData =
    */
   | {
       kind: 'table';
-      format: 'csv' | 'jsonl';
+      format: 'csv' | 'jsonl' | 'parquet';
       files: string[];
       count: number;
+      /** Parquet's columns in order, with the kind the runner gives each its type back by. */
+      columns?: { name: string; python: PythonColumnKind }[];
       recordAt(position: number): TabularRecord | undefined;
       partitionKeyValue?: Record<string, string>;
     };

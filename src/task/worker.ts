@@ -250,10 +250,30 @@ function createFileHandle(
   };
 }
 
+/**
+ * Parquet's bytes as Buffers, however deep in lists and structs: the records came through a structured
+ * clone, which turns a Buffer into a plain Uint8Array. Each Buffer shares its bytes (no copy).
+ */
+function withBuffers(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) value[i] = withBuffers(value[i]);
+  } else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) object[key] = withBuffers(object[key]);
+  }
+  return value;
+}
+
 function buildItems(batch: BatchData, changed: Set<string>): MiniBatchItem[] {
   if (batch.kind === 'files')
     return batch.files.map((file) => createFileHandle(batch.location, file, changed));
-  if (batch.kind === 'records') return batch.records;
+  if (batch.kind === 'records') {
+    for (const column of batch.binaryColumns ?? []) {
+      for (const record of batch.records) record[column] = withBuffers(record[column]);
+    }
+    return batch.records;
+  }
   // Local paths and table files are what Python tasks take (src/activities/pythonBatch.ts).
   throw new Error(`A JavaScript task cannot take a '${batch.kind}' mini-batch`);
 }
