@@ -9,8 +9,8 @@ import type { ByteRangeReader } from './tabularAlign';
 
 /** `PAR1`: a Parquet file starts and ends with it. */
 const MAGIC = 0x31524150;
-/** The first read from a file's end: the footer of most files fits, so one read is enough. */
-export const FOOTER_TAIL_BYTES = 64 * 1024;
+/** The end of every Parquet file: the footer's length (4 bytes, little-endian) and the magic. */
+const TAIL_BYTES = 8;
 /**
  * The largest footer read. Footers are read several files at a time while planning
  * (PARQUET_FOOTER_CONCURRENCY), so this times that bounds planning's memory; a footer this large
@@ -36,8 +36,9 @@ export interface ParquetFooter {
 }
 
 /**
- * Reads and parses the footer of a Parquet file of `fileSize` bytes by range reads from its end: one read
- * of the last FOOTER_TAIL_BYTES, and a second when the footer is longer. A file that is too short, lacks
+ * Reads and parses the footer of a Parquet file of `fileSize` bytes by two range reads from its end: its
+ * last 8 bytes (the footer's length and the magic), then the footer itself, so that not a byte of a data
+ * page is read. (A speculative larger first read would save a request but read data.) A file that is too short, lacks
  * the closing magic (truncated, or still being written), declares a footer larger than the file or than
  * MAX_FOOTER_BYTES, or whose footer does not parse is a ParquetFileError naming the reason.
  */
@@ -49,19 +50,19 @@ export async function readParquetFooter(
   if (fileSize < 12) {
     throw new ParquetFileError(blob, `the file has ${fileSize} bytes, fewer than a Parquet file's 12 at least`);
   }
-  const tailStart = Math.max(0, fileSize - FOOTER_TAIL_BYTES);
+  const tailStart = fileSize - TAIL_BYTES;
   const tail = await read(tailStart, fileSize);
-  if (tail.length !== fileSize - tailStart) {
-    throw new ParquetFileError(blob, `reading its last ${fileSize - tailStart} bytes gave ${tail.length}`);
+  if (tail.length !== TAIL_BYTES) {
+    throw new ParquetFileError(blob, `reading its last ${TAIL_BYTES} bytes gave ${tail.length}`);
   }
-  if (tail.readUInt32LE(tail.length - 4) !== MAGIC) {
+  if (tail.readUInt32LE(4) !== MAGIC) {
     throw new ParquetFileError(
       blob,
       'it does not end with the Parquet footer (the magic bytes PAR1): the file is truncated or not Parquet',
     );
   }
-  const metadataLength = tail.readUInt32LE(tail.length - 8);
-  const footerLength = metadataLength + 8;
+  const metadataLength = tail.readUInt32LE(0);
+  const footerLength = metadataLength + TAIL_BYTES;
   if (footerLength + 4 > fileSize) {
     throw new ParquetFileError(
       blob,
@@ -75,10 +76,11 @@ export async function readParquetFooter(
     );
   }
   const footerStart = fileSize - footerLength;
-  const bytes =
-    footerStart >= tailStart
-      ? tail.subarray(footerStart - tailStart)
-      : Buffer.concat([await read(footerStart, tailStart), tail]);
+  const metadataBytes = await read(footerStart, tailStart);
+  if (metadataBytes.length !== metadataLength) {
+    throw new ParquetFileError(blob, `reading its ${metadataLength} bytes of metadata gave ${metadataBytes.length}`);
+  }
+  const bytes = Buffer.concat([metadataBytes, tail]);
   let metadata: FileMetaData;
   try {
     metadata = parquetMetadata(bytes);
