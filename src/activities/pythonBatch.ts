@@ -35,8 +35,7 @@ function tableBytes(text: TableText): Buffer {
 
 /** What a table mini-batch read: text records' own bytes, or Parquet rows. */
 export type TableParts =
-  | { format: TabularFormat; parts: TableText[] }
-  | { format: 'parquet'; reads: ParquetRowsRead[] };
+  { format: TabularFormat; parts: TableText[] } | { format: 'parquet'; reads: ParquetRowsRead[] };
 
 /**
  * Parquet rows for pandas without pyarrow: a JSON line per row (int64 beyond 2^53 as digits, bytes as
@@ -56,7 +55,8 @@ async function parquetTable(
     }),
   );
   const columns = new Map<string, ParquetColumn>();
-  for (const read of reads) for (const column of read.columns) if (!columns.has(column.name)) columns.set(column.name, column);
+  for (const read of reads)
+    for (const column of read.columns) if (!columns.has(column.name)) columns.set(column.name, column);
   const records = reads.flatMap((read) => read.records);
   return {
     kind: 'table',

@@ -2,7 +2,13 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { loadSettings, maxRecordBytes, taskRuntimeSettings, workDir } from '../config';
-import { InputChangedError, ParallelJobError, TabularParseError, TaskPathError } from '../errors';
+import {
+  InputChangedError,
+  ParallelJobError,
+  ParquetFileError,
+  TabularParseError,
+  TaskPathError,
+} from '../errors';
 import { blobsOf, planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
 import {
   badDataItem,
@@ -322,7 +328,9 @@ function jobContext(record: JobRecord, localInputs: Record<string, string>): Job
 }
 
 function jsonSafe(item: unknown): unknown {
-  return typeof item === 'string' ? item : (JSON.parse(JSON.stringify(item, jsonSafeValue) ?? 'null') as unknown);
+  return typeof item === 'string'
+    ? item
+    : (JSON.parse(JSON.stringify(item, jsonSafeValue) ?? 'null') as unknown);
 }
 
 function numericThreadId(worker: string | undefined): number | undefined {
@@ -541,12 +549,16 @@ async function readForAttempt(
   } catch (error) {
     // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
     if (!(error instanceof ParallelJobError) || error.retryable) throw error;
-    // A missing input may appear before the retry; a changed one stays changed, and a table that
-    // cannot be parsed fails the same way again.
+    // A missing input may appear before the retry; a changed one stays changed, and a table (or a
+    // Parquet footer) that cannot be parsed fails the same way again.
     const outcome = failedBeforeRun(
       error.code,
       `The mini-batch's input could not be read: ${error.message}`,
-      !(error instanceof InputChangedError || error instanceof TabularParseError),
+      !(
+        error instanceof InputChangedError ||
+        error instanceof TabularParseError ||
+        error instanceof ParquetFileError
+      ),
       itemCount(descriptor),
     );
     return { outcome, badRecords: [] };
@@ -560,7 +572,9 @@ async function readForAttempt(
     const error = new TabularParseError(
       first.blob,
       describeBadRecord(first).replace(` of '${first.blob}'`, '') +
-        (badRecords.length > 1 ? `, and ${badRecords.length - 1} more bad ${'rowGroup' in first ? 'row groups' : 'records'}` : ''),
+        (badRecords.length > 1
+          ? `, and ${badRecords.length - 1} more bad ${'rowGroup' in first ? 'row groups' : 'records'}`
+          : ''),
     );
     // Not retried: the same bytes fail the same way.
     const outcome = failedBeforeRun(

@@ -38,10 +38,13 @@ function describeMiniBatch(descriptor: MiniBatchDescriptor, folder: string): str
     return `${shown(descriptor.blob)} bytes ${count(descriptor.start)}-${count(descriptor.end)} (${formatBytes(descriptor.end - descriptor.start)})`;
   }
   if (descriptor.kind === 'parquet') {
-    if (descriptor.unreadable !== undefined) return `${shown(descriptor.blob)}: unreadable (${descriptor.unreadable})`;
+    if (descriptor.unreadable !== undefined)
+      return `${shown(descriptor.blob)}: unreadable (${descriptor.unreadable})`;
     const last = descriptor.firstRowGroup + descriptor.rowGroups - 1;
     const groups =
-      descriptor.rowGroups === 1 ? `row group ${descriptor.firstRowGroup}` : `row groups ${descriptor.firstRowGroup}-${last}`;
+      descriptor.rowGroups === 1
+        ? `row group ${descriptor.firstRowGroup}`
+        : `row groups ${descriptor.firstRowGroup}-${last}`;
     return `${shown(descriptor.blob)} ${groups}: ${plural(descriptor.rows, 'row')}, ${formatBytes(descriptor.bytes)}`;
   }
   const names = descriptor.files.slice(0, 3).map((file) => shown(file.name));
@@ -89,7 +92,9 @@ export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOpti
   }
   const rows = preview.rowsPerMiniBatch;
   if (rows)
-    lines.push(`Rows per mini-batch: min ${count(rows.min)}, median ${count(rows.median)}, max ${count(rows.max)}`);
+    lines.push(
+      `Rows per mini-batch: min ${count(rows.min)}, median ${count(rows.median)}, max ${count(rows.max)}`,
+    );
   const files = preview.itemsPerMiniBatch;
   if (files)
     lines.push(

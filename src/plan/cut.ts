@@ -257,7 +257,16 @@ async function plannedRowGroups(
     if (!(error instanceof ParquetFileError)) throw error;
     const reason = error.detail.slice(0, MAX_UNREADABLE_REASON_CHARS);
     return [
-      { kind: 'parquet', ...file, firstRowGroup: 0, rowGroups: 0, firstRow: 0, rows: 0, bytes: 0, unreadable: reason },
+      {
+        kind: 'parquet',
+        ...file,
+        firstRowGroup: 0,
+        rowGroups: 0,
+        firstRow: 0,
+        rows: 0,
+        bytes: 0,
+        unreadable: reason,
+      },
     ];
   }
 }

@@ -48,7 +48,10 @@ export async function readParquetFooter(
   blob: string,
 ): Promise<ParquetFooter> {
   if (fileSize < 12) {
-    throw new ParquetFileError(blob, `the file has ${fileSize} bytes, fewer than a Parquet file's 12 at least`);
+    throw new ParquetFileError(
+      blob,
+      `the file has ${fileSize} bytes, fewer than a Parquet file's 12 at least`,
+    );
   }
   const tailStart = fileSize - TAIL_BYTES;
   const tail = await read(tailStart, fileSize);
@@ -78,7 +81,10 @@ export async function readParquetFooter(
   const footerStart = fileSize - footerLength;
   const metadataBytes = await read(footerStart, tailStart);
   if (metadataBytes.length !== metadataLength) {
-    throw new ParquetFileError(blob, `reading its ${metadataLength} bytes of metadata gave ${metadataBytes.length}`);
+    throw new ParquetFileError(
+      blob,
+      `reading its ${metadataLength} bytes of metadata gave ${metadataBytes.length}`,
+    );
   }
   const bytes = Buffer.concat([metadataBytes, tail]);
   let metadata: FileMetaData;

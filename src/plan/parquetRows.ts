@@ -36,7 +36,8 @@ export interface BadRowGroup {
 }
 
 /** How a top-level column's values travel to a Python task without pyarrow (see parallel_job_runner.py). */
-export type PythonColumnKind = 'int' | 'timestamp' | 'timestamp_utc' | 'date' | 'decimal' | 'binary' | 'other';
+export type PythonColumnKind =
+  'int' | 'timestamp' | 'timestamp_utc' | 'date' | 'decimal' | 'binary' | 'other';
 
 export interface ParquetColumn {
   name: string;
@@ -76,14 +77,17 @@ const CODECS: Compressors = (() => {
       }
       return decompress(input, length);
     };
-  const unpacked = (bytes: Buffer): Uint8Array => new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+  const unpacked = (bytes: Buffer): Uint8Array =>
+    new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
   return {
     SNAPPY: capped((input, length) => {
       const output = new Uint8Array(length);
       snappyUncompress(input, output);
       return output;
     }),
-    GZIP: capped((input, length) => unpacked(zlib.gunzipSync(input, { maxOutputLength: Math.max(1, length) }))),
+    GZIP: capped((input, length) =>
+      unpacked(zlib.gunzipSync(input, { maxOutputLength: Math.max(1, length) })),
+    ),
     BROTLI: capped((input, length) =>
       unpacked(zlib.brotliDecompressSync(input, { maxOutputLength: Math.max(1, length) })),
     ),
@@ -171,7 +175,17 @@ function int64Value(value: unknown): unknown {
 type Convert = (value: unknown) => unknown;
 
 const STRING_ANNOTATIONS = new Set(['UTF8', 'ENUM', 'JSON', 'BSON', 'INTERVAL']);
-const STRING_LOGICAL = new Set(['STRING', 'ENUM', 'JSON', 'BSON', 'UUID', 'GEOMETRY', 'GEOGRAPHY', 'FLOAT16', 'INTERVAL']);
+const STRING_LOGICAL = new Set([
+  'STRING',
+  'ENUM',
+  'JSON',
+  'BSON',
+  'UUID',
+  'GEOMETRY',
+  'GEOGRAPHY',
+  'FLOAT16',
+  'INTERVAL',
+]);
 
 function isBinaryLeaf(element: SchemaElement): boolean {
   if (element.type !== 'BYTE_ARRAY' && element.type !== 'FIXED_LEN_BYTE_ARRAY') return false;
@@ -254,8 +268,9 @@ function converterOfFields(node: SchemaTree, scales: Map<string, number>): Conve
 function eachOf(convert: Convert): Convert {
   return (value) => {
     if (!Array.isArray(value)) return value;
-    for (let i = 0; i < value.length; i += 1) value[i] = convert(value[i]);
-    return value;
+    const list: unknown[] = value;
+    for (let i = 0; i < list.length; i += 1) list[i] = convert(list[i]);
+    return list;
   };
 }
 
@@ -418,6 +433,7 @@ export async function readParquetFile(
  */
 export function jsonSafeValue(_key: string, value: unknown): unknown {
   if (typeof value === 'bigint') return value.toString();
-  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64');
+  if (value instanceof Uint8Array)
+    return Buffer.from(value.buffer, value.byteOffset, value.length).toString('base64');
   return value;
 }

@@ -92,7 +92,8 @@ function parquetWarnings(notes: ParquetNotes, miniBatchSize: number): string[] {
       .slice(0, UNREADABLE_LISTED)
       .map(({ blob, reason }) => `${blob} (${reason})`)
       .join('; ');
-    const more = unreadable.length > UNREADABLE_LISTED ? `; and ${unreadable.length - UNREADABLE_LISTED} more` : '';
+    const more =
+      unreadable.length > UNREADABLE_LISTED ? `; and ${unreadable.length - UNREADABLE_LISTED} more` : '';
     warnings.push(
       `${unreadable.length.toLocaleString('en-US')} Parquet file${unreadable.length === 1 ? "'s footer" : "s' footers"} could not be read: ${listed}${more}. ` +
         'Each is a mini-batch that fails with its reason; the other files run.',
@@ -236,7 +237,11 @@ function noteParquet(
     const { oversized } = notes;
     oversized.count += 1;
     if (!oversized.largest || descriptor.bytes > oversized.largest.bytes) {
-      oversized.largest = { blob: descriptor.blob, rowGroup: descriptor.firstRowGroup, bytes: descriptor.bytes };
+      oversized.largest = {
+        blob: descriptor.blob,
+        rowGroup: descriptor.firstRowGroup,
+        bytes: descriptor.bytes,
+      };
     }
   }
 }

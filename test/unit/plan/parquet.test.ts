@@ -26,7 +26,13 @@ function typedTable(): arrow.Table {
       new arrow.Decimal(2, 9, 128),
     ),
     exact: arrow.vectorFromArray(
-      [decimalWords(123456789012345678901234n), null, decimalWords(-1n), decimalWords(10000n), decimalWords(5n)],
+      [
+        decimalWords(123456789012345678901234n),
+        null,
+        decimalWords(-1n),
+        decimalWords(10000n),
+        decimalWords(5n),
+      ],
       new arrow.Decimal(4, 38, 128),
     ),
     at: arrow.vectorFromArray(
@@ -45,7 +51,13 @@ function typedTable(): arrow.Table {
     ),
     tags: arrow.vectorFromArray([[1, 2], null, [], [null, 3], [4]], new arrow.List(int32())),
     place: arrow.vectorFromArray(
-      [{ city: 'Oslo', zip: 150 }, null, { city: null, zip: 7 }, { city: 'Rome', zip: null }, { city: '', zip: 0 }],
+      [
+        { city: 'Oslo', zip: 150 },
+        null,
+        { city: null, zip: 7 },
+        { city: 'Rome', zip: null },
+        { city: '', zip: 0 },
+      ],
       new arrow.Struct([
         new arrow.Field('city', new arrow.Utf8(), true),
         new arrow.Field('zip', new arrow.Int32(), true),
@@ -153,7 +165,13 @@ describe('typed records from arrow-rs files', () => {
       expect(read.goodRowGroups).toEqual(Array.from({ length: Math.ceil(5 / rowGroupSize) }, (_, i) => i));
       expect(read.records).toEqual(typedRecords);
       // toEqual does not tell a bigint from a number: the types themselves.
-      expect(read.records.map((record) => typeof record.big)).toEqual(['number', 'bigint', 'object', 'bigint', 'number']);
+      expect(read.records.map((record) => typeof record.big)).toEqual([
+        'number',
+        'bigint',
+        'object',
+        'bigint',
+        'number',
+      ]);
       expect(read.footer.metadata.row_groups[0]!.columns[0]!.meta_data!.codec).toBe(codec);
     },
   );
@@ -183,9 +201,17 @@ describe('flat tables from hyparquet-writer', () => {
   const rows = 23;
   const columns = () => [
     { name: 'id', data: Int32Array.from({ length: rows }, (_, i) => i), type: 'INT32' as const },
-    { name: 'name', data: Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? null : `row ${i}`)), type: 'STRING' as const },
+    {
+      name: 'name',
+      data: Array.from({ length: rows }, (_, i) => (i % 5 === 0 ? null : `row ${i}`)),
+      type: 'STRING' as const,
+    },
     { name: 'amount', data: Float64Array.from({ length: rows }, (_, i) => i / 4), type: 'DOUBLE' as const },
-    { name: 'count', data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i) * 1000n), type: 'INT64' as const },
+    {
+      name: 'count',
+      data: BigInt64Array.from({ length: rows }, (_, i) => BigInt(i) * 1000n),
+      type: 'INT64' as const,
+    },
     {
       name: 'at',
       data: Array.from({ length: rows }, (_, i) => new Date(Date.UTC(2026, 0, 1 + i))),
@@ -211,13 +237,18 @@ describe('flat tables from hyparquet-writer', () => {
     expect(read.records).toEqual(expected);
     const spans = rowGroupSpans(read.footer.metadata, bytes.length - read.footer.bytes.length, 't.parquet');
     expect(spans.map((span) => span.rows)).toEqual(
-      Array.from({ length: Math.ceil(rows / rowGroupSize) }, (_, i) => Math.min(rowGroupSize, rows - i * rowGroupSize)),
+      Array.from({ length: Math.ceil(rows / rowGroupSize) }, (_, i) =>
+        Math.min(rowGroupSize, rows - i * rowGroupSize),
+      ),
     );
   });
 
   it('reads only the row groups asked for, with their file rows', async () => {
     const bytes = writeWithHyparquet(columns(), { codec: 'SNAPPY', rowGroupSize: 4 });
-    const read = await readParquetRowGroups(memoryReader(bytes), bytes.length, 't.parquet', { first: 2, count: 2 });
+    const read = await readParquetRowGroups(memoryReader(bytes), bytes.length, 't.parquet', {
+      first: 2,
+      count: 2,
+    });
     expect(read.goodRowGroups).toEqual([2, 3]);
     expect(read.records).toEqual(expected.slice(8, 16));
   });
@@ -225,7 +256,11 @@ describe('flat tables from hyparquet-writer', () => {
 
 describe('footers and row-group runs', () => {
   it('gathers whole row groups up to the byte size; a larger row group is a run of its own', () => {
-    const spans = [10, 10, 10, 50, 5, 5, 0].map((bytes, i) => ({ rows: i === 6 ? 0 : 100, start: 4 + i * 60, end: 4 + i * 60 + bytes }));
+    const spans = [10, 10, 10, 50, 5, 5, 0].map((bytes, i) => ({
+      rows: i === 6 ? 0 : 100,
+      start: 4 + i * 60,
+      end: 4 + i * 60 + bytes,
+    }));
     expect(rowGroupRuns(spans, 25)).toEqual([
       { first: 0, count: 2, rows: 200, bytes: 20, firstRow: 0 },
       { first: 2, count: 1, rows: 100, bytes: 10, firstRow: 200 },
@@ -235,7 +270,11 @@ describe('footers and row-group runs', () => {
   });
 
   it('reads a footer with two range reads from the end, its length and then itself, and not a data byte', async () => {
-    const wide = Array.from({ length: 400 }, (_, i) => ({ name: `column_with_a_long_name_${i}`, data: [i, i + 1], type: 'INT32' as const }));
+    const wide = Array.from({ length: 400 }, (_, i) => ({
+      name: `column_with_a_long_name_${i}`,
+      data: [i, i + 1],
+      type: 'INT32' as const,
+    }));
     const bytes = writeWithHyparquet(wide, { codec: 'SNAPPY', rowGroupSize: 1 });
     const reads: Array<[number, number]> = [];
     const footer = await readParquetFooter(
@@ -258,7 +297,10 @@ describe('footers and row-group runs', () => {
   });
 
   it('refuses a truncated file, a file that is not Parquet and one too short, naming the reason', async () => {
-    const bytes = writeWithHyparquet([{ name: 'id', data: [1, 2, 3], type: 'INT32' }], { codec: 'SNAPPY', rowGroupSize: 2 });
+    const bytes = writeWithHyparquet([{ name: 'id', data: [1, 2, 3], type: 'INT32' }], {
+      codec: 'SNAPPY',
+      rowGroupSize: 2,
+    });
     const footerOf = (data: Buffer) => readParquetFooter(memoryReader(data), data.length, 'x.parquet');
     await expect(footerOf(bytes.subarray(0, bytes.length - 10))).rejects.toThrow(
       new ParquetFileError(
@@ -266,13 +308,17 @@ describe('footers and row-group runs', () => {
         'it does not end with the Parquet footer (the magic bytes PAR1): the file is truncated or not Parquet',
       ),
     );
-    await expect(footerOf(Buffer.from('id,name\n1,ann\n2,bob\n'))).rejects.toThrow(/does not end with the Parquet footer/);
+    await expect(footerOf(Buffer.from('id,name\n1,ann\n2,bob\n'))).rejects.toThrow(
+      /does not end with the Parquet footer/,
+    );
     await expect(footerOf(Buffer.from('PAR1PAR1'))).rejects.toThrow(
       "'x.parquet' cannot be read as Parquet: the file has 8 bytes, fewer than a Parquet file's 12 at least.",
     );
     const lying = Buffer.from(bytes);
     lying.writeUInt32LE(bytes.length * 2, bytes.length - 8);
-    await expect(footerOf(lying)).rejects.toThrow(/its footer claims [\d,]+ bytes of metadata, more than the file holds/);
+    await expect(footerOf(lying)).rejects.toThrow(
+      /its footer claims [\d,]+ bytes of metadata, more than the file holds/,
+    );
   });
 });
 
