@@ -21,9 +21,11 @@ import {
   type TabularFormat,
 } from '../plan/tabular';
 import {
+  decodeParquetPart,
+  fetchParquetFile,
+  fetchParquetMiniBatch,
   jsonSafeValue,
-  readParquetFile,
-  readParquetMiniBatch,
+  type ParquetPart,
   type ParquetRowsRead,
 } from '../plan/parquetRows';
 import type { AccessPolicy } from '../storage/access';
@@ -146,27 +148,32 @@ interface ReadBatch {
   parquet?: ParquetRowsRead[];
 }
 
-/** Parquet rows as a JavaScript task takes them; columns that hold bytes are named for the worker. */
-function parquetBatch(reads: ParquetRowsRead[], partitionKeyValue?: Record<string, string>): ReadBatch {
+/**
+ * A Parquet mini-batch's bytes as a JavaScript task's worker decodes them, or for a Python task (`keepText`)
+ * its rows decoded here, where the DataFrame's file is written.
+ */
+async function parquetBatch(
+  parts: ParquetPart[],
+  options: { keepText: boolean; failOnBadRowGroup: boolean },
+  partitionKeyValue?: Record<string, string>,
+): Promise<ReadBatch> {
+  const partition = partitionKeyValue ? { partitionKeyValue } : {};
+  if (!options.keepText) {
+    return {
+      batch: { kind: 'parquet', parts, failOnBadRowGroup: options.failOnBadRowGroup, ...partition },
+      badRecords: [],
+    };
+  }
+  const reads: ParquetRowsRead[] = [];
+  for (const part of parts) reads.push(await decodeParquetPart(part));
   const records: TabularRecord[] = [];
   const badRecords: BadData[] = [];
-  const binary = new Set<string>();
   // One push per record: spreading a large file's records into push() overflows the call stack.
   for (const read of reads) {
     for (const one of read.records) records.push(one);
     for (const bad of read.badRowGroups) badRecords.push(bad);
-    for (const column of read.columns) if (column.binary) binary.add(column.name);
   }
-  return {
-    batch: {
-      kind: 'records',
-      records,
-      ...(binary.size > 0 ? { binaryColumns: [...binary] } : {}),
-      ...(partitionKeyValue ? { partitionKeyValue } : {}),
-    },
-    badRecords,
-    parquet: reads,
-  };
+  return { batch: { kind: 'records', records, ...partition }, badRecords, parquet: reads };
 }
 
 /** Reads what the task needs: records for tables (here), file references for files (read lazily in the worker). */
@@ -174,7 +181,7 @@ async function buildBatch(
   store: BlobStore,
   record: JobRecord,
   descriptor: MiniBatchDescriptor,
-  options: { maxRecordBytes: number; keepText: boolean },
+  options: { maxRecordBytes: number; keepText: boolean; failOnBadRowGroup: boolean },
 ): Promise<ReadBatch> {
   const location = record.plan.input;
   switch (descriptor.kind) {
@@ -189,7 +196,7 @@ async function buildBatch(
       };
     }
     case 'parquet':
-      return parquetBatch([await readParquetMiniBatch(store, location, descriptor)]);
+      return parquetBatch([await fetchParquetMiniBatch(store, location, descriptor)], options);
     case 'partition': {
       const partitionKeyValue = descriptor.keys;
       const format = descriptor.format;
@@ -200,9 +207,9 @@ async function buildBatch(
         };
       }
       if (format === 'parquet') {
-        const reads: ParquetRowsRead[] = [];
-        for (const file of descriptor.files) reads.push(await readParquetFile(store, location, file));
-        return parquetBatch(reads, partitionKeyValue);
+        const parts: ParquetPart[] = [];
+        for (const file of descriptor.files) parts.push(await fetchParquetFile(store, location, file));
+        return parquetBatch(parts, options, partitionKeyValue);
       }
       const records: TabularRecord[] = [];
       const badRecords: BadData[] = [];
@@ -455,6 +462,7 @@ async function runTask(
     const read = await readForAttempt(deps, record, descriptor, attemptDir);
     const readMs = performance.now() - readStarted;
     let outcome = read.outcome;
+    let badRecords = read.badRecords;
     if (read.batch && read.localInputs) {
       const { settings } = record.job;
       const job = jobContext(record, read.localInputs);
@@ -467,6 +475,13 @@ async function runTask(
         timeoutSeconds: settings.timeoutSeconds,
         appendRows: record.appendRow !== undefined,
       });
+      // A Parquet batch decoded in the worker: its failed row groups are known now.
+      if (outcome.decoded) {
+        badRecords = outcome.decoded.badRowGroups;
+        if (!outcome.decoded.ran) {
+          outcome = badDataOutcome(record, badRecords, outcome.decoded.items) ?? noRecordsOutcome();
+        }
+      }
     }
     const published = await publishAttemptFiles(
       deps,
@@ -485,8 +500,8 @@ async function runTask(
         }
       : published.outcome;
     return {
-      outcome: withBadRecords(warned, read.badRecords),
-      badRecords: read.badRecords,
+      outcome: withBadRecords(warned, badRecords),
+      badRecords,
       modulePath,
       readMs,
       ...(published.published ? { published: published.published } : {}),
@@ -533,6 +548,7 @@ async function readForAttempt(
     read = await buildBatch(deps.store, record, descriptor, {
       maxRecordBytes: deps.maxRecordBytes ?? maxRecordBytes(),
       keepText: attemptDir !== undefined,
+      failOnBadRowGroup: record.job.settings.onBadRecord === 'fail_mini_batch',
     });
     if (attemptDir !== undefined) {
       read = {
@@ -564,9 +580,23 @@ async function readForAttempt(
     return { outcome, badRecords: [] };
   }
   const { batch, badRecords } = read;
-  if (badRecords.length === 0) return { batch, localInputs, badRecords };
   const goodRecords =
     batch.kind === 'records' ? batch.records.length : batch.kind === 'table' ? batch.count : 0;
+  const outcome = badDataOutcome(record, badRecords, goodRecords);
+  return outcome ? { outcome, badRecords } : { batch, localInputs, badRecords };
+}
+
+/**
+ * The outcome that replaces running the task when a table's bad data decides it, or undefined: bad data
+ * under on_bad_record: fail_mini_batch, or no good record at all. (For CSV and JSON Lines the activity
+ * decides before the run; for Parquet decoded in the worker, after it, with the worker's findings.)
+ */
+function badDataOutcome(
+  record: JobRecord,
+  badRecords: readonly BadData[],
+  goodRecords: number,
+): AttemptOutcome | undefined {
+  if (badRecords.length === 0) return undefined;
   if (record.job.settings.onBadRecord === 'fail_mini_batch') {
     const first = badRecords[0]!;
     const error = new TabularParseError(
@@ -577,17 +607,15 @@ async function readForAttempt(
           : ''),
     );
     // Not retried: the same bytes fail the same way.
-    const outcome = failedBeforeRun(
+    return failedBeforeRun(
       error.code,
       `${error.message} (on_bad_record: fail_mini_batch; fail_item would run the other records)`,
       false,
       goodRecords,
     );
-    return { outcome, badRecords };
   }
   // Nothing parsed: there is nothing to run.
-  if (goodRecords === 0) return { outcome: noRecordsOutcome(), badRecords };
-  return { batch, localInputs, badRecords };
+  return goodRecords === 0 ? noRecordsOutcome() : undefined;
 }
 
 /** Stages the attempt's append_row rows as its block of the output blob; returns how many. */

@@ -1,10 +1,13 @@
 /**
- * The rows of a Parquet mini-batch as records: its row groups read with range reads (one for the run of
- * row groups, pinned to the planned version by the caller's reader), each row group decoded on its own so
- * that a corrupt one fails only its rows, and values mapped to JavaScript as docs/parquet.md's table says.
+ * The rows of a Parquet mini-batch as records: its footer and row groups fetched with range reads (one for
+ * the run of row groups, pinned to the planned version by the caller's reader), then each row group decoded
+ * on its own so that a corrupt one fails only its rows, and values mapped to JavaScript as docs/parquet.md's
+ * table says. The fetch happens in the activity; the decoding where the rows are wanted (a worker thread
+ * for a JavaScript task).
  */
 import zlib from 'node:zlib';
 import {
+  parquetMetadata,
   parquetRead,
   parquetSchema,
   snappyUncompress,
@@ -303,18 +306,6 @@ export function parquetColumns(metadata: FileMetaData): ParquetColumn[] {
   }));
 }
 
-/** One read of the bytes of a run of row groups, sliced as hyparquet asks; anything else is read apart. */
-function prefetched(read: ByteRangeReader, fileSize: number, start: number, bytes: Buffer): AsyncBuffer {
-  return {
-    byteLength: fileSize,
-    async slice(from: number, to = fileSize): Promise<ArrayBuffer> {
-      const inside = from >= start && to <= start + bytes.length;
-      const piece = inside ? bytes.subarray(from - start, to - start) : await read(from, to);
-      return piece.buffer.slice(piece.byteOffset, piece.byteOffset + piece.length) as ArrayBuffer;
-    },
-  };
-}
-
 /** The reason a row group failed, for people: hyparquet's message, without its "parquet" prefix. */
 function rowGroupReason(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
@@ -322,18 +313,36 @@ function rowGroupReason(error: unknown): string {
 }
 
 /**
- * The rows of row groups [first, first + count) (default: all) of a Parquet file of `fileSize` bytes. The footer is read
- * first (range reads), then the row groups' column chunks in one read; each row group is decoded on its own,
- * and one that fails to decode is a BadRowGroup while the others' rows are kept, in file order. A footer
- * that cannot be read is a ParquetFileError (the whole mini-batch fails); a read of a changed blob fails as
- * the reader fails (INPUT_CHANGED with a pinned reader).
+ * What a Parquet mini-batch needs of one file, read and not yet decoded: the footer, and one range of bytes
+ * that holds the column chunks of row groups [first, first + count). Plain data, so that it crosses to a
+ * worker thread as it is and the rows are decoded there (cloning decoded rows costs as much as decoding).
  */
-export async function readParquetRowGroups(
+export interface ParquetPart {
+  blob: string;
+  fileSize: number;
+  /** The footer's bytes: the metadata, its length and the closing magic. */
+  footer: Uint8Array;
+  /** `data` is the file's bytes [start, start + data.length). */
+  start: number;
+  data: Uint8Array;
+  first: number;
+  count: number;
+  /** The rows the row groups hold, from the footer. */
+  rows: number;
+}
+
+/**
+ * Reads what row groups [first, first + count) (default: all) of a Parquet file of `fileSize` bytes need:
+ * the footer by two range reads from the end, then the row groups' column chunks in one read. A footer
+ * that cannot be read, or that lacks the row groups, is a ParquetFileError; a read of a changed blob fails
+ * as the reader fails (INPUT_CHANGED with a pinned reader).
+ */
+export async function fetchParquetPart(
   read: ByteRangeReader,
   fileSize: number,
   blob: string,
   rowGroups?: { first: number; count: number },
-): Promise<ParquetRowsRead> {
+): Promise<ParquetPart> {
   const footer = await readParquetFooter(read, fileSize, blob);
   const spans = rowGroupSpans(footer.metadata, fileSize - footer.bytes.length, blob);
   const { first, count } = rowGroups ?? { first: 0, count: spans.length };
@@ -343,16 +352,48 @@ export async function readParquetRowGroups(
       `the plan names row groups ${first}-${first + count - 1} but the file has ${spans.length}`,
     );
   }
+  const run = spans.slice(first, first + count);
+  const start = count > 0 ? Math.min(...run.map((span) => span.start)) : 0;
+  const end = count > 0 ? Math.max(...run.map((span) => span.end)) : 0;
+  const data = end > start ? await read(start, end) : Buffer.alloc(0);
+  const rows = run.reduce((sum, span) => sum + span.rows, 0);
+  return { blob, fileSize, footer: footer.bytes, start, data, first, count, rows };
+}
+
+/** The part's bytes as hyparquet reads them; a slice outside them means the footer lied about the file. */
+function partFile(part: ParquetPart): AsyncBuffer {
+  const footerStart = part.fileSize - part.footer.length;
+  const view = (bytes: Uint8Array, from: number, to: number): ArrayBuffer =>
+    bytes.buffer.slice(bytes.byteOffset + from, bytes.byteOffset + to) as ArrayBuffer;
+  return {
+    byteLength: part.fileSize,
+    slice(from: number, to = part.fileSize): ArrayBuffer {
+      if (from >= part.start && to <= part.start + part.data.length) {
+        return view(part.data, from - part.start, to - part.start);
+      }
+      if (from >= footerStart && to <= part.fileSize)
+        return view(part.footer, from - footerStart, to - footerStart);
+      throw new Error(`a read of bytes ${from}-${to} falls outside the row groups' column chunks`);
+    },
+  };
+}
+
+/**
+ * The rows of a part: each row group decoded on its own, so that one that fails to decode is a BadRowGroup
+ * (its rows failed items) while the others' rows are kept, in file order; values mapped as documented.
+ */
+export async function decodeParquetPart(part: ParquetPart): Promise<ParquetRowsRead> {
+  const { blob, first, count } = part;
+  const footerBytes = Buffer.from(part.footer.buffer, part.footer.byteOffset, part.footer.length);
+  const footer: ParquetFooter = { metadata: parquetMetadata(footerBytes), bytes: footerBytes };
+  const spans = rowGroupSpans(footer.metadata, part.fileSize - footerBytes.length, blob);
   const { metadata, scales } = withExactDecimals(footer.metadata);
   const columns = parquetColumns(footer.metadata);
   const convert = parquetSchema(metadata).children.flatMap((node) => {
     const one = converterFor(node, scales);
     return one ? [{ name: node.element.name, convert: one }] : [];
   });
-  const run = spans.slice(first, first + count);
-  const start = Math.min(...run.map((span) => span.start));
-  const end = Math.max(...run.map((span) => span.end));
-  const file = prefetched(read, fileSize, start, count > 0 ? await read(start, end) : Buffer.alloc(0));
+  const file = partFile(part);
 
   let firstRow = 0;
   for (let index = 0; index < first; index += 1) firstRow += spans[index]!.rows;
@@ -394,6 +435,16 @@ export async function readParquetRowGroups(
   return { records, badRowGroups, columns, goodRowGroups, footer };
 }
 
+/** The rows of row groups [first, first + count) (default: all) of a file: fetched, then decoded. */
+export async function readParquetRowGroups(
+  read: ByteRangeReader,
+  fileSize: number,
+  blob: string,
+  rowGroups?: { first: number; count: number },
+): Promise<ParquetRowsRead> {
+  return decodeParquetPart(await fetchParquetPart(read, fileSize, blob, rowGroups));
+}
+
 type ParquetDescriptor = Extract<MiniBatchDescriptor, { kind: 'parquet' }>;
 
 /** A reader of one blob of the input, pinned to `etag` when given (a changed blob is INPUT_CHANGED). */
@@ -403,28 +454,28 @@ function blobReader(store: BlobStore, location: InputLocation, name: string, eta
   return (start, end) => source.read(location.container, name, { start, end }, pinned);
 }
 
-/** What the task runtime reads for a Parquet mini-batch: its row groups' rows (see readParquetRowGroups). */
-export async function readParquetMiniBatch(
+/** What the task runtime reads for a Parquet mini-batch: its footer and row groups, pinned, not decoded. */
+export async function fetchParquetMiniBatch(
   store: BlobStore,
   location: InputLocation,
   descriptor: ParquetDescriptor,
-): Promise<ParquetRowsRead> {
+): Promise<ParquetPart> {
   // Planning found no footer: nothing is read, the reason it found is the mini-batch's failure.
   if (descriptor.unreadable !== undefined) throw new ParquetFileError(descriptor.blob, descriptor.unreadable);
   const read = blobReader(store, location, descriptor.blob, descriptor.etag);
-  return readParquetRowGroups(read, descriptor.fileSize, descriptor.blob, {
+  return fetchParquetPart(read, descriptor.fileSize, descriptor.blob, {
     first: descriptor.firstRowGroup,
     count: descriptor.rowGroups,
   });
 }
 
 /** Every row group of one file (partitioned tables, whose mini-batches are whole files). */
-export async function readParquetFile(
+export async function fetchParquetFile(
   store: BlobStore,
   location: InputLocation,
   file: { name: string; size: number; etag?: string },
-): Promise<ParquetRowsRead> {
-  return readParquetRowGroups(blobReader(store, location, file.name, file.etag), file.size, file.name);
+): Promise<ParquetPart> {
+  return fetchParquetPart(blobReader(store, location, file.name, file.etag), file.size, file.name);
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ArgvPart } from '../job/effective';
 import type { FailedItem, TabularRecord, TaskInput } from './contract';
-import type { PythonColumnKind } from '../plan/parquetRows';
+import type { BadRowGroup, ParquetPart, PythonColumnKind } from '../plan/parquetRows';
 
 export type { ArgvPart } from '../job/effective';
 
@@ -57,8 +57,17 @@ export type BatchData =
   | {
       kind: 'records';
       records: TabularRecord[];
-      /** Parquet columns whose values hold bytes: the worker makes Buffers of them (a clone makes Uint8Arrays). */
-      binaryColumns?: string[];
+      partitionKeyValue?: Record<string, string>;
+    }
+  /**
+   * Parquet row groups as read at their planned version by the activity, decoded into records in the worker
+   * (a JavaScript task): decoded rows cost as much to clone across threads as to decode.
+   */
+  | {
+      kind: 'parquet';
+      parts: ParquetPart[];
+      /** on_bad_record: fail_mini_batch: a row group that does not decode stops the attempt before run(). */
+      failOnBadRowGroup: boolean;
       partitionKeyValue?: Record<string, string>;
     }
   /** Files already downloaded at their planned version (Python's `run` gets local paths). */
@@ -121,8 +130,17 @@ export type WorkerFailureCode =
   | 'TASK_TIMEOUT'
   | 'INPUT_CHANGED';
 
+/** What decoding a Parquet batch in the worker found; `ran` is false when run() was not called for it. */
+export interface DecodedRows {
+  items: number;
+  badRowGroups: BadRowGroup[];
+  ran: boolean;
+}
+
 interface AttemptResultBase {
   workerId: string;
+  /** Set for a Parquet batch: the rows decoded (the items), and the row groups that failed. */
+  decoded?: DecodedRows;
   /** The files the attempt wrote into its output and log folders, moved aside (see workerFolders.ts). */
   files?: string;
   /** True when this attempt ran init() successfully (the worker's first task). */
