@@ -68,9 +68,10 @@ function readsPerMiniBatch(preview: PlanPreview): number {
 export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOptions): string {
   const lines: string[] = [];
   const where = `${preview.input.container}/${preview.input.prefix}`;
+  const parquet = preview.first.some((descriptor) => descriptor.kind === 'parquet');
   const what =
     preview.kind === 'tabular'
-      ? `byte ranges of tables in ${where}`
+      ? `${parquet ? 'row groups of Parquet tables' : 'byte ranges of tables'} in ${where}`
       : `${preview.kind === 'partition' ? 'partitions' : 'files'} of ${where} (${plural(preview.items ?? 0, 'file')})`;
   lines.push(
     `${plural(preview.miniBatches, 'mini-batch', 'mini-batches')} of ${what}, ${formatBytes(preview.bytes)} in all.`,
