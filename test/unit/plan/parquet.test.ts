@@ -63,6 +63,28 @@ function typedTable(): arrow.Table {
         new arrow.Field('zip', new arrow.Int32(), true),
       ]),
     ),
+    attrs: arrow.vectorFromArray(
+      [
+        new Map([
+          ['a', 1n],
+          ['b', null],
+        ]),
+        null,
+        new Map(),
+        new Map([['big', 2n ** 60n]]),
+        new Map([['z', 0n]]),
+      ],
+      new arrow.Map_(
+        new arrow.Field(
+          'entries',
+          new arrow.Struct([
+            new arrow.Field('key', new arrow.Utf8(), false),
+            new arrow.Field('value', new arrow.Int64(), true),
+          ]),
+          false,
+        ),
+      ),
+    ),
     ok: arrow.vectorFromArray([true, false, null, true, false], new arrow.Bool()),
     score: arrow.vectorFromArray([1.5, Number.NaN, null, -0.25, 1e300], new arrow.Float64()),
   });
@@ -82,6 +104,7 @@ const typedRecords = [
     blob: new Uint8Array([1, 2]),
     tags: [1, 2],
     place: { city: 'Oslo', zip: 150 },
+    attrs: { a: 1, b: null },
     ok: true,
     score: 1.5,
   },
@@ -98,6 +121,7 @@ const typedRecords = [
     blob: null,
     tags: null,
     place: null,
+    attrs: null,
     ok: false,
     score: Number.NaN,
   },
@@ -114,6 +138,7 @@ const typedRecords = [
     blob: new Uint8Array([]),
     tags: [],
     place: { city: null, zip: 7 },
+    attrs: {},
     ok: null,
     score: null,
   },
@@ -130,6 +155,7 @@ const typedRecords = [
     blob: new Uint8Array([255]),
     tags: [null, 3],
     place: { city: 'Rome', zip: null },
+    attrs: { big: 2n ** 60n },
     ok: true,
     score: -0.25,
   },
@@ -146,6 +172,7 @@ const typedRecords = [
     blob: new Uint8Array([0, 0, 0]),
     tags: [4],
     place: { city: '', zip: 0 },
+    attrs: { z: 0 },
     ok: false,
     score: 1e300,
   },
@@ -191,6 +218,7 @@ describe('typed records from arrow-rs files', () => {
       { name: 'blob', python: 'binary', binary: true },
       { name: 'tags', python: 'other', binary: false },
       { name: 'place', python: 'other', binary: false },
+      { name: 'attrs', python: 'other', binary: false },
       { name: 'ok', python: 'other', binary: false },
       { name: 'score', python: 'other', binary: false },
     ]);
