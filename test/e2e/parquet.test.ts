@@ -1,6 +1,5 @@
 import { startProductHost, type ProductHost } from '../support/productHost';
-import { readParquetFooter, rowGroupSpans } from '../../src/plan/parquet';
-import { memoryReader, writeWithHyparquet } from '../support/parquet';
+import { corruptRowGroup, writeWithHyparquet } from '../support/parquet';
 import { countersOf, fileJob, readArtifacts, runJob, withoutTimings } from './orchestrator.support';
 
 /**
@@ -17,15 +16,6 @@ function orders(first: number, rows: number): Buffer {
     ],
     { codec: 'SNAPPY', rowGroupSize: 10 },
   );
-}
-
-/** `bytes` with row group `index` overwritten, so that it no longer decodes. */
-async function corruptRowGroup(bytes: Buffer, index: number): Promise<Buffer> {
-  const footer = await readParquetFooter(memoryReader(bytes), bytes.length, 'c');
-  const span = rowGroupSpans(footer.metadata, bytes.length - footer.bytes.length, 'c')[index]!;
-  const corrupt = Buffer.from(bytes);
-  corrupt.fill(0xff, span.start, span.end);
-  return corrupt;
 }
 
 async function failedItems(product: ProductHost, jobId: string): Promise<unknown[]> {

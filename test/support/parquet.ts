@@ -2,6 +2,7 @@ import zlib from 'node:zlib';
 import * as arrow from 'apache-arrow';
 import { parquetWriteBuffer, type ColumnSource } from 'hyparquet-writer';
 import * as parquetWasm from 'parquet-wasm/node';
+import { readParquetFooter, rowGroupSpans } from '../../src/plan/parquet';
 import type { ByteRangeReader } from '../../src/plan/tabularAlign';
 
 /**
@@ -66,3 +67,12 @@ export function memoryReader(bytes: Buffer): ByteRangeReader {
 }
 
 export { arrow };
+
+/** `bytes` with row group `index`'s column chunks overwritten by 0xff, so that it no longer decodes. */
+export async function corruptRowGroup(bytes: Buffer, index: number): Promise<Buffer> {
+  const footer = await readParquetFooter(memoryReader(bytes), bytes.length, 'corrupt.parquet');
+  const spans = rowGroupSpans(footer.metadata, bytes.length - footer.bytes.length, 'corrupt.parquet');
+  const corrupt = Buffer.from(bytes);
+  corrupt.fill(0xff, spans[index]!.start, spans[index]!.end);
+  return corrupt;
+}

@@ -1,9 +1,14 @@
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { runMiniBatch } from '../../../src/activities/runMiniBatch';
-import { readParquetFooter, rowGroupSpans } from '../../../src/plan/parquet';
 import { jobFolder } from '../../../src/storage/layout';
 import { useActivityJobs } from '../../support/activityJobs';
-import { arrow, decimalWords, memoryReader, writeWithArrow, writeWithHyparquet } from '../../support/parquet';
+import {
+  arrow,
+  corruptRowGroup,
+  decimalWords,
+  writeWithArrow,
+  writeWithHyparquet,
+} from '../../support/parquet';
 
 // Parquet mini-batches through the activity: real Azurite, real worker threads and real Python processes.
 // Records arrive typed, a corrupt row group fails its rows and no others, a rewritten file fails the
@@ -142,11 +147,7 @@ describe('Parquet mini-batches for JavaScript tasks', () => {
       ],
       { codec: 'SNAPPY', rowGroupSize: 4 },
     );
-    const footer = await readParquetFooter(memoryReader(bytes), bytes.length, 'pq/corrupt.parquet');
-    const spans = rowGroupSpans(footer.metadata, bytes.length - footer.bytes.length, 'pq/corrupt.parquet');
-    const corrupt = Buffer.from(bytes);
-    corrupt.fill(0xff, spans[1]!.start, spans[1]!.end);
-    const file = await upload('pq/corrupt.parquet', corrupt);
+    const file = await upload('pq/corrupt.parquet', await corruptRowGroup(bytes, 1));
     await writeJob({
       jobId,
       kind: 'tabular',
@@ -182,11 +183,7 @@ describe('Parquet mini-batches for JavaScript tasks', () => {
       codec: 'GZIP',
       rowGroupSize: 2,
     });
-    const footer = await readParquetFooter(memoryReader(bytes), bytes.length, 'x');
-    const spans = rowGroupSpans(footer.metadata, bytes.length - footer.bytes.length, 'x');
-    const corrupt = Buffer.from(bytes);
-    corrupt.fill(0xff, spans[0]!.start, spans[0]!.end);
-    const file = await upload('pq/strict.parquet', corrupt);
+    const file = await upload('pq/strict.parquet', await corruptRowGroup(bytes, 0));
     await writeJob({
       jobId,
       kind: 'tabular',
