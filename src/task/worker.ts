@@ -34,7 +34,7 @@ import type {
   WorkerFailureCode,
   WorkerTask,
 } from './protocol';
-import { decodeParquetPart, type BadRowGroup } from '../plan/parquetRows';
+import type { BadRowGroup } from '../plan/parquetRows';
 import { parseProgramArguments, workerArgv } from './args';
 import { serializeRows } from './results';
 import { prepareWorkerFolders, takeAttemptFiles, workerFolders, type WorkerFolders } from './workerFolders';
@@ -400,6 +400,10 @@ type AttemptBase = { workerId: string; initRan: boolean; initMs: number; runMs: 
 async function decodeParquetBatch(
   batch: Extract<BatchData, { kind: 'parquet' }>,
 ): Promise<{ decoded: DecodedRows; records?: TabularRecord[] }> {
+  // Required by the first Parquet batch, not imported: the workers of other tasks start without the
+  // reader (about 80 ms). A require, since workers run from src through tsx's CommonJS hook in tests.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { decodeParquetPart } = require('../plan/parquetRows') as typeof import('../plan/parquetRows');
   const records: TabularRecord[] = [];
   const badRowGroups: BadRowGroup[] = [];
   const binary = new Set<string>();
