@@ -236,7 +236,26 @@ export class TabularParseError extends ParallelJobError {
     options?: ErrorOptions,
   ) {
     super(
-      `Could not read records from '${blob}': ${detail}. Check that the file is valid CSV (with a header line) or JSON Lines.`,
+      `Could not read records from '${blob}': ${detail}. Check that the file is valid CSV (with a header line), JSON Lines or Parquet.`,
+      options,
+    );
+  }
+}
+
+/**
+ * A Parquet file that cannot be read as one: no footer (a truncated or unfinished file), a footer that
+ * does not parse, or one that names bytes outside the file. The file's other readers would fail the same
+ * way, so it is not retried.
+ */
+export class ParquetFileError extends ParallelJobError {
+  readonly code = 'PARQUET_UNREADABLE';
+  constructor(
+    readonly blob: string,
+    readonly detail: string,
+    options?: ErrorOptions,
+  ) {
+    super(
+      `'${blob}' cannot be read as Parquet: ${detail}. Write the file again (a file still being written, or cut short by a failed copy, has no footer yet), or move it out of the input.`,
       options,
     );
   }

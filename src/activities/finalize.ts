@@ -402,6 +402,10 @@ function itemsOf(descriptor: MiniBatchDescriptor | undefined): unknown[] {
   if (!descriptor) return [];
   if (descriptor.kind === 'tabular')
     return [{ blob: descriptor.blob, start: descriptor.start, end: descriptor.end }];
+  if (descriptor.kind === 'parquet')
+    return [
+      { blob: descriptor.blob, firstRowGroup: descriptor.firstRowGroup, rowGroups: descriptor.rowGroups },
+    ];
   return descriptor.files.map((file) => file.name);
 }
 

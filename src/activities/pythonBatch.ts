@@ -7,6 +7,7 @@
 import { mkdir, open } from 'node:fs/promises';
 import path from 'node:path';
 import type { InputLocation } from '../plan/descriptor';
+import { jsonSafeValue, type ParquetColumn, type ParquetRowsRead } from '../plan/parquetRows';
 import { tableRecordAt, type TableText, type TabularFormat } from '../plan/tabular';
 import type { BlobStore } from '../storage/blobStore';
 import { forEachConcurrently } from '../storage/concurrent';
@@ -38,12 +39,48 @@ async function writeTable(file: string, text: TableText): Promise<void> {
   }
 }
 
+/** What a table mini-batch read: text records' own bytes, or Parquet rows. */
+export type TableParts =
+  { format: TabularFormat; parts: TableText[] } | { format: 'parquet'; reads: ParquetRowsRead[] };
+
+/**
+ * Parquet rows for pandas without pyarrow: a JSON line per row (int64 beyond 2^53 as digits, bytes as
+ * base64, timestamps as ISO text) and each column's kind, from which the runner gives the columns their
+ * types back (see read_table in parallel_job_runner.py).
+ */
+async function parquetTable(
+  reads: ParquetRowsRead[],
+  folder: string,
+  partition: { partitionKeyValue?: Record<string, string> },
+): Promise<BatchData> {
+  const files = reads.map((_, index) => path.join(folder, `table-${index}.jsonl`));
+  await Promise.all(
+    reads.map((read, index) => {
+      const lines = read.records.map((record) => `${JSON.stringify(record, jsonSafeValue)}\n`);
+      return writeFile(files[index]!, lines.join(''));
+    }),
+  );
+  const columns = new Map<string, ParquetColumn>();
+  for (const read of reads)
+    for (const column of read.columns) if (!columns.has(column.name)) columns.set(column.name, column);
+  const records = reads.flatMap((read) => read.records);
+  return {
+    kind: 'table',
+    format: 'parquet',
+    files,
+    count: records.length,
+    recordAt: (position) => records[position],
+    columns: [...columns.values()].map(({ name, python }) => ({ name, python })),
+    ...partition,
+  };
+}
+
 /** The batch a Python task takes, its data written under `folder`. */
 export async function pythonBatch(
   store: BlobStore,
   location: InputLocation,
   batch: BatchData,
-  tables: { format: TabularFormat; parts: TableText[] } | undefined,
+  tables: TableParts | undefined,
   folder: string,
 ): Promise<BatchData> {
   const partition =
@@ -63,7 +100,11 @@ export async function pythonBatch(
     });
     return { kind: 'paths', paths, names: batch.files.map((file) => file.name), ...partition };
   }
-  if (batch.kind === 'records' && tables) {
+  if (batch.kind === 'records' && tables && 'reads' in tables) {
+    await mkdir(folder, { recursive: true });
+    return parquetTable(tables.reads, folder, partition);
+  }
+  if (batch.kind === 'records' && tables && 'parts' in tables) {
     await mkdir(folder, { recursive: true });
     const files = tables.parts.map((_, index) => path.join(folder, `table-${index}.${tables.format}`));
     await Promise.all(tables.parts.map((part, index) => writeTable(files[index]!, part)));

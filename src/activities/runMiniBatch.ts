@@ -2,16 +2,32 @@ import { randomBytes } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { loadSettings, maxRecordBytes, taskRuntimeSettings, workDir } from '../config';
-import { InputChangedError, ParallelJobError, TabularParseError, TaskPathError } from '../errors';
-import { planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
 import {
+  InputChangedError,
+  ParallelJobError,
+  ParquetFileError,
+  TabularParseError,
+  TaskPathError,
+} from '../errors';
+import { blobsOf, planPageSchema, type MiniBatchDescriptor, type PlanPage } from '../plan/descriptor';
+import {
+  badDataItem,
   describeBadRecord,
+  failedRowsOf,
   scanTabularFile,
   scanTabularRange,
-  type BadRecord,
+  type BadData,
   type TableText,
   type TabularFormat,
 } from '../plan/tabular';
+import {
+  decodeParquetPart,
+  fetchParquetFile,
+  fetchParquetMiniBatch,
+  jsonSafeValue,
+  type ParquetPart,
+  type ParquetRowsRead,
+} from '../plan/parquetRows';
 import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
@@ -124,10 +140,40 @@ export async function descriptorFor(
 
 interface ReadBatch {
   batch: BatchData;
-  /** Table records that did not parse: failed items of this mini-batch. */
-  badRecords: BadRecord[];
+  /** Table records (or Parquet row groups) that could not be read: failed items of this mini-batch. */
+  badRecords: BadData[];
   /** With `keepText`, the good records' own bytes per file (what a Python task's DataFrame is read from). */
   tables?: { format: TabularFormat; parts: TableText[] };
+  /** For a Parquet mini-batch, what was read of each file (a Python task's DataFrame is built from it). */
+  parquet?: ParquetRowsRead[];
+}
+
+/**
+ * A Parquet mini-batch's bytes as a JavaScript task's worker decodes them, or for a Python task (`keepText`)
+ * its rows decoded here, where the DataFrame's file is written.
+ */
+async function parquetBatch(
+  parts: ParquetPart[],
+  options: { keepText: boolean; failOnBadRowGroup: boolean },
+  partitionKeyValue?: Record<string, string>,
+): Promise<ReadBatch> {
+  const partition = partitionKeyValue ? { partitionKeyValue } : {};
+  if (!options.keepText) {
+    return {
+      batch: { kind: 'parquet', parts, failOnBadRowGroup: options.failOnBadRowGroup, ...partition },
+      badRecords: [],
+    };
+  }
+  const reads: ParquetRowsRead[] = [];
+  for (const part of parts) reads.push(await decodeParquetPart(part));
+  const records: TabularRecord[] = [];
+  const badRecords: BadData[] = [];
+  // One push per record: spreading a large file's records into push() overflows the call stack.
+  for (const read of reads) {
+    for (const one of read.records) records.push(one);
+    for (const bad of read.badRowGroups) badRecords.push(bad);
+  }
+  return { batch: { kind: 'records', records, ...partition }, badRecords, parquet: reads };
 }
 
 /** Reads what the task needs: records for tables (here), file references for files (read lazily in the worker). */
@@ -135,7 +181,7 @@ async function buildBatch(
   store: BlobStore,
   record: JobRecord,
   descriptor: MiniBatchDescriptor,
-  options: { maxRecordBytes: number; keepText: boolean },
+  options: { maxRecordBytes: number; keepText: boolean; failOnBadRowGroup: boolean },
 ): Promise<ReadBatch> {
   const location = record.plan.input;
   switch (descriptor.kind) {
@@ -149,6 +195,8 @@ async function buildBatch(
         ...(read.text ? { tables: { format: descriptor.format, parts: [read.text] } } : {}),
       };
     }
+    case 'parquet':
+      return parquetBatch([await fetchParquetMiniBatch(store, location, descriptor)], options);
     case 'partition': {
       const partitionKeyValue = descriptor.keys;
       const format = descriptor.format;
@@ -158,8 +206,13 @@ async function buildBatch(
           badRecords: [],
         };
       }
+      if (format === 'parquet') {
+        const parts: ParquetPart[] = [];
+        for (const file of descriptor.files) parts.push(await fetchParquetFile(store, location, file));
+        return parquetBatch(parts, options, partitionKeyValue);
+      }
       const records: TabularRecord[] = [];
-      const badRecords: BadRecord[] = [];
+      const badRecords: BadData[] = [];
       const parts: TableText[] = [];
       // One push per record: spreading a large file's records into push() overflows the call stack.
       for (const file of descriptor.files) {
@@ -181,12 +234,16 @@ async function buildBatch(
  * The attempt's outcome with its bad records counted: each is a failed item (so error_threshold counts
  * it). A mini-batch with bad records never fully succeeds.
  */
-function withBadRecords(outcome: AttemptOutcome, badRecords: readonly BadRecord[]): AttemptOutcome {
-  const bad = badRecords.length;
-  if (bad === 0) return outcome;
+function withBadRecords(outcome: AttemptOutcome, badRecords: readonly BadData[]): AttemptOutcome {
+  const bad = badRecords.reduce((sum, entry) => sum + failedRowsOf(entry), 0);
+  if (badRecords.length === 0) return outcome;
   const items = outcome.items + bad;
   const failed = outcome.failed + bad;
-  const badText = `${bad} bad record${bad === 1 ? '' : 's'}`;
+  const rowGroups = badRecords.filter((entry) => 'rowGroup' in entry).length;
+  const badText =
+    rowGroups > 0
+      ? `${bad} row${bad === 1 ? '' : 's'} of ${rowGroups} row group${rowGroups === 1 ? '' : 's'} that could not be read`
+      : `${bad} bad record${bad === 1 ? '' : 's'} that did not parse`;
   if (outcome.status === 'failed') {
     return { ...outcome, items, failed };
   }
@@ -197,8 +254,8 @@ function withBadRecords(outcome: AttemptOutcome, badRecords: readonly BadRecord[
     failed,
     message: capMessage(
       outcome.failed > 0 && outcome.message
-        ? `${outcome.message}; and ${badText} that did not parse`
-        : `${failed} of ${items} items failed: ${badText} that did not parse (first: ${describeBadRecord(badRecords[0]!)})`,
+        ? `${outcome.message}; and ${badText}`
+        : `${failed} of ${items} items failed: ${badText} (first: ${describeBadRecord(badRecords[0]!)})`,
     ),
   };
 }
@@ -211,15 +268,14 @@ function noRecordsOutcome(): AttemptOutcome {
 }
 
 /** Bad records as failed items (the shape ctx.fail items have in failed_items.jsonl), capped. */
-function badRecordItems(badRecords: readonly BadRecord[]): FailedItem[] {
-  return badRecords.slice(0, MAX_BAD_RECORDS_LISTED).map((entry) => ({
-    item: { blob: entry.blob, line: entry.line, offset: entry.offset, text: entry.text },
-    error: entry.error,
-  }));
+function badRecordItems(badRecords: readonly BadData[]): FailedItem[] {
+  return badRecords
+    .slice(0, MAX_BAD_RECORDS_LISTED)
+    .map((entry) => ({ item: badDataItem(entry), error: entry.error }));
 }
 
 /** The bad_records log of an attempt: one JSON line per bad record, capped, then the count of the rest. */
-function badRecordsLog(badRecords: readonly BadRecord[]): string {
+function badRecordsLog(badRecords: readonly BadData[]): string {
   const lines = badRecords.slice(0, MAX_BAD_RECORDS_LISTED).map((entry) => JSON.stringify(entry));
   const omitted = badRecords.length - lines.length;
   if (omitted > 0) lines.push(JSON.stringify({ omitted }));
@@ -236,8 +292,7 @@ function refusedPlace(
   descriptor: MiniBatchDescriptor,
 ): string | undefined {
   const location = record.plan.input;
-  const names = descriptor.kind === 'tabular' ? [descriptor.blob] : descriptor.files.map((file) => file.name);
-  for (const name of [location.prefix, ...names]) {
+  for (const name of [location.prefix, ...blobsOf(descriptor)]) {
     const problem = deps.access.problem({ ...location, prefix: name }, 'read');
     if (problem) return `The input cannot be read: ${problem}.`;
   }
@@ -250,8 +305,11 @@ function refusedPlace(
   return undefined;
 }
 
+/** The items a mini-batch holds as planned: its files, a Parquet run's rows, or 0 for a byte range (unknown until read). */
 export function itemCount(descriptor: MiniBatchDescriptor): number {
-  return descriptor.kind === 'tabular' ? 0 : descriptor.files.length;
+  if (descriptor.kind === 'tabular') return 0;
+  if (descriptor.kind === 'parquet') return descriptor.rows;
+  return descriptor.files.length;
 }
 
 function jobContext(record: JobRecord, localInputs: Record<string, string>): JobContextData {
@@ -276,6 +334,12 @@ function jobContext(record: JobRecord, localInputs: Record<string, string>): Job
   };
 }
 
+function jsonSafe(item: unknown): unknown {
+  return typeof item === 'string'
+    ? item
+    : (JSON.parse(JSON.stringify(item, jsonSafeValue) ?? 'null') as unknown);
+}
+
 function numericThreadId(worker: string | undefined): number | undefined {
   const thread = worker?.split('-')[1];
   return thread === undefined ? undefined : Number(thread);
@@ -284,7 +348,7 @@ function numericThreadId(worker: string | undefined): number | undefined {
 /** What running the task gave: its outcome, the table records that did not parse, and where it ran. */
 interface TaskRun {
   outcome: AttemptOutcome;
-  badRecords: BadRecord[];
+  badRecords: BadData[];
   modulePath?: string;
   readMs: number;
   /** Why the job's places refused this attempt, if they did: then nothing is read or written. */
@@ -343,7 +407,8 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
     // An attempt that failed as a whole is reported as its mini-batch; its bad records stay in their log.
     failedItems: [
       ...(outcome.status === 'failed' ? [] : badRecordItems(run.badRecords)),
-      ...outcome.failedItems.map(({ item, error }) => ({ item, error })),
+      // A record may hold values JSON cannot write as they are (Parquet's int64 beyond 2^53, bytes).
+      ...outcome.failedItems.map(({ item, error }) => ({ item: jsonSafe(item), error })),
     ],
     warnings: outcome.warnings,
     ...(run.published ? { outputFiles: run.published } : {}),
@@ -397,6 +462,7 @@ async function runTask(
     const read = await readForAttempt(deps, record, descriptor, attemptDir);
     const readMs = performance.now() - readStarted;
     let outcome = read.outcome;
+    let badRecords = read.badRecords;
     if (read.batch && read.localInputs) {
       const { settings } = record.job;
       const job = jobContext(record, read.localInputs);
@@ -409,6 +475,13 @@ async function runTask(
         timeoutSeconds: settings.timeoutSeconds,
         appendRows: record.appendRow !== undefined,
       });
+      // A Parquet batch decoded in the worker: its failed row groups are known now.
+      if (outcome.decoded) {
+        badRecords = outcome.decoded.badRowGroups;
+        if (!outcome.decoded.ran) {
+          outcome = badDataOutcome(record, badRecords, outcome.decoded.items) ?? noRecordsOutcome();
+        }
+      }
     }
     const published = await publishAttemptFiles(
       deps,
@@ -427,8 +500,8 @@ async function runTask(
         }
       : published.outcome;
     return {
-      outcome: withBadRecords(warned, read.badRecords),
-      badRecords: read.badRecords,
+      outcome: withBadRecords(warned, badRecords),
+      badRecords,
       modulePath,
       readMs,
       ...(published.published ? { published: published.published } : {}),
@@ -454,7 +527,7 @@ interface AttemptData {
   batch?: BatchData;
   localInputs?: Record<string, string>;
   outcome?: AttemptOutcome;
-  badRecords: BadRecord[];
+  badRecords: BadData[];
 }
 
 /**
@@ -475,49 +548,74 @@ async function readForAttempt(
     read = await buildBatch(deps.store, record, descriptor, {
       maxRecordBytes: deps.maxRecordBytes ?? maxRecordBytes(),
       keepText: attemptDir !== undefined,
+      failOnBadRowGroup: record.job.settings.onBadRecord === 'fail_mini_batch',
     });
     if (attemptDir !== undefined) {
       read = {
         ...read,
-        batch: await pythonBatch(deps.store, record.plan.input, read.batch, read.tables, attemptDir),
+        batch: await pythonBatch(
+          deps.store,
+          record.plan.input,
+          read.batch,
+          read.parquet ? { format: 'parquet', reads: read.parquet } : read.tables,
+          attemptDir,
+        ),
       };
     }
   } catch (error) {
     // Transient faults are retried by the caller; a missing or malformed input is this attempt's failure.
     if (!(error instanceof ParallelJobError) || error.retryable) throw error;
-    // A missing input may appear before the retry; a changed one stays changed, and a table that
-    // cannot be parsed fails the same way again.
+    // A missing input may appear before the retry; a changed one stays changed, and a table (or a
+    // Parquet footer) that cannot be parsed fails the same way again.
     const outcome = failedBeforeRun(
       error.code,
       `The mini-batch's input could not be read: ${error.message}`,
-      !(error instanceof InputChangedError || error instanceof TabularParseError),
+      !(
+        error instanceof InputChangedError ||
+        error instanceof TabularParseError ||
+        error instanceof ParquetFileError
+      ),
       itemCount(descriptor),
     );
     return { outcome, badRecords: [] };
   }
   const { batch, badRecords } = read;
-  if (badRecords.length === 0) return { batch, localInputs, badRecords };
   const goodRecords =
     batch.kind === 'records' ? batch.records.length : batch.kind === 'table' ? batch.count : 0;
+  const outcome = badDataOutcome(record, badRecords, goodRecords);
+  return outcome ? { outcome, badRecords } : { batch, localInputs, badRecords };
+}
+
+/**
+ * The outcome that replaces running the task when a table's bad data decides it, or undefined: bad data
+ * under on_bad_record: fail_mini_batch, or no good record at all. (For CSV and JSON Lines the activity
+ * decides before the run; for Parquet decoded in the worker, after it, with the worker's findings.)
+ */
+function badDataOutcome(
+  record: JobRecord,
+  badRecords: readonly BadData[],
+  goodRecords: number,
+): AttemptOutcome | undefined {
+  if (badRecords.length === 0) return undefined;
   if (record.job.settings.onBadRecord === 'fail_mini_batch') {
     const first = badRecords[0]!;
     const error = new TabularParseError(
       first.blob,
-      `line ${first.line} (byte ${first.offset}): ${first.error}` +
-        (badRecords.length > 1 ? `, and ${badRecords.length - 1} more bad records` : ''),
+      describeBadRecord(first).replace(` of '${first.blob}'`, '') +
+        (badRecords.length > 1
+          ? `, and ${badRecords.length - 1} more bad ${'rowGroup' in first ? 'row groups' : 'records'}`
+          : ''),
     );
     // Not retried: the same bytes fail the same way.
-    const outcome = failedBeforeRun(
+    return failedBeforeRun(
       error.code,
       `${error.message} (on_bad_record: fail_mini_batch; fail_item would run the other records)`,
       false,
       goodRecords,
     );
-    return { outcome, badRecords };
   }
   // Nothing parsed: there is nothing to run.
-  if (goodRecords === 0) return { outcome: noRecordsOutcome(), badRecords };
-  return { batch, localInputs, badRecords };
+  return goodRecords === 0 ? noRecordsOutcome() : undefined;
 }
 
 /** Stages the attempt's append_row rows as its block of the output blob; returns how many. */
@@ -553,9 +651,14 @@ async function writeAttemptLogs(
       contentType: 'application/x-ndjson; charset=utf-8',
     });
     const listed = Math.min(badRecords.length, MAX_BAD_RECORDS_LISTED);
+    const n = badRecords.length;
+    const rows = badRecords.reduce((sum, entry) => sum + failedRowsOf(entry), 0);
+    const what =
+      'rowGroup' in badRecords[0]!
+        ? `${n} row group${n === 1 ? '' : 's'} could not be read and ${n === 1 ? 'its' : 'their'} ${rows} row${rows === 1 ? ' is a failed item' : 's are failed items'}`
+        : `${n} bad record${n === 1 ? '' : 's'} did not parse and ${n === 1 ? 'is a failed item' : 'are failed items'}`;
     badNote =
-      `${startedAt} WARNING ${badRecords.length} bad record${badRecords.length === 1 ? '' : 's'} did not parse and ` +
-      `${badRecords.length === 1 ? 'is a failed item' : 'are failed items'}; ${listed === badRecords.length ? 'all' : `the first ${listed}`} ` +
+      `${startedAt} WARNING ${what}; ${listed === n ? 'all' : `the first ${listed}`} ` +
       `listed in ${badLog.slice(folder.root.length)} (first: ${describeBadRecord(badRecords[0]!)})\n`;
   }
   // A silent attempt that succeeded has nothing to read beyond its record (processed_mini_batches.csv):

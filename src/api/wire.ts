@@ -152,6 +152,8 @@ export const planPreviewSchema = z.object({
   bytesHistogram: z.array(sizeBucketSchema),
   /** Files per mini-batch (file and partition input). */
   itemsPerMiniBatch: sizeDistributionSchema.optional(),
+  /** Rows per mini-batch, known from the footers of Parquet tables (absent for other input). */
+  rowsPerMiniBatch: sizeDistributionSchema.optional(),
   /** The first mini-batches, as the task will receive them. */
   first: z.array(miniBatchDescriptorSchema),
   warnings: z.array(z.string()),

@@ -37,6 +37,16 @@ function describeMiniBatch(descriptor: MiniBatchDescriptor, folder: string): str
   if (descriptor.kind === 'tabular') {
     return `${shown(descriptor.blob)} bytes ${count(descriptor.start)}-${count(descriptor.end)} (${formatBytes(descriptor.end - descriptor.start)})`;
   }
+  if (descriptor.kind === 'parquet') {
+    if (descriptor.unreadable !== undefined)
+      return `${shown(descriptor.blob)}: unreadable (${descriptor.unreadable})`;
+    const last = descriptor.firstRowGroup + descriptor.rowGroups - 1;
+    const groups =
+      descriptor.rowGroups === 1
+        ? `row group ${descriptor.firstRowGroup}`
+        : `row groups ${descriptor.firstRowGroup}-${last}`;
+    return `${shown(descriptor.blob)} ${groups}: ${plural(descriptor.rows, 'row')}, ${formatBytes(descriptor.bytes)}`;
+  }
   const names = descriptor.files.slice(0, 3).map((file) => shown(file.name));
   const more = descriptor.files.length > 3 ? `, ... (${count(descriptor.files.length - 3)} more)` : '';
   const bytes = descriptor.files.reduce((sum, file) => sum + file.size, 0);
@@ -58,9 +68,10 @@ function readsPerMiniBatch(preview: PlanPreview): number {
 export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOptions): string {
   const lines: string[] = [];
   const where = `${preview.input.container}/${preview.input.prefix}`;
+  const parquet = preview.first.some((descriptor) => descriptor.kind === 'parquet');
   const what =
     preview.kind === 'tabular'
-      ? `byte ranges of tables in ${where}`
+      ? `${parquet ? 'row groups of Parquet tables' : 'byte ranges of tables'} in ${where}`
       : `${preview.kind === 'partition' ? 'partitions' : 'files'} of ${where} (${plural(preview.items ?? 0, 'file')})`;
   lines.push(
     `${plural(preview.miniBatches, 'mini-batch', 'mini-batches')} of ${what}, ${formatBytes(preview.bytes)} in all.`,
@@ -80,6 +91,11 @@ export function formatPlanSummary(preview: PlanPreview, options: PlanSummaryOpti
       );
     }
   }
+  const rows = preview.rowsPerMiniBatch;
+  if (rows)
+    lines.push(
+      `Rows per mini-batch: min ${count(rows.min)}, median ${count(rows.median)}, max ${count(rows.max)}`,
+    );
   const files = preview.itemsPerMiniBatch;
   if (files)
     lines.push(

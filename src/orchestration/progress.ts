@@ -86,7 +86,7 @@ export type NextStep =
   | { kind: 'fatal'; code: string; message: string };
 
 /** Codes of failures that are the mini-batch's own data: not retried (they would fail again), not fatal. */
-const DATA_FAILURE_CODES: readonly string[] = ['TABULAR_PARSE_FAILED', 'INPUT_CHANGED'];
+const DATA_FAILURE_CODES: readonly string[] = ['TABULAR_PARSE_FAILED', 'PARQUET_UNREADABLE', 'INPUT_CHANGED'];
 
 /**
  * Partial results are final (Azure ML semantics: recorded, not retried); failed attempts are retried

@@ -2,7 +2,9 @@ import type { BlobInfo, BlobStore } from '../storage/blobStore';
 import type { FileRef, InputLocation, MiniBatchDescriptor } from './descriptor';
 import type { PlanRequest } from './request';
 import { LIMITS } from '../job/limits';
-import { InputLayoutError, InputNotFoundError, StorageNotFoundError } from '../errors';
+import { InputLayoutError, InputNotFoundError, ParquetFileError, StorageNotFoundError } from '../errors';
+import { mapInOrder } from '../storage/concurrent';
+import { PARQUET_FOOTER_CONCURRENCY, readParquetFooter, rowGroupRuns, rowGroupSpans } from './parquet';
 
 /** A listed blob as the plan keeps it: name, size and the version that reads are pinned to. */
 function fileRef(blob: BlobInfo): FileRef {
@@ -12,7 +14,7 @@ function fileRef(blob: BlobInfo): FileRef {
 }
 
 export type PlanKind = 'files' | 'tabular' | 'partition';
-export type TableFormat = 'csv' | 'jsonl';
+export type TableFormat = 'csv' | 'jsonl' | 'parquet';
 
 /** The mini-batches of an input, produced one at a time in plan order; nothing else is kept. */
 export interface InputCut {
@@ -48,10 +50,11 @@ export function isTableMetadata(name: string): boolean {
   return base === '' || base === 'MLTable' || base.startsWith('.') || base.startsWith('_');
 }
 
-/** The table format of a data file from its extension, or undefined when it is neither CSV nor JSON Lines. */
+/** The table format of a data file from its extension, or undefined when it is not CSV, JSON Lines nor Parquet. */
 export function tableFormatOf(name: string): TableFormat | undefined {
   const lower = baseName(name).toLowerCase();
   if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.parquet')) return 'parquet';
   if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson') || lower.endsWith('.jsonlines')) return 'jsonl';
   return undefined;
 }
@@ -67,7 +70,7 @@ class FormatTracker {
     if (!format) {
       throw new InputLayoutError(
         describeLocation(this.input),
-        `'${name}' is neither CSV (.csv) nor JSON Lines (.jsonl, .ndjson); an mltable input must hold only one of them (besides the MLTable file). Move other files out of the folder.`,
+        `'${name}' is not CSV (.csv), JSON Lines (.jsonl, .ndjson) nor Parquet (.parquet); an mltable input must hold only one of them (besides the MLTable file). Move other files out of the folder.`,
       );
     }
     if (this.format === undefined) {
@@ -76,7 +79,7 @@ class FormatTracker {
     } else if (format !== this.format) {
       throw new InputLayoutError(
         describeLocation(this.input),
-        `it mixes formats: '${this.firstName}' is ${this.format} but '${name}' is ${format}. A table must be all CSV or all JSON Lines; split it into two inputs.`,
+        `it mixes formats: '${this.firstName}' is ${this.format} but '${name}' is ${format}. A table must be all CSV, all JSON Lines or all Parquet; split it into two inputs.`,
       );
     }
     return format;
@@ -93,7 +96,7 @@ export function planKindOf(request: PlanRequest): PlanKind {
   if (request.inputType === 'uri_folder') {
     throw new InputLayoutError(
       describeLocation(request.input),
-      'a byte mini_batch_size applies to tables (type: mltable, or a CSV/JSON Lines uri_file); for a uri_folder give a number of files, e.g. mini_batch_size: 10.',
+      'a byte mini_batch_size applies to tables (type: mltable, or a CSV, JSON Lines or Parquet uri_file); for a uri_folder give a number of files, e.g. mini_batch_size: 10.',
     );
   }
   return 'tabular';
@@ -213,16 +216,90 @@ export function byteRanges(size: number, target: number): Array<[number, number]
   return ranges;
 }
 
+/** What planning made of one table file: a CSV or JSON Lines file cut by bytes later, or Parquet row-group runs. */
+type PlannedTable =
+  | { kind: 'text'; blob: BlobInfo; format: TextFormat }
+  | { kind: 'parquet'; runs: Omit<ParquetDescriptor, 'index'>[] };
+type TextFormat = Exclude<TableFormat, 'parquet'>;
+type ParquetDescriptor = Extract<MiniBatchDescriptor, { kind: 'parquet' }>;
+
+/**
+ * The row-group runs of a Parquet file, from its footer read by range reads pinned to the listed version.
+ * A file whose footer cannot be read is one mini-batch that fails with the reason when it runs, so the
+ * other files still plan and this one is reported.
+ */
+async function plannedRowGroups(
+  store: BlobStore,
+  request: PlanRequest,
+  blob: BlobInfo,
+): Promise<Omit<ParquetDescriptor, 'index'>[]> {
+  const file = {
+    blob: blob.name,
+    fileSize: blob.size,
+    ...(blob.etag ? { etag: blob.etag } : {}),
+  };
+  const pinned = blob.etag ? { ifMatch: blob.etag } : undefined;
+  const read = (start: number, end: number) =>
+    store.read(request.input.container, blob.name, { start, end }, pinned);
+  try {
+    const footer = await readParquetFooter(read, blob.size, blob.name);
+    const spans = rowGroupSpans(footer.metadata, blob.size - footer.bytes.length, blob.name);
+    return rowGroupRuns(spans, request.miniBatchSize).map((run) => ({
+      kind: 'parquet',
+      ...file,
+      firstRowGroup: run.first,
+      rowGroups: run.count,
+      firstRow: run.firstRow,
+      rows: run.rows,
+      bytes: run.bytes,
+    }));
+  } catch (error) {
+    if (!(error instanceof ParquetFileError)) throw error;
+    const reason = error.detail.slice(0, MAX_UNREADABLE_REASON_CHARS);
+    return [
+      {
+        kind: 'parquet',
+        ...file,
+        firstRowGroup: 0,
+        rowGroups: 0,
+        firstRow: 0,
+        rows: 0,
+        bytes: 0,
+        unreadable: reason,
+      },
+    ];
+  }
+}
+
+/** Characters of an unreadable file's reason kept in its descriptor (descriptors stay small). */
+const MAX_UNREADABLE_REASON_CHARS = 300;
+
 async function* cutTabular(
   store: BlobStore,
   request: PlanRequest,
   listed: ListedCount,
 ): AsyncIterable<MiniBatchDescriptor> {
   const formats = new FormatTracker(request.input);
-  let index = 0;
-  for await (const blob of fileBlobs(store, request, listed)) {
-    if (request.inputType !== 'uri_file' && isTableMetadata(blob.name)) continue;
+  const tables = async function* (): AsyncIterable<BlobInfo> {
+    for await (const blob of fileBlobs(store, request, listed)) {
+      if (request.inputType !== 'uri_file' && isTableMetadata(blob.name)) continue;
+      yield blob;
+    }
+  };
+  // Parquet footers are read ahead, several at a time, and taken in listing order.
+  const planned = mapInOrder(tables(), PARQUET_FOOTER_CONCURRENCY, async (blob): Promise<PlannedTable> => {
     const format = formats.accept(blob.name);
+    return format === 'parquet'
+      ? { kind: 'parquet', runs: await plannedRowGroups(store, request, blob) }
+      : { kind: 'text', blob, format };
+  });
+  let index = 0;
+  for await (const table of planned) {
+    if (table.kind === 'parquet') {
+      for (const run of table.runs) yield { ...run, index: index++ };
+      continue;
+    }
+    const { blob, format } = table;
     for (const [start, end] of byteRanges(blob.size, request.miniBatchSize)) {
       yield {
         kind: 'tabular',

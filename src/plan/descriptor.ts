@@ -44,12 +44,33 @@ export const miniBatchDescriptorSchema = z.discriminatedUnion('kind', [
     etag: z.string().optional(),
   }),
   z.object({
+    kind: z.literal('parquet'),
+    index: z.number().int().nonnegative(),
+    blob: z.string(),
+    fileSize: z.number().int().nonnegative(),
+    /** The version planned (see fileRefSchema). */
+    etag: z.string().optional(),
+    /** Row groups [firstRowGroup, firstRowGroup + rowGroups) of the file, read whole. */
+    firstRowGroup: z.number().int().nonnegative(),
+    rowGroups: z.number().int().nonnegative(),
+    /** The file row of the first row (0-based) and the rows the row groups hold, from the footer. */
+    firstRow: z.number().int().nonnegative(),
+    rows: z.number().int().nonnegative(),
+    /** Bytes of the row groups' column chunks: what running the mini-batch reads besides the footer. */
+    bytes: z.number().int().nonnegative(),
+    /**
+     * Set when planning could not read the file's footer: the reason. The file is a mini-batch of its own
+     * that fails with it, so that the other files still run and this one is reported.
+     */
+    unreadable: z.string().optional(),
+  }),
+  z.object({
     kind: z.literal('partition'),
     index: z.number().int().nonnegative(),
     keys: z.record(z.string(), z.string()),
     files: z.array(fileRefSchema),
     /** Set when the partitioned input is a table (mltable): the task receives records, not files. */
-    format: z.enum(['csv', 'jsonl']).optional(),
+    format: z.enum(['csv', 'jsonl', 'parquet']).optional(),
   }),
 ]);
 export type MiniBatchDescriptor = z.infer<typeof miniBatchDescriptorSchema>;
@@ -96,3 +117,17 @@ export const planProgressSchema = z.object({
   done: z.boolean(),
 });
 export type PlanProgress = z.infer<typeof planProgressSchema>;
+
+/** The blobs a mini-batch reads. */
+export function blobsOf(descriptor: MiniBatchDescriptor): string[] {
+  return descriptor.kind === 'tabular' || descriptor.kind === 'parquet'
+    ? [descriptor.blob]
+    : descriptor.files.map((file) => file.name);
+}
+
+/** The input bytes a mini-batch covers: its byte range, its row groups' column chunks, or its files. */
+export function bytesOf(descriptor: MiniBatchDescriptor): number {
+  if (descriptor.kind === 'tabular') return descriptor.end - descriptor.start;
+  if (descriptor.kind === 'parquet') return descriptor.bytes;
+  return descriptor.files.reduce((sum, file) => sum + file.size, 0);
+}

@@ -1,6 +1,7 @@
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
 import {
+  bytesOf,
   planPageSchema,
   planSummarySchema,
   type MiniBatchDescriptor,
@@ -77,12 +78,8 @@ export async function planJob(
     for await (const descriptor of cut.miniBatches) {
       current.push(descriptor);
       miniBatches += 1;
-      if (descriptor.kind === 'tabular') {
-        bytes += descriptor.end - descriptor.start;
-      } else {
-        items += descriptor.files.length;
-        for (const file of descriptor.files) bytes += file.size;
-      }
+      bytes += bytesOf(descriptor);
+      if (descriptor.kind === 'files' || descriptor.kind === 'partition') items += descriptor.files.length;
       if (current.length === pageSize) {
         await writePage({ page: pages, first: pages * pageSize, miniBatches: current });
         pages += 1;

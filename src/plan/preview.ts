@@ -1,6 +1,6 @@
 import type { BlobStore } from '../storage/blobStore';
 import { type PlanPreview, type SizeBucket, type SizeDistribution } from '../api/wire';
-import type { MiniBatchDescriptor } from './descriptor';
+import { bytesOf, type MiniBatchDescriptor } from './descriptor';
 import { cutInput, type InputCut } from './cut';
 import { planRequestSchema, type PlanRequest } from './request';
 
@@ -68,6 +68,40 @@ export function formatBytes(bytes: number): string {
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
 
+/** What the preview notes about Parquet files: row groups too large to share, footers it could not read. */
+interface ParquetNotes {
+  oversized: { count: number; largest?: { blob: string; rowGroup: number; bytes: number } };
+  unreadable: { blob: string; reason: string }[];
+}
+
+/** Unreadable files named one by one in the warnings; the rest are counted. */
+const UNREADABLE_LISTED = 5;
+
+function parquetWarnings(notes: ParquetNotes, miniBatchSize: number): string[] {
+  const warnings: string[] = [];
+  const { oversized, unreadable } = notes;
+  if (oversized.largest) {
+    const { blob, rowGroup, bytes } = oversized.largest;
+    warnings.push(
+      `${oversized.count.toLocaleString('en-US')} Parquet row group${oversized.count === 1 ? ' is' : 's are'} larger than mini_batch_size (${formatBytes(miniBatchSize)}) and ${oversized.count === 1 ? 'is a mini-batch' : 'are mini-batches'} of ${oversized.count === 1 ? 'its' : 'their'} own: a row group is never split (the largest: row group ${rowGroup} of ${blob}, ${formatBytes(bytes)}). ` +
+        'Raise mini_batch_size, or write the files with smaller row groups.',
+    );
+  }
+  if (unreadable.length > 0) {
+    const listed = unreadable
+      .slice(0, UNREADABLE_LISTED)
+      .map(({ blob, reason }) => `${blob} (${reason})`)
+      .join('; ');
+    const more =
+      unreadable.length > UNREADABLE_LISTED ? `; and ${unreadable.length - UNREADABLE_LISTED} more` : '';
+    warnings.push(
+      `${unreadable.length.toLocaleString('en-US')} Parquet file${unreadable.length === 1 ? "'s footer" : "s' footers"} could not be read: ${listed}${more}. ` +
+        'Each is a mini-batch that fails with its reason; the other files run.',
+    );
+  }
+  return warnings;
+}
+
 /** Warnings about a plan: empty input, a file that cannot be split, skewed sizes, a tiny tabular byte size. */
 function planWarnings(
   kind: InputCut['kind'],
@@ -133,6 +167,8 @@ export async function previewPlan(
   const cut = cutInput(store, valid);
   const sizes = new NumberColumn();
   const counts = new NumberColumn();
+  const rows = new NumberColumn();
+  const parquet: ParquetNotes = { oversized: { count: 0 }, unreadable: [] };
   const first: MiniBatchDescriptor[] = [];
   let items = 0;
   let bytes = 0;
@@ -140,9 +176,10 @@ export async function previewPlan(
 
   for await (const descriptor of cut.miniBatches) {
     if (first.length < sample) first.push(descriptor);
-    if (descriptor.kind === 'tabular') {
-      sizes.push(descriptor.end - descriptor.start);
-      bytes += descriptor.end - descriptor.start;
+    if (descriptor.kind === 'tabular' || descriptor.kind === 'parquet') {
+      sizes.push(bytesOf(descriptor));
+      bytes += bytesOf(descriptor);
+      if (descriptor.kind === 'parquet') noteParquet(descriptor, valid.miniBatchSize, parquet, rows);
     } else {
       let batchBytes = 0;
       for (const file of descriptor.files) {
@@ -157,13 +194,17 @@ export async function previewPlan(
   }
 
   const bytesPerMiniBatch = sizes.distribution();
-  const warnings = planWarnings(cut.kind, valid, {
-    miniBatches: sizes.length,
-    items,
-    bytes,
-    largestFile,
-    bytesPerMiniBatch,
-  });
+  const warnings = [
+    ...planWarnings(cut.kind, valid, {
+      miniBatches: sizes.length,
+      items,
+      bytes,
+      largestFile,
+      bytesPerMiniBatch,
+    }),
+    ...parquetWarnings(parquet, valid.miniBatchSize),
+  ];
+  const rowsPerMiniBatch = rows.distribution();
 
   return {
     kind: cut.kind,
@@ -174,7 +215,33 @@ export async function previewPlan(
     bytesPerMiniBatch,
     bytesHistogram: sizes.histogram(),
     itemsPerMiniBatch: counts.distribution(),
+    ...(rowsPerMiniBatch ? { rowsPerMiniBatch } : {}),
     first,
     warnings,
   };
+}
+
+/** Counts a Parquet mini-batch's rows, and notes it when it is one oversized row group or an unreadable file. */
+function noteParquet(
+  descriptor: Extract<MiniBatchDescriptor, { kind: 'parquet' }>,
+  miniBatchSize: number,
+  notes: ParquetNotes,
+  rows: NumberColumn,
+): void {
+  if (descriptor.unreadable !== undefined) {
+    notes.unreadable.push({ blob: descriptor.blob, reason: descriptor.unreadable });
+    return;
+  }
+  rows.push(descriptor.rows);
+  if (descriptor.rowGroups === 1 && descriptor.bytes > miniBatchSize) {
+    const { oversized } = notes;
+    oversized.count += 1;
+    if (!oversized.largest || descriptor.bytes > oversized.largest.bytes) {
+      oversized.largest = {
+        blob: descriptor.blob,
+        rowGroup: descriptor.firstRowGroup,
+        bytes: descriptor.bytes,
+      };
+    }
+  }
 }

@@ -2,6 +2,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import type { BlobStore } from '../storage/blobStore';
 import { TabularParseError } from '../errors';
 import type { InputLocation, MiniBatchDescriptor } from './descriptor';
+import type { BadRowGroup } from './parquetRows';
 import {
   DEFAULT_MAX_RECORD_BYTES,
   HeaderTooLargeError,
@@ -274,8 +275,32 @@ function withoutBom(raw: { offset: number; bytes: Buffer }): Buffer {
   return raw.offset === 0 && raw.bytes.subarray(0, 3).equals(BOM_BYTES) ? raw.bytes.subarray(3) : raw.bytes;
 }
 
-/** `line 7 (byte 120) of 'a.csv': why`: how a bad record is named in messages. */
-export function describeBadRecord(bad: BadRecord): string {
+/**
+ * Table data that could not be read, isolated from the rest: a CSV or JSON Lines record, or a Parquet row
+ * group (whose rows fail together).
+ */
+export type BadData = BadRecord | BadRowGroup;
+
+/** The items bad data fails: a record is one, a row group every row it holds. */
+export function failedRowsOf(bad: BadData): number {
+  return 'rowGroup' in bad ? bad.rows : 1;
+}
+
+/** Where bad data is, as failed_items.jsonl and the bad-records log name it. */
+export function badDataItem(bad: BadData): Record<string, unknown> {
+  return 'rowGroup' in bad
+    ? { blob: bad.blob, rowGroup: bad.rowGroup, firstRow: bad.firstRow, rows: bad.rows }
+    : { blob: bad.blob, line: bad.line, offset: bad.offset, text: bad.text };
+}
+
+/**
+ * How bad data is named in messages: `line 7 (byte 120) of 'a.csv': why`, or
+ * `row group 2 (rows 200-299) of 'a.parquet': why`.
+ */
+export function describeBadRecord(bad: BadData): string {
+  if ('rowGroup' in bad) {
+    return `row group ${bad.rowGroup} (rows ${bad.firstRow}-${bad.firstRow + bad.rows - 1}) of '${bad.blob}': ${bad.error}`;
+  }
   return `line ${bad.line} (byte ${bad.offset}) of '${bad.blob}': ${bad.error}`;
 }
 

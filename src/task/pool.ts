@@ -12,6 +12,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { FailedItem } from './contract';
 import type {
+  DecodedRows,
   AttemptResult,
   BatchData,
   JobContextData,
@@ -93,6 +94,8 @@ export interface AttemptOutcome {
   log: string;
   /** The files the attempt wrote in its output and log folders; the caller publishes or removes them. */
   files?: string;
+  /** For a Parquet batch, what the worker decoded (its items and failed row groups). */
+  decoded?: DecodedRows;
   timings: { queuedMs: number; initMs: number; runMs: number; totalMs: number };
 }
 
@@ -104,6 +107,8 @@ function batchSize(batch: BatchData): number {
       return batch.paths.length;
     case 'table':
       return batch.count;
+    case 'parquet':
+      return batch.parts.reduce((sum, part) => sum + part.rows, 0);
     default:
       return batch.records.length;
   }
@@ -231,7 +236,8 @@ export class TaskPool {
   // One attempt's lifecycle stays in one function: the events, the deadline timer, the worker call and the
   // outcome share its state (deadline, expired phase, worker id, log lines).
   private async execute(request: AttemptRequest): Promise<AttemptOutcome> {
-    const items = batchSize(request.batch);
+    // A Parquet batch's items are the rows that decode, known once the worker has decoded them.
+    let items = batchSize(request.batch);
     const started = performance.now();
     const lines: string[] = [];
     const failure = (code: string, message: string, retryable = true): AttemptOutcome =>
@@ -321,11 +327,14 @@ export class TaskPool {
     }
 
     workerId = result.workerId;
+    const decoded = result.decoded ? { decoded: result.decoded } : {};
+    if (result.decoded) items = result.decoded.items;
     const workerTimings = timings(result.initMs, result.runMs);
     if (result.initRan) this.consecutiveInitFailures = 0;
     const files = result.files ? { files: result.files } : {};
-    if (!result.ok) return withLog({ ...this.failedResultOutcome(result, failure, workerTimings), ...files });
-    return withLog(succeededOutcome(items, result, workerTimings));
+    if (!result.ok)
+      return withLog({ ...this.failedResultOutcome(result, failure, workerTimings), ...files, ...decoded });
+    return withLog({ ...succeededOutcome(items, result, workerTimings), ...decoded });
   }
 
   /** The outcome of an attempt whose task code failed: init() or run() threw, or run() returned a bad result. */

@@ -5,6 +5,7 @@
 import type { MessagePort } from 'node:worker_threads';
 import type { ArgvPart } from '../job/effective';
 import type { FailedItem, TabularRecord, TaskInput } from './contract';
+import type { BadRowGroup, ParquetPart, PythonColumnKind } from '../plan/parquetRows';
 
 export type { ArgvPart } from '../job/effective';
 
@@ -53,7 +54,22 @@ export type BatchData =
       files: { name: string; size: number; etag?: string }[];
       partitionKeyValue?: Record<string, string>;
     }
-  | { kind: 'records'; records: TabularRecord[]; partitionKeyValue?: Record<string, string> }
+  | {
+      kind: 'records';
+      records: TabularRecord[];
+      partitionKeyValue?: Record<string, string>;
+    }
+  /**
+   * Parquet row groups as read at their planned version by the activity, decoded into records in the worker
+   * (a JavaScript task): decoded rows cost as much to clone across threads as to decode.
+   */
+  | {
+      kind: 'parquet';
+      parts: ParquetPart[];
+      /** on_bad_record: fail_mini_batch: a row group that does not decode stops the attempt before run(). */
+      failOnBadRowGroup: boolean;
+      partitionKeyValue?: Record<string, string>;
+    }
   /** Files already downloaded at their planned version (Python's `run` gets local paths). */
   | { kind: 'paths'; paths: string[]; names: string[]; partitionKeyValue?: Record<string, string> }
   /**
@@ -62,9 +78,11 @@ export type BatchData =
    */
   | {
       kind: 'table';
-      format: 'csv' | 'jsonl';
+      format: 'csv' | 'jsonl' | 'parquet';
       files: string[];
       count: number;
+      /** Parquet's columns in order, with the kind the runner gives each its type back by. */
+      columns?: { name: string; python: PythonColumnKind }[];
       recordAt(position: number): TabularRecord | undefined;
       partitionKeyValue?: Record<string, string>;
     };
@@ -112,8 +130,17 @@ export type WorkerFailureCode =
   | 'TASK_TIMEOUT'
   | 'INPUT_CHANGED';
 
+/** What decoding a Parquet batch in the worker found; `ran` is false when run() was not called for it. */
+export interface DecodedRows {
+  items: number;
+  badRowGroups: BadRowGroup[];
+  ran: boolean;
+}
+
 interface AttemptResultBase {
   workerId: string;
+  /** Set for a Parquet batch: the rows decoded (the items), and the row groups that failed. */
+  decoded?: DecodedRows;
   /** The files the attempt wrote into its output and log folders, moved aside (see workerFolders.ts). */
   files?: string;
   /** True when this attempt ran init() successfully (the worker's first task). */

@@ -18,10 +18,12 @@ import type {
   MiniBatchItem,
   TaskLogLevel,
   TaskLogger,
+  TabularRecord,
   TaskModule,
 } from './contract';
 import type {
   AttemptResult,
+  DecodedRows,
   AttemptTask,
   BatchData,
   JobContextData,
@@ -32,6 +34,7 @@ import type {
   WorkerFailureCode,
   WorkerTask,
 } from './protocol';
+import type { BadRowGroup } from '../plan/parquetRows';
 import { parseProgramArguments, workerArgv } from './args';
 import { serializeRows } from './results';
 import { prepareWorkerFolders, takeAttemptFiles, workerFolders, type WorkerFolders } from './workerFolders';
@@ -250,6 +253,21 @@ function createFileHandle(
   };
 }
 
+/**
+ * Parquet's bytes as Buffers, however deep in lists and structs (the reader gives plain Uint8Arrays). Each
+ * Buffer shares its bytes (no copy).
+ */
+function withBuffers(value: unknown): unknown {
+  if (value instanceof Uint8Array) return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i += 1) value[i] = withBuffers(value[i]);
+  } else if (value !== null && typeof value === 'object' && !(value instanceof Date)) {
+    const object = value as Record<string, unknown>;
+    for (const key of Object.keys(object)) object[key] = withBuffers(object[key]);
+  }
+  return value;
+}
+
 function buildItems(batch: BatchData, changed: Set<string>): MiniBatchItem[] {
   if (batch.kind === 'files')
     return batch.files.map((file) => createFileHandle(batch.location, file, changed));
@@ -372,15 +390,65 @@ function buildInitContext(job: JobContextData, own: WorkerFolders, attemptLog: A
   };
 }
 
+type AttemptBase = { workerId: string; initRan: boolean; initMs: number; runMs: number; warnings: string[] };
+
+/**
+ * A Parquet batch's rows, decoded here from the bytes the activity read: what it decoded, and the records
+ * to run, or none when run() must not be called (no row decoded, or a failed row group under
+ * on_bad_record: fail_mini_batch; the activity then decides the outcome, as for CSV).
+ */
+async function decodeParquetBatch(
+  batch: Extract<BatchData, { kind: 'parquet' }>,
+): Promise<{ decoded: DecodedRows; records?: TabularRecord[] }> {
+  // Required by the first Parquet batch, not imported: the workers of other tasks start without the
+  // reader (about 80 ms). A require, since workers run from src through tsx's CommonJS hook in tests.
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const { decodeParquetPart } = require('../plan/parquetRows') as typeof import('../plan/parquetRows');
+  const records: TabularRecord[] = [];
+  const badRowGroups: BadRowGroup[] = [];
+  const binary = new Set<string>();
+  for (const part of batch.parts) {
+    const read = await decodeParquetPart(part);
+    // One push per record: spreading a large file's records into push() overflows the call stack.
+    for (const record of read.records) records.push(record);
+    for (const bad of read.badRowGroups) badRowGroups.push(bad);
+    for (const column of read.columns) if (column.binary) binary.add(column.name);
+  }
+  const ran = records.length > 0 && !(badRowGroups.length > 0 && batch.failOnBadRowGroup);
+  const decoded = { items: records.length, badRowGroups, ran };
+  if (!ran) return { decoded };
+  for (const column of binary) for (const record of records) record[column] = withBuffers(record[column]);
+  return { decoded, records };
+}
+
 async function runOnce(
   task: AttemptTask,
   module: TaskModule,
   initContext: InitContext,
   attemptLog: AttemptLog,
-  base: { workerId: string; initRan: boolean; initMs: number; runMs: number; warnings: string[] },
+  base: AttemptBase,
 ): Promise<AttemptResult> {
-  const changed = new Set<string>();
-  const items = buildItems(task.batch, changed);
+  post(task, { type: 'phase', phase: 'run', workerId });
+  if (task.batch.kind !== 'parquet') {
+    const changed = new Set<string>();
+    return runItems(task, module, initContext, attemptLog, base, buildItems(task.batch, changed), changed);
+  }
+  // Decoding is part of the attempt: its run deadline covers it, its run time does not.
+  const { decoded, records } = await decodeParquetBatch(task.batch);
+  if (!records) return { ...base, ok: true, resultLength: 0, rows: '', failedItems: [], decoded };
+  const result = await runItems(task, module, initContext, attemptLog, base, records, new Set());
+  return { ...result, decoded };
+}
+
+async function runItems(
+  task: AttemptTask,
+  module: TaskModule,
+  initContext: InitContext,
+  attemptLog: AttemptLog,
+  base: AttemptBase,
+  items: MiniBatchItem[],
+  changed: Set<string>,
+): Promise<AttemptResult> {
   const positions = itemPositions(task.batch, items);
   const failed = new Map<number, FailedItem>();
   const controller = new AbortController();
@@ -406,7 +474,6 @@ async function runOnce(
       });
     },
   };
-  post(task, { type: 'phase', phase: 'run', workerId });
   const timer = setTimeout(
     () => controller.abort(new Error('the attempt reached its timeout')),
     task.timeoutMs,

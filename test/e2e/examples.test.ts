@@ -15,6 +15,8 @@ describe('examples through `parallel-job run`', () => {
     ['score-files', 'scores', 60, reviewFiles],
     ['tabular-csv', 'flagged', 1979, undefined],
     ['partitioned-sales', 'totals', 360, undefined],
+    // Order ids run across the Hive folders in listing order (asia, eu, us), row groups in file order.
+    ['parquet-sales', 'revenue', 3000, Array.from({ length: 3000 }, (_, i) => String(i + 1))],
     [
       'aml-score-py',
       'predictions',

@@ -395,6 +395,8 @@ def read_table(batch):
     """The mini-batch's good records as one DataFrame, typed as pandas reads the file format."""
     import pandas as pd
 
+    if batch["format"] == "parquet":
+        return read_parquet_rows(pd, batch)
     frames = []
     for path in batch["files"]:
         if batch["format"] == "csv":
@@ -405,6 +407,48 @@ def read_table(batch):
     if not frames:
         return pd.DataFrame()
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def read_parquet_rows(pd, batch):
+    """Parquet rows sent as JSON lines, each column given back the type its Parquet kind has in pandas.
+
+    JSON has no int64 beyond 2**53, timestamps, decimals nor bytes: Node writes them as digits, ISO text,
+    numbers or digits, and base64, and the column's kind says which (see src/activities/pythonBatch.ts).
+    """
+    columns = batch.get("columns") or []
+    rows = []
+    for path in batch["files"]:
+        with open(path, "r", encoding="utf-8") as lines:
+            rows.extend(json.loads(line) for line in lines if line.strip())
+    names = [column["name"] for column in columns]
+    frame = pd.DataFrame.from_records(rows, columns=names) if names else pd.DataFrame.from_records(rows)
+    for column in columns:
+        name, kind = column["name"], column["python"]
+        if kind != "other" and len(frame) > 0:
+            frame[name] = parquet_column(pd, frame[name], kind)
+    return frame
+
+
+def parquet_column(pd, series, kind):
+    import base64
+    import datetime
+    import decimal
+
+    def each(convert):
+        return series.map(lambda value: None if value is None or value != value else convert(value))
+
+    if kind == "int":
+        return pd.to_numeric(each(int))
+    if kind in ("timestamp", "timestamp_utc"):
+        stamps = pd.to_datetime(series, utc=True)
+        return stamps if kind == "timestamp_utc" else stamps.dt.tz_localize(None)
+    if kind == "date":
+        return each(lambda text: datetime.date.fromisoformat(text[:10]))
+    if kind == "decimal":
+        return each(lambda value: decimal.Decimal(str(value)))
+    if kind == "binary":
+        return each(base64.b64decode)
+    return series
 
 
 def result_rows(result, request):

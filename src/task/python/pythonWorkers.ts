@@ -92,7 +92,14 @@ function failedItems(batch: BatchData, failed: { position: number; error: string
 /** What Python receives for a mini-batch: local paths, or the table's files for pandas. */
 function pythonBatch(batch: BatchData): Record<string, unknown> {
   if (batch.kind === 'paths') return { kind: 'files', paths: batch.paths, names: batch.names };
-  if (batch.kind === 'table') return { kind: 'table', format: batch.format, files: batch.files };
+  if (batch.kind === 'table') {
+    return {
+      kind: 'table',
+      format: batch.format,
+      files: batch.files,
+      ...(batch.columns ? { columns: batch.columns } : {}),
+    };
+  }
   // The activity hands Python tasks local data (src/activities/pythonBatch.ts).
   throw new Error(`A Python task cannot take a '${batch.kind}' mini-batch`);
 }

@@ -7,7 +7,7 @@ describe('nextStep after a failed attempt', () => {
     expect(nextStep(failed(0, 3, { retryable: true }), 2)).toEqual({ kind: 'final', outcome: 'failed' });
   });
 
-  it.each(['TABULAR_PARSE_FAILED', 'INPUT_CHANGED'])(
+  it.each(['TABULAR_PARSE_FAILED', 'PARQUET_UNREADABLE', 'INPUT_CHANGED'])(
     'fails a mini-batch with %s at once: no retry, and the job goes on',
     (code) => {
       const deterministic = failed(0, 1, { retryable: false, code, message: 'line 4' });
