@@ -4,7 +4,7 @@
  * blob fails the attempt with INPUT_CHANGED); a table's good records are written back in their own format,
  * so that pandas reads them with the types `read_csv` would give.
  */
-import { mkdir, open } from 'node:fs/promises';
+import { mkdir, open, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { InputLocation } from '../plan/descriptor';
 import { jsonSafeValue, type ParquetColumn, type ParquetRowsRead } from '../plan/parquetRows';
