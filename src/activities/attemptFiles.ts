@@ -185,14 +185,15 @@ export async function publishAttemptFiles(
   record: JobRecord,
   input: PublishInput,
   outcome: AttemptOutcome,
-  maxBytes: number,
+  /** The most bytes one attempt may publish; asked only when the attempt wrote files. */
+  maxBytes: () => number,
 ): Promise<{ outcome: AttemptOutcome; published?: PublishedFiles; warnings: string[] }> {
   const files = outcome.files;
   if (!files) return { outcome, warnings: [] };
   try {
     let collected: Collected;
     try {
-      collected = await collect(files, record, maxBytes);
+      collected = await collect(files, record, maxBytes());
     } catch (error) {
       if (!(error instanceof OutputFilesRefusedError)) throw error;
       return { outcome: refused(outcome, error), warnings: [] };

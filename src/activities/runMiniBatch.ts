@@ -488,7 +488,7 @@ async function runTask(
       record,
       input,
       outcome!,
-      deps.maxOutputBytesPerAttempt ?? taskRuntimeSettings().maxOutputBytesPerAttempt,
+      () => deps.maxOutputBytesPerAttempt ?? taskRuntimeSettings().maxOutputBytesPerAttempt,
     );
     const warned = published.warnings.length
       ? {

@@ -339,8 +339,10 @@ async function attemptOnce(task: AttemptTask): Promise<AttemptResult> {
       attemptLog.logger.error(`could not load the task module: ${describeError(error)}`);
       return fail('TASK_BROKEN', `The task module could not be loaded: ${shortError(error)}`);
     }
-    folders ??= workerFolders(workerData.poolDir, workerId, task.job);
-    prepareWorkerFolders(folders);
+    if (!folders) {
+      folders = workerFolders(workerData.poolDir, workerId, task.job);
+      prepareWorkerFolders(folders);
+    }
     const initContext = buildInitContext(task.job, folders, attemptLog);
     if (!initialized) {
       post(task, { type: 'phase', phase: 'init', workerId });

@@ -41,20 +41,30 @@ export function workerFolders(
   return { root, outputs, logDir: path.join(root, 'logs'), outputDir };
 }
 
-/** Creates the folders (again, after an attempt's files were moved aside or a task removed one). */
-export function prepareWorkerFolders(folders: WorkerFolders): void {
-  for (const folder of [...Object.values(folders.outputs), folders.logDir, folders.outputDir])
+/**
+ * Creates the folders (again, after an attempt's files were moved aside or a task removed one). The
+ * folder of EntryScript().output_dir when the job has no uri_folder output is Python's alone: made with
+ * `unkept`.
+ */
+export function prepareWorkerFolders(folders: WorkerFolders, options: { unkept?: boolean } = {}): void {
+  mkdirSync(path.join(folders.root, 'outputs'), { recursive: true });
+  for (const folder of [...Object.values(folders.outputs), folders.logDir])
     mkdirSync(folder, { recursive: true });
+  if (options.unkept) mkdirSync(folders.outputDir, { recursive: true });
 }
 
-function isEmptyTree(folder: string): boolean {
+/** What a folder holds: nothing at all ('missing'), only empty folders ('empty'), or some file ('files'). */
+function treeState(folder: string): 'missing' | 'empty' | 'files' {
   let entries;
   try {
     entries = readdirSync(folder, { withFileTypes: true });
   } catch {
-    return true;
+    return 'missing';
   }
-  return entries.every((entry) => entry.isDirectory() && isEmptyTree(path.join(folder, entry.name)));
+  for (const entry of entries) {
+    if (!entry.isDirectory() || treeState(path.join(folder, entry.name)) === 'files') return 'files';
+  }
+  return 'empty';
 }
 
 let moved = 0;
@@ -67,16 +77,22 @@ export function takeAttemptFiles(
   folders: WorkerFolders,
   poolDir: string,
   workerId: string,
+  options: { unkept?: boolean } = {},
 ): string | undefined {
   const outputsRoot = path.join(folders.root, 'outputs');
-  if (isEmptyTree(outputsRoot) && isEmptyTree(folders.logDir)) return undefined;
+  const outputs = treeState(outputsRoot);
+  const logs = treeState(folders.logDir);
+  if (outputs !== 'files' && logs !== 'files') {
+    // A task that removed a folder gets it back for the next attempt.
+    if (outputs === 'missing' || logs === 'missing') prepareWorkerFolders(folders, options);
+    return undefined;
+  }
   moved += 1;
   const done = path.join(poolDir, 'done', `${workerId}-${moved}`);
   mkdirSync(done, { recursive: true });
-  // A task may have removed a folder; it gets it back below.
   if (existsSync(outputsRoot)) renameSync(outputsRoot, path.join(done, 'outputs'));
   if (existsSync(folders.logDir)) renameSync(folders.logDir, path.join(done, 'logs'));
-  prepareWorkerFolders(folders);
+  prepareWorkerFolders(folders, options);
   return done;
 }
 

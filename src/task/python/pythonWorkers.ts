@@ -149,7 +149,7 @@ class PythonProcess {
     started += 1;
     this.name = `py${started}`;
     this.folders = workerFolders(options.poolDir, this.name, job);
-    prepareWorkerFolders(this.folders);
+    prepareWorkerFolders(this.folders, { unkept: true });
     const codeDir = options.codeDir ?? path.dirname(options.modulePath);
     this.child = spawn(options.python, ['-u', pythonRunnerPath()], {
       cwd: codeDir,
@@ -344,7 +344,9 @@ class PythonProcess {
     if (reply.initRan) this.initialized = true;
     // The runner ends a process whose init() failed; the next attempt gets a fresh one.
     if (!reply.ok && !this.initialized) this.usable = false;
-    const files = this.usable ? takeAttemptFiles(this.folders, this.options.poolDir, this.name) : undefined;
+    const files = this.usable
+      ? takeAttemptFiles(this.folders, this.options.poolDir, this.name, { unkept: true })
+      : undefined;
     if (!this.usable) removeWorkerFolders(this.options.poolDir, this.name);
     const base = {
       workerId: this.workerId,
