@@ -466,7 +466,16 @@ async function runTask(
     if (read.batch && read.localInputs) {
       const { settings } = record.job;
       const job = jobContext(record, read.localInputs);
-      const pool = (deps.pools ?? sharedPools()).poolFor(modulePath, settings.maxConcurrencyPerInstance, job);
+      // Decoding Parquet row groups in the worker keeps every row alive until run() ends: the capped young
+      // generation would copy them over and over (1.32x against the reader alone, 1.16x with V8's own;
+      // bench/parquet-read.js, bench/RESULTS.md), so those workers get V8's.
+      const heap = read.batch.kind === 'parquet' ? { maxYoungGenerationSizeMb: 0 } : {};
+      const pool = (deps.pools ?? sharedPools()).poolFor(
+        modulePath,
+        settings.maxConcurrencyPerInstance,
+        job,
+        heap,
+      );
       outcome = await pool.runAttempt({
         job,
         batch: read.batch,

@@ -428,13 +428,28 @@ export class TaskPools {
     this.sweeper.unref();
   }
 
-  poolFor(modulePath: string, maxConcurrency: number, job: JobContextData): TaskPool {
-    const key = TaskPools.keyOf(modulePath, maxConcurrency, job);
+  /**
+   * The warm pool for this task and job. `heap` overrides the pools' worker heap limits for this job's
+   * workers (and makes them a pool of their own).
+   */
+  poolFor(
+    modulePath: string,
+    maxConcurrency: number,
+    job: JobContextData,
+    heap: Pick<TaskPoolOptions, 'maxYoungGenerationSizeMb'> = {},
+  ): TaskPool {
+    const key = `${TaskPools.keyOf(modulePath, maxConcurrency, job)}|${heap.maxYoungGenerationSizeMb ?? ''}`;
     let pool = this.pools.get(key);
     if (!pool) {
       const { workDir, idleMs: _idleMs, ...options } = this.options;
       const poolDir = workDir ? TaskPools.newPoolDir(workDir) : undefined;
-      pool = new TaskPool({ ...options, modulePath, maxConcurrency, ...(poolDir ? { poolDir } : {}) });
+      pool = new TaskPool({
+        ...options,
+        ...heap,
+        modulePath,
+        maxConcurrency,
+        ...(poolDir ? { poolDir } : {}),
+      });
       this.pools.set(key, pool);
     }
     return pool;

@@ -1,5 +1,5 @@
 import path from 'node:path';
-import { TaskPool, type AttemptRequest, type JobContextData } from '../../../src/task/pool';
+import { TaskPool, TaskPools, type AttemptRequest, type JobContextData } from '../../../src/task/pool';
 
 const fixtures = path.resolve(__dirname, '../../fixtures/tasks');
 const job: JobContextData = {
@@ -290,5 +290,23 @@ describe('TaskPool init and loading failures', () => {
     expect(ran).toHaveLength(2);
     expect(new Set(ran.map((result) => result.workerId)).size).toBe(2);
     expect(results.map((result) => result.error)).toEqual([undefined, undefined]);
+  });
+});
+
+describe('TaskPools', () => {
+  it('keeps one warm pool per task and job, and a pool of its own for a job whose workers need another heap', async () => {
+    const pools = new TaskPools();
+    try {
+      const modulePath = path.join(fixtures, 'noop.js');
+      const first = pools.poolFor(modulePath, 1, job);
+      expect(pools.poolFor(modulePath, 1, { ...job, jobId: 'job-2' })).toBe(first);
+      expect(pools.poolFor(modulePath, 1, { ...job, argv: ['--model', 'm2'] })).not.toBe(first);
+      const roomy = pools.poolFor(modulePath, 1, job, { maxYoungGenerationSizeMb: 0 });
+      expect(roomy).not.toBe(first);
+      expect(pools.poolFor(modulePath, 1, job, { maxYoungGenerationSizeMb: 0 })).toBe(roomy);
+      expect(pools.size).toBe(3);
+    } finally {
+      await pools.closeAll();
+    }
   });
 });
