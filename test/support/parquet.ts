@@ -76,3 +76,17 @@ export async function corruptRowGroup(bytes: Buffer, index: number): Promise<Buf
   corrupt.fill(0xff, spans[index]!.start, spans[index]!.end);
   return corrupt;
 }
+
+/**
+ * `bytes` with the last bytes of one column chunk's data (inside its last page's payload, after the page
+ * header) overwritten: the row group's footer entry and page headers stay readable, one page does not.
+ */
+export async function corruptPage(bytes: Buffer, rowGroup: number, column: number): Promise<Buffer> {
+  const footer = await readParquetFooter(memoryReader(bytes), bytes.length, 'corrupt.parquet');
+  const chunk = footer.metadata.row_groups[rowGroup]!.columns[column]!.meta_data!;
+  const start = Number(chunk.dictionary_page_offset ?? chunk.data_page_offset);
+  const end = start + Number(chunk.total_compressed_size);
+  const corrupt = Buffer.from(bytes);
+  corrupt.fill(0x5a, end - 6, end);
+  return corrupt;
+}

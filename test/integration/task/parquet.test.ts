@@ -4,6 +4,7 @@ import { jobFolder } from '../../../src/storage/layout';
 import { useActivityJobs } from '../../support/activityJobs';
 import {
   arrow,
+  corruptPage,
   corruptRowGroup,
   decimalWords,
   writeWithArrow,
@@ -175,6 +176,39 @@ describe('Parquet mini-batches for JavaScript tasks', () => {
     expect(log).toContain(
       'WARNING 1 row group could not be read and its 4 rows are failed items; all listed in',
     );
+  });
+
+  it('fails the rows of a row group with one corrupt page, and runs the other row groups', async () => {
+    const jobId = 'pq-corrupt-page';
+    const rows = 9;
+    const bytes = writeWithHyparquet(
+      [
+        { name: 'id', data: Int32Array.from({ length: rows }, (_, i) => i), type: 'INT32' },
+        { name: 'name', data: Array.from({ length: rows }, (_, i) => `name ${i}`), type: 'STRING' },
+      ],
+      { codec: 'GZIP', rowGroupSize: 3 },
+    );
+    // The `name` column's page of row group 2: its header is intact, its compressed data is not.
+    const file = await upload('pq/corrupt-page.parquet', await corruptPage(bytes, 2, 1));
+    await writeJob({
+      jobId,
+      kind: 'tabular',
+      entryScript: 'parquet-types.js',
+      descriptors: [
+        parquetRun(0, 'pq/corrupt-page.parquet', file, { first: 0, count: 3, firstRow: 0, rows }),
+      ],
+    });
+    const attempt = await runMiniBatch(env.deps, { jobId, index: 0, attempt: 1 });
+    expect(attempt.receipt).toMatchObject({ status: 'partial', items: 9, succeeded: 6, failed: 3, rows: 6 });
+    expect((await stagedRows(jobId)).map((row) => (JSON.parse(row) as { id: string }).id)).toEqual(
+      [0, 1, 2, 3, 4, 5].map((i) => `number ${i}`),
+    );
+    expect(attempt.failedItems).toEqual([
+      {
+        item: { blob: 'pq/corrupt-page.parquet', rowGroup: 2, firstRow: 6, rows: 3 },
+        error: 'incorrect data check', // zlib's word for a gzip page whose check does not match
+      },
+    ]);
   });
 
   it('fails the whole mini-batch, not retried, when on_bad_record is fail_mini_batch', async () => {
