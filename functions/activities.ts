@@ -7,12 +7,16 @@ import { recordGroupFault, runMiniBatchGroup } from '../src/activities/runGroup'
 import { selectActivity } from '../src/activities/select';
 import { stopShardsActivity } from '../src/activities/stopShards';
 import { appServices } from '../src/composition';
+import { failureCodeProvider, withFaultsShown } from '../src/activities/faults';
 import { activities, type ActivityKey } from '../src/orchestration/activities';
 
 const deps = () => {
   const services = appServices();
   return { store: services.store, logsContainer: services.containers.logs, access: services.access };
 };
+
+// A ParallelJobError's code travels in the activity's failure details, for the job's reasons.
+df.app.setExceptionPropertiesProvider(failureCodeProvider);
 
 /** Registers the handler of every activity in the registry (a missing one is a compile error). */
 const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
@@ -28,5 +32,7 @@ const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
     handler: (input: unknown, context) => stopShardsActivity(df.getClient(context), deps(), input),
   },
 };
-for (const key of Object.keys(handlers) as ActivityKey[])
-  df.app.activity(activities[key].name, handlers[key]);
+for (const key of Object.keys(handlers) as ActivityKey[]) {
+  const { name } = activities[key];
+  df.app.activity(name, { ...handlers[key], handler: withFaultsShown(name, handlers[key].handler) });
+}

@@ -20,6 +20,17 @@ export abstract class ParallelJobError extends Error {
   }
 }
 
+/**
+ * A fault of the app itself (a bug, not the user's data or settings): what reasons and answers say in its
+ * place, with the id under which the app's log has the details (the error, its stack).
+ */
+export class InternalError extends ParallelJobError {
+  readonly code = 'INTERNAL';
+  constructor(readonly errorId: string) {
+    super(`an unexpected error in the app; its details are in the app's log under error id ${errorId}`);
+  }
+}
+
 /** One problem found while validating user input; `path` is the field path, e.g. `retry_settings.timeout`. */
 export const validationIssueSchema = z.object({
   path: z.string(),

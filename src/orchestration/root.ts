@@ -30,6 +30,7 @@ import {
   shardSize,
   thresholdBreaches,
 } from './progress';
+import { failureOf, failureText } from './failures';
 import { whenAny } from './whenAny';
 
 const SECOND = 1000;
@@ -208,7 +209,7 @@ function* plan(
     return { failure: planningTimeoutReason(job.settings.firstTaskCreationTimeoutSeconds, progress) };
   }
   watchdog.cancel();
-  if (planning.isFaulted) return { failure: `Planning failed: ${errorMessage(planning.result)}` };
+  if (planning.isFaulted) return { failure: `Planning failed: ${failureText(failureOf(planning.result))}` };
   return outputOf('plan', planning.result);
 }
 
@@ -238,7 +239,8 @@ export function planningTimeoutReason(seconds: number, progress: PlanProgressOut
 
 function foldShard(state: RootState, task: Task, shard: number): RootState {
   if (task.isFaulted) {
-    return { ...state, reasons: [...state.reasons, `Shard ${shard} failed: ${errorMessage(task.result)}`] };
+    const reason = `Shard ${shard} failed: ${failureText(failureOf(task.result))}`;
+    return { ...state, reasons: [...state.reasons, reason] };
   }
   const result: ShardResult = shardResultSchema.parse(task.result);
   const reasons = [...state.reasons];
@@ -335,8 +337,4 @@ function setStatus(
 
 function shardNumbers(running: Map<Task, RunningShard>): number[] {
   return [...running.values()].map((entry) => entry.shard).sort((a, b) => a - b);
-}
-
-function errorMessage(value: unknown): string {
-  return value instanceof Error ? value.message : String(value);
 }

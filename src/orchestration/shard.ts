@@ -36,6 +36,7 @@ import {
   type FailureBudget,
   type FirstError,
 } from './progress';
+import { failureOf, failureText } from './failures';
 import { whenAny } from './whenAny';
 
 const SECOND = 1000;
@@ -337,7 +338,7 @@ function* groupOutcome(
     const parsed = activities.runGroup.output.safeParse(task.result);
     if (parsed.success) return parsed.data;
   }
-  const message = task.isFaulted ? errorMessage(task.result) : 'malformed group result';
+  const message = task.isFaulted ? failureText(failureOf(task.result)) : 'malformed group result';
   const recordInput: RecordGroupFaultInput = {
     jobId,
     shard: group.input.shard,
@@ -381,8 +382,4 @@ function watchdogMs(
   settings: { timeoutSeconds: number; progressUpdateTimeoutSeconds: number },
 ): number {
   return budgetMs + (2 * settings.timeoutSeconds + settings.progressUpdateTimeoutSeconds) * SECOND;
-}
-
-function errorMessage(value: unknown): string {
-  return value instanceof Error ? value.message : String(value);
 }

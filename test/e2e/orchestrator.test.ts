@@ -134,6 +134,25 @@ describe('orchestrator end to end on the local host', () => {
     expect(items.reduce((sum, n) => sum + n, 0)).toBe(3000);
   });
 
+  it("a job whose planning fails gives its error's code and message as its reason, never a function name or a stack", async () => {
+    await product.store.write('inputs', 'mixed/a.csv', 'id\n1\n');
+    await product.store.write('inputs', 'mixed/b.jsonl', '{"id":2}\n');
+    const view = await runJob(
+      product,
+      fileJob('mixed', 'noop-rows.js', '', {
+        inputs: { data: { type: 'mltable', path: 'inputs/mixed' } },
+        mini_batch_size: '1mb',
+      }),
+      'mixed-formats',
+    );
+    expect(view.status).toBe('Failed');
+    expect(view.reasons).toHaveLength(1);
+    expect(view.reasons[0]).toMatch(
+      /^Planning failed: INPUT_LAYOUT_INVALID: The input '[^']*inputs\/mixed[^']*' cannot be split as declared: /,
+    );
+    expect(view.reasons[0]).not.toMatch(/ParallelJob_|Activity function|\bat \S+ \(|\.js:\d+/);
+  });
+
   it('cancel ends Canceled with the finished mini-batches kept and the rest pending', async () => {
     const names = await uploadFiles(product, 'cancel', 40);
     // Two attempts in flight, 150 ms each: about 3 s for the whole job, so the cancel lands midway.

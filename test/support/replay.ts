@@ -1,6 +1,7 @@
 import { InvocationContext } from '@azure/functions';
 import type { OrchestrationHandler } from 'durable-functions';
 import { EventType, tryJsonParse } from '../../src/local/durable/history';
+import { FAILURE_CODE_PROPERTY } from '../../src/orchestration/failures';
 
 /**
  * Replays an orchestrator through the real durable-functions engine over histories built here, the way
@@ -392,10 +393,22 @@ function completion(
   kind: 'task' | 'sub',
 ): HistoryEvent {
   if ('error' in outcome) {
+    // As the app's activities fail (functions/activities.ts): `CODE: message` carries its code in the
+    // failure details; a plain message (or a sub-orchestration) fails with a reason only.
+    const coded = kind === 'task' ? /^([A-Z][A-Z0-9_]+): ([\s\S]*)$/.exec(outcome.error) : null;
     return event(kind === 'task' ? EventType.TaskFailed : EventType.SubOrchestrationInstanceFailed, at, {
       TaskScheduledId: id,
       Reason: outcome.error,
       Details: outcome.error,
+      ...(coded
+        ? {
+            FailureDetails: {
+              ErrorType: 'Error',
+              ErrorMessage: coded[2],
+              Properties: { [FAILURE_CODE_PROPERTY]: coded[1] },
+            },
+          }
+        : {}),
     });
   }
   return event(kind === 'task' ? EventType.TaskCompleted : EventType.SubOrchestrationInstanceCompleted, at, {
