@@ -8,7 +8,7 @@ const { builtinModules } = require('node:module');
 // The dependency rules between folders (docs/architecture.md says why). Imports are matched as written,
 // relative to the importing file.
 /** Project modules the orchestrators may import: schemas, constants and types, no I/O. */
-const ORCHESTRATION_MAY_IMPORT = ['activities/contracts', 'job/effective', 'plan/descriptor'];
+const ORCHESTRATION_MAY_IMPORT = ['activities/contracts', 'job/effective', 'plan/descriptor', 'failureCodes'];
 /** What the client may import from the rest of the project: the wire shapes and the error classes. */
 const CLIENT_MAY_IMPORT = ['api/wire', 'errors'];
 const LOCAL_MESSAGE =

@@ -140,7 +140,7 @@ if (process.argv[2] === '--measure') {
     const { AccessPolicy } = require('../src/storage/access');
     const { finalizeActivity } = require('../src/activities/finalize');
     const { readJobRecord } = require('../src/activities/jobRecord');
-    const { emptyCounters } = require('../src/orchestration/progress');
+    const { emptyCounters } = require('../src/orchestration/counters');
     const attemptRecord = require('../src/activities/attemptRecord');
     const manifest = require('../src/activities/manifest');
     const { planPageSchema } = require('../src/plan/descriptor');

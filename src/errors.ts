@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { AttemptCodes } from './failureCodes';
 
 /**
  * Every error the project raises on purpose is a ParallelJobError with a stable `code`.
@@ -56,7 +57,7 @@ export function formatIssues(issues: readonly ValidationIssue[]): string {
  * used, so a job record edited in storage cannot widen what its job may touch).
  */
 export class DataPlaceRefusedError extends ParallelJobError {
-  readonly code = 'DATA_PLACE_REFUSED';
+  readonly code = AttemptCodes.dataPlaceRefused;
   constructor(
     readonly what: string,
     readonly problem: string,
@@ -203,7 +204,7 @@ export class InputPathError extends ParallelJobError {
  * that its output never mixes versions of one file; it is not retried.
  */
 export class InputChangedError extends ParallelJobError {
-  readonly code = 'INPUT_CHANGED';
+  readonly code = AttemptCodes.inputChanged;
   constructor(
     readonly container: string,
     readonly blob: string,
@@ -240,7 +241,7 @@ export class InputLayoutError extends ParallelJobError {
 
 /** A tabular record could not be parsed while reading a mini-batch's byte range. */
 export class TabularParseError extends ParallelJobError {
-  readonly code = 'TABULAR_PARSE_FAILED';
+  readonly code = AttemptCodes.tabularParseFailed;
   constructor(
     readonly blob: string,
     detail: string,
@@ -259,7 +260,7 @@ export class TabularParseError extends ParallelJobError {
  * way, so it is not retried.
  */
 export class ParquetFileError extends ParallelJobError {
-  readonly code = 'PARQUET_UNREADABLE';
+  readonly code = AttemptCodes.parquetUnreadable;
   constructor(
     readonly blob: string,
     readonly detail: string,
@@ -292,7 +293,7 @@ export class SideInputError extends ParallelJobError {
  * the folder, a file another mini-batch wrote, more than the cap. Not retried: the task writes the same.
  */
 export class OutputFilesRefusedError extends ParallelJobError {
-  readonly code = 'OUTPUT_FILES_REFUSED';
+  readonly code = AttemptCodes.outputFilesRefused;
 }
 
 /** A Python entry script where the app cannot run Python (no interpreter, or Flex Consumption). */
@@ -302,7 +303,7 @@ export class PythonUnavailableError extends ParallelJobError {
 
 /** `task.code` + `task.entry_script` do not name a module file inside the tasks root. */
 export class TaskPathError extends ParallelJobError {
-  readonly code = 'TASK_PATH_INVALID';
+  readonly code = AttemptCodes.taskPathInvalid;
 }
 
 /** `dump()` was given a path that already exists and no `overwrite: true`. */

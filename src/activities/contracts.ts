@@ -26,9 +26,6 @@ export const runMiniBatchInputSchema = z.object({
 });
 export type RunMiniBatchInput = z.infer<typeof runMiniBatchInputSchema>;
 
-/** The code of an attempt whose activity threw (a storage fault after retries, a bug, a lost worker). */
-export const ACTIVITY_FAILED = 'ACTIVITY_FAILED';
-
 /** An attempt whose run activity threw after Durable gave up on it, and why. */
 export const recordFaultInputSchema = runMiniBatchInputSchema.extend({ message: z.string() });
 export type RecordFaultInput = z.infer<typeof recordFaultInputSchema>;

@@ -16,6 +16,7 @@ import { claimOutputBlob, OUTPUT_OWNER_METADATA } from './outputOwner';
 import { OUTPUT_MINI_BATCH_METADATA, OUTPUT_TOKEN_METADATA } from './attemptFiles';
 import { sameAccount } from '../storage/access';
 import { StorageNotFoundError } from '../errors';
+import { AttemptCodes } from '../failureCodes';
 
 /** Knobs for tests and benchmarks; the defaults suit any job size. */
 export interface FinalizeOptions {
@@ -309,7 +310,7 @@ async function failedLines(attempt: AttemptRecord, descriptors: PlanPageReader):
       (failed) => `${JSON.stringify({ ...base, item: failed.item, error: failed.error })}\n`,
     );
   }
-  const error = `${attempt.receipt.code ?? 'TASK_FAILED'}: ${attempt.receipt.message ?? 'failed'}`;
+  const error = `${attempt.receipt.code ?? AttemptCodes.failed}: ${attempt.receipt.message ?? 'failed'}`;
   return itemsOf(await descriptors.get(index)).map((item) => `${JSON.stringify({ ...base, item, error })}\n`);
 }
 

@@ -1,14 +1,10 @@
 import type { AttemptRecord } from './attemptRecord';
-import {
-  ACTIVITY_FAILED,
-  miniBatchReceiptSchema,
-  recordFaultInputSchema,
-  type MiniBatchReceipt,
-} from './contracts';
+import { miniBatchReceiptSchema, recordFaultInputSchema, type MiniBatchReceipt } from './contracts';
 import type { ActivityDeps } from './jobRecord';
 import { cachedJobRecord, descriptorFor, itemCount } from './runMiniBatch';
 import { capMessage } from '../task/results';
 import { jobFolder } from '../storage/layout';
+import { AttemptCodes } from '../failureCodes';
 
 /**
  * The record of an attempt whose run threw (a storage fault on the job's own blobs, after the client's
@@ -29,7 +25,7 @@ export async function faultRecord(deps: ActivityDeps, raw: unknown): Promise<Att
     succeeded: 0,
     failed: items,
     rows: 0,
-    code: ACTIVITY_FAILED,
+    code: AttemptCodes.activityFailed,
     message,
     retryable: true,
     durationMs: 0,

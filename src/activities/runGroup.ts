@@ -15,7 +15,9 @@ import {
   tallyStop,
   workOf,
 } from '../orchestration/groupTally';
-import { groupBudgetMs, nextStep, receiptForFault, retryDelayMs } from '../orchestration/progress';
+import { groupBudgetMs } from '../orchestration/lanes';
+import { nextStep, receiptForFault } from '../orchestration/attemptOutcome';
+import { retryDelayMs } from '../orchestration/retryPolicy';
 import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../job/limits';
 import { jobFolder } from '../storage/layout';
 import { GroupRecords, type AttemptRecord } from './attemptRecord';

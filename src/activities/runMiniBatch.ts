@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { AttemptCodes } from '../failureCodes';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { loadSettings, maxRecordBytes, taskRuntimeSettings, workDir } from '../config';
@@ -437,7 +438,7 @@ async function runTask(
 ): Promise<TaskRun> {
   const refused = refusedPlace(deps, record, descriptor);
   if (refused) {
-    const outcome = failedBeforeRun('DATA_PLACE_REFUSED', refused, false, itemCount(descriptor));
+    const outcome = failedBeforeRun(AttemptCodes.dataPlaceRefused, refused, false, itemCount(descriptor));
     return { outcome, badRecords: [], readMs: 0, refused };
   }
   let modulePath: string;

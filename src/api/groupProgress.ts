@@ -1,6 +1,6 @@
 import { readRecordLines } from '../activities/attemptRecord';
 import { emptyTally, tallyAttempt, tallyStart, type GroupTally } from '../orchestration/groupTally';
-import type { Counters } from '../orchestration/progress';
+import type { Counters } from '../orchestration/counters';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder } from '../storage/layout';
 

@@ -8,7 +8,7 @@ import {
   shardInstanceId,
   shardStatusSchema,
 } from '../orchestration/contracts';
-import { addCounters, emptyCounters, type Counters } from '../orchestration/progress';
+import { addCounters, emptyCounters, type Counters } from '../orchestration/counters';
 import type { JobStatus } from '../job/status';
 import type { JobView, PlanningView } from './wire';
 import { appServices } from '../composition';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { jobStatusSchema, type JobStatus } from '../job/status';
-import type { Counters, FirstError } from '../orchestration/progress';
+import type { Counters, FirstError } from '../orchestration/counters';
 import { inputLocationSchema, miniBatchDescriptorSchema } from '../plan/descriptor';
 
 /**

@@ -1,4 +1,4 @@
-import { MAX_LANE_WIDTH } from '../orchestration/progress';
+import { MAX_LANE_WIDTH } from '../orchestration/lanes';
 import type { MiniBatchDescriptor } from '../plan/descriptor';
 import { formatBytes } from '../plan/preview';
 import { type PlanPreview } from '../api/wire';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { effectiveJobSchema, effectiveSettingsSchema } from '../job/effective';
 import { miniBatchReceiptSchema } from '../activities/contracts';
 import { planProgressSchema, planSummarySchema } from '../plan/descriptor';
-import { countersSchema, firstErrorSchema } from './progress';
+import { countersSchema, firstErrorSchema } from './counters';
 
 export const OrchestratorNames = {
   root: 'ParallelJob',

@@ -1,3 +1,5 @@
+import { AttemptCodes } from '../failureCodes';
+
 /**
  * What a failed activity or sub-orchestration tells the job's reasons: its error's stable code and its
  * message for people, never the registered function's name or a stack (those stay in the durable history
@@ -15,7 +17,7 @@ export interface Failure {
 export const FAILURE_CODE_PROPERTY = 'errorCode';
 
 /** The code of a failure whose error carried none (an engine without failure details, a sub-orchestration). */
-export const UNCODED_FAILURE = 'ACTIVITY_FAILED';
+export const UNCODED_FAILURE = AttemptCodes.activityFailed;
 
 /** The failure a faulted task's result describes. */
 export function failureOf(result: unknown): Failure {

@@ -1,14 +1,9 @@
 import type { MiniBatchReceipt } from '../activities/contracts';
 import type { GroupResult, WorkRun } from './contracts';
-import {
-  budgetExceeded,
-  emptyCounters,
-  foldAttempt,
-  foldFinal,
-  keepFirstErrors,
-  nextStep,
-  type FailureBudget,
-} from './progress';
+import { budgetExceeded, type FailureBudget } from './thresholds';
+import { emptyCounters, foldAttempt, foldFinal, keepFirstErrors } from './counters';
+import { nextStep } from './attemptOutcome';
+import { AttemptCodes } from '../failureCodes';
 
 /**
  * How a group folds its attempts' receipts, with the decisions the shard used to take one receipt at a
@@ -87,7 +82,7 @@ export function tallyRetryTaken(tally: GroupTally, index: number): GroupTally {
 
 /** The code a failure is known by when its receipt has none (a partial result, or a bare failure). */
 export function failureCode(receipt: MiniBatchReceipt): string {
-  return receipt.code ?? (receipt.status === 'partial' ? 'TASK_PARTIAL_RESULT' : 'TASK_FAILED');
+  return receipt.code ?? (receipt.status === 'partial' ? AttemptCodes.partialResult : AttemptCodes.failed);
 }
 
 export function firstError(receipt: MiniBatchReceipt): GroupTally['errors'][number] {

@@ -20,17 +20,12 @@ import {
   type ShardResult,
   type StopShardsInput,
 } from './contracts';
-import {
-  addCounters,
-  decideOutcome,
-  emptyCounters,
-  failureBudget,
-  keepFirstErrors,
-  laneWidths,
-  shardSize,
-  thresholdBreaches,
-} from './progress';
+import { addCounters, emptyCounters, keepFirstErrors } from './counters';
+import { decideOutcome } from './jobOutcome';
+import { failureBudget, thresholdBreaches } from './thresholds';
+import { laneWidths, shardSize } from './lanes';
 import { failureOf, failureText } from './failures';
+import { activityRetryOptions } from './retryPolicy';
 import { whenAny } from './whenAny';
 
 const SECOND = 1000;
@@ -312,16 +307,10 @@ function* finish(
   return result;
 }
 
-/** Five attempts per finalize step, backing off from the job's retry delay up to a minute. */
+/** Five attempts per finalize step, under the job's retry policy, for at most a quarter of an hour. */
 function finalizeRetry(baseDelayMs: number): RetryOptions {
   // A plain object: durable-functions is imported for types only here (the determinism lint).
-  return {
-    firstRetryIntervalInMilliseconds: Math.max(100, baseDelayMs),
-    maxNumberOfAttempts: 5,
-    backoffCoefficient: 2,
-    maxRetryIntervalInMilliseconds: 60 * SECOND,
-    retryTimeoutInMilliseconds: 15 * 60 * SECOND,
-  };
+  return { ...activityRetryOptions(baseDelayMs, 5), retryTimeoutInMilliseconds: 15 * 60 * SECOND };
 }
 
 function setStatus(

@@ -24,18 +24,11 @@ import {
   tallyStart,
   workOf,
 } from './groupTally';
-import {
-  addCounters,
-  budgetExceeded,
-  emptyCounters,
-  groupBudgetMs,
-  keepFirstErrors,
-  receiptForFault,
-  retryDelayMs,
-  type Counters,
-  type FailureBudget,
-  type FirstError,
-} from './progress';
+import { addCounters, emptyCounters, keepFirstErrors, type Counters, type FirstError } from './counters';
+import { budgetExceeded, type FailureBudget } from './thresholds';
+import { groupBudgetMs } from './lanes';
+import { receiptForFault } from './attemptOutcome';
+import { callRetryDelayMs, retryDelayMs } from './retryPolicy';
 import { failureOf, failureText } from './failures';
 import { whenAny } from './whenAny';
 
@@ -198,7 +191,11 @@ class ShardRun {
     const group = this.running!;
     this.running = undefined;
     if (winner.isFaulted && group.tries < GROUP_CALL_TRIES) {
-      const delay = Math.max(100, this.input.retryBaseDelayMs) * 2 ** (group.tries - 1);
+      const delay = callRetryDelayMs(
+        this.input.retryBaseDelayMs,
+        group.tries,
+        `${this.input.jobId}/group-${group.input.group}`,
+      );
       this.again = { group: { ...group, tries: group.tries + 1 }, dueAt: now + delay };
       return true;
     }

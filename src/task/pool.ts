@@ -24,19 +24,10 @@ import { isPythonModule } from './resolve';
 import { capMessage, countResults } from './results';
 import { ThreadWorkers } from './threads';
 import { WorkerLostError, logLine, type AttemptEvents, type LanguageWorkers } from './workers';
+import { AttemptCodes } from '../failureCodes';
 
 export type { BatchData, JobContextData, WorkerStorageAccess } from './protocol';
 export { DEFAULT_WORKER_YOUNG_GENERATION_MB } from './threads';
-
-/** Receipt codes the runtime produces for failed attempts. */
-export const TaskFailureCodes = {
-  broken: 'TASK_BROKEN',
-  initFailed: 'TASK_INIT_FAILED',
-  runFailed: 'TASK_RUN_FAILED',
-  badResult: 'TASK_BAD_RESULT',
-  timeout: 'TASK_TIMEOUT',
-  workerCrashed: 'TASK_WORKER_CRASHED',
-} as const;
 
 export interface TaskPoolOptions {
   /** Real path of the task module (from resolveTaskModule): `.py` runs on Python processes, the rest on threads. */
@@ -242,7 +233,7 @@ export class TaskPool {
     const lines: string[] = [];
     const failure = (code: string, message: string, retryable = true): AttemptOutcome =>
       failedOutcome({ items, code, message, retryable, totalMs: performance.now() - started });
-    if (this.brokenMessage !== undefined) return failure(TaskFailureCodes.broken, this.brokenMessage, false);
+    if (this.brokenMessage !== undefined) return failure(AttemptCodes.taskBroken, this.brokenMessage, false);
     if (this.closed) throw new Error('The task pool was closed while an attempt was submitted to it.');
 
     const timeoutMs = request.timeoutSeconds * 1000;
@@ -313,7 +304,7 @@ export class TaskPool {
     if (!result) {
       if (expired === 'run') {
         const message = `run() did not finish within the timeout of ${request.timeoutSeconds} s (retry_settings.timeout); its worker was stopped`;
-        return withLog({ ...failure(TaskFailureCodes.timeout, message), timings: timings() }, message);
+        return withLog({ ...failure(AttemptCodes.timeout, message), timings: timings() }, message);
       }
       if (expired === 'init') {
         const message = `init() did not finish within ${(3 * timeoutMs + 30_000) / 1000} s (3 x retry_settings.timeout + 30 s); its worker was stopped`;
@@ -323,7 +314,7 @@ export class TaskPool {
         crash instanceof WorkerLostError
           ? crash.message
           : `The worker stopped unexpectedly: ${crash instanceof Error ? crash.message : String(crash)}`;
-      return withLog({ ...failure(TaskFailureCodes.workerCrashed, message), timings: timings() }, message);
+      return withLog({ ...failure(AttemptCodes.workerCrashed, message), timings: timings() }, message);
     }
 
     workerId = result.workerId;
@@ -343,14 +334,14 @@ export class TaskPool {
     failure: (code: string, message: string, retryable?: boolean) => AttemptOutcome,
     timings: AttemptOutcome['timings'],
   ): AttemptOutcome {
-    if (result.code === 'TASK_BROKEN') {
+    if (result.code === AttemptCodes.taskBroken) {
       this.brokenMessage = capMessage(result.message);
       return { ...failure(result.code, result.message, false), warnings: result.warnings, timings };
     }
     // Deterministic: the blob stays changed, so a retry would fail the same way.
-    if (result.code === 'INPUT_CHANGED')
+    if (result.code === AttemptCodes.inputChanged)
       return { ...failure(result.code, result.message, false), warnings: result.warnings, timings };
-    if (result.code === 'TASK_INIT_FAILED') return this.initFailed(failure, result.message, timings);
+    if (result.code === AttemptCodes.initFailed) return this.initFailed(failure, result.message, timings);
     return { ...failure(result.code, result.message), warnings: result.warnings, timings };
   }
 
@@ -364,9 +355,9 @@ export class TaskPool {
       this.brokenMessage = capMessage(
         `init() failed ${this.consecutiveInitFailures} times in a row; the task is broken. Last error: ${message}`,
       );
-      return { ...failure(TaskFailureCodes.broken, this.brokenMessage, false), timings };
+      return { ...failure(AttemptCodes.taskBroken, this.brokenMessage, false), timings };
     }
-    return { ...failure(TaskFailureCodes.initFailed, message), timings };
+    return { ...failure(AttemptCodes.initFailed, message), timings };
   }
 
   /**

@@ -6,6 +6,7 @@ import type { MessagePort } from 'node:worker_threads';
 import type { ArgvPart } from '../job/effective';
 import type { FailedItem, TabularRecord, TaskInput } from './contract';
 import type { BadRowGroup, ParquetPart, PythonColumnKind } from '../plan/parquetRows';
+import type { WorkerFailureCode } from '../failureCodes';
 
 export type { ArgvPart } from '../job/effective';
 
@@ -122,13 +123,7 @@ export type PortMessage =
   | { type: 'log'; line: string }
   | { type: 'end' };
 
-export type WorkerFailureCode =
-  | 'TASK_BROKEN'
-  | 'TASK_INIT_FAILED'
-  | 'TASK_RUN_FAILED'
-  | 'TASK_BAD_RESULT'
-  | 'TASK_TIMEOUT'
-  | 'INPUT_CHANGED';
+export type { WorkerFailureCode } from '../failureCodes';
 
 /** What decoding a Parquet batch in the worker found; `ran` is false when run() was not called for it. */
 export interface DecodedRows {

@@ -38,6 +38,7 @@ import type { BadRowGroup } from '../plan/parquetRows';
 import { parseProgramArguments, workerArgv } from './args';
 import { serializeRows } from './results';
 import { prepareWorkerFolders, takeAttemptFiles, workerFolders, type WorkerFolders } from './workerFolders';
+import { AttemptCodes } from '../failureCodes';
 
 const workerData = rawWorkerData as WorkerData;
 const workerId = `${process.pid}-${threadId}`;
@@ -337,7 +338,7 @@ async function attemptOnce(task: AttemptTask): Promise<AttemptResult> {
       module = await loadTaskModule(workerData.modulePath);
     } catch (error) {
       attemptLog.logger.error(`could not load the task module: ${describeError(error)}`);
-      return fail('TASK_BROKEN', `The task module could not be loaded: ${shortError(error)}`);
+      return fail(AttemptCodes.taskBroken, `The task module could not be loaded: ${shortError(error)}`);
     }
     if (!folders) {
       folders = workerFolders(workerData.poolDir, workerId, task.job);
@@ -353,7 +354,7 @@ async function attemptOnce(task: AttemptTask): Promise<AttemptResult> {
         base.initMs = performance.now() - started;
         attemptLog.logger.error(`init() failed: ${describeError(error)}`);
         forgetTaskCode(workerData.modulePath);
-        return fail('TASK_INIT_FAILED', `init() failed: ${shortError(error)}`);
+        return fail(AttemptCodes.initFailed, `init() failed: ${shortError(error)}`);
       }
       base.initMs = performance.now() - started;
       base.initRan = true;
@@ -489,7 +490,12 @@ async function runItems(
     if (controller.signal.aborted) return timedOut(task, base);
     if (changed.size > 0) return inputChanged(base, changed, attemptLog);
     attemptLog.logger.error(`run() failed: ${describeError(error)}`);
-    return { ...base, ok: false, code: 'TASK_RUN_FAILED', message: `run() failed: ${shortError(error)}` };
+    return {
+      ...base,
+      ok: false,
+      code: AttemptCodes.runFailed,
+      message: `run() failed: ${shortError(error)}`,
+    };
   } finally {
     clearTimeout(timer);
   }
@@ -524,7 +530,7 @@ function returnedResult(
   if (!Array.isArray(result)) {
     const message = `run() returned ${typeName(result)}: it must return an array with one element per succeeded item`;
     attemptLog.logger.error(message);
-    return { ...base, ok: false, code: 'TASK_BAD_RESULT', message };
+    return { ...base, ok: false, code: AttemptCodes.badResult, message };
   }
   const values = result as unknown[];
   if (values.length > itemCount) {
@@ -539,7 +545,7 @@ function returnedResult(
     } catch (error) {
       const message = `run() returned rows that cannot be written: ${shortError(error)}`;
       attemptLog.logger.error(message);
-      return { ...base, ok: false, code: 'TASK_BAD_RESULT', message };
+      return { ...base, ok: false, code: AttemptCodes.badResult, message };
     }
   }
   return {
@@ -559,7 +565,7 @@ function inputChanged(
   const names = [...changed].map((name) => `'${name}'`).join(', ');
   const message = `The input ${changed.size === 1 ? 'blob' : 'blobs'} ${names} changed after the job was planned, so this mini-batch did not read ${changed.size === 1 ? 'it' : 'them'}: a job reads only the versions it planned. A re-run reads those same versions; start a new job to process the new data.`;
   attemptLog.logger.error(message);
-  return { ...base, ok: false, code: 'INPUT_CHANGED', message };
+  return { ...base, ok: false, code: AttemptCodes.inputChanged, message };
 }
 
 function timedOut(
@@ -567,7 +573,7 @@ function timedOut(
   base: { workerId: string; initRan: boolean; initMs: number; runMs: number; warnings: string[] },
 ): AttemptResult {
   const message = `run() did not finish within the timeout of ${task.timeoutMs / 1000} s (retry_settings.timeout)`;
-  return { ...base, ok: false, code: 'TASK_TIMEOUT', message };
+  return { ...base, ok: false, code: AttemptCodes.timeout, message };
 }
 
 // --------------------------------------------------------------------------------------------- shutdown

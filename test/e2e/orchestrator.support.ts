@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { manifestSchema, type Manifest } from '../../src/activities/manifest';
-import { emptyCounters, type Counters } from '../../src/orchestration/progress';
+import { emptyCounters, type Counters } from '../../src/orchestration/counters';
 import type { JobView } from '../../src/api/wire';
 import type { ProductHost } from '../support/productHost';
 

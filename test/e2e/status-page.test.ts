@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import os from 'node:os';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
-import { emptyCounters } from '../../src/orchestration/progress';
+import { emptyCounters } from '../../src/orchestration/counters';
 import { MiniBatchTally, tallyReport } from '../../src/api/miniBatches';
 import { miniBatchReportSchema, type JobView } from '../../src/api/wire';
 import { renderStatusPage } from '../../src/api/statusPage';

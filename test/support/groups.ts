@@ -9,7 +9,7 @@ import {
   tallyStop,
   workOf,
 } from '../../src/orchestration/groupTally';
-import { receiptForFault } from '../../src/orchestration/progress';
+import { receiptForFault } from '../../src/orchestration/attemptOutcome';
 import type { Outcome } from './replay';
 
 /**

@@ -7,7 +7,7 @@ import type { MiniBatchReceipt } from '../../src/activities/contracts';
 import { runMiniBatch, type RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
 import type { BlobStore } from '../../src/storage/blobStore';
 import type { FinalizeActivityInput } from '../../src/orchestration/contracts';
-import { emptyCounters } from '../../src/orchestration/progress';
+import { emptyCounters } from '../../src/orchestration/counters';
 
 let groups = 0;
 

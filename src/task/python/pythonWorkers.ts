@@ -23,6 +23,7 @@ import {
   type WorkerFolders,
 } from '../workerFolders';
 import { WorkerLostError, logLine, type AttemptEvents, type LanguageWorkers } from '../workers';
+import { AttemptCodes } from '../../failureCodes';
 
 export interface PythonWorkersOptions {
   /** Real path of the entry script. */
@@ -374,7 +375,7 @@ class PythonProcess {
       runMs: 0,
       warnings: [],
       ok: false,
-      code: 'TASK_BROKEN',
+      code: AttemptCodes.taskBroken,
       message: `The Python interpreter '${this.options.python}' (app setting PARALLEL_JOB_PYTHON) could not be started: ${error.message}`,
     };
   }

@@ -8,7 +8,7 @@ import type { JobView } from '../../../src/api/wire';
 import { main } from '../../../src/cli/main';
 import { StorageTransientError } from '../../../src/errors';
 import { OrchestratorNames, type RootStatus } from '../../../src/orchestration/contracts';
-import { emptyCounters } from '../../../src/orchestration/progress';
+import { emptyCounters } from '../../../src/orchestration/counters';
 import type { PlanProgress } from '../../../src/plan/descriptor';
 import { planJob, readPlanPage, type PlanRequest } from '../../../src/plan/planner';
 import { planProgressSink, readPlanProgress } from '../../../src/plan/progress';

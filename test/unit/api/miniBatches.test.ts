@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import { MiniBatchReportError } from '../../../src/errors';
-import { emptyCounters } from '../../../src/orchestration/progress';
+import { emptyCounters } from '../../../src/orchestration/counters';
 import {
   bandSizeFor,
   bandStates,

@@ -1,4 +1,4 @@
-import { emptyCounters } from '../../../src/orchestration/progress';
+import { emptyCounters } from '../../../src/orchestration/counters';
 import type { JobView } from '../../../src/api/wire';
 import { renderFolderPage, renderStatusPage } from '../../../src/api/statusPage';
 

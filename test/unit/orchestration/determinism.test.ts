@@ -17,6 +17,7 @@ const PURE_PROJECT_MODULES = [
   'src/activities/contracts.ts',
   'src/job/effective.ts',
   'src/plan/descriptor.ts',
+  'src/failureCodes.ts',
 ];
 
 /** Packages the orchestrators may import: zod for values, durable-functions for types only. */

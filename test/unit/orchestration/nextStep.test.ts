@@ -1,4 +1,5 @@
-import { MAX_FIRST_ERRORS, keepFirstErrors, nextStep } from '../../../src/orchestration/progress';
+import { MAX_FIRST_ERRORS, keepFirstErrors } from '../../../src/orchestration/counters';
+import { nextStep } from '../../../src/orchestration/attemptOutcome';
 import { failed, receipt } from '../../support/jobs';
 
 describe('nextStep after a failed attempt', () => {
@@ -7,7 +8,7 @@ describe('nextStep after a failed attempt', () => {
     expect(nextStep(failed(0, 3, { retryable: true }), 2)).toEqual({ kind: 'final', outcome: 'failed' });
   });
 
-  it.each(['TABULAR_PARSE_FAILED', 'PARQUET_UNREADABLE', 'INPUT_CHANGED'])(
+  it.each(['TABULAR_PARSE_FAILED', 'PARQUET_UNREADABLE', 'INPUT_CHANGED', 'OUTPUT_FILES_REFUSED'])(
     'fails a mini-batch with %s at once: no retry, and the job goes on',
     (code) => {
       const deterministic = failed(0, 1, { retryable: false, code, message: 'line 4' });

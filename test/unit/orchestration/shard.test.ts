@@ -6,7 +6,7 @@ import type {
   ShardInput,
   ShardResult,
 } from '../../../src/orchestration/contracts';
-import { retryDelayMs } from '../../../src/orchestration/progress';
+import { retryDelayMs } from '../../../src/orchestration/retryPolicy';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
 import { EventType } from '../../../src/local/durable/history';
 import { simulateGroup } from '../../support/groups';
