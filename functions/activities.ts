@@ -3,7 +3,7 @@ import { finalizeActivity } from '../src/activities/finalize';
 import { notifyActivity } from '../src/activities/notify';
 import { planActivity } from '../src/activities/plan';
 import { planProgressActivity } from '../src/activities/planProgress';
-import { recordGroupFault, runMiniBatchGroup } from '../src/activities/runGroup';
+import { recordGroupFault, runGroup } from '../src/activities/runGroup';
 import { selectActivity } from '../src/activities/select';
 import { stopShardsActivity } from '../src/activities/stopShards';
 import { appServices } from '../src/composition';
@@ -23,7 +23,7 @@ const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
   plan: { handler: (input: unknown) => planActivity(deps(), input) },
   planProgress: { handler: (input: unknown) => planProgressActivity(deps(), input) },
   select: { handler: (input: unknown) => selectActivity(deps(), input) },
-  runGroup: { handler: (input: unknown) => runMiniBatchGroup(deps(), input) },
+  runGroup: { handler: (input: unknown) => runGroup(deps(), input) },
   recordGroupFault: { handler: (input: unknown) => recordGroupFault(deps(), input) },
   finalize: { handler: (input: unknown) => finalizeActivity(deps(), input) },
   notify: { handler: (input: unknown) => notifyActivity(appServices(), input) },

@@ -6,7 +6,7 @@ export const ActivityNames = {
   /** How far planning got (read when planning outlives --first_task_creation_timeout). */
   planProgress: 'ParallelJob_PlanProgress',
   /** A group of mini-batches in one call (see runGroup.ts). */
-  runGroup: 'ParallelJob_RunMiniBatches',
+  runGroup: 'ParallelJob_RunGroup',
   /** Records every mini-batch of a group whose call failed after its retries. */
   recordGroupFault: 'ParallelJob_RecordGroupFault',
   finalize: 'ParallelJob_Finalize',

@@ -50,7 +50,7 @@ export interface RunGroupOptions {
  * the call returns. A call that runs again after a crash finds that file and takes the outcome of every
  * attempt it holds, running only the others.
  */
-export async function runMiniBatchGroup(
+export async function runGroup(
   deps: RunMiniBatchDeps,
   raw: unknown,
   options: RunGroupOptions = {},
@@ -91,7 +91,8 @@ interface RetryDue {
 class GroupRun {
   private tally = emptyTally();
   private readonly started = performance.now();
-  private readonly fresh: Iterator<{ index: number; attempt: number }>;
+  /** The group's mini-batches not tried yet, in order. */
+  private readonly untried: Iterator<{ index: number; attempt: number }>;
   private readonly retries: RetryDue[] = [];
   /** Start times of the attempts running now, by mini-batch. */
   private readonly running = new Map<number, number>();
@@ -109,20 +110,20 @@ class GroupRun {
       cutoffMs: number;
     },
   ) {
-    this.fresh = workOf(input.runs);
+    this.untried = workOf(input.runs);
     this.lastEnd = this.started;
     this.lastAppend = this.started;
   }
 
   async run(): Promise<GroupResult> {
-    const lanes = Promise.all(Array.from({ length: this.input.width }, () => this.lane()));
+    const lanes = Promise.all(Array.from({ length: this.input.laneWidth }, () => this.lane()));
     try {
       await Promise.race([lanes, this.stallWatch()]);
     } finally {
       this.stopStallWatch();
     }
     await this.context.records.flush();
-    const notStarted = runsOf(remaining(this.fresh));
+    const notStarted = runsOf(remaining(this.untried));
     return groupResultSchema.parse({
       ...this.tally,
       ...(this.stalled ? { stalled: true } : {}),
@@ -148,7 +149,7 @@ class GroupRun {
     }
   }
 
-  /** A due retry first, else a fresh mini-batch unless pending retries put the failure budget at risk. */
+  /** A due retry first, else an untried mini-batch unless pending retries put the failure budget at risk. */
   private take(now: number): { index: number; attempt: number } | undefined {
     const due = this.retries.findIndex((retry) => retry.dueAt <= now);
     if (due >= 0) {
@@ -157,7 +158,7 @@ class GroupRun {
       return retry;
     }
     if (retriesAtRisk(this.tally, this.input.budget)) return undefined;
-    const next = this.fresh.next();
+    const next = this.untried.next();
     return next.done ? undefined : next.value;
   }
 
@@ -181,7 +182,7 @@ class GroupRun {
   private mayStart(at: number): boolean {
     const elapsed = at - this.started;
     // The first wave always starts; later ones only while they can still finish within functionTimeout.
-    if (this.startedCount() >= this.input.width && elapsed >= this.context.cutoffMs) return false;
+    if (this.startedCount() >= this.input.laneWidth && elapsed >= this.context.cutoffMs) return false;
     const budgetMs = this.budgetMs();
     if (elapsed < budgetMs) return true;
     for (const startedAt of this.running.values()) {
@@ -193,7 +194,7 @@ class GroupRun {
   private async attempt(index: number, attempt: number): Promise<void> {
     this.tally = tallyStart(this.tally, attempt);
     this.running.set(index, performance.now());
-    const { record, fresh } = await runOne(
+    const { record, recovered } = await runOne(
       this.deps,
       this.input.jobId,
       index,
@@ -204,7 +205,7 @@ class GroupRun {
     this.running.delete(index);
     this.lastEnd = performance.now();
     if (this.stalled) return; // given up on: not counted, not recorded (finalize shows it not run)
-    if (fresh) this.record(record);
+    if (!recovered) this.record(record);
     this.tally = tallyAttempt(this.tally, receipt, this.input.maxRetries);
     if (nextStep(receipt, this.input.maxRetries).kind === 'retry') {
       const delay = retryDelayMs(this.input.jobId, index, attempt + 1, this.input.retryBaseDelayMs);
@@ -280,13 +281,13 @@ async function runOne(
   index: number,
   attempt: number,
   recorded: ReadonlyMap<string, AttemptRecord>,
-): Promise<{ record: AttemptRecord; fresh: boolean }> {
+): Promise<{ record: AttemptRecord; recovered: boolean }> {
   const earlier = recorded.get(`${index}/${attempt}`);
-  if (earlier) return { record: earlier, fresh: false };
+  if (earlier) return { record: earlier, recovered: true };
   try {
-    return { record: await runMiniBatch(deps, { jobId, index, attempt }), fresh: true };
+    return { record: await runMiniBatch(deps, { jobId, index, attempt }), recovered: false };
   } catch (error) {
-    return { record: await failedAttempt(deps, { jobId, index, attempt }, error), fresh: true };
+    return { record: await failedAttempt(deps, { jobId, index, attempt }, error), recovered: false };
   }
 }
 

@@ -71,8 +71,8 @@ export const shardInputSchema = z.object({
   /** Mini-batch indexes [start, end). */
   start: z.number().int().nonnegative(),
   end: z.number().int().nonnegative(),
-  /** Attempts in flight at once. */
-  window: z.number().int().positive(),
+  /** The lane's width: attempts in flight at once. */
+  laneWidth: z.number().int().positive(),
   /** A re-run asks which indexes of its range still need to run. */
   select: z.boolean(),
   settings: effectiveSettingsSchema.pick({
@@ -129,7 +129,7 @@ export type WorkRun = z.infer<typeof workRunSchema>;
 export const MAX_GROUP_MINI_BATCHES = 4096;
 
 /**
- * One call of the group activity: runs the mini-batches of `runs` in order with up to `width` attempts
+ * One call of the group activity: runs the mini-batches of `runs` in order with up to `laneWidth` attempts
  * in flight, starting new ones until `budgetMs` is spent (or the failure budget, a fatal error or a stop
  * request ends it early), and says which it did not start. (shard, group) names the call, so that a
  * re-executed call finds what its first execution recorded.
@@ -139,7 +139,7 @@ export const runGroupInputSchema = z.object({
   shard: z.number().int().nonnegative(),
   group: z.number().int().nonnegative(),
   runs: z.array(workRunSchema).min(1),
-  width: z.number().int().positive(),
+  laneWidth: z.number().int().positive(),
   budgetMs: z.number().int().positive(),
   maxRetries: z.number().int().nonnegative(),
   /** Backoff base of retries (see retryDelayMs); a retry due within the budget runs in this group. */

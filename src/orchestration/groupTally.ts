@@ -58,7 +58,7 @@ export function tallyStop(tally: GroupTally, budget: FailureBudget): 'fatal' | '
 
 /**
  * Whether the failures waiting for a retry could already breach the failure budget if their retries
- * failed too: then the group starts no fresh mini-batch until they are settled, so that a threshold stops
+ * failed too: then the group starts no untried mini-batch until they are settled, so that a threshold stops
  * the job where it would stop if every retry ran at once.
  */
 export function retriesAtRisk(tally: GroupTally, budget: FailureBudget): boolean {

@@ -151,7 +151,12 @@ function* begin(
 }
 
 /** The next shard: the next range of the plan, on a lane of this width, with the failure budget left. */
-function shardInputFor(input: ParsedRootInput, state: RootState, width: number, lanes: number): ShardInput {
+function shardInputFor(
+  input: ParsedRootInput,
+  state: RootState,
+  laneWidth: number,
+  lanes: number,
+): ShardInput {
   const { settings } = input.job;
   const total = state.plan.miniBatches;
   const start = state.cursor;
@@ -159,8 +164,8 @@ function shardInputFor(input: ParsedRootInput, state: RootState, width: number, 
     jobId: input.jobId,
     shard: state.nextShard,
     start,
-    end: Math.min(total, start + shardSize(width, total, lanes)),
-    window: width,
+    end: Math.min(total, start + shardSize(laneWidth, total, lanes)),
+    laneWidth,
     select: input.rerunOf !== undefined,
     settings: {
       maxRetries: settings.maxRetries,

@@ -53,7 +53,7 @@ interface RunningGroup {
 }
 
 /**
- * Runs mini-batches [start, end) as a sequence of group calls (one in flight, `window` attempts wide):
+ * Runs mini-batches [start, end) as a sequence of group calls (one in flight, the lane's width of attempts):
  * each call runs as many mini-batches as fit its time budget, which grows with the attempts' measured
  * duration, so short tasks cost a few durable work items per thousand mini-batches and long ones about
  * one call per lane-wide wave. Failed attempts wait on one durable timer for their backoff and run in a
@@ -298,7 +298,7 @@ class ShardRun {
       shard: input.shard,
       group: this.groups,
       runs,
-      width: input.window,
+      laneWidth: input.laneWidth,
       budgetMs: groupBudgetMs(this.meanAttemptMs, input.settings.progressUpdateTimeoutSeconds),
       maxRetries: input.settings.maxRetries,
       retryBaseDelayMs: input.retryBaseDelayMs,

@@ -21,8 +21,8 @@ interface CompoundTask extends SchedulableTask {
  */
 export function whenAny(context: OrchestrationContext, tasks: Task[]): Task {
   const compound = context.df.Task.any(tasks) as unknown as CompoundTask;
-  const fresh = (tasks as unknown as SchedulableTask[]).filter((task) => !task.alreadyScheduled);
-  compound.action.compoundActions = fresh.map((task) => task.actionObj);
-  if (fresh.length === 0) compound.alreadyScheduled = true;
+  const unscheduled = (tasks as unknown as SchedulableTask[]).filter((task) => !task.alreadyScheduled);
+  compound.action.compoundActions = unscheduled.map((task) => task.actionObj);
+  if (unscheduled.length === 0) compound.alreadyScheduled = true;
   return compound as unknown as Task;
 }

@@ -34,7 +34,7 @@ export function simulateGroup(
     tallyStop(tally, input.budget) === undefined &&
     !retriesAtRisk(tally, input.budget)
   ) {
-    const wave = work.slice(next, Math.min(next + input.width, perGroup));
+    const wave = work.slice(next, Math.min(next + input.laneWidth, perGroup));
     next += wave.length;
     const outcomes = wave.map((pair) => {
       const attempt = { jobId: input.jobId, ...pair };

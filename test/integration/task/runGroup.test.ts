@@ -4,7 +4,7 @@ import {
   writeGroupRecords,
 } from '../../../src/activities/attemptRecord';
 import { GroupProgress } from '../../../src/api/groupProgress';
-import { runMiniBatchGroup } from '../../../src/activities/runGroup';
+import { runGroup } from '../../../src/activities/runGroup';
 import type { RunGroupInput } from '../../../src/orchestration/contracts';
 import { jobFolder } from '../../../src/storage/layout';
 import { useActivityJobs } from '../../support/activityJobs';
@@ -47,7 +47,7 @@ function group(jobId: string, count: number, fields: Partial<RunGroupInput> = {}
     shard: 0,
     group: 0,
     runs: [{ start: 0, count, attempt: 1 }],
-    width: 2,
+    laneWidth: 2,
     budgetMs: 60_000,
     maxRetries: 2,
     retryBaseDelayMs: 10,
@@ -64,7 +64,7 @@ async function startedAt(jobId: string, index: number, attempt = 1): Promise<str
 describe('a group of mini-batches in one activity call (against Azurite)', () => {
   it('runs every mini-batch once, writes each its own records and folds the receipts', async () => {
     await fileJob('g-all', 6, '--fail_items f-4.txt');
-    const result = await runMiniBatchGroup(env.deps, group('g-all', 6));
+    const result = await runGroup(env.deps, group('g-all', 6));
     expect(result.counters).toMatchObject({
       scheduled: 6,
       succeeded: 5,
@@ -83,7 +83,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
 
   it('retries a failed attempt itself when its backoff ends within the budget', async () => {
     await fileJob('g-retry', 3, '--throw_items f-1.txt');
-    const result = await runMiniBatchGroup(env.deps, group('g-retry', 3));
+    const result = await runGroup(env.deps, group('g-retry', 3));
     expect(result.counters).toMatchObject({ scheduled: 3, retried: 2, succeeded: 2, failed: 1 });
     expect(result.retries).toEqual([]);
     expect(result.errors).toEqual([
@@ -94,19 +94,16 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
 
   it('hands a retry back to the shard when its backoff ends after the budget', async () => {
     await fileJob('g-later', 3, '--throw_items f-1.txt');
-    const result = await runMiniBatchGroup(
-      env.deps,
-      group('g-later', 3, { budgetMs: 500, retryBaseDelayMs: 5000 }),
-    );
+    const result = await runGroup(env.deps, group('g-later', 3, { budgetMs: 500, retryBaseDelayMs: 5000 }));
     expect(result.counters).toMatchObject({ scheduled: 3, retried: 0, succeeded: 2, failed: 0 });
     expect(result.retries.map((r) => [r.index, r.attempt, r.status])).toEqual([[1, 1, 'failed']]);
   });
 
   it('starts no fresh mini-batch while pending retries could breach the failure budget', async () => {
     await fileJob('g-risk', 6, '--throw_items f-1.txt', 1);
-    const result = await runMiniBatchGroup(
+    const result = await runGroup(
       env.deps,
-      group('g-risk', 6, { width: 1, maxRetries: 1, budget: { items: null, miniBatches: 0 } }),
+      group('g-risk', 6, { laneWidth: 1, maxRetries: 1, budget: { items: null, miniBatches: 0 } }),
     );
     // 0 and 1 ran; 1 failed and could breach "0 more allowed": its retry ran first, failed, and stopped it.
     expect(result.counters).toMatchObject({ scheduled: 2, retried: 1, succeeded: 1, failed: 1 });
@@ -115,7 +112,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
 
   it('keeps a straggler in its own lane: the other lane goes on past the budget until it ends', async () => {
     await fileJob('g-straggler', 30, '--sleep_items f-0.txt --sleep_ms 1500 --each_ms 20');
-    const result = await runMiniBatchGroup(env.deps, group('g-straggler', 30, { budgetMs: 300 }));
+    const result = await runGroup(env.deps, group('g-straggler', 30, { budgetMs: 300 }));
     // Mini-batch 0 runs 1.5 s; in that time the other lane runs the rest, 20 ms each.
     expect(result.counters.succeeded).toBeGreaterThan(20);
     expect(result.counters.succeeded + (result.notStarted[0]?.count ?? 0)).toBe(30);
@@ -124,9 +121,9 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
   it('starts nothing new once the time budget is spent and no straggler runs', async () => {
     await fileJob('g-budget', 20, '--each_ms 100');
     // A progress_update_timeout of 1 s caps the budget at 250 ms however long the attempts take.
-    const result = await runMiniBatchGroup(
+    const result = await runGroup(
       env.deps,
-      group('g-budget', 20, { width: 1, budgetMs: 250, progressUpdateTimeoutSeconds: 1 }),
+      group('g-budget', 20, { laneWidth: 1, budgetMs: 250, progressUpdateTimeoutSeconds: 1 }),
     );
     expect(result.counters.scheduled).toBeGreaterThanOrEqual(1);
     expect(result.counters.scheduled).toBeLessThanOrEqual(4);
@@ -138,7 +135,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
   it('starts nothing when the job has asked to stop', async () => {
     await fileJob('g-stop', 4, '');
     await env.store.writeJson(env.logs, jobFolder('g-stop').stopRequest, { at: new Date().toISOString() });
-    const result = await runMiniBatchGroup(env.deps, group('g-stop', 4));
+    const result = await runGroup(env.deps, group('g-stop', 4));
     expect(result.counters.scheduled).toBe(0);
     expect(result.notStarted).toEqual([{ start: 0, count: 4, attempt: 1 }]);
   });
@@ -146,16 +143,16 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
   it('grows its time budget from its own attempts when the shard could not know their duration', async () => {
     await fileJob('g-grow', 12, '--each_ms 100');
     // 100 ms attempts: 30 of them make a 3 s budget, so the first call runs every one of them.
-    const result = await runMiniBatchGroup(env.deps, group('g-grow', 12, { width: 1, budgetMs: 150 }));
+    const result = await runGroup(env.deps, group('g-grow', 12, { laneWidth: 1, budgetMs: 150 }));
     expect(result.counters.scheduled).toBe(12);
     expect(result.notStarted).toEqual([]);
   });
 
   it('ends as stalled when no attempt ends within progress_update_timeout', async () => {
     await fileJob('g-stall', 3, '--sleep_items f-1.txt --sleep_ms 2500');
-    const result = await runMiniBatchGroup(
+    const result = await runGroup(
       env.deps,
-      group('g-stall', 3, { width: 1, progressUpdateTimeoutSeconds: 0.5 }),
+      group('g-stall', 3, { laneWidth: 1, progressUpdateTimeoutSeconds: 0.5 }),
     );
     expect(result.stalled).toBe(true);
     expect(result.counters).toMatchObject({ scheduled: 2, succeeded: 1 });
@@ -167,7 +164,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
   it('run again after a crash, takes the recorded outcomes and runs only the rest', async () => {
     await fileJob('g-again', 4, '');
     const input = group('g-again', 4);
-    await runMiniBatchGroup(env.deps, input);
+    await runGroup(env.deps, input);
     const before = await Promise.all([0, 1, 2, 3].map((index) => startedAt('g-again', index)));
     // As if the call had died before mini-batch 2 was recorded.
     const kept = [];
@@ -175,7 +172,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
       kept.push(...page.filter((record) => record.receipt.index !== 2));
     await env.store.delete(env.logs, jobFolder('g-again').groupRecords(0, 0));
     await writeGroupRecords(env.store, env.logs, 'g-again', { shard: 0, group: 0 }, kept);
-    const again = await runMiniBatchGroup(env.deps, input);
+    const again = await runGroup(env.deps, input);
     expect(again.counters).toMatchObject({ scheduled: 4, succeeded: 4 });
     const after = await Promise.all([0, 1, 2, 3].map((index) => startedAt('g-again', index)));
     expect(after[0]).toBe(before[0]);

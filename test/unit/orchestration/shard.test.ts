@@ -19,7 +19,7 @@ function shardInput(fields: Partial<ShardInput> = {}): ShardInput {
     shard: 0,
     start: 0,
     end: 6,
-    window: 2,
+    laneWidth: 2,
     select: false,
     settings: { maxRetries: 2, timeoutSeconds: 60, progressUpdateTimeoutSeconds: 270 },
     retryBaseDelayMs: 1000,
@@ -60,10 +60,10 @@ const settings = (fields: Partial<ShardInput['settings']>): ShardInput['settings
 describe('shard orchestrator (replayed over histories)', () => {
   it('runs every mini-batch once, in groups `window` attempts wide', async () => {
     const w = world(ok);
-    const result = await drive(shardOrchestrator, shardInput({ window: 2 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ laneWidth: 2 }), w);
     expect(result.status).toBe('Completed');
     expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5]);
-    expect(w.groups.every((group) => group.width === 2)).toBe(true);
+    expect(w.groups.every((group) => group.laneWidth === 2)).toBe(true);
     const output = result.output as ShardResult;
     expect(output.counters).toMatchObject({
       miniBatches: 6,
@@ -78,7 +78,7 @@ describe('shard orchestrator (replayed over histories)', () => {
 
   it('runs what a group did not start in the next group, each mini-batch once and in order', async () => {
     const w = world(ok, 3);
-    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 8, laneWidth: 3 }), w);
     expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     expect(w.groups.map((group) => group.group)).toEqual([0, 1, 2]);
     expect(w.groups.map((group) => group.runs)).toEqual([
@@ -90,7 +90,7 @@ describe('shard orchestrator (replayed over histories)', () => {
   });
 
   it('costs a few history events per group, not per mini-batch', async () => {
-    const result = await drive(shardOrchestrator, shardInput({ end: 1000, window: 8 }), world(ok, 250));
+    const result = await drive(shardOrchestrator, shardInput({ end: 1000, laneWidth: 8 }), world(ok, 250));
     expect((result.output as ShardResult).counters.succeeded).toBe(1000);
     const scheduled = result.history.filter((e) => e.EventType === EventType.TaskScheduled);
     expect(scheduled).toHaveLength(4);
@@ -102,7 +102,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       result: receipt(input.index, input.attempt, { durationMs: 400 }),
     });
     const w = world(slow, 4);
-    await drive(shardOrchestrator, shardInput({ end: 12, window: 4 }), w);
+    await drive(shardOrchestrator, shardInput({ end: 12, laneWidth: 4 }), w);
     expect(w.groups[0]!.budgetMs).toBe(1000);
     expect(w.groups[1]!.budgetMs).toBe(12_000); // 30 attempts of 400 ms
   });
@@ -111,7 +111,7 @@ describe('shard orchestrator (replayed over histories)', () => {
     const w = world((input) =>
       input.index === 1 && input.attempt < 3 ? { result: failed(1, input.attempt) } : ok(input),
     );
-    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 1 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, laneWidth: 1 }), w);
     expect(w.calls.filter((c) => c.index === 1).map((c) => c.attempt)).toEqual([1, 2, 3]);
     expect(w.groups.slice(1).map((group) => group.runs)).toEqual([
       [{ start: 1, count: 1, attempt: 2 }],
@@ -136,7 +136,7 @@ describe('shard orchestrator (replayed over histories)', () => {
     const w = world((input) => (input.index === 0 ? { result: failed(0, input.attempt) } : ok(input)));
     const result = await drive(
       shardOrchestrator,
-      shardInput({ end: 2, window: 1, settings: settings({ maxRetries: 1 }) }),
+      shardInput({ end: 2, laneWidth: 1, settings: settings({ maxRetries: 1 }) }),
       w,
     );
     expect(w.calls.filter((c) => c.index === 0)).toHaveLength(2);
@@ -157,7 +157,7 @@ describe('shard orchestrator (replayed over histories)', () => {
         ? { result: receipt(0, 1, { status: 'partial', succeeded: 7, failed: 3, rows: 7 }) }
         : ok(input),
     );
-    const result = await drive(shardOrchestrator, shardInput({ end: 2, window: 1 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 2, laneWidth: 1 }), w);
     expect(w.calls).toHaveLength(2);
     expect((result.output as ShardResult).counters).toMatchObject({
       failed: 1,
@@ -174,7 +174,7 @@ describe('shard orchestrator (replayed over histories)', () => {
         ? { result: failed(1, 1, { code: 'TASK_BROKEN', message: 'cannot load score.js', retryable: false }) }
         : ok(input),
     );
-    const result = await drive(shardOrchestrator, shardInput({ end: 10, window: 1 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 10, laneWidth: 1 }), w);
     const output = result.output as ShardResult;
     expect(output.stop).toBe('fatal');
     expect(output.fatal).toEqual({ code: 'TASK_BROKEN', message: 'cannot load score.js', index: 1 });
@@ -190,7 +190,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       shardOrchestrator,
       shardInput({
         end: 20,
-        window: 1,
+        laneWidth: 1,
         settings: settings({ maxRetries: 0 }),
         budget: { items: null, miniBatches: 2 },
       }),
@@ -213,7 +213,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       shardOrchestrator,
       shardInput({
         end: 10,
-        window: 1,
+        laneWidth: 1,
         settings: settings({ maxRetries: 1 }),
         budget: { items: null, miniBatches: 1 },
       }),
@@ -236,7 +236,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       shardOrchestrator,
       shardInput({
         end: 6,
-        window: 1,
+        laneWidth: 1,
         settings: settings({ maxRetries: 0 }),
         budget: { items: 25, miniBatches: 4 },
       }),
@@ -251,7 +251,7 @@ describe('shard orchestrator (replayed over histories)', () => {
 
   it('on cancel lets the running group finish, abandons pending retries and dispatches nothing new', async () => {
     const w = world((input) => (input.index === 0 ? { result: failed(0, input.attempt) } : ok(input)), 2);
-    const result = await drive(shardOrchestrator, shardInput({ end: 10, window: 2 }), w, {
+    const result = await drive(shardOrchestrator, shardInput({ end: 10, laneWidth: 2 }), w, {
       events: [{ beforeEpisode: 3, name: 'cancel' }],
     });
     const output = result.output as ShardResult;
@@ -268,7 +268,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       shardOrchestrator,
       shardInput({
         end: 2,
-        window: 1,
+        laneWidth: 1,
         settings: settings({ timeoutSeconds: 10, progressUpdateTimeoutSeconds: 30 }),
       }),
       w,
@@ -281,7 +281,7 @@ describe('shard orchestrator (replayed over histories)', () => {
   });
 
   it('arms one progress watchdog for many groups, not one per wait', async () => {
-    const result = await drive(shardOrchestrator, shardInput({ end: 8, window: 3 }), world(ok, 1));
+    const result = await drive(shardOrchestrator, shardInput({ end: 8, laneWidth: 3 }), world(ok, 1));
     expect(result.history.filter((e) => e.EventType === EventType.TimerCreated)).toHaveLength(1);
     expect((result.output as ShardResult).counters.succeeded).toBe(8);
   });
@@ -299,7 +299,7 @@ describe('shard orchestrator (replayed over histories)', () => {
       shardOrchestrator,
       shardInput({
         end: 2,
-        window: 1,
+        laneWidth: 1,
         settings: settings({ timeoutSeconds: 1, progressUpdateTimeoutSeconds: progress }),
         retryBaseDelayMs: base,
       }),
@@ -351,7 +351,7 @@ describe('an attempt whose activity throws', () => {
 
   it('is counted as a failed attempt, then retried', async () => {
     const w = world(throwsFirst);
-    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, laneWidth: 2 }), w);
     expect(w.calls.filter((c) => c.index === 1).map((c) => c.attempt)).toEqual([1, 2]);
     expect((result.output as ShardResult).counters).toMatchObject({ succeeded: 3, failed: 0, retried: 1 });
   });
@@ -360,7 +360,7 @@ describe('an attempt whose activity throws', () => {
     const w = world(throwsFirst);
     const result = await drive(
       shardOrchestrator,
-      shardInput({ end: 3, window: 2, settings: settings({ maxRetries: 0 }) }),
+      shardInput({ end: 3, laneWidth: 2, settings: settings({ maxRetries: 0 }) }),
       w,
     );
     const output = result.output as ShardResult;
@@ -409,7 +409,7 @@ describe('a group call that throws', () => {
         shard: 0,
         group: 0,
         runs: input.runs,
-        width: 1,
+        laneWidth: 1,
         budgetMs: 1,
         maxRetries: input.maxRetries,
         retryBaseDelayMs: 0,
@@ -424,7 +424,7 @@ describe('a group call that throws', () => {
 
   it('runs again with the same input (a re-executed call keeps what its first run recorded)', async () => {
     const w = faultyWorld(2, recorded);
-    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, laneWidth: 2 }), w);
     expect(w.groups).toHaveLength(3);
     expect(new Set(w.groups.map((group) => JSON.stringify(group))).size).toBe(1);
     expect(w.records).toHaveLength(0);
@@ -433,7 +433,7 @@ describe('a group call that throws', () => {
 
   it('has its mini-batches recorded as failed attempts, then retried, when its retries are spent', async () => {
     const w = faultyWorld(3, recorded);
-    const result = await drive(shardOrchestrator, shardInput({ end: 3, window: 2 }), w);
+    const result = await drive(shardOrchestrator, shardInput({ end: 3, laneWidth: 2 }), w);
     expect(w.records).toEqual([
       {
         jobId: 'job-1',
@@ -452,7 +452,7 @@ describe('a group call that throws', () => {
     const w = faultyWorld(3, () => ({ error: 'storage still unreachable' }));
     const result = await drive(
       shardOrchestrator,
-      shardInput({ end: 3, window: 2, settings: settings({ maxRetries: 0 }) }),
+      shardInput({ end: 3, laneWidth: 2, settings: settings({ maxRetries: 0 }) }),
       w,
     );
     const output = result.output as ShardResult;
