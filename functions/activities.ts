@@ -6,21 +6,24 @@ import { planProgressActivity } from '../src/activities/planProgress';
 import { recordGroupFault, runGroup } from '../src/activities/runGroup';
 import { selectActivity } from '../src/activities/select';
 import { stopShardsActivity } from '../src/activities/stopShards';
-import { appServices } from '../src/composition';
+import { activityDeps, appServices } from '../src/composition';
 import { failureCodeProvider, withFaultsShown } from '../src/activities/faults';
 import { activities, type ActivityKey } from '../src/orchestration/activities';
 
-const deps = () => {
-  const services = appServices();
-  return { store: services.store, logsContainer: services.containers.logs, access: services.access };
-};
+const deps = () => activityDeps(appServices());
 
 // A ParallelJobError's code travels in the activity's failure details, for the job's reasons.
 df.app.setExceptionPropertiesProvider(failureCodeProvider);
 
 /** Registers the handler of every activity in the registry (a missing one is a compile error). */
 const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
-  plan: { handler: (input: unknown) => planActivity(deps(), input) },
+  plan: {
+    handler: (input: unknown) => {
+      const services = appServices();
+      const maxSideInputBytes = services.settings.PARALLEL_JOB_MAX_SIDE_INPUT_BYTES;
+      return planActivity({ ...activityDeps(services), maxSideInputBytes }, input);
+    },
+  },
   planProgress: { handler: (input: unknown) => planProgressActivity(deps(), input) },
   select: { handler: (input: unknown) => selectActivity(deps(), input) },
   runGroup: { handler: (input: unknown) => runGroup(deps(), input) },

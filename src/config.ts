@@ -205,34 +205,6 @@ export function tasksRoot(settings: Settings, appRoot = process.cwd()): string {
 }
 
 /** PARALLEL_JOB_WORK_DIR, or `parallel-job` in the machine's temporary folder. */
-export function workDir(env: NodeJS.ProcessEnv = process.env): string {
-  const configured = settingsSchema.shape.PARALLEL_JOB_WORK_DIR.safeParse(env.PARALLEL_JOB_WORK_DIR);
-  return path.resolve(
-    configured.success && configured.data ? configured.data : path.join(os.tmpdir(), 'parallel-job'),
-  );
-}
-
-/** The task runtime's settings (activities read them without needing the storage settings). */
-export function taskRuntimeSettings(env: NodeJS.ProcessEnv = process.env): {
-  python: string;
-  maxSideInputBytes: number;
-  maxOutputBytesPerAttempt: number;
-} {
-  const parsed = settingsSchema
-    .pick({
-      PARALLEL_JOB_PYTHON: true,
-      PARALLEL_JOB_MAX_SIDE_INPUT_BYTES: true,
-      PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT: true,
-    })
-    .safeParse(env);
-  if (!parsed.success) {
-    throw new ConfigError(
-      parsed.error.issues.map((issue) => ({ path: issue.path.join('.'), message: issue.message })),
-    );
-  }
-  return {
-    python: parsed.data.PARALLEL_JOB_PYTHON,
-    maxSideInputBytes: parsed.data.PARALLEL_JOB_MAX_SIDE_INPUT_BYTES,
-    maxOutputBytesPerAttempt: parsed.data.PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT,
-  };
+export function workDir(settings: Pick<Settings, 'PARALLEL_JOB_WORK_DIR'>): string {
+  return path.resolve(settings.PARALLEL_JOB_WORK_DIR ?? path.join(os.tmpdir(), 'parallel-job'));
 }

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { taskRuntimeSettings } from '../config';
 import { planJob } from '../plan/planner';
 import { pinSideInputs } from '../storage/sideInputs';
 import { sameAccount } from '../storage/access';
@@ -28,7 +27,10 @@ const MAX_UNCOMMITTED_BLOCKS = 100_000;
  * writes the job record the other activities read. A re-run reuses the plan of the job it re-runs and
  * selects only that job's FAILED and PENDING mini-batches.
  */
-export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<PlanActivityOutput> {
+/** What planning uses: the app's storage and places, and the side-input cap (PARALLEL_JOB_MAX_SIDE_INPUT_BYTES). */
+export type PlanDeps = ActivityDeps & { maxSideInputBytes: number };
+
+export async function planActivity(deps: PlanDeps, raw: unknown): Promise<PlanActivityOutput> {
   const input = planActivityInputSchema.parse(raw);
   const { store, logsContainer } = deps;
   await store.ensureContainer(logsContainer);
@@ -66,7 +68,7 @@ export async function planActivity(deps: ActivityDeps, raw: unknown): Promise<Pl
     if (sameAccount(place.accountUrl, store.accountUrl)) await store.ensureContainer(place.container);
   }
   // Pinned like the input: every attempt, on every host, reads these versions of the models and tables.
-  const sideInputs = await pinSideInputs(store, deps.access, job, taskRuntimeSettings().maxSideInputBytes);
+  const sideInputs = await pinSideInputs(store, deps.access, job, deps.maxSideInputBytes);
   const record: JobRecord = {
     jobId: input.jobId,
     generation: 0,

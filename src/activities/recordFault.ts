@@ -1,7 +1,6 @@
 import type { AttemptRecord } from './attemptRecord';
 import { miniBatchReceiptSchema, recordFaultInputSchema, type MiniBatchReceipt } from './contracts';
-import type { ActivityDeps } from './jobRecord';
-import { cachedJobRecord, descriptorFor, itemCount } from './runMiniBatch';
+import { cachedJobRecord, descriptorFor, itemCount, type RunMiniBatchDeps } from './runMiniBatch';
 import { capMessage } from '../task/results';
 import { jobFolder } from '../storage/layout';
 import { AttemptCodes } from '../failureCodes';
@@ -11,11 +10,14 @@ import { AttemptCodes } from '../failureCodes';
  * retries): its items counted as failed (so error_threshold sees them), and an attempt log with the
  * error. Finalize puts it in the manifest, the CSV report and failed_items.jsonl like any failure.
  */
-export async function faultRecord(deps: ActivityDeps, raw: unknown): Promise<AttemptRecord> {
+export async function faultRecord(
+  deps: Pick<RunMiniBatchDeps, 'store' | 'logsContainer' | 'jobFiles'>,
+  raw: unknown,
+): Promise<AttemptRecord> {
   const input = recordFaultInputSchema.parse(raw);
   const { store, logsContainer } = deps;
-  const job = await cachedJobRecord(store, logsContainer, input.jobId);
-  const items = itemCount(await descriptorFor(store, logsContainer, job, input.index));
+  const job = await cachedJobRecord(deps, input.jobId);
+  const items = itemCount(await descriptorFor(deps, job, input.index));
   const message = capMessage(`The attempt's activity failed: ${input.message}`);
   const receipt = miniBatchReceiptSchema.parse({
     index: input.index,

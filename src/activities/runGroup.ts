@@ -59,7 +59,7 @@ export async function runGroup(
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
   // Read from the logs container, so it exists for the records below.
-  const record = await cachedJobRecord(store, logsContainer, input.jobId);
+  const record = await cachedJobRecord(deps, input.jobId);
   const records = new GroupRecords(store, logsContainer, input.jobId, input.shard, input.group);
   const recorded = await records.open();
   const stop = new StopWatch(deps, folder.stopRequest, options.stopPollMs ?? 200);

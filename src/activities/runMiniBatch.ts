@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import { AttemptCodes } from '../failureCodes';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { loadSettings, maxRecordBytes, taskRuntimeSettings, workDir } from '../config';
 import {
   InputChangedError,
   ParallelJobError,
@@ -29,99 +28,70 @@ import {
   type ParquetPart,
   type ParquetRowsRead,
 } from '../plan/parquetRows';
-import type { AccessPolicy } from '../storage/access';
 import type { BlobStore } from '../storage/blobStore';
 import { jobFolder, outputBlockId } from '../storage/layout';
 import type { TabularRecord } from '../task/contract';
 import {
-  TaskPools,
   failedOutcome,
+  type TaskPools,
   type AttemptOutcome,
   type BatchData,
   type JobContextData,
-  type WorkerStorageAccess,
 } from '../task/pool';
 import { isPythonModule, resolveTaskModule } from '../task/resolve';
-import { SideInputCache } from '../storage/sideInputs';
-import { removeStalePoolFolders } from '../task/workerFolders';
+import type { SideInputCache } from '../storage/sideInputs';
 import { capMessage } from '../task/results';
 import type { AttemptRecord, FailedItem, PublishedFiles } from './attemptRecord';
 import { miniBatchReceiptSchema, runMiniBatchInputSchema, type MiniBatchReceipt } from './contracts';
 import { BoundedCache } from './cache';
-import { appendRowBlobFor, readJobRecord, type JobRecord } from './jobRecord';
+import { appendRowBlobFor, readJobRecord, type ActivityDeps, type JobRecord } from './jobRecord';
+import type { Manifest } from './manifest';
 import { publishAttemptFiles } from './attemptFiles';
 import { pythonBatch } from './pythonBatch';
 
-export interface RunMiniBatchDeps {
-  store: BlobStore;
-  logsContainer: string;
-  access: AccessPolicy;
-  /** The process's warm pools; a shared default (storage access from the app settings) when omitted. */
-  pools?: TaskPools;
-  /** Largest table record read; PARALLEL_JOB_MAX_RECORD_BYTES when omitted. */
-  maxRecordBytes?: number;
-  /** The host's side-input cache; a shared one under PARALLEL_JOB_WORK_DIR when omitted. */
-  sideInputCache?: SideInputCache;
-  /** Where Python attempts get their data on disk; PARALLEL_JOB_WORK_DIR when omitted. */
-  workDir?: string;
-  /** The most bytes an attempt may publish into output folders; the app setting when omitted. */
-  maxOutputBytesPerAttempt?: number;
+/** Job records, plan pages and manifests an app's activities read, by job: each is read once. */
+export interface JobFiles {
+  records: BoundedCache<JobRecord>;
+  pages: BoundedCache<PlanPage>;
+  manifests: BoundedCache<Manifest>;
+}
+
+export function jobFilesCache(): JobFiles {
+  return { records: new BoundedCache(16), pages: new BoundedCache(64), manifests: new BoundedCache(4) };
+}
+
+/** What an attempt uses, given by the composition root (src/composition.ts). */
+export interface RunMiniBatchDeps extends ActivityDeps {
+  /** The app's warm task pools. */
+  pools: TaskPools;
+  /** The host's side-input cache. */
+  sideInputCache: SideInputCache;
+  /** Where Python attempts get their data on disk (PARALLEL_JOB_WORK_DIR). */
+  workDir: string;
+  jobFiles: JobFiles;
+  /** Largest table record read (PARALLEL_JOB_MAX_RECORD_BYTES). */
+  maxRecordBytes: number;
+  /** The most bytes an attempt may publish into output folders (PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT). */
+  maxOutputBytesPerAttempt: number;
 }
 
 /** Bad records listed per attempt (in its bad_records log and failed items); the rest are counted. */
 export const MAX_BAD_RECORDS_LISTED = 1000;
 
-const jobRecords = new BoundedCache<JobRecord>(16);
-
-/** The job record, read once per process and job. */
-export function cachedJobRecord(store: BlobStore, logsContainer: string, jobId: string): Promise<JobRecord> {
-  return jobRecords.get(jobId, () => readJobRecord(store, logsContainer, jobId));
-}
-const planPages = new BoundedCache<PlanPage>(64);
-let defaultPools: TaskPools | undefined;
-
-function storageAccessFromSettings(): WorkerStorageAccess {
-  try {
-    const settings = loadSettings();
-    const connection = settings.AzureWebJobsStorage;
-    return {
-      ...(connection && /AccountName=|UseDevelopmentStorage=/i.test(connection)
-        ? { connectionString: connection }
-        : {}),
-      ...(settings.AzureWebJobsStorage__clientId
-        ? { managedIdentityClientId: settings.AzureWebJobsStorage__clientId }
-        : {}),
-    };
-  } catch {
-    return {};
-  }
-}
-
-function sharedPools(): TaskPools {
-  if (!defaultPools) {
-    removeStalePoolFolders(workDir());
-    defaultPools = new TaskPools({
-      storage: storageAccessFromSettings(),
-      python: taskRuntimeSettings().python,
-      workDir: path.join(workDir(), `pools-${process.pid}`),
-    });
-  }
-  return defaultPools;
-}
-
-let defaultSideInputCache: SideInputCache | undefined;
-
-function sharedSideInputCache(): SideInputCache {
-  defaultSideInputCache ??= new SideInputCache(path.join(workDir(), 'side-inputs'));
-  return defaultSideInputCache;
+/** The job record, read once per app and job. */
+export function cachedJobRecord(
+  deps: Pick<RunMiniBatchDeps, 'store' | 'logsContainer' | 'jobFiles'>,
+  jobId: string,
+): Promise<JobRecord> {
+  return deps.jobFiles.records.get(jobId, () => readJobRecord(deps.store, deps.logsContainer, jobId));
 }
 
 export async function descriptorFor(
-  store: BlobStore,
-  logsContainer: string,
+  deps: Pick<RunMiniBatchDeps, 'store' | 'logsContainer' | 'jobFiles'>,
   record: JobRecord,
   index: number,
 ): Promise<MiniBatchDescriptor> {
+  const { store, logsContainer } = deps;
   if (index >= record.plan.miniBatches) {
     throw new Error(
       `Mini-batch ${index} is outside the plan of job ${record.jobId} (${record.plan.miniBatches} mini-batches).`,
@@ -129,7 +99,7 @@ export async function descriptorFor(
   }
   const page = Math.floor(index / record.plan.pageSize);
   const name = jobFolder(record.jobId).planPage(page);
-  const content = await planPages.get(`${record.jobId}/${page}`, () =>
+  const content = await deps.jobFiles.pages.get(`${record.jobId}/${page}`, () =>
     store.readJson(logsContainer, name, planPageSchema),
   );
   const descriptor = content.miniBatches[index - content.first];
@@ -380,8 +350,8 @@ export async function runMiniBatch(deps: RunMiniBatchDeps, raw: unknown): Promis
   const started = performance.now();
   const startedAt = new Date().toISOString();
   const input = runMiniBatchInputSchema.parse(raw);
-  const record = await cachedJobRecord(deps.store, deps.logsContainer, input.jobId);
-  const descriptor = await descriptorFor(deps.store, deps.logsContainer, record, input.index);
+  const record = await cachedJobRecord(deps, input.jobId);
+  const descriptor = await descriptorFor(deps, record, input.index);
 
   const run = await runTask(deps, record, descriptor, input);
   const writeStarted = performance.now();
@@ -453,7 +423,7 @@ async function runTask(
   // A Python attempt's data goes on disk, in a folder of its own (removed below, whatever happens).
   const attemptDir = python
     ? path.join(
-        deps.workDir ?? workDir(),
+        deps.workDir,
         'attempts',
         `${record.jobId}-${input.index}-${input.attempt}-${randomBytes(4).toString('hex')}`,
       )
@@ -471,12 +441,7 @@ async function runTask(
       // generation would copy them over and over (1.32x against the reader alone, 1.16x with V8's own;
       // bench/parquet-read.js, bench/RESULTS.md), so those workers get V8's.
       const heap = read.batch.kind === 'parquet' ? { maxYoungGenerationSizeMb: 0 } : {};
-      const pool = (deps.pools ?? sharedPools()).poolFor(
-        modulePath,
-        settings.maxConcurrencyPerInstance,
-        job,
-        heap,
-      );
+      const pool = deps.pools.poolFor(modulePath, settings.maxConcurrencyPerInstance, job, heap);
       outcome = await pool.runAttempt({
         job,
         batch: read.batch,
@@ -498,7 +463,7 @@ async function runTask(
       record,
       input,
       outcome!,
-      () => deps.maxOutputBytesPerAttempt ?? taskRuntimeSettings().maxOutputBytesPerAttempt,
+      () => deps.maxOutputBytesPerAttempt,
     );
     const warned = published.warnings.length
       ? {
@@ -524,7 +489,7 @@ async function runTask(
 /** The side inputs on this host's disk, by name (downloaded into the cache the first time). */
 async function localSideInputs(deps: RunMiniBatchDeps, record: JobRecord): Promise<Record<string, string>> {
   const local: Record<string, string> = {};
-  const cache = deps.sideInputCache ?? sharedSideInputCache();
+  const cache = deps.sideInputCache;
   for (const input of record.sideInputs ?? []) {
     // The record is read back from storage: its places are checked again under today's settings.
     deps.access.assert(input.location, 'read', `inputs.${input.name}.path`);
@@ -556,7 +521,7 @@ async function readForAttempt(
   try {
     localInputs = await localSideInputs(deps, record);
     read = await buildBatch(deps.store, record, descriptor, {
-      maxRecordBytes: deps.maxRecordBytes ?? maxRecordBytes(),
+      maxRecordBytes: deps.maxRecordBytes,
       keepText: attemptDir !== undefined,
       failOnBadRowGroup: record.job.settings.onBadRecord === 'fail_mini_batch',
     });

@@ -1,17 +1,18 @@
 import { selectActivityInputSchema } from '../orchestration/contracts';
-import { BoundedCache } from './cache';
 import { readJobRecord, type ActivityDeps } from './jobRecord';
-import { readManifest, type Manifest } from './manifest';
-
-const manifests = new BoundedCache<Manifest>(4);
+import type { JobFiles } from './runMiniBatch';
+import { readManifest } from './manifest';
 
 /** For a re-run: the indexes in [start, end) that the re-run job did not finish (FAILED or PENDING). */
-export async function selectActivity(deps: ActivityDeps, raw: unknown): Promise<number[]> {
+export async function selectActivity(
+  deps: ActivityDeps & { jobFiles: JobFiles },
+  raw: unknown,
+): Promise<number[]> {
   const input = selectActivityInputSchema.parse(raw);
   const record = await readJobRecord(deps.store, deps.logsContainer, input.jobId);
   if (!record.rerunOf) return Array.from({ length: input.end - input.start }, (_, i) => input.start + i);
   const previous = record.rerunOf;
-  const manifest = await manifests.get(previous, () =>
+  const manifest = await deps.jobFiles.manifests.get(previous, () =>
     readManifest(deps.store, deps.logsContainer, previous),
   );
   return manifest.miniBatches

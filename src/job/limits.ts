@@ -70,25 +70,18 @@ export function parseFunctionTimeout(value: string): number | undefined {
   return Number(days ?? 0) * 86_400 + Number(hours) * 3_600 + Number(minutes) * 60 + Number(seconds);
 }
 
-let functionTimeoutCache: { value: string | undefined } | undefined;
-
 /**
  * The app's host.json `functionTimeout`, found next to the package the code was loaded from (in Azure, the
- * deployed app's root). Undefined when it is unset or -1.
+ * deployed app's root). Undefined when it is unset or -1. Read once per app, by the composition root.
  */
 export function appFunctionTimeout(): string | undefined {
-  if (!functionTimeoutCache) {
-    let value: string | undefined;
-    for (let dir = __dirname, depth = 0; depth < 6; dir = path.dirname(dir), depth += 1) {
-      const file = path.join(dir, 'host.json');
-      if (!fs.existsSync(file)) continue;
-      const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { functionTimeout?: unknown };
-      value = typeof parsed.functionTimeout === 'string' ? parsed.functionTimeout : undefined;
-      break;
-    }
-    functionTimeoutCache = { value };
+  for (let dir = __dirname, depth = 0; depth < 6; dir = path.dirname(dir), depth += 1) {
+    const file = path.join(dir, 'host.json');
+    if (!fs.existsSync(file)) continue;
+    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { functionTimeout?: unknown };
+    return typeof parsed.functionTimeout === 'string' ? parsed.functionTimeout : undefined;
   }
-  return functionTimeoutCache.value;
+  return undefined;
 }
 
 /** The longest `retry_settings.timeout` an activity can hold under this functionTimeout. */

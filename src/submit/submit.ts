@@ -9,7 +9,7 @@ import { parseJobText, parseJobValue, type LoadedJob } from '../job/load';
 import { resolveJob } from '../job/resolve';
 import type { EffectiveJob } from '../job/effective';
 import { isPythonModule, resolveTaskModule } from '../task/resolve';
-import { hostingPlanProblem, pythonProblem } from '../task/python/interpreter';
+import { hostingPlanProblem } from '../task/python/interpreter';
 import { readJobRecord } from '../activities/jobRecord';
 import { writeJobIndex } from '../api/jobIndex';
 
@@ -68,7 +68,7 @@ export async function submitJob(
     outputRoot: `${services.containers.outputs}/${jobId}`,
     warnings: loaded.warnings,
   });
-  const issues = limitIssues(job);
+  const issues = limitIssues(job, services.functionTimeout);
   try {
     resolveTaskModule(services.tasksRoot, job.task.code, job.task.entryScript);
   } catch (error) {
@@ -76,7 +76,7 @@ export async function submitJob(
   }
   if (isPythonModule(job.task.entryScript)) {
     const problem =
-      hostingPlanProblem(services.settings) ?? pythonProblem(services.settings.PARALLEL_JOB_PYTHON);
+      hostingPlanProblem(services.settings) ?? services.python.problem(services.settings.PARALLEL_JOB_PYTHON);
     if (problem) issues.push({ path: 'task.entry_script', message: problem });
   }
   if (issues.length) throw new SpecValidationError(issues, submission.source);

@@ -6,11 +6,12 @@ import type { RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
 import type { RunningAzurite } from '../../src/local/azurite';
 import type { MiniBatchDescriptor, PlanSummary } from '../../src/plan/descriptor';
 import type { EffectiveJob } from '../../src/job/effective';
-import { AccessPolicy } from '../../src/storage/access';
-import { BlobStore } from '../../src/storage/blobStore';
+import type { BlobStore } from '../../src/storage/blobStore';
 import { jobFolder } from '../../src/storage/layout';
-import { SideInputCache, removeCacheFolder } from '../../src/storage/sideInputs';
-import { TaskPools } from '../../src/task/pool';
+import { removeCacheFolder } from '../../src/storage/sideInputs';
+import { activityDeps, createAppServices, type AppServices } from '../../src/composition';
+import { settingsSchema } from '../../src/config';
+import type { TaskPools } from '../../src/task/pool';
 import { TEST_PYTHON } from './python';
 import { uniqueContainer, useAzurite } from './azurite';
 import { effectiveJob } from './jobs';
@@ -27,6 +28,28 @@ export interface JobSetup {
   appendRow?: boolean;
   /** More of the record, as planning would write it (side inputs, an owner). */
   record?: Partial<JobRecord>;
+}
+
+/**
+ * An app's services over one Azurite with containers of its own, as the composition root builds them:
+ * task code under test/fixtures, Python tasks on the tests' interpreter, workers' folders in `workDir`.
+ */
+export function testAppServices(
+  connectionString: string,
+  containers: { logs: string; inputs: string; outputs: string },
+  workDir: string,
+): AppServices {
+  return createAppServices(
+    settingsSchema.parse({
+      AzureWebJobsStorage: connectionString,
+      PARALLEL_JOB_LOGS_CONTAINER: containers.logs,
+      PARALLEL_JOB_INPUTS_CONTAINER: containers.inputs,
+      PARALLEL_JOB_OUTPUTS_CONTAINER: containers.outputs,
+      PARALLEL_JOB_TASKS_ROOT: path.resolve(__dirname, '../fixtures'),
+      PARALLEL_JOB_PYTHON: TEST_PYTHON,
+      PARALLEL_JOB_WORK_DIR: workDir,
+    }),
+  );
 }
 
 /**
@@ -58,27 +81,10 @@ export function useActivityJobs() {
   };
   beforeAll(async () => {
     azurite = await useAzurite();
-    env.store = BlobStore.fromConnectionString(azurite.connectionString);
-    env.pools = new TaskPools({
-      storage: { connectionString: azurite.connectionString },
-      python: TEST_PYTHON,
-      workDir: path.join(env.workDir, 'pools'),
-    });
-    const access = new AccessPolicy({
-      appAccountUrl: env.store.accountUrl,
-      readable: [inputs],
-      writable: [outputs],
-      reserved: { [logs]: 'the job logs container' },
-      reservedPrefixes: {},
-    });
-    env.deps = {
-      store: env.store,
-      logsContainer: logs,
-      pools: env.pools,
-      access,
-      workDir: env.workDir,
-      sideInputCache: new SideInputCache(path.join(env.workDir, 'side-inputs')),
-    };
+    const services = testAppServices(azurite.connectionString, { logs, inputs, outputs }, env.workDir);
+    env.store = services.store;
+    env.pools = services.pools;
+    env.deps = activityDeps(services);
     for (const container of [logs, inputs]) await env.store.ensureContainer(container);
   });
   afterAll(async () => {

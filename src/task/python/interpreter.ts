@@ -7,35 +7,45 @@ import { spawnSync } from 'node:child_process';
 /** The oldest Python the runner supports. */
 export const MIN_PYTHON: readonly [number, number] = [3, 8];
 
-const working = new Map<string, string>();
-
 /**
- * Why `python` cannot run the entry script, or undefined when it can. A working interpreter is
- * remembered for the process; a missing one is asked again, so installing it needs no restart.
+ * Asks interpreters whether they can run entry scripts. A working one is remembered (one probe per app
+ * and interpreter); a missing one is asked again, so installing it needs no restart.
  */
-export function pythonProblem(python: string): string | undefined {
-  if (working.has(python)) return undefined;
-  const probe = spawnSync(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], {
+export class PythonProbe {
+  private readonly working = new Map<string, string>();
+
+  /** Why `python` cannot run the entry script, or undefined when it can. */
+  problem(python: string): string | undefined {
+    if (this.working.has(python)) return undefined;
+    const problem = probe(python);
+    if (typeof problem === 'string') return problem;
+    this.working.set(python, problem.version);
+    return undefined;
+  }
+}
+
+/** Why `python` cannot run entry scripts, or its version. */
+function probe(python: string): string | { version: string } {
+  const answer = spawnSync(python, ['-c', 'import sys; print("%d.%d.%d" % sys.version_info[:3])'], {
     encoding: 'utf8',
     timeout: 15_000,
   });
-  if (probe.error) {
+  if (answer.error) {
     const reason =
-      (probe.error as NodeJS.ErrnoException).code === 'ENOENT'
+      (answer.error as NodeJS.ErrnoException).code === 'ENOENT'
         ? 'was not found'
-        : `could not be started (${probe.error.message})`;
+        : `could not be started (${answer.error.message})`;
     return `the Python interpreter '${python}' ${reason}: install Python ${MIN_PYTHON.join('.')} or newer, or set the app setting PARALLEL_JOB_PYTHON to its path`;
   }
-  if (probe.status !== 0) {
-    return `the Python interpreter '${python}' (PARALLEL_JOB_PYTHON) did not start: ${(probe.stderr || `exit code ${probe.status}`).trim().split('\n').pop()}`;
+  if (answer.status !== 0) {
+    return `the Python interpreter '${python}' (PARALLEL_JOB_PYTHON) did not start: ${(answer.stderr || `exit code ${answer.status}`).trim().split('\n').pop()}`;
   }
-  const version = probe.stdout.trim();
+  const version = answer.stdout.trim();
   const [major = 0, minor = 0] = version.split('.').map(Number);
   if (major < MIN_PYTHON[0] || (major === MIN_PYTHON[0] && minor < MIN_PYTHON[1])) {
     return `the Python interpreter '${python}' (PARALLEL_JOB_PYTHON) is Python ${version}; Python ${MIN_PYTHON.join('.')} or newer is needed`;
   }
-  working.set(python, version);
-  return undefined;
+  return { version };
 }
 
 /**

@@ -62,8 +62,10 @@ export interface RunSchedulesOptions {
   log?: TriggerLog;
 }
 
-/** Parsed schedule blobs by `container/name`, reused while the blob's etag is unchanged. */
-const parsedBlobs = new Map<string, { etag: string; outcome: Schedule | ScheduleValidationError }>();
+/** Parsed schedule blobs by `container/name`, reused while the blob's etag is unchanged (one per app). */
+export class ScheduleBlobs {
+  readonly parsed = new Map<string, { etag: string; outcome: Schedule | ScheduleValidationError }>();
+}
 
 /**
  * One tick: reads every schedule (blobs and settings), submits each occurrence due in the window, writes a
@@ -92,7 +94,7 @@ export async function runSchedules(
     failed: [],
   };
 
-  const { records, candidates } = await listScheduleBlobs(store, container);
+  const { records, candidates } = await listScheduleBlobs(store, container, services.scheduleBlobs);
   const { schedules, rejections } = await readSchedules(services, candidates, tick, options.log);
   tick.schedules = schedules.length + rejections.length;
 
@@ -135,6 +137,7 @@ interface ScheduleBlob {
 async function listScheduleBlobs(
   store: AppServices['store'],
   container: string,
+  parsed: ScheduleBlobs,
 ): Promise<{ records: Map<string, string | undefined>; candidates: ScheduleBlob[] }> {
   const records = new Map<string, string | undefined>();
   const candidates: ScheduleBlob[] = [];
@@ -157,8 +160,8 @@ async function listScheduleBlobs(
   }
 
   const listed = new Set(candidates.map((candidate) => `${container}/${candidate.blobName}`));
-  for (const key of parsedBlobs.keys())
-    if (key.startsWith(`${container}/`) && !listed.has(key)) parsedBlobs.delete(key);
+  for (const key of parsed.parsed.keys())
+    if (key.startsWith(`${container}/`) && !listed.has(key)) parsed.parsed.delete(key);
   return { records, candidates };
 }
 
@@ -187,7 +190,7 @@ async function readSchedules(
     }
     seen.add(candidate.name);
     const key = `${container}/${candidate.blobName}`;
-    let cached = parsedBlobs.get(key);
+    let cached = services.scheduleBlobs.parsed.get(key);
     if (cached?.etag !== candidate.etag) {
       try {
         const text = await store.readText(container, candidate.blobName);
@@ -202,7 +205,7 @@ async function readSchedules(
         }
         cached = { etag: candidate.etag, outcome: error };
       }
-      parsedBlobs.set(key, cached);
+      services.scheduleBlobs.parsed.set(key, cached);
     }
     if (cached.outcome instanceof ScheduleValidationError) {
       rejections.push({ name: candidate.name, version: candidate.etag, origin: key, error: cached.outcome });

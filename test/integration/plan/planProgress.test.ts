@@ -207,7 +207,7 @@ describe('planning progress', () => {
     );
     delete job.appendRowTo;
     await planActivity(
-      { store, logsContainer: logs, access },
+      { store, logsContainer: logs, access, maxSideInputBytes: 1024 ** 3 },
       { jobId, job, tasksRoot: '/app/tasks', createdAt: new Date().toISOString() },
     );
     await expectFinalRecord(jobId, 4);

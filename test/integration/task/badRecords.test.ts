@@ -1,3 +1,5 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { finalizeActivity } from '../../../src/activities/finalize';
 import type { JobRecord } from '../../../src/activities/jobRecord';
@@ -9,10 +11,11 @@ import { emptyCounters, foldFinal, type Counters } from '../../../src/orchestrat
 import { nextStep } from '../../../src/orchestration/attemptOutcome';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import type { EffectiveSettings } from '../../../src/job/effective';
-import { AccessPolicy } from '../../../src/storage/access';
-import { BlobStore } from '../../../src/storage/blobStore';
+import type { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder } from '../../../src/storage/layout';
-import { TaskPools } from '../../../src/task/pool';
+import type { TaskPools } from '../../../src/task/pool';
+import { activityDeps } from '../../../src/composition';
+import { testAppServices } from '../../support/activityJobs';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 import { effectiveJob } from '../../support/jobs';
 
@@ -26,24 +29,19 @@ let deps: RunMiniBatchDeps;
 const logs = uniqueContainer('logs');
 const inputs = uniqueContainer('inputs');
 const outputs = uniqueContainer('outputs');
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'pj-bad-records-'));
 
 beforeAll(async () => {
   azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-  pools = new TaskPools({ storage: { connectionString: azurite.connectionString } });
-  const access = new AccessPolicy({
-    appAccountUrl: store.accountUrl,
-    readable: [inputs],
-    writable: [outputs],
-    reserved: { [logs]: 'the job logs container' },
-    reservedPrefixes: {},
-  });
-  deps = { store, logsContainer: logs, pools, access };
+  const services = testAppServices(azurite.connectionString, { logs, inputs, outputs }, workDir);
+  ({ store, pools } = services);
+  deps = activityDeps(services);
   for (const container of [logs, inputs, outputs]) await store.ensureContainer(container);
 });
 afterAll(async () => {
   await pools.closeAll();
   await azurite.stop();
+  rmSync(workDir, { recursive: true, force: true });
 });
 
 async function writeJob(
