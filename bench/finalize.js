@@ -139,7 +139,7 @@ if (process.argv[2] === '--measure') {
     const { BlobStore } = require('../src/storage/blobStore');
     const { AccessPolicy } = require('../src/storage/access');
     const { finalizeActivity } = require('../src/activities/finalize');
-    const { readJobRecord } = require('../src/activities/jobRecord');
+    const { readJobRecord } = require('../src/storage/jobRecord');
     const { emptyCounters } = require('../src/orchestration/counters');
     const attemptRecord = require('../src/activities/attemptRecord');
     const manifest = require('../src/activities/manifest');

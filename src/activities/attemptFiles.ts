@@ -22,8 +22,8 @@ import { jobFolder } from '../storage/layout';
 import type { AttemptOutcome } from '../task/pool';
 import { UNKEPT_OUTPUT_FOLDER } from '../task/workerFolders';
 import type { PublishedFiles } from './attemptRecord';
-import { appendRowBlobFor, outputOwnerOf, type JobRecord } from './jobRecord';
-import { OUTPUT_OWNER_METADATA } from './outputOwner';
+import { appendRowBlobFor, outputOwnerOf, type JobRecord } from '../storage/jobRecord';
+import { OUTPUT_OWNER_METADATA } from '../storage/outputOwner';
 
 /** The metadata that ties an output file to the mini-batch and the attempt that wrote it. */
 export const OUTPUT_MINI_BATCH_METADATA = 'parallel_job_mini_batch';

@@ -8,14 +8,9 @@ import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import type { EffectiveJob } from '../job/effective';
 import { appendRowBlob } from '../job/outputs';
-import {
-  jobRecordSchema,
-  outputOwnerOf,
-  readJobRecord,
-  type ActivityDeps,
-  type JobRecord,
-} from './jobRecord';
-import { claimOutputBlob } from './outputOwner';
+import type { ActivityDeps } from './deps';
+import { jobRecordSchema, outputOwnerOf, readJobRecord, type JobRecord } from '../storage/jobRecord';
+import { claimOutputBlob } from '../storage/outputOwner';
 import { manifestEntries } from './manifest';
 
 /** Azure's limits per blob: 50,000 committed blocks, 100,000 uncommitted. */

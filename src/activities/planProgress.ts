@@ -1,6 +1,6 @@
 import { planProgressInputSchema, type PlanProgressOutput } from '../orchestration/contracts';
 import { readPlanProgress } from '../plan/progress';
-import type { ActivityDeps } from './jobRecord';
+import type { ActivityDeps } from './deps';
 
 /**
  * How far planning got, for the root's reason when planning outlives --first_task_creation_timeout.

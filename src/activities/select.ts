@@ -1,5 +1,6 @@
 import { selectActivityInputSchema } from '../orchestration/contracts';
-import { readJobRecord, type ActivityDeps } from './jobRecord';
+import type { ActivityDeps } from './deps';
+import { readJobRecord } from '../storage/jobRecord';
 import type { JobFiles } from './runMiniBatch';
 import { readManifest } from './manifest';
 

@@ -1,7 +1,7 @@
 import type { DurableClient } from 'durable-functions';
 import { Events, shardInstanceId, stopShardsInputSchema } from '../orchestration/contracts';
 import { jobFolder } from '../storage/layout';
-import type { ActivityDeps } from './jobRecord';
+import type { ActivityDeps } from './deps';
 
 /**
  * Stops the running shards: writes the job's stop request, which running groups look for before they

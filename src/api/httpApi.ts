@@ -20,7 +20,7 @@ import { blobPathProblem, sameAccount } from '../storage/access';
 import { resolveInputLocation } from '../storage/inputs';
 import { jobFolder } from '../storage/layout';
 import { checkJobId } from '../submit/ids';
-import { decodeCursor, encodeCursor, readJobIndexPage, type JobIndexCursor } from './jobIndex';
+import { decodeCursor, encodeCursor, readJobIndexPage, type JobIndexCursor } from '../storage/jobIndex';
 import { jobPlaceIssues } from '../submit/places';
 import { resolveJob } from '../job/resolve';
 import { specToYaml } from '../job/dump';

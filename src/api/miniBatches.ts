@@ -1,6 +1,6 @@
 import { listAttemptPages } from '../activities/attemptRecord';
 import type { MiniBatchReceipt } from '../activities/contracts';
-import { readJobRecord, type JobRecord } from '../activities/jobRecord';
+import { readJobRecord, type JobRecord } from '../storage/jobRecord';
 import { manifestEntries } from '../activities/manifest';
 import { JobNotFoundError, MiniBatchReportError } from '../errors';
 import { nextStep } from '../orchestration/attemptOutcome';

@@ -1,7 +1,7 @@
 import type { Settings } from '../config';
 import { DataPlaceRefusedError, InputPathError, SideInputError, type ValidationIssue } from '../errors';
 import { pinSideInput, sideInputs } from '../storage/sideInputs';
-import { claimOutputBlob } from '../activities/outputOwner';
+import { claimOutputBlob } from '../storage/outputOwner';
 import { appendRowBlob } from '../job/outputs';
 import type { EffectiveJob } from '../job/effective';
 import { sameAccount, type AccessPolicy } from '../storage/access';

@@ -10,8 +10,8 @@ import { resolveJob } from '../job/resolve';
 import type { EffectiveJob } from '../job/effective';
 import { isPythonModule, resolveTaskModule } from '../task/resolve';
 import { hostingPlanProblem } from '../task/python/interpreter';
-import { readJobRecord } from '../activities/jobRecord';
-import { writeJobIndex } from '../api/jobIndex';
+import { readJobRecord } from '../storage/jobRecord';
+import { writeJobIndex } from '../storage/jobIndex';
 
 /** What a trigger hands to the one submission path. */
 export interface Submission {

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { runMiniBatch } from '../../src/activities/runMiniBatch';
-import { jobRecordSchema, type JobRecord } from '../../src/activities/jobRecord';
+import { jobRecordSchema, type JobRecord } from '../../src/storage/jobRecord';
 import { activityDeps, type AppServices } from '../../src/composition';
 import type { RunningAzurite } from '../../src/local/azurite';
 import { jobFolder } from '../../src/storage/layout';

@@ -1,7 +1,7 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { JobRecord } from '../../src/activities/jobRecord';
+import type { JobRecord } from '../../src/storage/jobRecord';
 import type { RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
 import type { RunningAzurite } from '../../src/local/azurite';
 import type { MiniBatchDescriptor, PlanSummary } from '../../src/plan/descriptor';

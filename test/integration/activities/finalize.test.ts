@@ -6,7 +6,8 @@ import {
 } from '../../../src/activities/attemptRecord';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
 import { finalizeActivity } from '../../../src/activities/finalize';
-import type { ActivityDeps, JobRecord } from '../../../src/activities/jobRecord';
+import type { ActivityDeps } from '../../../src/activities/deps';
+import type { JobRecord } from '../../../src/storage/jobRecord';
 import { manifestEntries, readManifest, type Manifest } from '../../../src/activities/manifest';
 import type { RunningAzurite } from '../../../src/local/azurite';
 import type { FinalizeActivityInput } from '../../../src/orchestration/contracts';

@@ -7,7 +7,7 @@ import type { RunningAzurite } from '../../../src/local/azurite';
 import { durableClientInput } from '../../../src/local/durable/api';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { getHandler, listHandler } from '../../../src/api/httpApi';
-import { writeJobIndex } from '../../../src/api/jobIndex';
+import { writeJobIndex } from '../../../src/storage/jobIndex';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 
 /**

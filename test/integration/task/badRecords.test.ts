@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { finalizeActivity } from '../../../src/activities/finalize';
-import type { JobRecord } from '../../../src/activities/jobRecord';
+import type { JobRecord } from '../../../src/storage/jobRecord';
 import { manifestSchema } from '../../../src/activities/manifest';
 import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
 import { jobEnd, recordOf, runAndRecord } from '../../support/records';

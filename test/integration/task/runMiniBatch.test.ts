@@ -1,10 +1,10 @@
 import { listAttempts, writeGroupRecords } from '../../../src/activities/attemptRecord';
 import { finalizeActivity } from '../../../src/activities/finalize';
 import { manifestSchema } from '../../../src/activities/manifest';
-import { OUTPUT_OWNER_METADATA } from '../../../src/activities/outputOwner';
+import { OUTPUT_OWNER_METADATA } from '../../../src/storage/outputOwner';
 import { faultRecord } from '../../../src/activities/recordFault';
 import type { MiniBatchReceipt } from '../../../src/activities/contracts';
-import type { JobRecord } from '../../../src/activities/jobRecord';
+import type { JobRecord } from '../../../src/storage/jobRecord';
 import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
 import { jobEnd, recordOf, runAndRecord } from '../../support/records';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';

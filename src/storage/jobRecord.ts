@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import { JobNotFoundError } from '../errors';
-import type { AccessPolicy } from '../storage/access';
-import type { BlobStore } from '../storage/blobStore';
-import { jobFolder } from '../storage/layout';
+import type { BlobStore } from './blobStore';
+import { jobFolder } from './layout';
 import { effectiveJobSchema } from '../job/effective';
 import { planSummarySchema } from '../plan/descriptor';
-import { pinnedSideInputSchema } from '../storage/sideInputs';
+import { pinnedSideInputSchema } from './sideInputs';
 
 /**
  * Everything the activities of one job need, written once to the job folder by planning
@@ -48,13 +47,6 @@ export function appendRowBlobFor(
   const blob =
     target.blobs[Math.floor(index / target.miniBatchesPerBlob)] ?? target.blobs[target.blobs.length - 1]!;
   return { container: target.container, blob };
-}
-
-/** What every activity needs: the app's storage, the container of the job folders, where jobs may go. */
-export interface ActivityDeps {
-  store: BlobStore;
-  logsContainer: string;
-  access: AccessPolicy;
 }
 
 /** The owner recorded on the job's output blobs (see outputOwner.ts). */

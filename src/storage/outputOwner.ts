@@ -1,6 +1,6 @@
 import { DataPlaceRefusedError, StorageNotFoundError } from '../errors';
-import type { AccessPolicy } from '../storage/access';
-import type { BlobStore } from '../storage/blobStore';
+import type { AccessPolicy } from './access';
+import type { BlobStore } from './blobStore';
 
 /**
  * An append_row output blob is written only by the job that created it (and that job's re-runs, which

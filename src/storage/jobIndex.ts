@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SpecValidationError } from '../errors';
-import type { BlobStore } from '../storage/blobStore';
+import type { BlobStore } from './blobStore';
 import { isJobId } from '../submit/ids';
 
 /**
