@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { LocalHostError } from './errors';
-import { isAlive } from './storage';
+import { isAlive } from './storage/localStorage';
 
 /**
  * One host per data folder: two hosts driving the same journal would run every orchestration twice.

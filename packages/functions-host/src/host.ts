@@ -9,30 +9,30 @@ import {
   readLocalSettings,
   resolveSettingRefs,
   type LoadedApp,
-} from './appLoader';
-import { startAzurite, type RunningAzurite } from './azurite';
-import { parseConnectionString } from './connectionString';
-import { openStorage, type LocalStorage, type StoragePorts } from './storage';
-import { StorageSupervisor } from './storageSupervisor';
+} from './runtime/appLoader';
+import { startAzurite, type RunningAzurite } from './storage/azurite';
+import { parseConnectionString } from './storage/connectionString';
+import { openStorage, type LocalStorage, type StoragePorts } from './storage/localStorage';
+import { StorageSupervisor } from './storage/storageSupervisor';
 import { lockDataDir } from './dataLock';
 import { DurableEngine, type EngineStats } from './durable/engine';
 import { Journal } from './durable/journal';
-import { EnvironmentOverrides } from './hostEnv';
-import { DurableClientUrls, FunctionCalls, internalError } from './hostInvocations';
-import { resolveHostKeys } from './hostKeys';
+import { EnvironmentOverrides } from './runtime/hostEnv';
+import { DurableClientUrls, FunctionCalls, internalError } from './runtime/hostInvocations';
+import { resolveHostKeys } from './runtime/hostKeys';
 import {
   DEFAULT_MAX_REQUEST_BODY_BYTES,
   handleRequest,
   type HostRequestContext,
   type HttpFunction,
-} from './hostRequests';
-import { Invoker, triggerBinding } from './invoker';
-import { compileRoute } from './routes';
-import { startTriggers, type RunningTriggers } from './triggers';
-import type { FunctionInfo, HostJson, LogLine } from './types';
-import { acquireSettlementServer, usesServiceBusSdkBinding } from './serviceBus';
+} from './runtime/hostRequests';
+import { Invoker, triggerBinding } from './runtime/invoker';
+import { compileRoute } from './runtime/routes';
+import { startTriggers, type RunningTriggers } from './runtime/triggers';
+import type { FunctionInfo, HostJson, LogLine } from './runtime/types';
+import { acquireSettlementServer, usesServiceBusSdkBinding } from './runtime/serviceBus';
 
-export { DEFAULT_MAX_REQUEST_BODY_BYTES } from './hostRequests';
+export { DEFAULT_MAX_REQUEST_BODY_BYTES } from './runtime/hostRequests';
 
 export interface LocalHostOptions {
   /** Folder of the Functions app (package.json with "main", host.json, optional local.settings.json). */

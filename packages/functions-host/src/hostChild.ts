@@ -1,24 +1,18 @@
 import { fork, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
-import { pathToFileURL } from 'node:url';
-import type { LocalHostOptions, LocalHostStats } from '../../src/local';
-import type {
-  ChildError,
-  ChildHostOptions,
-  ChildMessage,
-  ChildRequest,
-  StartedHost,
-} from './localHostChildMain';
+import { siblingScript } from './childScript';
+import type { LocalHostOptions, LocalHostStats } from './host';
+import type { ChildError, ChildHostOptions, ChildMessage, ChildRequest, StartedHost } from './hostChildMain';
 
 /**
- * Local hosts for tests, each in a child process (test/support/localHostChildMain.ts, run from the
- * TypeScript sources with tsx) instead of jest's process, so the host runs on plain Node as it does for
- * users. The handle offers what a test reads of an in-process host; the counters and the idle wait go
- * over the IPC channel, so they are asynchronous. The child's output goes to this process's output.
+ * Local hosts for an app's tests, each in a child process (hostChildMain.ts) instead of the test runner's
+ * process, so the host runs on plain Node as it does for users: the host keeps what is one per process
+ * in module scope, and jest gives each test file its own copies of `require` and `process`. The handle
+ * offers what a test reads of an in-process host; the counters and the idle wait go over the IPC
+ * channel, so they are asynchronous. The child's output goes to this process's output.
  *
- * A child never outlives its test: stopping a host started with `startLocalHost` ends its child, and a
- * child stops its hosts and exits when this process exits (it is sent SIGTERM) or dies (its IPC channel
- * closes). Stopping its hosts first also stops the storage processes they started.
+ * A child never outlives its test: stopping a host started with `startChildLocalHost` ends its child,
+ * and a child stops its hosts and exits when this process exits (it is sent SIGTERM) or dies (its IPC
+ * channel closes). Stopping its hosts first also stops the storage processes they started.
  */
 
 export interface ChildLocalHost extends StartedHost {
@@ -31,10 +25,10 @@ export interface ChildLocalHost extends StartedHost {
   exited: Promise<number | null>;
 }
 
-/** The options of src/local's startLocalHost; a logger gets the host's lines from the child. */
+/** The options of startLocalHost; a logger gets the host's lines from the child. */
 export type LocalHostChildOptions = LocalHostOptions;
 
-const entry = path.join(__dirname, 'localHostChildMain.ts');
+const entry = siblingScript(__filename, 'hostChildMain');
 const CLOSE_TIMEOUT_MS = 30_000;
 
 function errorFrom(error: ChildError): Error {
@@ -80,8 +74,8 @@ export class HostChild {
   }
 
   static spawn(): HostChild {
-    const child = fork(entry, [], {
-      execArgv: ['--import', pathToFileURL(require.resolve('tsx')).href],
+    const child = fork(entry.script, [], {
+      execArgv: entry.loader,
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       env: { ...process.env },
     });
@@ -173,10 +167,10 @@ export class HostChild {
 }
 
 /**
- * Starts a host with src/local's `startLocalHost` options in a child process of its own, which ends when
- * the host stops. Rejects with the host's error (its name, message and `code`) when it cannot start.
+ * Starts a host with `startLocalHost`'s options in a child process of its own, which ends when the host
+ * stops. Rejects with the host's error (its name, message and `code`) when it cannot start.
  */
-export async function startLocalHost(options: LocalHostChildOptions): Promise<ChildLocalHost> {
+export async function startChildLocalHost(options: LocalHostChildOptions): Promise<ChildLocalHost> {
   const child = HostChild.spawn();
   try {
     return await child.startLocalHost(options, true);

@@ -1,7 +1,7 @@
-import { startLocalHost, type LocalHost, type LocalHostOptions } from '../../src/local';
+import { startLocalHost, type LocalHost, type LocalHostOptions } from './host';
 
 /**
- * The process test/support/localHostChild.ts forks to run local hosts out of jest's process. It starts
+ * The process hostChild.ts forks to run local hosts out of the test runner's process. It starts
  * hosts with the options it is sent and answers for them over the IPC channel; a host's log lines go back
  * over the channel when the parent gave a logger. It stops its hosts and exits when the parent
  * disconnects (the parent closed it, ended or died) or on SIGTERM/SIGINT.

@@ -1,9 +1,9 @@
 import path from 'node:path';
 import { Command, InvalidArgumentError } from 'commander';
-import { DEV_ACCOUNT, parseConnectionString } from './connectionString';
+import { DEV_ACCOUNT, parseConnectionString } from './storage/connectionString';
 import { LocalHostError } from './errors';
 import { formatFunctionList, startLocalHost, type LocalHost } from './host';
-import type { StoragePorts } from './storage';
+import type { StoragePorts } from './storage/localStorage';
 
 export interface HostCommandOptions {
   appDir: string;
@@ -31,9 +31,9 @@ interface HostFlags {
 }
 
 /**
- * The `host [appDir]` command and its options: parsed by commander here, for the host's own entry point
- * below and for the `parallel-job host` command alike. `action` gets the options with `appDir` resolved
- * (undefined when none was given).
+ * The `host [appDir]` command and its options: parsed by commander here, for the host's own command line
+ * (runMain) and for the CLI of an app that embeds the host alike. `action` gets the options with `appDir`
+ * resolved (undefined when none was given).
  */
 export function hostCommand(
   action: (options: Omit<HostCommandOptions, 'appDir'> & { appDir?: string }) => Promise<void>,
@@ -146,14 +146,17 @@ export function formatStorage(host: LocalHost): string[] {
   return lines;
 }
 
-if (require.main === module) {
-  // `node dist/src/local/main.js [appDir] [options]`: the host alone, for any Functions app.
+/** The host's own command line, `functions-host [appDir] [options]`: serves until SIGINT/SIGTERM, then exits. */
+export function runMain(argv: string[]): void {
   hostCommand(async (options) => {
     process.exit(await runHostCommand({ ...options, appDir: options.appDir ?? process.cwd() }));
   })
-    .parseAsync(process.argv)
+    .parseAsync(argv)
     .catch((error: unknown) => {
       console.error(error);
       process.exit(1);
     });
 }
+
+// Run as a script: `node dist/main.js`, or the sources under tsx as the tests run it.
+if (require.main === module) runMain(process.argv);

@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import type { Invoker } from '../invoker';
-import type { LogLine, Registration } from '../types';
+import type { Invoker } from '../runtime/invoker';
+import type { LogLine, Registration } from '../runtime/types';
 import { EventType, asError, historyEvent, toJsonText, type EventClock, type HistoryEvent } from './history';
 import type { Instance } from './instances';
 import type { JournalRecord } from './journal';
-import type { StorageGate } from '../storageSupervisor';
+import type { StorageGate } from '../storage/storageSupervisor';
 import { registrationOfKind } from './registrations';
 import { activityFailureDetails } from './sdkShapes';
 

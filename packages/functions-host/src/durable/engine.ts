@@ -1,5 +1,5 @@
-import type { Invoker } from '../invoker';
-import type { LogLine, Registration } from '../types';
+import type { Invoker } from '../runtime/invoker';
+import type { LogLine, Registration } from '../runtime/types';
 import { ActivityQueue } from './activities';
 import { EpisodeRunner, ReplayStats, type InstanceHistoryStats } from './episode';
 import { EventClock, EventType, historyEvent, type HistoryEvent } from './history';
@@ -8,7 +8,7 @@ import type { Journal, JournalRecord, RuntimeStatus } from './journal';
 import { registrationOfKind, unknownOrchestratorMessage } from './registrations';
 import { checkDurableFunctionsVersion } from './sdkShapes';
 import { DurableTimers } from './timers';
-import type { StorageGate } from '../storageSupervisor';
+import type { StorageGate } from '../storage/storageSupervisor';
 
 export type { RuntimeStatus } from './journal';
 export type { InstanceHistoryStats } from './episode';

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { Invoker, InvocationContext } from '../invoker';
-import type { Registration } from '../types';
+import type { Invoker, InvocationContext } from '../runtime/invoker';
+import type { Registration } from '../runtime/types';
 import {
   EventType,
   OrchestrationStatusCode,

@@ -1,4 +1,4 @@
-import type { Registration } from '../types';
+import type { Registration } from '../runtime/types';
 
 function typeOfTrigger(registration: Registration): string | undefined {
   for (const binding of Object.values(registration.metadata.bindings)) {

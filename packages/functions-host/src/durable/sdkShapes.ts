@@ -1,14 +1,15 @@
 import { LocalHostAppLoadError } from '../errors';
-import type { InvocationContext } from '../invoker';
-import type { LogLine } from '../types';
+import type { InvocationContext } from '../runtime/invoker';
+import type { LogLine } from '../runtime/types';
 import { asError, tryJsonParse, type FailureDetailsPayload, type HistoryEvent } from './history';
 
 /*
  * The durable-functions SDK's own shapes, as the engine reads them: the trigger payload an orchestrator
  * replays, the state and actions it returns, its open tasks, and the failures it reports. None of these
  * is a documented contract (open tasks are the SDK's internals), so they were read from one version,
- * DURABLE_FUNCTIONS_VERSION, the exact pin in package.json. Their types live here, and so does every
- * reading of them beyond a plain field (the episode reads `isDone`, `output`, `functionName` and the like).
+ * DURABLE_FUNCTIONS_VERSION, the exact pin in this package's package.json (the conformance app's SDK).
+ * Their types live here, and so does every reading of them beyond a plain field (the episode reads
+ * `isDone`, `output`, `functionName` and the like).
  */
 
 /** The durable-functions version these shapes were read from. */

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import fg from 'fast-glob';
-import { LocalHostAppLoadError, LocalHostConfigError } from './errors';
+import { LocalHostAppLoadError, LocalHostConfigError } from '../errors';
 import { beginRegistration, installCoreShim, type RegistrationSink } from './coreShim';
 import {
   hostJsonSchema,

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { durableClientInput, type ManagementUrlContext } from './durable/api';
+import { durableClientInput, type ManagementUrlContext } from '../durable/api';
 import type { Invoker } from './invoker';
 import type { LogLine, Registration } from './types';
 

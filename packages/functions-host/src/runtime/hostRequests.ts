@@ -1,9 +1,9 @@
 import type http from 'node:http';
 import { z } from 'zod';
 import type { LoadedApp } from './appLoader';
-import { handleDurableApi } from './durable/api';
-import type { DurableEngine } from './durable/engine';
-import { tryJsonParse } from './durable/history';
+import { handleDurableApi } from '../durable/api';
+import type { DurableEngine } from '../durable/engine';
+import { tryJsonParse } from '../durable/history';
 import { isAuthorized, type HostKeys } from './hostKeys';
 import { internalError, type FunctionCalls } from './hostInvocations';
 import { triggerBinding } from './invoker';

@@ -6,7 +6,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { message as amqp } from 'rhea';
 import { z } from 'zod';
-import { LocalHostServiceBusError } from './errors';
+import { LocalHostServiceBusError } from '../errors';
 import type { Registration } from './types';
 
 /**

@@ -5,7 +5,7 @@ import { QueueServiceClient } from '@azure/storage-queue';
 import { CronExpressionParser } from 'cron-parser';
 import type { LoadedApp } from './appLoader';
 import { resolveSettingRefs } from './appLoader';
-import { tryJsonParse } from './durable/history';
+import { tryJsonParse } from '../durable/history';
 import { triggerBinding } from './invoker';
 import { timeSpanToMs, type HostJson, type LogLine, type Registration } from './types';
 

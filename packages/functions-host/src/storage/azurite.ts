@@ -4,7 +4,7 @@ import { Readable, Transform, pipeline } from 'node:stream';
 
 import { listBlobsByNameIndex, type BlobCollection, type ListingStore } from './azuriteListing';
 import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, developmentEndpoints } from './connectionString';
-import { LocalHostError } from './errors';
+import { LocalHostError } from '../errors';
 import { LokiLinesAdapter } from './lokiLines';
 import { attachLog, MetadataLog, type LokiDatabase } from './lokiLog';
 

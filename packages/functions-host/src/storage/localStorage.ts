@@ -3,11 +3,11 @@ import { randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
+import { siblingScript } from '../childScript';
 import { developmentEndpoints } from './connectionString';
-import { LocalHostError } from './errors';
-import type { LogLine } from './types';
+import { LocalHostError } from '../errors';
+import type { LogLine } from '../runtime/types';
 
 /**
  * The local host's storage when it is persisted: Azurite in a process of its own, with its data under
@@ -198,10 +198,7 @@ async function findRunning(folder: string): Promise<StorageState | undefined> {
 const STORAGE_HEAP_FLAGS = ['--heap-growing-percent=20', '--max-semi-space-size=32'];
 
 function childEntry(): { script: string; execArgv: string[] } {
-  const extension = path.extname(__filename);
-  const script = path.join(__dirname, `storageProcess${extension}`);
-  // Run from TypeScript sources (tests, `tsx`): the storage process needs the same loader.
-  const loader = extension === '.ts' ? ['--import', pathToFileURL(require.resolve('tsx')).href] : [];
+  const { script, loader } = siblingScript(__filename, 'storageProcess');
   return { script, execArgv: [...STORAGE_HEAP_FLAGS, ...loader] };
 }
 

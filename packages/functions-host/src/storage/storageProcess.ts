@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { startAzurite } from './azurite';
-import { childConfigSchema, stateFile, type StorageState } from './storage';
+import { childConfigSchema, stateFile, type StorageState } from './localStorage';
 
 /**
  * The storage process (started by storage.ts, one JSON argument): Azurite's blob, queue and table

@@ -1,5 +1,5 @@
-import { isAlive, openStorage, type LocalStorage } from './storage';
-import type { LogLine } from './types';
+import { isAlive, openStorage, type LocalStorage } from './localStorage';
+import type { LogLine } from '../runtime/types';
 
 /**
  * What the durable engine asks about storage before it starts an activity and after one failed: wait
