@@ -1,7 +1,9 @@
 const ESM_PACKAGES = ['hyparquet', 'hyparquet-compressors', 'hyparquet-writer', 'hysnappy'];
 
-/** @type {import('jest').Config} */
-module.exports = {
+/** This app's own tests. */
+const app = {
+  displayName: 'parallel-job',
+  rootDir: __dirname,
   testEnvironment: 'node',
   roots: ['<rootDir>/test'],
   testMatch: ['**/*.test.ts'],
@@ -16,6 +18,15 @@ module.exports = {
   },
   transformIgnorePatterns: [`/node_modules/(?!(${ESM_PACKAGES.join('|')})/)`],
   testTimeout: 60_000,
+};
+
+/**
+ * One run for every package: `npm test` (and .ci/run's one JSON report) counts the app's tests and each
+ * workspace package's, which keeps its own configuration (packages/<name>/jest.config.js).
+ */
+/** @type {import('jest').Config} */
+module.exports = {
+  projects: [app, '<rootDir>/packages/functions-host'],
   // Two cores: one file at a time keeps timing-sensitive tests (timeouts, crash recovery) honest.
   maxWorkers: 1,
 };
