@@ -1,12 +1,14 @@
 'use strict';
-// Benchmark of the embedded local host's durable engine (dist/ build: run `npm run build` first).
+// Benchmark of the host's durable engine (dist/ build: `npm run build` first; the repository's `npm run
+// bench` builds and runs it).
 //   node bench/local-host.js            all scenarios, each in a fresh child process
 //   node bench/local-host.js fan-1000   one scenario in this process (prints one JSON line)
 // Baseline, side by side: the same activity handler called directly in a loop (no engine, no history),
 // so the ratio shows what orchestration (history, replay, journal) costs per activity.
 const { spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
-const { startHost } = require('./support');
 
 const appDir = path.join(__dirname, '..', 'test', 'fixtures', 'conformance-app');
 const scenarios = {
@@ -22,9 +24,24 @@ const scenarios = {
   'fan-2000-async20ms': { name: 'FanOut', input: { count: 2000, activity: 'SlowDouble' }, activities: 2000 },
 };
 
+/** The host on the conformance app, storage in memory (Azurite in this process), on a temporary folder. */
+async function startHost() {
+  const { startLocalHost } = require('../dist');
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-'));
+  const options = { appDir, port: 0, dataDir, storage: 'memory', quiet: true, pollIntervalMs: 600_000 };
+  const host = await startLocalHost({ ...options, logger: () => undefined });
+  return {
+    host,
+    async stop() {
+      await host.stop();
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function runScenario(key) {
   const scenario = scenarios[key];
-  const { host, stop } = await startHost(appDir);
+  const { host, stop } = await startHost();
   let peakRss = 0;
   let peakHeap = 0;
   const sample = () => {

@@ -1,45 +1,20 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startHostProcess, type HostProcess } from '../support/hostProcess';
 
 // Kill -9 the host in the middle of a 1,000-activity fan-out, restart it on the same folder, and the
 // orchestration must finish with the same output as an uninterrupted run.
-const repo = path.join(__dirname, '..', '..');
 const appDir = path.join(__dirname, '..', 'fixtures', 'conformance-app');
 const COUNT = 1000;
 let dataDir: string;
 const children: ChildProcess[] = [];
 
-function startHostProcess(): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(
-    process.execPath,
-    [
-      '--import',
-      'tsx',
-      path.join(repo, 'src', 'local', 'main.ts'),
-      appDir,
-      '--port',
-      '0',
-      '--data-dir',
-      dataDir,
-      '--memory',
-      '--quiet',
-    ],
-    { cwd: repo, stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  children.push(child);
-  return new Promise((resolve, reject) => {
-    let output = '';
-    const onData = (chunk: Buffer): void => {
-      output += chunk.toString();
-      const match = /Host listening on (http:\/\/\S+)/.exec(output);
-      if (match) resolve({ child, url: match[1] as string });
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('exit', (code) => reject(new Error(`host exited with ${code}: ${output}`)));
-  });
+async function startHost(): Promise<HostProcess> {
+  const host = await startHostProcess(appDir, dataDir, ['--memory']);
+  children.push(host.child);
+  return host;
 }
 
 interface Status {
@@ -76,7 +51,7 @@ afterAll(() => {
 });
 
 it('resumes an orchestration after SIGKILL and completes it with the uninterrupted output', async () => {
-  const first = await startHostProcess();
+  const first = await startHost();
   const started = await fetch(`${first.url}/api/start/FanOut/crashed`, {
     method: 'POST',
     body: JSON.stringify({ count: COUNT, activity: 'SlowDouble' }),
@@ -97,7 +72,7 @@ it('resumes an orchestration after SIGKILL and completes it with the uninterrupt
   expect(doneBeforeKill).toBeGreaterThan(0);
   expect(doneBeforeKill).toBeLessThan(COUNT);
 
-  const second = await startHostProcess();
+  const second = await startHost();
   const resumed = await waitForCompletion(second.url, 'crashed');
   expect(resumed.runtimeStatus).toBe('Completed');
   expect(completions(resumed)).toBe(COUNT);

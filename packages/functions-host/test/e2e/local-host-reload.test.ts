@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { HostChild, startLocalHost } from '../support/localHostChild';
+import { HostChild, startChildLocalHost } from '../../src/hostChild';
 
 // Hosts started one after another in one process load the app afresh and pick up the journal.
 const appDir = path.join(__dirname, '..', 'fixtures', 'conformance-app');
@@ -64,7 +64,7 @@ it('says clearly when package.json "main" matches no file', async () => {
   fs.writeFileSync(path.join(empty, 'host.json'), JSON.stringify({ version: '2.0' }));
   try {
     await expect(
-      startLocalHost({ appDir: empty, port: 0, storage: 'memory', quiet: true }),
+      startChildLocalHost({ appDir: empty, port: 0, storage: 'memory', quiet: true }),
     ).rejects.toMatchObject({
       code: 'LOCAL_HOST_CONFIG',
       message: expect.stringContaining('no file in'),

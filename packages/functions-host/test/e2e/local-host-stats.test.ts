@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { startLocalHost, type ChildLocalHost } from '../support/localHostChild';
+import { startChildLocalHost, type ChildLocalHost } from '../../src/hostChild';
 
 // The engine's history counters, which bench/orchestrator.js reads: per instance id, the longest history
 // of one execution and the events replayed over all episodes. Checked against what each orchestrator's
@@ -13,7 +13,7 @@ let dataDir: string;
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'local-host-stats-'));
-  host = await startLocalHost({
+  host = await startChildLocalHost({
     appDir,
     port: 0,
     dataDir,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { QueueServiceClient } from '@azure/storage-queue';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { startLocalHost, type ChildLocalHost } from '../support/localHostChild';
+import { startChildLocalHost, type ChildLocalHost } from '../../src/hostChild';
 
 // Conformance of the embedded host, observed only through HTTP, the Durable HTTP API and the SDK client
 // (the fixture app exposes client calls as HTTP functions). Storage clients only put blobs and messages in.
@@ -94,7 +94,7 @@ async function observations(): Promise<{
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'local-host-'));
-  host = await startLocalHost({
+  host = await startChildLocalHost({
     appDir,
     port: 0,
     dataDir,

@@ -3,16 +3,17 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { startAzurite } from '../../src/local/azurite';
-import { isAlive, openStorage, type LocalStorage } from '../../src/local/storage';
-import { BlobStore } from '../../src/storage/blobStore';
+import { BlobServiceClient } from '@azure/storage-blob';
+import { startChildLocalHost } from '../../src/hostChild';
+import { startAzurite } from '../../src/storage/azurite';
+import { isAlive, openStorage, type LocalStorage } from '../../src/storage/localStorage';
 import { startHostProcess, stopLeftoverStorage } from '../support/hostProcess';
-import { startLocalHost } from '../support/localHostChild';
 
 // The local host's persisted storage process: started, found again, reused, refused.
 
-const repoRoot = path.resolve(__dirname, '..', '..');
+const appDir = path.join(__dirname, '..', 'fixtures', 'conformance-app');
 const FREE = { blob: 0, queue: 0, table: 0 };
+const FREE_PORT_FLAGS = ['--blob-port', '0', '--queue-port', '0', '--table-port', '0'];
 let folder: string;
 const opened: LocalStorage[] = [];
 
@@ -35,9 +36,9 @@ it('keeps data across a stop, finds a running storage process again, and reuses 
   const first = await open();
   expect(first.origin).toBe('started');
   expect(isAlive(first.pid as number)).toBe(true);
-  const store = BlobStore.fromConnectionString(first.connectionString);
-  await store.ensureContainer('kept');
-  await store.write('kept', 'a.txt', 'written before the stop');
+  const kept = BlobServiceClient.fromConnectionString(first.connectionString).getContainerClient('kept');
+  await kept.create();
+  await kept.getBlockBlobClient('a.txt').upload('written before the stop', 23);
 
   // A host that did not stop cleanly left it running: the next one takes it over.
   const found = await open();
@@ -49,8 +50,10 @@ it('keeps data across a stop, finds a running storage process again, and reuses 
   expect(again.origin).toBe('started');
   expect(again.pid).not.toBe(first.pid);
   expect(again.ports).toEqual(first.ports); // 0 = the ports this folder had
-  const reopened = BlobStore.fromConnectionString(again.connectionString);
-  expect(await reopened.readText('kept', 'a.txt')).toBe('written before the stop');
+  const reopened = BlobServiceClient.fromConnectionString(again.connectionString).getContainerClient('kept');
+  expect((await reopened.getBlobClient('a.txt').downloadToBuffer()).toString()).toBe(
+    'written before the stop',
+  );
 });
 
 it('uses an emulator already running on the wanted ports and leaves it running', async () => {
@@ -65,8 +68,10 @@ it('uses an emulator already running on the wanted ports and leaves it running',
     expect(storage.origin).toBe('external');
     expect(storage.pid).toBeUndefined();
     await storage.stop();
-    const store = BlobStore.fromConnectionString(emulator.connectionString);
-    await expect(store.ensureContainer('still-up')).resolves.toBeUndefined();
+    const stillUp = BlobServiceClient.fromConnectionString(emulator.connectionString);
+    await expect(stillUp.getContainerClient('still-up').createIfNotExists()).resolves.toMatchObject({
+      succeeded: true,
+    });
   } finally {
     await emulator.stop();
   }
@@ -87,14 +92,15 @@ it('refuses a port held by something that is not a storage emulator', async () =
 });
 
 it('refuses a data folder another host is using', async () => {
-  const host = await startHostProcess(folder);
+  const host = await startHostProcess(appDir, folder, FREE_PORT_FLAGS);
   try {
     await expect(
-      startLocalHost({ appDir: repoRoot, port: 0, dataDir: folder, storagePorts: FREE, quiet: true }),
+      startChildLocalHost({ appDir, port: 0, dataDir: folder, storagePorts: FREE, quiet: true }),
     ).rejects.toMatchObject({ code: 'DATA_DIR_IN_USE' });
   } finally {
+    const stopped = new Promise((resolve) => host.child.once('exit', resolve));
     host.child.kill('SIGTERM');
-    expect(await host.exited).toBe(0);
+    expect(await stopped).toBe(0);
     stopLeftoverStorage(folder);
   }
 });

@@ -1,9 +1,9 @@
+import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, rmSync, watch } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient, type ContainerClient } from '@azure/storage-blob';
-import { isAlive, openStorage, type LocalStorage } from '../../src/local/storage';
-import { seededRandom } from '../support/seededRandom';
+import { isAlive, openStorage, type LocalStorage } from '../../src/storage/localStorage';
 
 // The storage process keeps every write it answered: writers upload, delete and append as fast as they
 // can, the storage process is SIGKILLed, and the storage started again on the folder must hold every
@@ -19,7 +19,9 @@ const CONTAINER = 'durable';
 const FREE = { blob: 0, queue: 0, table: 0 };
 
 const seed = Number(process.env.STORAGE_KILL_SEED ?? Date.now() % 1_000_000);
-const random = seededRandom(seed);
+/** A kill moment in [300, 1500) ms that the seed and the round fix, so that a run can be replayed. */
+const killMomentMs = (round: number): number =>
+  300 + (createHash('sha256').update(`${seed}/${round}`).digest().readUInt32BE(0) % 1200);
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 let folder: string;
@@ -124,7 +126,7 @@ it(`keeps every answered write across ${ROUNDS} SIGKILLs of the storage process`
     const pid = storage.pid as number;
     const writing = write(containerOf(storage.connectionString), round, acknowledged);
     if (round % 2 === 0) {
-      const killAfter = 300 + Math.floor(random() * 1200);
+      const killAfter = killMomentMs(round);
       kills.push(`${killAfter} ms`);
       await sleep(killAfter);
       process.kill(pid, 'SIGKILL');

@@ -1,10 +1,14 @@
 import { BlobServiceClient } from '@azure/storage-blob';
 import { QueueServiceClient } from '@azure/storage-queue';
-import { useAzurite, uniqueContainer } from '../support/azurite';
+import { startAzurite } from '../../../src/storage/azurite';
+
+let containers = 0;
+/** A container name not used before in this file (each test has an Azurite of its own). */
+const uniqueContainer = (prefix = 'test'): string => `${prefix}-${(containers += 1)}`;
 
 describe('in-process Azurite', () => {
   it('round-trips a blob and a queue message on free ports', async () => {
-    const azurite = await useAzurite();
+    const azurite = await startAzurite();
     try {
       expect(azurite.blobEndpoint).not.toContain(':10000');
       const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
@@ -27,7 +31,7 @@ describe('in-process Azurite', () => {
 
   it('looks blobs and blocks up by name without mixing up equal names in other containers or blobs', async () => {
     // Point lookups go through the name index first (lookUpBlobsByName); the answers must stay exact.
-    const azurite = await useAzurite();
+    const azurite = await startAzurite();
     try {
       const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
       const [first, second] = [uniqueContainer(), uniqueContainer()].map((name) =>
@@ -73,7 +77,7 @@ describe('in-process Azurite', () => {
   it('lists pages through the name index exactly as a sorted scan would', async () => {
     // listBlobs walks the name index from the prefix or marker (azuriteListing.ts); the pages must be
     // the service's: only this container, only committed blobs without snapshots, `_` and `%` literal.
-    const azurite = await useAzurite();
+    const azurite = await startAzurite();
     try {
       const blobs = BlobServiceClient.fromConnectionString(azurite.connectionString);
       const [listed, other] = [uniqueContainer(), uniqueContainer()].map((name) =>

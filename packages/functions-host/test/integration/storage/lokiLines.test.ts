@@ -1,8 +1,8 @@
 import { appendFileSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { LokiLinesAdapter } from '../../../src/local/lokiLines';
-import { attachLog, MetadataLog, type LokiDatabase } from '../../../src/local/lokiLog';
+import { LokiLinesAdapter } from '../../../src/storage/lokiLines';
+import { attachLog, MetadataLog, type LokiDatabase } from '../../../src/storage/lokiLog';
 
 // The persisted storage saves Azurite's metadata with LokiLinesAdapter: what it saves loads back
 // the same, and a file in lokijs' own format (folders written before it) still loads. With its

@@ -1,12 +1,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { LocalHostAppLoadError } from '../../../src/local/errors';
-import {
-  DURABLE_FUNCTIONS_VERSION,
-  checkDurableFunctionsVersion,
-} from '../../../src/local/durable/sdkShapes';
+import { LocalHostAppLoadError } from '../../../src/errors';
+import { DURABLE_FUNCTIONS_VERSION, checkDurableFunctionsVersion } from '../../../src/durable/sdkShapes';
 
-const repoRoot = path.join(__dirname, '..', '..', '..');
+const packageRoot = path.join(__dirname, '..', '..', '..');
 
 function appWith(version: string | undefined): (id: string) => unknown {
   return (id) => {
@@ -18,10 +15,10 @@ function appWith(version: string | undefined): (id: string) => unknown {
 
 describe('the durable-functions version the engine reads', () => {
   it('is the exact version package.json pins', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
-      dependencies: Record<string, string>;
+    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {
+      devDependencies: Record<string, string>;
     };
-    expect(pkg.dependencies['durable-functions']).toBe(DURABLE_FUNCTIONS_VERSION);
+    expect(pkg.devDependencies['durable-functions']).toBe(DURABLE_FUNCTIONS_VERSION);
   });
 
   it('passes the pinned version without a word', () => {

@@ -1,17 +1,16 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import { PATCHED_VERSIONS, checkPatchedVersions } from '../../../src/local/azurite';
+import { PATCHED_VERSIONS, checkPatchedVersions } from '../../../src/storage/azurite';
 
-const repoRoot = path.join(__dirname, '..', '..', '..');
+const packageRoot = path.join(__dirname, '..', '..', '..');
 
 describe('the Azurite and lokijs versions the local storage patches', () => {
   it('are the exact versions package.json pins, and the installed ones', () => {
-    const pkg = JSON.parse(fs.readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as {
+    const pkg = JSON.parse(fs.readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as {
       dependencies: Record<string, string>;
-      overrides: Record<string, string>;
     };
     expect(pkg.dependencies.azurite).toBe(PATCHED_VERSIONS.azurite);
-    expect(pkg.overrides.lokijs).toBe(PATCHED_VERSIONS.lokijs);
+    expect(pkg.dependencies.lokijs).toBe(PATCHED_VERSIONS.lokijs);
     expect(() => checkPatchedVersions()).not.toThrow();
   });
 

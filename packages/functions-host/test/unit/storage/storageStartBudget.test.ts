@@ -1,4 +1,4 @@
-import { storageMemoryBytes, storageStartBudgetMs } from '../../../src/local/storage';
+import { storageMemoryBytes, storageStartBudgetMs } from '../../../src/storage/localStorage';
 
 describe('storage start budget', () => {
   it('gives a new folder 30 s and grows with the metadata the storage process loads first', () => {
