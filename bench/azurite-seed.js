@@ -3,9 +3,13 @@
 // under the other names inside Azurite's store (100,000 HTTP uploads take minutes; cloning, seconds).
 // The clones are listed and read over HTTP like any other blob. Used by plan.js and orchestrator.js.
 
+const { createRequire } = require('node:module');
+
 /** Catches the next Azurite blob server this process starts; call before starting Azurite. */
 function captureBlobServer() {
-  const serverModule = require('azurite/dist/src/blob/BlobServer');
+  // The Azurite the host's storage loads: the one @parallel-job/functions-host depends on.
+  const hostRequire = createRequire(require.resolve('@parallel-job/functions-host'));
+  const serverModule = hostRequire('azurite/dist/src/blob/BlobServer');
   const Original = serverModule.default;
   const captured = {};
   serverModule.default = class extends Original {

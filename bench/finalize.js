@@ -11,7 +11,7 @@
 // Modes: `in-memory` (manifest, CSV and failed items built in memory), `streamed` (the same files, the
 // `reports` step), `finalize` (all four steps: job_result first, reports, output commit, job_result last).
 'use strict';
-require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on a build
+require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on this app's build
 const { fork } = require('node:child_process');
 const os = require('node:os');
 
@@ -79,7 +79,7 @@ function record(jobId, miniBatches, accountUrl) {
 // receipt metadata rewritten (listing reads the metadata; a partial attempt's body names its failed item).
 if (process.argv[2] === '--serve') {
   (async () => {
-    const { startAzurite } = require('../src/local/azurite');
+    const { startAzurite } = require('@parallel-job/functions-host');
     const { BlobStore } = require('../src/storage/blobStore');
     const { writeGroupRecords } = require('../src/activities/attemptRecord');
     const { jobFolder } = require('../src/storage/layout');

@@ -59,7 +59,7 @@ function sampler(storagePid) {
 }
 
 async function runOne(storage, count) {
-  const { startLocalHost } = require('../dist/src/local');
+  const { startLocalHost } = require('@parallel-job/functions-host');
   const { BlobStore } = require('../dist/src/storage/blobStore');
   const { ParallelJobClient } = require('../dist/src/client/client');
   const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-memory-'));

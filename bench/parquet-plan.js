@@ -19,7 +19,7 @@ if (process.argv[2] === '--serve') {
     const files = Number(process.argv[3]);
     const captured = captureBlobServer();
     const { parquetWriteBuffer } = require('hyparquet-writer');
-    const { startAzurite } = require('../dist/src/local/azurite');
+    const { startAzurite } = require('@parallel-job/functions-host');
     const { BlobServiceClient } = require('@azure/storage-blob');
     const azurite = await startAzurite();
     const container = BlobServiceClient.fromConnectionString(azurite.connectionString).getContainerClient(

@@ -7,7 +7,7 @@
 // floor: planning cannot be faster than listing) and a collect-everything listing (what a planner that
 // holds the whole listing would keep in memory). Prints a table and the lines appended to RESULTS.md.
 'use strict';
-require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on a build
+require('tsx/cjs'); // load src/*.ts directly, so the benchmark does not depend on this app's build
 const { fork } = require('node:child_process');
 const { captureBlobServer, cloneBlobRecords } = require('./azurite-seed');
 
@@ -25,7 +25,7 @@ const TABLE_CONTAINER = 'tables';
 if (process.argv[2] === '--serve') {
   (async () => {
     const captured = captureBlobServer();
-    const { startAzurite } = require('../src/local/azurite');
+    const { startAzurite } = require('@parallel-job/functions-host');
     const { BlobServiceClient } = require('@azure/storage-blob');
     const azurite = await startAzurite();
     const service = BlobServiceClient.fromConnectionString(azurite.connectionString);

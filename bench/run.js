@@ -1,12 +1,12 @@
 'use strict';
-// Runs every benchmark in turn (`npm run bench` builds first). Quick sizes by default, so a run takes a few
-// minutes; `npm run bench -- --full` runs the sizes recorded in RESULTS.md (about an hour on 2 cores).
+// Runs every benchmark of this app in turn (`npm run bench` builds first and runs the workspace packages'
+// own benchmarks before these). Quick sizes by default, so a run takes a few minutes; `npm run bench --
+// --full` runs the sizes recorded in RESULTS.md (about an hour on 2 cores).
 const { spawnSync } = require('node:child_process');
 const path = require('node:path');
 
 const full = process.argv.includes('--full');
 const benches = [
-  ['local-host.js'],
   ['pool-overhead.js', ...(full ? [] : ['1000'])],
   ['python-pool.js', ...(full ? [] : ['1000'])],
   ['python-dataframe.js', ...(full ? [] : ['20000'])],

@@ -22,6 +22,7 @@
 // waiting for the metadata log's fdatasync (the default) and without (syncWrites: false).
 const { spawn, spawnSync } = require('node:child_process');
 const fs = require('node:fs');
+const { createRequire } = require('node:module');
 const os = require('node:os');
 const path = require('node:path');
 const { MiB, rssOf, sleep } = require('./support');
@@ -45,9 +46,19 @@ const thisRoot = path.join(__dirname, '..');
 
 const build = (root) => ({
   root,
-  storage: require(path.join(root, 'dist', 'src', 'local', 'storage')),
+  storage: hostOf(root),
   BlobStore: require(path.join(root, 'dist', 'src', 'storage', 'blobStore')).BlobStore,
 });
+
+/** A build's local host: its @parallel-job/functions-host, or dist/src/local in builds made before it. */
+function hostOf(root) {
+  try {
+    return createRequire(path.join(root, 'package.json'))('@parallel-job/functions-host');
+  } catch (error) {
+    if (error.code !== 'MODULE_NOT_FOUND') throw error;
+    return require(path.join(root, 'dist', 'src', 'local', 'storage'));
+  }
+}
 
 const temporary = (prefix) => fs.mkdtempSync(path.join(os.tmpdir(), prefix));
 const hwmOf = (pid) => {
@@ -207,7 +218,7 @@ async function syncCost(syncWrites, count) {
 }
 
 async function serve(dataDir, syncWrites) {
-  const { startAzurite } = require('../dist/src/local/azurite');
+  const { startAzurite } = require('@parallel-job/functions-host');
   const azurite = await startAzurite({ dataDir, syncWrites: syncWrites === 'true' });
   console.log(azurite.connectionString);
 }

@@ -102,7 +102,7 @@ function sampleStats(samples) {
   return { mean, p50: at(0.5), p99: at(0.99) };
 }
 
-/** Durable figures between two `host.stats()` snapshots (src/local/durable/engine.ts EngineStats). */
+/** Durable figures between two `host.stats()` snapshots (LocalHostStats of @parallel-job/functions-host). */
 function historySummary(before, after, miniBatches) {
   let largest = { id: '', length: 0 };
   let orchestrations = 0;
@@ -129,7 +129,7 @@ function historySummary(before, after, miniBatches) {
  * own with its data in the folder (`dataDir`, which may hold blobs seeded by seedFolder()).
  */
 async function startHost(appDir, settings, { storage = 'memory', dataDir } = {}) {
-  const { startLocalHost } = require('../dist/src/local');
+  const { startLocalHost } = require('@parallel-job/functions-host');
   const folder = dataDir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'bench-host-'));
   const host = await startLocalHost({
     appDir,
@@ -192,7 +192,7 @@ function seedFolderInChild(dataDir, prefix, count) {
 
 /** Starts Azurite on `dataDir`'s storage folder, clones N input blobs into it and saves it. */
 async function seedFolder(dataDir, prefix, count) {
-  const { startAzurite } = require('../dist/src/local/azurite');
+  const { startAzurite } = require('@parallel-job/functions-host');
   const { BlobStore } = require('../dist/src/storage/blobStore');
   const captured = captureBlobServer();
   const azurite = await startAzurite({ dataDir: path.join(dataDir, 'azurite') });

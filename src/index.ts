@@ -1,14 +1,14 @@
 // The library surface: `import { ParallelJob, loadJob } from 'parallel-job'`.
 export * from './errors';
-export { startAzurite } from './local/azurite';
 export * from './job';
 export {
+  startAzurite,
   startLocalHost,
   LocalHostError,
   LocalHostConfigError,
   LocalHostAppLoadError,
   LocalHostServiceBusError,
-} from './local';
+} from '@parallel-job/functions-host';
 export type {
   TaskModule,
   InitContext,

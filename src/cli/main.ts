@@ -3,13 +3,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
 import { Command } from 'commander';
+import {
+  DEV_ACCOUNT,
+  hostCommand,
+  LocalHostError,
+  parseConnectionString,
+  runHostCommand,
+  startLocalHost,
+  stopProcess,
+  type LocalHost,
+} from '@parallel-job/functions-host';
 import { nextContinuation, ParallelJobClient } from '../client/client';
 import { JobNotFoundError, ParallelJobError, SpecValidationError } from '../errors';
-import { hostCommand, LocalHostError, runHostCommand, startLocalHost, type LocalHost } from '../local';
-import { stopProcess } from '../local/storage';
 import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
-import { DEV_ACCOUNT, parseConnectionString } from '../local/connectionString';
 import { resolveInputLocation } from '../storage/inputs';
 import { dumpJob, specToPlain } from '../job/dump';
 import { loadJobSpec } from '../job/load';

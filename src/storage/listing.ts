@@ -11,7 +11,7 @@ import {
 import type { TokenCredential } from '@azure/identity';
 import { storageRetryPolicy, storageSharedKeyCredentialPolicy } from '@azure/storage-common';
 import type { StoreRetryOptions } from './blobStore';
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, parseConnectionString } from '../local/connectionString';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY, parseConnectionString } from '@parallel-job/functions-host';
 
 /**
  * List Blobs without the SDK's response mapping. The SDK turns each page of XML into a generic object

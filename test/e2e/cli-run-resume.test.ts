@@ -10,7 +10,7 @@ import {
 } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { isAlive, readStorageState } from '../../src/local/storage';
+import { isAlive, readStorageState } from '@parallel-job/functions-host';
 import { stopLeftoverStorage } from '../support/hostProcess';
 
 // `parallel-job run` as a user runs it (bin/parallel-job.js in a child process, state in a data

@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ParallelJobClient } from '../../src/client/client';
-import { isAlive, readStorageState } from '../../src/local/storage';
+import { isAlive, readStorageState } from '@parallel-job/functions-host';
 import { BlobStore } from '../../src/storage/blobStore';
 import { isTerminalStatus, type JobView } from '../../src/api/wire';
 import { killHost, startHostProcess, stopLeftoverStorage, type HostProcess } from '../support/hostProcess';

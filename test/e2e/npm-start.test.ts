@@ -13,7 +13,7 @@ import {
 import os from 'node:os';
 import path from 'node:path';
 import { BlobServiceClient } from '@azure/storage-blob';
-import { probePort } from '../../src/local/storage';
+import { probePort } from '@parallel-job/functions-host';
 
 // `npm start` as the README says, on a fresh clone's working tree: storage on the standard emulator
 // ports, input uploaded with `UseDevelopmentStorage=true`, a job submitted over HTTP, then Ctrl-C.

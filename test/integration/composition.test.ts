@@ -4,7 +4,7 @@ import path from 'node:path';
 import { runMiniBatch } from '../../src/activities/runMiniBatch';
 import { jobRecordSchema, type JobRecord } from '../../src/storage/jobRecord';
 import { activityDeps, type AppServices } from '../../src/composition';
-import type { RunningAzurite } from '../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import { jobFolder } from '../../src/storage/layout';
 import { testAppServices } from '../support/activityJobs';
 import { uniqueContainer, useAzurite } from '../support/azurite';

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { JobRecord } from '../../src/storage/jobRecord';
 import type { RunMiniBatchDeps } from '../../src/activities/runMiniBatch';
-import type { RunningAzurite } from '../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import type { MiniBatchDescriptor, PlanSummary } from '../../src/plan/descriptor';
 import type { EffectiveJob } from '../../src/job/effective';
 import type { BlobStore } from '../../src/storage/blobStore';

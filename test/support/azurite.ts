@@ -1,4 +1,4 @@
-import { startAzurite, type RunningAzurite } from '../../src/local/azurite';
+import { startAzurite, type RunningAzurite } from '@parallel-job/functions-host';
 
 /**
  * A real in-memory Azurite for one test file, on free ports. Call in `beforeAll`; `stop()` in `afterAll`.

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { isAlive, readStorageState } from '../../src/local/storage';
+import { isAlive, readStorageState } from '@parallel-job/functions-host';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 
@@ -16,9 +16,9 @@ export interface HostProcess {
 }
 
 /**
- * This repository's built app (dist/) on the local host in a real child process (`node
- * dist/src/local/main.js`), with persisted storage under `dataDir` on free ports. Resolves once it
- * serves; rejects with its output if it exits first.
+ * This repository's built app (dist/) on the local host in a real child process (`parallel-job host
+ * <this app>`), with persisted storage under `dataDir` on free ports. Resolves once it serves; rejects
+ * with its output if it exits first.
  */
 export function startHostProcess(
   dataDir: string,
@@ -28,7 +28,8 @@ export function startHostProcess(
   const child = spawn(
     process.execPath,
     [
-      path.join(repoRoot, 'dist', 'src', 'local', 'main.js'),
+      path.join(repoRoot, 'bin', 'parallel-job.js'),
+      'host',
       repoRoot,
       '--port',
       '0',

@@ -1,9 +1,9 @@
 import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { startChildLocalHost, type ChildLocalHost } from '@parallel-job/functions-host';
 import { ParallelJobClient } from '../../src/client/client';
 import { BlobStore } from '../../src/storage/blobStore';
-import { startLocalHost, type ChildLocalHost } from './localHostChild';
 
 const repoRoot = path.resolve(__dirname, '..', '..');
 
@@ -36,7 +36,7 @@ export async function startProductHost(
     PARALLEL_JOB_RETRY_BASE_DELAY_MS: '20',
     ...options.settings,
   };
-  const host = await startLocalHost({
+  const host = await startChildLocalHost({
     appDir: repoRoot,
     port: 0,
     dataDir: mkdtempSync(path.join(os.tmpdir(), 'product-host-')),

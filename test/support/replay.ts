@@ -1,6 +1,6 @@
 import { InvocationContext } from '@azure/functions';
 import type { OrchestrationHandler } from 'durable-functions';
-import { EventType, tryJsonParse } from '../../src/local/durable/history';
+import { EventType } from '@parallel-job/functions-host';
 import { FAILURE_CODE_PROPERTY } from '../../src/orchestration/failures';
 
 /**
@@ -417,7 +417,12 @@ function completion(
   });
 }
 
-/** Activity inputs that are strings arrive JSON-encoded from the SDK. */
+/** Activity inputs that are strings arrive JSON-encoded from the SDK (text that is no JSON stays text). */
 function decodeInput(input: unknown): unknown {
-  return typeof input === 'string' ? tryJsonParse(input) : input;
+  if (typeof input !== 'string') return input;
+  try {
+    return JSON.parse(input) as unknown;
+  } catch {
+    return input;
+  }
 }

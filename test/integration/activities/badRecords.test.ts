@@ -6,7 +6,7 @@ import type { JobRecord } from '../../../src/storage/jobRecord';
 import { manifestSchema } from '../../../src/activities/manifest';
 import type { RunMiniBatchDeps } from '../../../src/activities/runMiniBatch';
 import { jobEnd, recordOf, runAndRecord } from '../../support/records';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import { emptyCounters, foldFinal, type Counters } from '../../../src/orchestration/counters';
 import { nextStep } from '../../../src/orchestration/attemptOutcome';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';

@@ -9,7 +9,7 @@ import { finalizeActivity } from '../../../src/activities/finalize';
 import type { ActivityDeps } from '../../../src/activities/deps';
 import type { JobRecord } from '../../../src/storage/jobRecord';
 import { manifestEntries, readManifest, type Manifest } from '../../../src/activities/manifest';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import type { FinalizeActivityInput } from '../../../src/orchestration/contracts';
 import { planPageSchema, type MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { AccessPolicy } from '../../../src/storage/access';

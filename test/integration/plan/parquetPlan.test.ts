@@ -4,7 +4,7 @@ import { formatBytes, previewPlan } from '../../../src/plan/preview';
 import { formatPlanSummary } from '../../../src/cli/planSummary';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { InputLayoutError } from '../../../src/errors';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 import { writeWithHyparquet } from '../../support/parquet';
 

@@ -12,7 +12,7 @@ import { emptyCounters } from '../../../src/orchestration/counters';
 import type { PlanProgress } from '../../../src/plan/descriptor';
 import { planJob, readPlanPage, type PlanRequest } from '../../../src/plan/planner';
 import { planProgressSink, readPlanProgress } from '../../../src/plan/progress';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import { AccessPolicy } from '../../../src/storage/access';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder } from '../../../src/storage/layout';

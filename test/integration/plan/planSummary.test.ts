@@ -1,5 +1,5 @@
 import { formatPlanSummary } from '../../../src/cli/planSummary';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 import { previewPlan } from '../../../src/plan/preview';
 import type { PlanRequest } from '../../../src/plan/request';
 import { BlobStore } from '../../../src/storage/blobStore';

@@ -11,7 +11,7 @@ import {
   StorageTransientError,
 } from '../../../src/errors';
 import { useAzurite, uniqueContainer } from '../../support/azurite';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 
 let azurite: RunningAzurite;
 let store: BlobStore;

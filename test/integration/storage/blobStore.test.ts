@@ -7,7 +7,7 @@ import {
   StorageAccessDeniedError,
 } from '../../../src/errors';
 import { useAzurite, uniqueContainer } from '../../support/azurite';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 
 let azurite: RunningAzurite;
 let store: BlobStore;

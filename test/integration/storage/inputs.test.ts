@@ -5,7 +5,7 @@ import { BlobStore } from '../../../src/storage/blobStore';
 import { resolveInputLocation, uploadLocalFolder } from '../../../src/storage/inputs';
 import { InputPathError } from '../../../src/errors';
 import { useAzurite, uniqueContainer } from '../../support/azurite';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 
 const app = { accountUrl: 'https://appacct.blob.core.windows.net' };
 

@@ -10,7 +10,7 @@ import { BlobStore } from '../../../src/storage/blobStore';
 import { parseListing } from '../../../src/storage/listing';
 import { StorageAccessDeniedError } from '../../../src/errors';
 import { useAzurite, uniqueContainer } from '../../support/azurite';
-import type { RunningAzurite } from '../../../src/local/azurite';
+import type { RunningAzurite } from '@parallel-job/functions-host';
 
 let azurite: RunningAzurite;
 let store: BlobStore;

@@ -11,7 +11,7 @@ import {
 import { planningTimeoutReason, rootOrchestrator } from '../../../src/orchestration/root';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
 import type { EffectiveSettings } from '../../../src/job/effective';
-import { EventType } from '../../../src/local/durable/history';
+import { EventType } from '@parallel-job/functions-host';
 import { simulateGroup } from '../../support/groups';
 import { drive, type Outcome, type ReplayResult, type World } from '../../support/replay';
 import { effectiveJob, failed, receipt } from '../../support/jobs';

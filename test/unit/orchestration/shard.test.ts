@@ -8,7 +8,7 @@ import type {
 } from '../../../src/orchestration/contracts';
 import { retryDelayMs } from '../../../src/orchestration/retryPolicy';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
-import { EventType } from '../../../src/local/durable/history';
+import { EventType } from '@parallel-job/functions-host';
 import { simulateGroup } from '../../support/groups';
 import { drive, type Outcome } from '../../support/replay';
 import { failed, receipt } from '../../support/jobs';

@@ -3,7 +3,7 @@ import { accessPolicyFor } from '../../../src/composition';
 import { loadSettings } from '../../../src/config';
 import { InputPathError, UnsafeBlobNameError } from '../../../src/errors';
 import { BlobStore } from '../../../src/storage/blobStore';
-import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '../../../src/local/connectionString';
+import { DEV_ACCOUNT, DEV_ACCOUNT_KEY } from '@parallel-job/functions-host';
 import { resolveInputLocation } from '../../../src/storage/inputs';
 import { blobJobId } from '../../../src/triggers/fromBlob';
 import { jobIdForMessage } from '../../../src/triggers/fromMessage';
