@@ -35,7 +35,7 @@ const env = {
   PARALLEL_JOB_TASKS_ROOT: path.resolve(__dirname, '..', 'fixtures', 'tasks'),
   PARALLEL_JOB_RETRY_BASE_DELAY_MS: '500',
   // The storage process inherits it: a snapshot every ~60 KB of metadata changes.
-  PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES: '60000',
+  FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES: '60000',
 };
 const spec = fileJob(PREFIX, 'flaky.js', `--fail_rate ${FAIL_RATE} --seed ${TASK_SEED} --delay_ms 40`, {
   max_concurrency_per_instance: 4,

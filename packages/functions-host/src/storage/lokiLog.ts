@@ -71,12 +71,12 @@ export interface LokiDatabase {
 /**
  * A snapshot is taken once the log passes half the last snapshot's size, and at least 32 MiB: loading
  * then reads at most 1.5 times the data, and each byte of metadata is written about three times.
- * PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES sets the log size outright (the tests take snapshots every few
+ * FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES sets the log size outright (the tests take snapshots every few
  * writes).
  */
 const SNAPSHOT_LOG_SHARE = 0.5;
 const SNAPSHOT_LOG_FLOOR_BYTES = 32 * 2 ** 20;
-const SNAPSHOT_AFTER_BYTES = Number(process.env.PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES) || undefined;
+const SNAPSHOT_AFTER_BYTES = Number(process.env.FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES) || undefined;
 
 export class MetadataLog {
   readonly file: string;

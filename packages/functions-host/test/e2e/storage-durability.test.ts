@@ -26,17 +26,17 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 let folder: string;
 let storage: LocalStorage | undefined;
-const previousSnapshotBytes = process.env.PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES;
+const previousSnapshotBytes = process.env.FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES;
 
 beforeAll(() => {
   folder = mkdtempSync(path.join(os.tmpdir(), 'storage-durability-'));
   // The storage process inherits it: a snapshot every ~40 writes.
-  process.env.PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES = '40000';
+  process.env.FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES = '40000';
 });
 
 afterAll(async () => {
-  if (previousSnapshotBytes === undefined) delete process.env.PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES;
-  else process.env.PARALLEL_JOB_STORAGE_SNAPSHOT_BYTES = previousSnapshotBytes;
+  if (previousSnapshotBytes === undefined) delete process.env.FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES;
+  else process.env.FUNCTIONS_HOST_STORAGE_SNAPSHOT_BYTES = previousSnapshotBytes;
   await storage?.stop().catch(() => undefined);
   rmSync(folder, { recursive: true, force: true });
 });
