@@ -6,6 +6,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  realpathSync,
   rmSync,
   symlinkSync,
   writeFileSync,
@@ -20,8 +21,9 @@ import { probePort } from '@parallel-job/functions-host';
 // This is the only test that uses ports 10000-10002 and 7071 (every other test takes free ports).
 //
 // The "clone" is a copy of the files git tracks, taken from the working tree (so uncommitted changes
-// are what is tested), plus dist/ and a symlink to node_modules: what `git clone && npm ci` gives
-// (npm ci's "prepare" builds dist/), without the minutes a real npm ci takes.
+// are what is tested), plus the dist/ folders and node_modules linked to the installed packages: what
+// `git clone && npm ci` gives (npm ci's "prepare" builds the app and its workspace packages), without the
+// minutes a real npm ci takes.
 
 jest.setTimeout(120_000);
 
@@ -45,8 +47,31 @@ function freshClone(): string {
     }
   }
   cpSync(path.join(repoRoot, 'dist'), path.join(dir, 'dist'), { recursive: true });
-  symlinkSync(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'));
+  for (const name of readdirSync(path.join(repoRoot, 'packages'))) {
+    const built = path.join('packages', name, 'dist');
+    cpSync(path.join(repoRoot, built), path.join(dir, built), { recursive: true });
+  }
+  linkInstalled(path.join(repoRoot, 'node_modules'), path.join(dir, 'node_modules'), dir);
   return dir;
+}
+
+/**
+ * The clone's node_modules: links to the installed packages, except that a workspace package (npm's link
+ * into the repository) is linked to the clone's own copy, as npm ci links it, so the clone runs its own
+ * host package.
+ */
+function linkInstalled(from: string, to: string, dir: string): void {
+  mkdirSync(to);
+  for (const entry of readdirSync(from, { withFileTypes: true })) {
+    const source = path.join(from, entry.name);
+    const target = path.join(to, entry.name);
+    if (entry.isSymbolicLink()) {
+      const real = path.relative(repoRoot, realpathSync(source));
+      const workspace = !real.startsWith('..') && !real.startsWith('node_modules');
+      symlinkSync(workspace ? path.join(dir, real) : source, target);
+    } else if (entry.isDirectory() && entry.name.startsWith('@')) linkInstalled(source, target, dir);
+    else symlinkSync(source, target);
+  }
 }
 
 /** Processes that belong to the clone: started from it or running in it (Linux /proc). */
