@@ -1,7 +1,8 @@
 /**
  * Connection strings: the one parser, and the emulator's development account that
- * `UseDevelopmentStorage=true` stands for. It lives with the local host because the host imports nothing
- * outside src/local (it must be able to host any Functions app); the product imports it from here.
+ * `UseDevelopmentStorage=true` stands for. It lives in the host because the host imports nothing from the
+ * apps it hosts; an app that needs them (parallel-job's storage code does) imports them from the
+ * package's entry point.
  */
 
 /**
