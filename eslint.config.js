@@ -143,6 +143,10 @@ module.exports = tseslint.config(
           patterns: [
             { group: ['@azure/*', '!@azure/functions'], message: 'No Azure clients in orchestration code.' },
             {
+              group: ['@parallel-job/*'],
+              message: 'Orchestration code stays free of I/O: not the host package.',
+            },
+            {
               // Whitelist, the same as PURE_PROJECT_MODULES in test/unit/orchestration/determinism.test.ts.
               regex: `^\\.\\./(?!(${ORCHESTRATION_MAY_IMPORT.join('|')})$)`,
               message: `Orchestration code stays free of I/O: of the project outside src/orchestration it imports only ${ORCHESTRATION_MAY_IMPORT.join(', ')} (schemas, constants, types).`,
