@@ -33,7 +33,9 @@ import { cachedMiniBatchReport } from './miniBatches';
 import { parseSubmission, rerunJob, submitJob } from '../submit/submit';
 import { linkSecret, signLink, verifyLink, type LinkTarget } from './links';
 import { fileHeaders, pageHeaders, scriptNonce } from './serving';
-import { renderFolderPage, renderJobsPage, renderStatusPage } from './statusPage';
+import { renderFolderPage } from './pages/folderPage';
+import { renderJobsPage } from './pages/jobsPage';
+import { renderStatusPage } from './pages/statusPage';
 
 /** The HTTP API's handlers: functions/http.ts only routes to these. */
 

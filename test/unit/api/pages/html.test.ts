@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { escapeHtml, html, SafeHtml, trustedHtml, type HtmlValue } from '../../../../src/api/pages/html';
 
 const text = (fragment: SafeHtml): string => fragment.toString();
@@ -119,5 +121,14 @@ describe('the opt-out', () => {
     expect(text(html`<div>${forged as unknown as string}</div>`)).toBe(
       '<div>&lt;b&gt;forged&lt;/b&gt;</div>',
     );
+  });
+
+  it('is used only where the pages put in their own stylesheet and script', () => {
+    const folder = path.resolve(__dirname, '../../../../src');
+    const users = (readdirSync(folder, { recursive: true }) as string[])
+      .filter((file) => file.endsWith('.ts'))
+      .filter((file) => /\btrustedHtml\(/.test(readFileSync(path.join(folder, file), 'utf8')))
+      .map((file) => file.split(path.sep).join('/'));
+    expect(users.sort()).toEqual(['api/pages/assets.ts', 'api/pages/html.ts']);
   });
 });
