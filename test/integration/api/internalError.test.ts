@@ -6,7 +6,7 @@ import type { AppServices } from '../../../src/composition';
 import type { RunningAzurite } from '../../../src/local/azurite';
 import { durableClientInput } from '../../../src/local/durable/api';
 import { BlobStore } from '../../../src/storage/blobStore';
-import { getHandler, listHandler } from '../../../src/api/httpApi';
+import { getHandler, listHandler } from '../../../src/api/routes/jobs';
 import { writeJobIndex } from '../../../src/api/jobIndex';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 
