@@ -114,6 +114,11 @@ module.exports = tseslint.config(
   },
   { files: ['**/*.mjs'], languageOptions: { sourceType: 'module' } },
   {
+    // The pages' script runs in the browser, as a classic script inlined into each page.
+    files: ['src/api/pages/*.js'],
+    languageOptions: { sourceType: 'script', globals: { ...require('globals').browser } },
+  },
+  {
     files: ['test/**/*.ts', 'packages/*/test/**/*.ts'],
     ...jestPlugin.configs['flat/recommended'],
     rules: {

@@ -16,6 +16,14 @@ export abstract class ParallelJobError extends Error {
     this.name = new.target.name;
   }
 
+  /**
+   * The status of an HTTP answer that carries this error: 400 (the request has to change) unless a class
+   * says otherwise, 503 when the same request may succeed later. The answer's body is `toJSON()`.
+   */
+  get httpStatus(): number {
+    return this.retryable ? 503 : 400;
+  }
+
   toJSON(): { name: string; code: string; message: string } {
     return { name: this.name, code: this.code, message: this.message };
   }
@@ -88,6 +96,11 @@ export class SpecValidationError extends ParallelJobError {
     super(
       `The job spec${source ? ` ${source}` : ''} is not valid (${issues.length} problem${issues.length === 1 ? '' : 's'}):\n${formatIssues(issues)}`,
     );
+  }
+
+  /** With every problem, so that a client can point at each field (the HTTP API's 400 answer). */
+  override toJSON(): { name: string; code: string; message: string; issues: readonly ValidationIssue[] } {
+    return { ...super.toJSON(), issues: this.issues };
   }
 }
 
@@ -325,6 +338,10 @@ export class JobNotFoundError extends ParallelJobError {
   constructor(readonly jobId: string) {
     super(`No job '${jobId}' was found. Check the id (parallel-job list shows recent jobs).`);
   }
+
+  override get httpStatus(): number {
+    return 404;
+  }
 }
 
 /** A job exists but has no such output or log file (or it is not written yet). */
@@ -338,11 +355,19 @@ export class JobFileNotFoundError extends ParallelJobError {
       `Job '${jobId}' has no file '${file}'. Outputs and logs appear when the job ends; GET /api/jobs/${jobId} lists them.`,
     );
   }
+
+  override get httpStatus(): number {
+    return 404;
+  }
 }
 
 /** A request that cannot be honoured in the job's current state (e.g. re-running a job still running). */
 export class JobStateError extends ParallelJobError {
   readonly code = 'JOB_STATE_CONFLICT';
+
+  override get httpStatus(): number {
+    return 409;
+  }
 }
 
 /** A Service Bus function did not receive the SDK-type message context it settles messages through. */
@@ -407,6 +432,10 @@ export class RequestTooLargeError extends ParallelJobError {
         'Put large data in storage and refer to it from the spec (inputs.<name>.path), not in the spec itself.',
     );
   }
+
+  override get httpStatus(): number {
+    return 413;
+  }
 }
 
 /** A signed download link that does not verify (edited, for another file, from another deployment) or has expired. */
@@ -417,6 +446,10 @@ export class DownloadLinkError extends ParallelJobError {
       `This download link is not valid or has expired (links last ${lifetimeMinutes} minutes). ` +
         'Open the job status page again for fresh links, or call GET /api/jobs/{id}/files/... with a function key.',
     );
+  }
+
+  override get httpStatus(): number {
+    return 403;
   }
 }
 

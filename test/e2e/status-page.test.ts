@@ -7,7 +7,7 @@ import type { Browser, Page } from 'playwright-core';
 import { emptyCounters } from '../../src/orchestration/counters';
 import { MiniBatchTally, tallyReport } from '../../src/api/miniBatches';
 import { miniBatchReportSchema, type JobView } from '../../src/api/wire';
-import { renderStatusPage } from '../../src/api/statusPage';
+import { renderStatusPage } from '../../src/api/pages/statusPage';
 import { startProductHost, type ProductHost } from '../support/productHost';
 
 /** The status page as a person sees it: rendered by headless Chromium from the running product. */
@@ -168,6 +168,47 @@ describe('status page', () => {
     const escape = await fetch(`${product.url}/api/jobs/${id}/files/logs/user_logs/../../other`);
     expect(escape.status).toBe(404);
     await page.close();
+  });
+
+  it("shows times in the reader's time zone with how long ago, and in UTC without JavaScript", async () => {
+    await uploadInputs('times', ['ok0']);
+    const { id, view_url } = await product.client.submit(jobSpec('times', 'fixable.js', ''));
+    const view = await product.client.wait(id, { intervalMs: 100 });
+    const created = new Date(view.created_time);
+
+    // India is 5:30 ahead of UTC all year: its hour and minute are never UTC's.
+    const india = await browser.newContext({ timezoneId: 'Asia/Kolkata', locale: 'en-GB' });
+    const page = await india.newPage();
+    await page.goto(view_url);
+    const localTime = new Intl.DateTimeFormat('en-GB', {
+      timeZone: 'Asia/Kolkata',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    }).format(created);
+    expect(await page.getAttribute('#created time', 'datetime')).toBe(view.created_time);
+    const shown = await text(page, '#created');
+    expect(shown).toContain(localTime);
+    expect(shown).toMatch(/\((now|\d+ (seconds?|minutes?) ago)\)$/);
+    expect(shown).not.toContain('UTC');
+    const localYear = new Intl.DateTimeFormat('en-GB', { timeZone: 'Asia/Kolkata', year: 'numeric' });
+    expect(await page.getAttribute('#created time', 'title')).toContain(localYear.format(created));
+    expect(await text(page, '#finished')).toMatch(/\((now|\d+ (seconds?|minutes?) ago)\)$/);
+
+    // The jobs page says how long ago each job started.
+    await page.goto(`${product.url}/api/dashboard`);
+    const started = page.locator(`tr[data-job="${id}"] time`);
+    expect(await started.getAttribute('datetime')).toBe(view.created_time);
+    expect(await started.textContent()).toMatch(/^(now|\d+ (seconds?|minutes?) ago)$/);
+    await india.close();
+
+    const withoutScript = await browser.newContext({ javaScriptEnabled: false });
+    const plain = await withoutScript.newPage();
+    await plain.goto(view_url);
+    expect(await text(plain, '#created')).toBe(
+      `${view.created_time.slice(0, 10)} ${view.created_time.slice(11, 19)} UTC`,
+    );
+    await withoutScript.close();
   });
 
   it('updates itself while the job runs, without a reload, and shows the outputs once it ends', async () => {

@@ -5,7 +5,7 @@ import * as df from 'durable-functions';
 import type { AppServices } from '../../../src/composition';
 import { durableClientInput, type RunningAzurite } from '@parallel-job/functions-host';
 import { BlobStore } from '../../../src/storage/blobStore';
-import { getHandler, listHandler } from '../../../src/api/httpApi';
+import { getHandler, listHandler } from '../../../src/api/routes/jobs';
 import { writeJobIndex } from '../../../src/storage/jobIndex';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 

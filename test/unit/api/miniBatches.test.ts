@@ -18,7 +18,7 @@ import {
   type JobView,
   type MiniBatchState,
 } from '../../../src/api/wire';
-import { renderStatusPage } from '../../../src/api/statusPage';
+import { renderStatusPage } from '../../../src/api/pages/statusPage';
 import { receiptOfStatus } from '../../support/jobs';
 
 function receipt(

@@ -1,6 +1,7 @@
-import { emptyCounters } from '../../../src/orchestration/counters';
-import type { JobView } from '../../../src/api/wire';
-import { renderFolderPage, renderStatusPage } from '../../../src/api/statusPage';
+import { emptyCounters } from '../../../../src/orchestration/counters';
+import type { JobView } from '../../../../src/api/wire';
+import { renderFolderPage } from '../../../../src/api/pages/folderPage';
+import { renderStatusPage } from '../../../../src/api/pages/statusPage';
 
 function jobView(fields: Partial<JobView> = {}): JobView {
   return {
@@ -155,7 +156,9 @@ describe('what the page shows', () => {
       { now: at },
     );
     expect(running).toContain('<td id="throughput">5.0 mini-batches a minute</td>');
-    expect(running).toContain('<td id="eta">2026-11-24T10:08:00.000Z at this pace</td>');
+    expect(running).toContain(
+      '<td id="eta"><time datetime="2026-11-24T10:08:00.000Z">2026-11-24 10:08:00 UTC</time> at this pace</td>',
+    );
     expect(running).toContain('<button type="button" data-action="cancel">Cancel</button>');
 
     const done = renderStatusPage(jobView({ finished_at: '2026-11-24T10:00:30.000Z' }), { now: at });
