@@ -7,8 +7,7 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['@swc/jest', { jsc: { target: 'es2022' }, module: { type: 'commonjs' } }],
   },
+  // Run-wide options, used when this package runs its tests alone (`npm test` here, with
+  // --maxWorkers=1); as a project of the repository's jest, the repository's configuration sets them.
   testTimeout: 60_000,
-  // One test file at a time keeps timing-sensitive tests (crash recovery, kills) honest on two cores:
-  // `npm test` here passes --maxWorkers=1, and the repository's jest, which runs this configuration as
-  // one of its projects, sets it for all of them.
 };
