@@ -23,7 +23,7 @@ type JobRoute = [name: string, method: HttpMethod, route: string, handler: df.Ht
 const jobRoutes: JobRoute[] = [
   ['SubmitJob', 'POST', 'jobs', submitHandler(appServices)],
   ['ListJobs', 'GET', 'jobs', listHandler(appServices)],
-  ['GetJob', 'GET', 'jobs/{id}', getHandler()],
+  ['GetJob', 'GET', 'jobs/{id}', getHandler(appServices)],
   ['CancelJob', 'POST', 'jobs/{id}/cancel', cancelHandler()],
   ['RerunJob', 'POST', 'jobs/{id}/rerun', rerunHandler(appServices)],
   ['GetJobSpec', 'GET', 'jobs/{id}/spec', specHandler()],

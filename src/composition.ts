@@ -1,4 +1,5 @@
 import path from 'node:path';
+import { createJobReads, type JobReads } from './api/status';
 import { appFunctionTimeout } from './job/limits';
 import { jobFilesCache, type JobFiles, type RunMiniBatchDeps } from './activities/runMiniBatch';
 import { loadSettings, settingsFingerprint, tasksRoot, workDir, type Settings } from './config';
@@ -38,6 +39,8 @@ export interface AppServices {
   scheduleBlobs: ScheduleBlobs;
   /** Whether the Python interpreter answers (asked at submission of a .py entry script). */
   python: PythonProbe;
+  /** The read model's progress readers and kept reports (job views, pages). */
+  reads: JobReads;
 }
 
 const places = (setting: string | undefined): string[] | undefined =>
@@ -122,6 +125,7 @@ export function createAppServices(settings: Settings, appRoot = process.cwd()): 
     jobFiles: jobFilesCache(),
     scheduleBlobs: new ScheduleBlobs(),
     python: new PythonProbe(),
+    reads: createJobReads(store, settings.PARALLEL_JOB_LOGS_CONTAINER),
   };
 }
 
@@ -137,6 +141,7 @@ export function activityDeps(services: AppServices): RunMiniBatchDeps {
     jobFiles: services.jobFiles,
     maxRecordBytes: services.settings.PARALLEL_JOB_MAX_RECORD_BYTES,
     maxOutputBytesPerAttempt: services.settings.PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT,
+    functionTimeout: services.functionTimeout,
   };
 }
 

@@ -18,7 +18,7 @@ import {
 import { groupBudgetMs } from '../orchestration/lanes';
 import { nextStep, receiptForFault } from '../orchestration/attemptOutcome';
 import { retryDelayMs } from '../orchestration/retryPolicy';
-import { ACTIVITY_OVERHEAD_SECONDS, appFunctionTimeout, parseFunctionTimeout } from '../job/limits';
+import { ACTIVITY_OVERHEAD_SECONDS, parseFunctionTimeout } from '../job/limits';
 import { jobFolder } from '../storage/layout';
 import { GroupRecords, type AttemptRecord } from './attemptRecord';
 import { faultRecord } from './recordFault';
@@ -32,8 +32,6 @@ const SLOW_ATTEMPT_MS = 200;
 export interface RunGroupOptions {
   /** How often a running group looks for a stop request; default 200 ms. */
   stopPollMs?: number;
-  /** The app's functionTimeout (host.json) when not the deployed one; tests set it. */
-  functionTimeout?: string;
 }
 
 /**
@@ -68,10 +66,7 @@ export async function runGroup(
     records,
     recorded,
     stop,
-    cutoffMs: startCutoffMs(
-      options.functionTimeout ?? appFunctionTimeout(),
-      record.job.settings.timeoutSeconds,
-    ),
+    cutoffMs: startCutoffMs(deps.functionTimeout, record.job.settings.timeoutSeconds),
   });
   try {
     return await group.run();

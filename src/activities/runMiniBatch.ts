@@ -74,6 +74,8 @@ export interface RunMiniBatchDeps extends ActivityDeps {
   maxRecordBytes: number;
   /** The most bytes an attempt may publish into output folders (PARALLEL_JOB_MAX_OUTPUT_BYTES_PER_ATTEMPT). */
   maxOutputBytesPerAttempt: number;
+  /** host.json's functionTimeout: a group call starts no attempt that could outlive it. */
+  functionTimeout: string | undefined;
 }
 
 /** Bad records listed per attempt (in its bad_records log and failed items); the rest are counted. */

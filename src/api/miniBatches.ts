@@ -224,7 +224,7 @@ const STAT_CONCURRENCY = 8;
  * time; a group holds hundreds of short attempts or a wave of long ones), plus for a re-run one streamed read of the
  * job's manifest it re-runs, plus at most BAD_RECORDS_CHECKED + examples existence checks for a tabular
  * job. Memory: one byte per mini-batch and one shard's records. A 100,000-mini-batch job is therefore a few
- * seconds of listing: see `cachedMiniBatchReport`, which the page and the API share.
+ * seconds of listing: see `MiniBatchReports`, which the page and the API share.
  */
 export async function readMiniBatchReport(
   services: ReportServices,
@@ -291,61 +291,63 @@ async function markEarlier(
 }
 
 /**
- * Reports kept per process, so that a page polled every second does not list a large job's attempts
- * every second: a finished job's report never changes and is kept; a running job's is fresh for a time
- * that grows with its size (1 s per 2,000 mini-batches, 1 to 30 s). Past that, a request is answered with
- * the report it has while one new read runs for all requests, so a large running job's page stays quick
- * and its grid lags by at most that time plus one read. A new status (the job ended) always reads anew.
+ * An app's reports, kept so that a page polled every second does not list a large job's attempts every
+ * second: a finished job's report never changes and is kept; a running job's is fresh for a time that
+ * grows with its size (1 s per 2,000 mini-batches, 1 to 30 s). Past that, a request is answered with the
+ * report it has while one new read runs for all requests, so a large running job's page stays quick and
+ * its grid lags by at most that time plus one read. A new status (the job ended) always reads anew.
  * Bounded to a few jobs.
  */
+export class MiniBatchReports {
+  private readonly kept = new Map<string, Kept>();
+
+  constructor(
+    private readonly services: ReportServices,
+    private readonly read: typeof readMiniBatchReport = readMiniBatchReport,
+  ) {}
+
+  get(view: Pick<JobView, 'id' | 'status' | 'first_errors'>, now = Date.now()): Promise<MiniBatchReport> {
+    let kept = this.kept.get(view.id);
+    if (kept?.status !== view.status) {
+      kept = { status: view.status, at: now };
+      this.kept.delete(view.id);
+      this.kept.set(view.id, kept);
+      if (this.kept.size > REPORTS_KEPT) this.kept.delete(this.kept.keys().next().value!);
+    }
+    const { last } = kept;
+    if (last && (isTerminalStatus(last.status) || now - kept.at < reportLifetimeMs(last.total)))
+      return Promise.resolve(last);
+    if (!kept.reading) {
+      const entry = kept;
+      entry.reading = this.read(this.services, view).then(
+        (report) => {
+          Object.assign(entry, { at: now, last: report, reading: undefined });
+          return report;
+        },
+        (error: unknown) => {
+          // A failed read is not kept: the next request reads again.
+          entry.reading = undefined;
+          throw error;
+        },
+      );
+      // Answered with `last` below: the refresh's failure is seen by the next request that waits for it.
+      if (last) entry.reading.catch(() => undefined);
+    }
+    return last ? Promise.resolve(last) : kept.reading!;
+  }
+}
+
 const REPORTS_KEPT = 16;
 
 interface Kept {
-  /** Logs container and job status the report was read for. */
-  key: string;
+  /** The job status the report was read for. */
+  status: JobView['status'];
   /** When the read of `last` started. */
   at: number;
   last?: MiniBatchReport;
   /** The read in flight, if any. */
   reading?: Promise<MiniBatchReport>;
 }
-const reports = new Map<string, Kept>();
 
 export const reportLifetimeMs = (total: number): number =>
   Math.min(30_000, Math.max(1_000, Math.ceil(total / 2000) * 1000));
-
-export function cachedMiniBatchReport(
-  services: ReportServices,
-  view: Pick<JobView, 'id' | 'status' | 'first_errors'>,
-  now = Date.now(),
-  read: typeof readMiniBatchReport = readMiniBatchReport,
-): Promise<MiniBatchReport> {
-  const key = `${services.containers.logs}\n${view.status}`;
-  let kept = reports.get(view.id);
-  if (kept?.key !== key) {
-    kept = { key, at: now };
-    reports.delete(view.id);
-    reports.set(view.id, kept);
-    if (reports.size > REPORTS_KEPT) reports.delete(reports.keys().next().value!);
-  }
-  const { last } = kept;
-  if (last && (isTerminalStatus(last.status) || now - kept.at < reportLifetimeMs(last.total)))
-    return Promise.resolve(last);
-  if (!kept.reading) {
-    const entry = kept;
-    entry.reading = read(services, view).then(
-      (report) => {
-        Object.assign(entry, { at: now, last: report, reading: undefined });
-        return report;
-      },
-      (error: unknown) => {
-        // A failed read is not kept: the next request reads again.
-        entry.reading = undefined;
-        throw error;
-      },
-    );
-    // Answered with `last` below: the refresh's failure is seen by the next request that waits for it.
-    if (last) entry.reading.catch(() => undefined);
-  }
-  return last ? Promise.resolve(last) : kept.reading!;
-}

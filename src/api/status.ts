@@ -11,12 +11,37 @@ import {
 import { addCounters, emptyCounters, type Counters } from '../orchestration/counters';
 import type { JobStatus } from '../job/status';
 import type { JobView, PlanningView } from './wire';
-import { appServices } from '../composition';
 import type { BlobStore } from '../storage/blobStore';
 import { readPlanProgress } from '../plan/progress';
 import { GroupProgress } from './groupProgress';
+import { MiniBatchReports } from './miniBatches';
 
-export async function getJobView(client: DurableClient, jobId: string, baseUrl?: string): Promise<JobView> {
+/**
+ * What the read model uses of the app: where the job folders are and its reader of running groups'
+ * progress and reports (the app's services hold one: `services.reads`).
+ */
+export interface JobReads {
+  folders: JobFolders;
+  progress: GroupProgress;
+  /** Mini-batch reports, kept for a while (the status page and `GET /api/jobs/{id}/mini-batches`). */
+  reports: MiniBatchReports;
+}
+
+/** An app's read model over its store and logs container. */
+export function createJobReads(store: BlobStore, logsContainer: string): JobReads {
+  return {
+    folders: { store, logsContainer },
+    progress: new GroupProgress(store, logsContainer),
+    reports: new MiniBatchReports({ store, containers: { logs: logsContainer } }),
+  };
+}
+
+export async function getJobView(
+  client: DurableClient,
+  reads: JobReads,
+  jobId: string,
+  baseUrl?: string,
+): Promise<JobView> {
   let status: DurableOrchestrationStatus | undefined;
   try {
     status = await client.getStatus(jobId, { showInput: true });
@@ -24,40 +49,13 @@ export async function getJobView(client: DurableClient, jobId: string, baseUrl?:
     status = undefined;
   }
   if (!status?.runtimeStatus || status.name !== OrchestratorNames.root) throw new JobNotFoundError(jobId);
-  return toView(client, status, baseUrl);
+  return toView(client, status, baseUrl, reads);
 }
 
 /** Where the job folders are: a store and its logs container. */
 export interface JobFolders {
   store: BlobStore;
   logsContainer: string;
-}
-
-/** The app's job folders, or undefined without app settings (a client-only use). */
-function appJobFolders(): JobFolders | undefined {
-  try {
-    const services = appServices();
-    return { store: services.store, logsContainer: services.containers.logs };
-  } catch {
-    return undefined;
-  }
-}
-
-let sharedProgress: { progress: GroupProgress; store: BlobStore } | undefined;
-
-/**
- * The app's reader of running groups' progress (rebuilt when the app's storage changes); without app
- * settings, counters come from the shards alone.
- */
-function defaultProgress(): GroupProgress | undefined {
-  const folders = appJobFolders();
-  if (!folders) return undefined;
-  if (sharedProgress?.store !== folders.store)
-    sharedProgress = {
-      progress: new GroupProgress(folders.store, folders.logsContainer),
-      store: folders.store,
-    };
-  return sharedProgress.progress;
 }
 
 /** Planning's progress as the view shows it, or undefined when none was recorded yet. */
@@ -77,13 +75,14 @@ async function planningOf(folders: JobFolders, jobId: string): Promise<PlanningV
  * The job as the API shows it. Counters of a running job add the running shards' (one status call each)
  * and their running group calls' records so far (one read of the bytes appended since the last view);
  * a Preparing job gets planning's progress (one small read). `liveCounters: false` skips all three: the
- * status stays exact, the counters then lag until a shard ends.
+ * status stays exact, the counters then lag until a shard ends. Without the app's reads (a client-only
+ * use), counters come from the shards alone and planning's progress is not shown.
  */
 export async function toView(
   client: DurableClient,
   status: DurableOrchestrationStatus,
   baseUrl?: string,
-  options: { liveCounters?: boolean; progress?: GroupProgress; folders?: JobFolders } = {},
+  options: { liveCounters?: boolean } & Partial<JobReads> = {},
 ): Promise<JobView> {
   const input = rootInputSchema.safeParse(status.input);
   const live = rootStatusSchema.safeParse(status.customStatus);
@@ -91,7 +90,7 @@ export async function toView(
   const runtime = String(status.runtimeStatus);
   let counters = live.success ? live.data.counters : emptyCounters();
   if (live.success && !outcome.success && options.liveCounters !== false) {
-    const reader = options.progress ?? defaultProgress();
+    const reader = options.progress;
     const progress =
       reader && input.success ? { reader, maxRetries: input.data.job.settings.maxRetries } : undefined;
     counters = await withRunningShards(client, status.instanceId, counters, live.data.shards, progress);
@@ -117,7 +116,7 @@ export async function toView(
   };
   if (outcome.success) view.finished_at = outcome.data.finishedAt;
   if (view.status === 'Preparing' && options.liveCounters !== false) {
-    const folders = options.folders ?? appJobFolders();
+    const { folders } = options;
     const planning = folders ? await planningOf(folders, view.id) : undefined;
     if (planning) view.planning = planning;
   }

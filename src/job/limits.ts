@@ -94,10 +94,7 @@ export function maxTaskTimeoutSeconds(functionTimeout: string | undefined): numb
  * The platform bounds a resolved job breaks, each naming its field, the bound and the reason. The spec
  * schema has already checked each number on its own (types, Azure ML's own ranges).
  */
-export function limitIssues(
-  job: EffectiveJob,
-  functionTimeout: string | undefined = appFunctionTimeout(),
-): ValidationIssue[] {
+export function limitIssues(job: EffectiveJob, functionTimeout: string | undefined): ValidationIssue[] {
   const issues: ValidationIssue[] = [];
   const over = (field: string, value: number, limit: { max: number; why: string }, unit = ''): void => {
     if (value > limit.max)

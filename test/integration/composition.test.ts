@@ -79,6 +79,8 @@ describe('two apps in one process', () => {
     expect(a.scheduleBlobs).not.toBe(b.scheduleBlobs);
     expect(a.python).not.toBe(b.python);
     expect(a.store).not.toBe(b.store);
+    expect(a.reads.progress).not.toBe(b.reads.progress);
+    expect(a.reads.reports).not.toBe(b.reads.reports);
 
     // The same job id in both: each app reads its own job record and plan, runs on its own warm workers.
     await writeJob(a, 'text of app a');

@@ -5,7 +5,7 @@ import { SpecValidationError } from '../../errors';
 import { jobStatusSchema } from '../../job/status';
 import { OrchestratorNames } from '../../orchestration/contracts';
 import { decodeCursor, encodeCursor, readJobIndexPage, type JobIndexCursor } from '../../storage/jobIndex';
-import { toView } from '../status';
+import { toView, type JobReads } from '../status';
 import { isTerminalStatus, type JobView } from '../wire';
 import { origin } from './requests';
 
@@ -57,7 +57,7 @@ export async function listJobs(
     while (at < page.ids.length && jobs.length < top) {
       const ids = page.ids.slice(at, at + Math.min(STATUS_READS, top - jobs.length));
       at += ids.length;
-      const views = await Promise.all(ids.map((id) => listedView(client, id, base, wanted)));
+      const views = await Promise.all(ids.map((id) => listedView(client, services.reads, id, base, wanted)));
       for (const view of views) if (view && !jobs.some((job) => job.id === view.id)) jobs.push(view);
     }
     if (jobs.length >= top) {
@@ -78,6 +78,7 @@ export async function listJobs(
 /** The job's view if it exists and has the wanted status; shards are read only for listed running jobs. */
 async function listedView(
   client: DurableClient,
+  reads: JobReads,
   id: string,
   base: string,
   wanted: string | undefined,
@@ -93,5 +94,5 @@ async function listedView(
   if (!status?.runtimeStatus || status.name !== OrchestratorNames.root) return undefined;
   const view = await toView(client, status, base, { liveCounters: false });
   if (wanted && view.status !== wanted) return undefined;
-  return isTerminalStatus(view.status) ? view : toView(client, status, base);
+  return isTerminalStatus(view.status) ? view : toView(client, status, base, reads);
 }

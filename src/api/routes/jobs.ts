@@ -6,7 +6,6 @@ import { specToYaml } from '../../job/dump';
 import type { JobSpec } from '../../job/schema';
 import { Events, rootInputSchema } from '../../orchestration/contracts';
 import { rerunJob, submitJob } from '../../submit/submit';
-import { cachedMiniBatchReport } from '../miniBatches';
 import { getJobView } from '../status';
 import { handle, json } from './answers';
 import { listJobs } from './jobList';
@@ -28,7 +27,9 @@ export function submitHandler(appServices: () => AppServices) {
         origin: 'client',
         source: 'in the request body',
       });
-      const view = await getJobView(client, submitted.jobId, origin(request)).catch(() => undefined);
+      const view = await getJobView(client, services.reads, submitted.jobId, origin(request)).catch(
+        () => undefined,
+      );
       return json(submitted.created ? 202 : 200, {
         id: submitted.jobId,
         created: submitted.created,
@@ -47,9 +48,11 @@ export function listHandler(appServices: () => AppServices) {
     });
 }
 
-export function getHandler() {
+export function getHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
-    handle(context, async () => json(200, await getJobView(client, jobIdParam(request), origin(request))));
+    handle(context, async () =>
+      json(200, await getJobView(client, appServices().reads, jobIdParam(request), origin(request))),
+    );
 }
 
 export function cancelHandler() {
@@ -109,7 +112,8 @@ export function specHandler() {
 export function miniBatchesHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
-      const view = await getJobView(client, jobIdParam(request), origin(request));
-      return json(200, await cachedMiniBatchReport(appServices(), view));
+      const { reads } = appServices();
+      const view = await getJobView(client, reads, jobIdParam(request), origin(request));
+      return json(200, await reads.reports.get(view));
     });
 }

@@ -2,7 +2,6 @@ import type { HttpRequest, InvocationContext } from '@azure/functions';
 import type { DurableClient } from 'durable-functions';
 import type { AppServices } from '../../composition';
 import { ParallelJobError } from '../../errors';
-import { cachedMiniBatchReport } from '../miniBatches';
 import { renderJobsPage } from '../pages/jobsPage';
 import { renderStatusPage } from '../pages/statusPage';
 import { pageHeaders, scriptNonce } from '../serving';
@@ -44,13 +43,13 @@ export function viewHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
       const services = appServices();
-      const view = await getJobView(client, jobIdParam(request), origin(request));
+      const view = await getJobView(client, services.reads, jobIdParam(request), origin(request));
       const link = downloadLinks(services, request, '/jobs/');
       let miniBatches: MiniBatchReport | string | undefined;
       try {
         // A large job's first listing takes seconds: the page does not wait for it (it keeps going, and
         // the page's next refresh finds it kept).
-        const reading = cachedMiniBatchReport(services, view);
+        const reading = services.reads.reports.get(view);
         reading.catch(() => undefined);
         miniBatches = await Promise.race([reading, delay(PAGE_WAITS_FOR_REPORT_MS)]);
       } catch (error) {

@@ -21,7 +21,10 @@ export function planHandler(appServices: () => AppServices) {
         outputRoot: `${services.containers.outputs}/plan-preview`,
       });
       // The preview lists the input with the app's identity: the same places and bounds as a submission.
-      const issues = [...limitIssues(job), ...(await jobPlaceIssues(job, 'plan-preview', services))];
+      const issues = [
+        ...limitIssues(job, services.functionTimeout),
+        ...(await jobPlaceIssues(job, 'plan-preview', services)),
+      ];
       if (issues.length) throw new SpecValidationError(issues, 'in the request body');
       const location = resolveInputLocation(job.inputData.path, { accountUrl: services.store.accountUrl });
       const preview = await previewPlan(services.store.forAccount(location.accountUrl), {

@@ -6,6 +6,7 @@ import type { AppServices } from '../../../src/composition';
 import { durableClientInput, type RunningAzurite } from '@parallel-job/functions-host';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { getHandler, listHandler } from '../../../src/api/routes/jobs';
+import { createJobReads } from '../../../src/api/status';
 import { writeJobIndex } from '../../../src/storage/jobIndex';
 import { uniqueContainer, useAzurite } from '../../support/azurite';
 
@@ -25,7 +26,7 @@ beforeAll(async () => {
   const store = BlobStore.fromConnectionString(azurite.connectionString);
   const logs = uniqueContainer('logs');
   await writeJobIndex(store, logs, { id: 'job-1', created: new Date().toISOString() });
-  services = { store, containers: { logs } } as unknown as AppServices;
+  services = { store, containers: { logs }, reads: createJobReads(store, logs) } as unknown as AppServices;
   // A port that nothing listens on any more.
   const server = http.createServer();
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -81,7 +82,7 @@ describe('an internal fault', () => {
       url: 'http://127.0.0.1:7071/api/jobs/job-1',
       params: { id: 'job-1' },
     });
-    const answer = await getHandler()(request, client, context);
+    const answer = await getHandler(() => services)(request, client, context);
     expect(answer.status).toBe(404);
     expect((answer.jsonBody as { error: { code: string } }).error.code).toBe('JOB_NOT_FOUND');
   });

@@ -5,7 +5,7 @@ import { emptyCounters } from '../../../src/orchestration/counters';
 import {
   bandSizeFor,
   bandStates,
-  cachedMiniBatchReport,
+  MiniBatchReports,
   MAX_GRID_CELLS,
   MiniBatchTally,
   reportLifetimeMs,
@@ -351,7 +351,7 @@ describe('the job page drawn from the report', () => {
   });
 });
 
-describe('cachedMiniBatchReport', () => {
+describe('MiniBatchReports', () => {
   const services = { store: {} as never, containers: { logs: 'logs' } };
   const reader = () => {
     const calls: string[] = [];
@@ -367,34 +367,36 @@ describe('cachedMiniBatchReport', () => {
 
   it("reads a running job's states again only after a while, a finished job's once", async () => {
     const { calls, read } = reader();
-    await cachedMiniBatchReport(services, job('c-1', 'Running'), 0, read);
-    await cachedMiniBatchReport(services, job('c-1', 'Running'), 500, read);
+    const reports = new MiniBatchReports(services, read);
+    await reports.get(job('c-1', 'Running'), 0);
+    await reports.get(job('c-1', 'Running'), 500);
     expect(calls).toEqual(['Running']);
     // Stale: both requests are answered at once with what there is, and share one new read.
     const [first, second] = await Promise.all([
-      cachedMiniBatchReport(services, job('c-1', 'Running'), 1500, read),
-      cachedMiniBatchReport(services, job('c-1', 'Running'), 1500, read),
+      reports.get(job('c-1', 'Running'), 1500),
+      reports.get(job('c-1', 'Running'), 1500),
     ]);
     expect(first).toBe(second);
     expect(calls).toEqual(['Running', 'Running']);
-    const fresh = await cachedMiniBatchReport(services, job('c-1', 'Running'), 1600, read);
+    const fresh = await reports.get(job('c-1', 'Running'), 1600);
     expect(fresh).not.toBe(first);
     expect(calls).toEqual(['Running', 'Running']);
     // A new status is a new report, read before answering; once finished it is kept.
-    expect((await cachedMiniBatchReport(services, job('c-1', 'Completed'), 1700, read)).status).toBe(
-      'Completed',
-    );
-    await cachedMiniBatchReport(services, job('c-1', 'Completed'), 10_000_000, read);
+    expect((await reports.get(job('c-1', 'Completed'), 1700)).status).toBe('Completed');
+    await reports.get(job('c-1', 'Completed'), 10_000_000);
     expect(calls).toEqual(['Running', 'Running', 'Completed']);
   });
 
   it('does not keep a failed read', async () => {
     const { calls, read } = reader();
-    const failing = () => Promise.reject(new MiniBatchReportError('c-2', 'broken'));
-    await expect(cachedMiniBatchReport(services, job('c-2', 'Failed'), 0, failing)).rejects.toThrow(
-      MiniBatchReportError,
-    );
-    await cachedMiniBatchReport(services, job('c-2', 'Failed'), 1, read);
+    let broken = true;
+    const reports = new MiniBatchReports(services, (used, view) => {
+      if (!broken) return read(used, view);
+      broken = false;
+      return Promise.reject(new MiniBatchReportError('c-2', 'broken'));
+    });
+    await expect(reports.get(job('c-2', 'Failed'), 0)).rejects.toThrow(MiniBatchReportError);
+    await reports.get(job('c-2', 'Failed'), 1);
     expect(calls).toEqual(['Failed']);
   });
 });
