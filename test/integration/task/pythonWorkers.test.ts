@@ -257,6 +257,19 @@ describe('Python tasks on warm processes', () => {
     ]);
   });
 
+  it("keeps glibc from handing a freed table back between attempts, unless the job's environment says otherwise", async () => {
+    const outcome = await tasks.runAttempt(attempt(pathsBatch(['env'])));
+    expect(outcome.rowsText).toBe('MALLOC_TRIM_THRESHOLD_=67108864\nMALLOC_MMAP_THRESHOLD_=16777216\n');
+    const own = pool();
+    try {
+      const job = pythonJob({ environmentVariables: { MALLOC_TRIM_THRESHOLD_: '131072' } });
+      const theirs = await own.runAttempt(attempt(pathsBatch(['env']), { job }));
+      expect(theirs.rowsText).toBe('MALLOC_TRIM_THRESHOLD_=131072\nMALLOC_MMAP_THRESHOLD_=16777216\n');
+    } finally {
+      await own.destroy();
+    }
+  });
+
   it('counts rows without writing them when the job has no append_row', async () => {
     const outcome = await tasks.runAttempt(attempt(pathsBatch(['echo', 'a']), { appendRows: false }));
     expect(outcome).toMatchObject({ status: 'succeeded', rows: 2, rowsText: '' });
