@@ -9,6 +9,7 @@ import { stopShardsActivity } from '../src/activities/stopShards';
 import { activityDeps, appServices } from '../src/composition';
 import { failureCodeProvider, withFaultsShown } from '../src/activities/faults';
 import { activities, type ActivityKey } from '../src/orchestration/activities';
+import { EarlierActivityNames } from '../src/activities/contracts';
 
 const deps = () => activityDeps(appServices());
 
@@ -38,4 +39,7 @@ const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
 for (const key of Object.keys(handlers) as ActivityKey[]) {
   const { name } = activities[key];
   df.app.activity(name, { ...handlers[key], handler: withFaultsShown(name, handlers[key].handler) });
+  const earlier = EarlierActivityNames[key];
+  if (earlier)
+    df.app.activity(earlier, { ...handlers[key], handler: withFaultsShown(earlier, handlers[key].handler) });
 }

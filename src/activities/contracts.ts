@@ -17,6 +17,14 @@ export const ActivityNames = {
   stopShards: 'ParallelJob_StopShards',
 } as const;
 
+/**
+ * Names an earlier version registered, still registered with the same handler, so that a call a running
+ * job scheduled before an upgrade runs after it. Remove one release on.
+ */
+export const EarlierActivityNames: Partial<Record<keyof typeof ActivityNames, string>> = {
+  runGroup: 'ParallelJob_RunMiniBatches',
+};
+
 /** Input of one attempt. Small on purpose: everything else is read from the job folder. */
 export const runMiniBatchInputSchema = z.object({
   jobId: z.string().min(1),

@@ -1,7 +1,7 @@
 import {
   groupResultSchema,
   recordGroupFaultInputSchema,
-  runGroupInputSchema,
+  parseRunGroupInput,
   type GroupResult,
   type RunGroupInput,
 } from '../orchestration/contracts';
@@ -53,7 +53,7 @@ export async function runGroup(
   raw: unknown,
   options: RunGroupOptions = {},
 ): Promise<GroupResult> {
-  const input = runGroupInputSchema.parse(raw);
+  const input = parseRunGroupInput(raw);
   const { store, logsContainer } = deps;
   const folder = jobFolder(input.jobId);
   // Read from the logs container, so it exists for the records below.

@@ -53,14 +53,17 @@ export type ActivityKey = keyof Activities;
 export type ActivityInput<K extends ActivityKey> = z.input<Activities[K]['input']>;
 export type ActivityOutput<K extends ActivityKey> = z.infer<Activities[K]['output']>;
 
-/** Schedules the activity `key` with its input (retried under `retry` when given). */
+/**
+ * Schedules the activity `key` with its input (retried under `retry` when given), under its registered
+ * name or, for an orchestration an earlier version started, the name that version used.
+ */
 export function callActivity<K extends ActivityKey>(
   context: OrchestrationContext,
   key: K,
   input: ActivityInput<K>,
   retry?: RetryOptions,
+  name: string = activities[key].name,
 ): Task {
-  const { name } = activities[key];
   return retry ? context.df.callActivityWithRetry(name, retry, input) : context.df.callActivity(name, input);
 }
 

@@ -85,6 +85,26 @@ export const shardInputSchema = z.object({
 });
 export type ShardInput = z.infer<typeof shardInputSchema>;
 
+/**
+ * A field's earlier name still read, so that shards and group calls a running job scheduled before an
+ * upgrade go on after it: inputs in a history are replayed as they were written. Remove one release on.
+ */
+function withEarlierName(raw: unknown, earlier: string, current: string): unknown {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
+  if (!(earlier in raw) || current in raw) return raw;
+  const { [earlier]: value, ...rest } = raw as Record<string, unknown>;
+  return { ...rest, [current]: value };
+}
+
+/**
+ * A shard's input, also as the version before `laneWidth` wrote it (`window`); `earlier` says it was, so
+ * that the shard goes on calling activities by the names its history recorded.
+ */
+export function parseShardInput(raw: unknown): { input: ShardInput; earlier: boolean } {
+  const earlier = typeof raw === 'object' && raw !== null && 'window' in raw && !('laneWidth' in raw);
+  return { input: shardInputSchema.parse(withEarlierName(raw, 'window', 'laneWidth')), earlier };
+}
+
 export const shardResultSchema = z.object({
   shard: z.number().int().nonnegative(),
   counters: countersSchema,
@@ -149,6 +169,10 @@ export const runGroupInputSchema = z.object({
   budget: z.object({ items: z.number().int().nullable(), miniBatches: z.number().int().nullable() }),
 });
 export type RunGroupInput = z.infer<typeof runGroupInputSchema>;
+
+/** A group call's input, also as the version before `laneWidth` wrote it (`width`). */
+export const parseRunGroupInput = (raw: unknown): RunGroupInput =>
+  runGroupInputSchema.parse(withEarlierName(raw, 'width', 'laneWidth'));
 
 /**
  * What a group did, folded: counters of the attempts it started and of the mini-batches that ended in

@@ -1,8 +1,9 @@
 import type { OrchestrationContext, Task, TimerTask } from 'durable-functions';
+import { EarlierActivityNames } from '../activities/contracts';
 import { activities, callActivity, outputOf } from './activities';
 import {
   Events,
-  shardInputSchema,
+  parseShardInput,
   type GroupResult,
   type ShardInput,
   type ShardResult,
@@ -36,7 +37,9 @@ const SECOND = 1000;
  * decisions into durable tasks, and the tasks' ends into its events.
  */
 export function* shardOrchestrator(context: OrchestrationContext): Generator<Task, ShardResult, unknown> {
-  const input = shardInputSchema.parse(context.df.getInput());
+  const { input, earlier } = parseShardInput(context.df.getInput());
+  // A shard an earlier version started calls the group activity by the name its history recorded.
+  const groupActivity = earlier ? EarlierActivityNames.runGroup : undefined;
   let state = initialShardState(yield* firstAttempts(context, input));
   const cancel = context.df.waitForExternalEvent(Events.cancel);
   let running: Task | undefined;
@@ -44,7 +47,7 @@ export function* shardOrchestrator(context: OrchestrationContext): Generator<Tas
   let watchdog: { timer: TimerTask; deadline: number } | undefined;
   const apply = (decision: Decision): Decision => {
     state = decision.state;
-    if (decision.call) running = callActivity(context, 'runGroup', decision.call);
+    if (decision.call) running = callActivity(context, 'runGroup', decision.call, undefined, groupActivity);
     return decision;
   };
   for (;;) {

@@ -136,6 +136,9 @@ it('npm start serves the app with storage on the emulator ports, runs a job, and
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   expect(output).toContain('Host listening on http://127.0.0.1:7071');
+  // The group activity under its name and, for calls a running job scheduled before an upgrade, its earlier one.
+  expect(output).toMatch(/ParallelJob_RunGroup: activityTrigger/);
+  expect(output).toMatch(/ParallelJob_RunMiniBatches: activityTrigger/);
   expect(output).toContain(`data in ${path.join(clone, '.parallel-job', 'azurite')}`);
   expect(output).toContain('Blob: http://127.0.0.1:10000/devstoreaccount1');
   expect(output).toMatch(/Connection string: DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;/);

@@ -99,7 +99,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
     expect(result.retries.map((r) => [r.index, r.attempt, r.status])).toEqual([[1, 1, 'failed']]);
   });
 
-  it('starts no fresh mini-batch while pending retries could breach the failure budget', async () => {
+  it('starts no untried mini-batch while pending retries could breach the failure budget', async () => {
     await fileJob('g-risk', 6, '--throw_items f-1.txt', 1);
     const result = await runGroup(
       env.deps,

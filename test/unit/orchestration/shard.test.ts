@@ -1,10 +1,16 @@
 import type { OrchestrationContext, Task } from 'durable-functions';
-import { ActivityNames, type RunMiniBatchInput } from '../../../src/activities/contracts';
-import type {
-  RecordGroupFaultInput,
-  RunGroupInput,
-  ShardInput,
-  ShardResult,
+import {
+  ActivityNames,
+  EarlierActivityNames,
+  type RunMiniBatchInput,
+} from '../../../src/activities/contracts';
+import {
+  parseRunGroupInput,
+  parseShardInput,
+  type RecordGroupFaultInput,
+  type RunGroupInput,
+  type ShardInput,
+  type ShardResult,
 } from '../../../src/orchestration/contracts';
 import { retryDelayMs } from '../../../src/orchestration/retryPolicy';
 import { shardOrchestrator } from '../../../src/orchestration/shard';
@@ -58,7 +64,7 @@ const settings = (fields: Partial<ShardInput['settings']>): ShardInput['settings
 });
 
 describe('shard orchestrator (replayed over histories)', () => {
-  it('runs every mini-batch once, in groups `window` attempts wide', async () => {
+  it('runs every mini-batch once, in groups `laneWidth` attempts wide', async () => {
     const w = world(ok);
     const result = await drive(shardOrchestrator, shardInput({ laneWidth: 2 }), w);
     expect(result.status).toBe('Completed');
@@ -202,7 +208,7 @@ describe('shard orchestrator (replayed over histories)', () => {
     expect(w.calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4]);
   });
 
-  it('dispatches no fresh mini-batch while the retries it waits for could breach the failure budget', async () => {
+  it('dispatches no untried mini-batch while the retries it waits for could breach the failure budget', async () => {
     // Even mini-batches fail on every attempt; one failed mini-batch is allowed. Once two failures wait for
     // their retry, the shard waits for them instead of starting mini-batches 4 and on.
     const w = world(
@@ -458,5 +464,50 @@ describe('a group call that throws', () => {
     const output = result.output as ShardResult;
     expect(output.counters).toMatchObject({ scheduled: 3, succeeded: 0, failed: 3, itemsFailed: 0 });
     expect(output.errors[0]).toMatchObject({ index: 0, code: 'ACTIVITY_FAILED' });
+  });
+});
+
+describe('a shard an earlier version started (an upgrade while a job runs)', () => {
+  // The version before laneWidth wrote the shard's input with `window` and registered the group
+  // activity as ParallelJob_RunMiniBatches, whose input had `width`. Its histories hold those names.
+  const { laneWidth, ...rest } = shardInput({ laneWidth: 2 });
+  const earlierInput = { ...rest, window: laneWidth };
+
+  it('goes on under the names its history recorded, and runs every mini-batch once', async () => {
+    const names: string[] = [];
+    const calls: RunMiniBatchInput[] = [];
+    const result = await drive(shardOrchestrator, earlierInput, {
+      activity(name, input) {
+        names.push(name);
+        const group = parseRunGroupInput(input);
+        return simulateGroup(group, ok, calls);
+      },
+    });
+    expect(result.status).toBe('Completed');
+    expect(new Set(names)).toEqual(new Set([EarlierActivityNames.runGroup]));
+    expect(calls.map((c) => c.index)).toEqual([0, 1, 2, 3, 4, 5]);
+    expect((result.output as ShardResult).counters).toMatchObject({ succeeded: 6, failed: 0 });
+  });
+
+  it('reads the earlier field names, and the current ones when both are there', () => {
+    expect(parseShardInput(earlierInput)).toEqual({ input: shardInput({ laneWidth: 2 }), earlier: true });
+    expect(parseShardInput(shardInput({ laneWidth: 3 }))).toEqual({
+      input: shardInput({ laneWidth: 3 }),
+      earlier: false,
+    });
+    const group = {
+      jobId: 'job-1',
+      shard: 0,
+      group: 1,
+      runs: [{ start: 0, count: 1, attempt: 1 }],
+      budgetMs: 1000,
+      maxRetries: 2,
+      retryBaseDelayMs: 1000,
+      progressUpdateTimeoutSeconds: 270,
+      budget: { items: null, miniBatches: null },
+    };
+    expect(parseRunGroupInput({ ...group, width: 4 }).laneWidth).toBe(4);
+    expect(parseRunGroupInput({ ...group, width: 4, laneWidth: 2 }).laneWidth).toBe(2);
+    expect(() => parseRunGroupInput(group)).toThrow(/laneWidth/);
   });
 });
