@@ -102,7 +102,7 @@ export function removeWorkerFolders(poolDir: string, workerId: string): void {
 }
 
 /**
- * Removes the pool folders (`pools-<pid>` in `workDir`) of processes that are gone: a host that was killed
+ * Removes the pool folders (`pools-<pid>[-<n>]` in `workDir`) of processes that are gone: a host that was killed
  * leaves its workers' folders behind. Best effort; a folder in use by a live process is never touched.
  */
 export function removeStalePoolFolders(workDir: string): void {
@@ -113,7 +113,8 @@ export function removeStalePoolFolders(workDir: string): void {
     return;
   }
   for (const entry of entries) {
-    const pid = /^pools-(\d+)$/.exec(entry)?.[1];
+    // `pools-<pid>`, or `pools-<pid>-<n>` for the second and later app of a process.
+    const pid = /^pools-(\d+)(?:-\d+)?$/.exec(entry)?.[1];
     if (pid === undefined || Number(pid) === process.pid || processAlive(Number(pid))) continue;
     rmSync(path.join(workDir, entry), { recursive: true, force: true });
   }

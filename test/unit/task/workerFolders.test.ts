@@ -57,12 +57,13 @@ describe('worker folders', () => {
     const dead = spawnSync(process.execPath, ['-e', 'process.exit(0)']).pid;
     const live = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)']);
     try {
-      for (const pid of [dead, live.pid!, process.pid])
-        mkdirSync(path.join(pool, `pools-${pid}`, 'pool-1'), { recursive: true });
+      // The second and later app of a process have `pools-<pid>-<n>`.
+      for (const name of [dead, `${dead}-2`, live.pid!, `${live.pid!}-2`, process.pid])
+        mkdirSync(path.join(pool, `pools-${name}`, 'pool-1'), { recursive: true });
       mkdirSync(path.join(pool, 'side-inputs'));
       removeStalePoolFolders(pool);
       expect(readdirSync(pool).sort()).toEqual(
-        [`pools-${live.pid}`, `pools-${process.pid}`, 'side-inputs'].sort(),
+        [`pools-${live.pid}`, `pools-${live.pid}-2`, `pools-${process.pid}`, 'side-inputs'].sort(),
       );
     } finally {
       live.kill();
