@@ -38,6 +38,10 @@ export class InternalError extends ParallelJobError {
   constructor(readonly errorId: string) {
     super(`an unexpected error in the app; its details are in the app's log under error id ${errorId}`);
   }
+
+  override get httpStatus(): number {
+    return 500;
+  }
 }
 
 /** One problem found while validating user input; `path` is the field path, e.g. `retry_settings.timeout`. */
@@ -109,6 +113,11 @@ export class ConfigError extends ParallelJobError {
   readonly code = 'CONFIG_INVALID';
   constructor(readonly issues: readonly ValidationIssue[]) {
     super(`The app settings are not valid:\n${formatIssues(issues)}`);
+  }
+
+  /** The app's settings, not the request, have to change. */
+  override get httpStatus(): number {
+    return 500;
   }
 }
 

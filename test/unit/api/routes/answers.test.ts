@@ -1,5 +1,6 @@
 import { InvocationContext } from '@azure/functions';
 import {
+  ConfigError,
   DownloadLinkError,
   JobFileNotFoundError,
   JobNotFoundError,
@@ -23,6 +24,8 @@ describe('errorResponse', () => {
     [new DownloadLinkError(15), 403],
     [new StorageNotFoundError('inputs', 'a.txt'), 400],
     [new StorageTransientError('inputs', 'a.txt', 503, 'throttled'), 503],
+    // The app's settings have to change, not the request: a server error that names the setting.
+    [new ConfigError([{ path: 'PARALLEL_JOB_WRITE_PLACES', message: 'names the logs container' }]), 500],
   ])('answers %s with %i, its code and its message', (error, status) => {
     const answer = errorResponse(error);
     expect(answer.status).toBe(status);
