@@ -190,10 +190,12 @@ function groupFailed(
 ): Decision {
   const call = state.running!;
   if (event.retriable && call.tries < GROUP_CALL_TRIES) {
+    // Keyed by shard too: group numbers restart in each shard, and the shards' calls that threw in the
+    // same outage should not all come back at the same moment.
     const delay = callRetryDelayMs(
       input.retryBaseDelayMs,
       call.tries,
-      `${input.jobId}/group-${call.input.group}`,
+      `${input.jobId}/shard-${call.input.shard}/group-${call.input.group}`,
     );
     const again = { call: { ...call, tries: call.tries + 1 }, dueAt: event.at + delay };
     return { state: { ...state, running: undefined, again } };

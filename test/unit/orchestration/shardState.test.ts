@@ -121,7 +121,7 @@ describe('shard decisions', () => {
         input,
       );
       expect(threw.record).toBeUndefined();
-      const dueAt = 1000 + callRetryDelayMs(1000, tries, 'job-1/group-0');
+      const dueAt = 1000 + callRetryDelayMs(1000, tries, 'job-1/shard-3/group-0');
       expect(threw.state).toMatchObject({ running: undefined, again: { dueAt, call: { tries: tries + 1 } } });
       expect(decide(threw.state, { type: 'ready', at: dueAt - 1 }, input).call).toBeUndefined();
       const again = decide(threw.state, { type: 'ready', at: dueAt }, input);
@@ -148,6 +148,19 @@ describe('shard decisions', () => {
       input,
     );
     expect(unreadable.record?.message).toBe('malformed group result');
+  });
+
+  it("spreads the retries of calls that threw together: each shard's group 0 comes back at its own time", () => {
+    const dueAts = [3, 4, 5].map((shard) => {
+      const { state, shard: shardInput } = started({ shard });
+      const threw = decide(
+        state,
+        { type: 'groupFailed', message: 'storage unreachable', retriable: true, at: 1000 },
+        shardInput,
+      );
+      return threw.state.again!.dueAt;
+    });
+    expect(new Set(dueAts).size).toBe(3);
   });
 
   it('stops on a spent failure budget, and counts the retries still waiting as final failures', () => {
