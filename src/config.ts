@@ -8,6 +8,8 @@ import { ConfigError } from './errors';
  * so a setting read anywhere else is a defect. Connections follow the Functions convention: either a
  * connection string under the name, or identity-based sub-settings `<name>__serviceUri` etc.
  */
+const RECORD_BYTES_RULE = 'must be a whole number of bytes from 1024 to 1073741824';
+
 export const settingsSchema = z.object({
   /** Storage for the app, Durable Functions and the job data. Connection string or identity-based. */
   AzureWebJobsStorage: z.string().min(1).optional(),
@@ -51,10 +53,10 @@ export const settingsSchema = z.object({
    * mini-batch, and is not read whole. Default 16 MiB.
    */
   PARALLEL_JOB_MAX_RECORD_BYTES: z.coerce
-    .number()
-    .int()
-    .min(1024)
-    .max(1024 * 1024 * 1024)
+    .number({ error: RECORD_BYTES_RULE })
+    .int({ error: RECORD_BYTES_RULE })
+    .min(1024, { error: RECORD_BYTES_RULE })
+    .max(1024 * 1024 * 1024, { error: RECORD_BYTES_RULE })
     .default(16 * 1024 * 1024),
   /**
    * The Python interpreter that runs `.py` entry scripts: a path, or a command on PATH. Submission checks
@@ -130,22 +132,6 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env): Settings {
 }
 
 const settingDefaults = settingsSchema.parse({});
-
-/** PARALLEL_JOB_MAX_RECORD_BYTES alone (activities read it without needing the storage settings). */
-export function maxRecordBytes(env: NodeJS.ProcessEnv = process.env): number {
-  const parsed = settingsSchema.shape.PARALLEL_JOB_MAX_RECORD_BYTES.safeParse(
-    env.PARALLEL_JOB_MAX_RECORD_BYTES,
-  );
-  if (!parsed.success) {
-    throw new ConfigError([
-      {
-        path: 'PARALLEL_JOB_MAX_RECORD_BYTES',
-        message: 'must be a whole number of bytes from 1024 to 1073741824',
-      },
-    ]);
-  }
-  return parsed.data;
-}
 
 /**
  * The Azure resources and roles the code relies on: `infra/` must create and assign each of them, and

@@ -1,4 +1,4 @@
-import { maxRecordBytes } from '../../../src/config';
+import { loadSettings } from '../../../src/config';
 import { ConfigError, TabularParseError } from '../../../src/errors';
 import { readRecordsInRange, scanRecordsInRange, type TabularFormat } from '../../../src/plan/tabular';
 
@@ -208,10 +208,15 @@ describe('bad table records', () => {
   });
 
   it('reads the cap from PARALLEL_JOB_MAX_RECORD_BYTES, 16 MiB when unset', () => {
-    expect(maxRecordBytes({})).toBe(16 * MiB);
-    expect(maxRecordBytes({ PARALLEL_JOB_MAX_RECORD_BYTES: '65536' })).toBe(65536);
-    expect(() => maxRecordBytes({ PARALLEL_JOB_MAX_RECORD_BYTES: '10' })).toThrow(ConfigError);
-    expect(() => maxRecordBytes({ PARALLEL_JOB_MAX_RECORD_BYTES: 'lots' })).toThrow(
+    const maxRecordBytes = (value?: string) =>
+      loadSettings({
+        AzureWebJobsStorage: 'UseDevelopmentStorage=true',
+        ...(value === undefined ? {} : { PARALLEL_JOB_MAX_RECORD_BYTES: value }),
+      }).PARALLEL_JOB_MAX_RECORD_BYTES;
+    expect(maxRecordBytes()).toBe(16 * MiB);
+    expect(maxRecordBytes('65536')).toBe(65536);
+    expect(() => maxRecordBytes('10')).toThrow(ConfigError);
+    expect(() => maxRecordBytes('lots')).toThrow(
       /PARALLEL_JOB_MAX_RECORD_BYTES: must be a whole number of bytes/,
     );
   });
