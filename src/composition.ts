@@ -16,7 +16,8 @@ import { ScheduleBlobs } from './triggers/schedules/tick';
  * The one place where clients, pools and caches are built: `createAppServices(settings)` makes an app's
  * worth of them (a connection string locally, managed identity in Azure), and everything else receives
  * what it uses. No module keeps state of its own that depends on settings, so two apps in one process
- * share nothing.
+ * share nothing. (One exception, on purpose: without PARALLEL_JOB_LINK_SECRET, download links are signed
+ * with a key drawn once per process, so that links outlive rebuilt services: src/api/links.ts.)
  */
 export interface AppServices {
   settings: Settings;

@@ -29,7 +29,7 @@ export function checkPatchedVersions(
       throw new LocalHostError(
         'STORAGE_VERSION',
         `The local storage runs on ${name} ${PATCHED_VERSIONS[name]}, but ${name} ${version} is installed. ` +
-          `Run npm ci in the parallel-job package to install the pinned version.`,
+          `Run npm ci in the app that depends on @parallel-job/functions-host to install the pinned version.`,
       );
   }
 }

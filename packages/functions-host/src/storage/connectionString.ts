@@ -1,7 +1,7 @@
 /**
  * Connection strings: the one parser, and the emulator's development account that
  * `UseDevelopmentStorage=true` stands for. It lives in the host because the host imports nothing from the
- * apps it hosts; an app that needs them (parallel-job's storage code does) imports them from the
+ * apps it hosts; an app that needs them (to reach the emulator's storage itself) imports them from the
  * package's entry point.
  */
 
