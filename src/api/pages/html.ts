@@ -67,8 +67,22 @@ export function trustedHtml(text: string): SafeHtml {
  * Where a template puts one of its values: element content (`markup`, where a fragment may go too), text
  * that holds no tags (`text`: an attribute value, a title), or a URL attribute.
  */
-type Slot = { kind: 'markup' } | { kind: 'text' } | { kind: 'url'; prefix: string };
+type Slot =
+  | { kind: 'markup' }
+  | { kind: 'text' }
+  | { kind: 'url'; prefix: string }
+  | { kind: 'number'; attribute: string };
 
+/**
+ * Attributes whose value is parsed again, as HTML or as a list of URLs: escaping keeps a value inside the
+ * attribute, not harmless in it.
+ */
+const REPARSED_ATTRIBUTES = new Set(['srcdoc', 'srcset', 'imagesrcset']);
+/**
+ * Attributes whose value is CSS, or on <meta> an instruction (a refresh, which may name a URL): only
+ * numbers go in (a width, a percentage, seconds), never text.
+ */
+const NUMBER_ONLY_ATTRIBUTES = new Set(['style']);
 /** Attributes whose value is a URL a browser follows or loads. */
 const URL_ATTRIBUTES = new Set(['href', 'src', 'action', 'formaction', 'xlink:href', 'poster', 'cite']);
 /** Elements whose content is code or not parsed at all: a value there cannot be made safe by escaping. */
@@ -190,7 +204,11 @@ function slotsOf(strings: TemplateStringsArray): Slot[] {
     } else if (state === 'rcdata') slots.push({ kind: 'text' });
     else if (state === 'value') {
       if (attribute.startsWith('on')) refuse(`in the event handler attribute ${attribute}`);
-      if (URL_ATTRIBUTES.has(attribute)) {
+      if (REPARSED_ATTRIBUTES.has(attribute))
+        refuse(`in the attribute ${attribute}, which the browser parses again`);
+      if (NUMBER_ONLY_ATTRIBUTES.has(attribute) || (tagName === 'meta' && attribute === 'content'))
+        slots.push({ kind: 'number', attribute });
+      else if (URL_ATTRIBUTES.has(attribute)) {
         // The scheme check reads the value with the text before it: one value per URL.
         if (valuesInAttribute > 0) refuse(`after another value in the URL attribute ${attribute}`);
         slots.push({ kind: 'url', prefix: value });
@@ -224,6 +242,11 @@ function render(value: HtmlValue, slot: Slot): string {
     return value.toString();
   }
   if (Array.isArray(value)) return value.map((item: HtmlValue) => render(item, slot)).join('');
+  if (slot.kind === 'number') {
+    if (typeof value !== 'number' || !Number.isFinite(value))
+      throw new Error(`html: only a finite number goes into the ${slot.attribute} attribute`);
+    return String(value);
+  }
   const text = String(value);
   return escapeHtml(slot.kind === 'url' ? safeUrl(slot.prefix, text) : text);
 }

@@ -93,8 +93,23 @@ describe('html refuses a value where escaping cannot make it safe', () => {
     ['a style element', () => html`<style>p { color: ${'red'} }</style>`],
     ['a comment', () => html`<!-- ${'--><script>x</script>'} -->`],
     ['a second value in one URL', () => html`<a href="${'java'}${'script:x'}">x</a>`],
+    ['srcdoc, parsed again as HTML', () => html`<iframe srcdoc="${'<script>x</script>'}"></iframe>`],
+    ['srcset, a list of URLs', () => html`<img srcset="${'javascript:x 1x'}">`],
   ])('in %s', (_where, render) => {
     expect(render).toThrow(/^html: a value .* cannot be escaped safely/);
+  });
+
+  it("anything but a finite number in a style attribute or a meta's content", () => {
+    const bar = (width: unknown) => html`<div style="width:${width as number}%"></div>`.toString();
+    expect(bar(12.5)).toBe('<div style="width:12.5%"></div>');
+    expect(() => bar('1%;background:url(https://elsewhere.example/x)')).toThrow(
+      /only a finite number goes into the style attribute/,
+    );
+    expect(() => bar(Number.NaN)).toThrow(/finite number/);
+    // A meta refresh takes seconds, never a URL to go to.
+    const refresh = (content: unknown) => html`<meta http-equiv="refresh" content="${content as number}">`;
+    expect(refresh(5).toString()).toBe('<meta http-equiv="refresh" content="5">');
+    expect(() => refresh('0;url=https://elsewhere.example/')).toThrow(/content attribute/);
   });
 
   it('a fragment inside an attribute or a title, where its tags would be text', () => {
