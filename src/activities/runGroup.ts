@@ -17,8 +17,9 @@ import {
 } from '../orchestration/groupTally';
 import { groupBudgetMs } from '../orchestration/lanes';
 import { nextStep, receiptForFault } from '../orchestration/attemptOutcome';
-import { retryDelayMs } from '../orchestration/retryPolicy';
+import { callRetryDelayMs, retryDelayMs } from '../orchestration/retryPolicy';
 import { ACTIVITY_OVERHEAD_SECONDS, parseFunctionTimeout } from '../job/limits';
+import { StorageTransientError } from '../errors';
 import { jobFolder } from '../storage/layout';
 import { GroupRecords, type AttemptRecord } from './attemptRecord';
 import { faultRecord } from './recordFault';
@@ -137,9 +138,11 @@ class GroupRun {
         await this.attempt(next.index, next.attempt);
         continue;
       }
-      // Nothing to start now: wait for a retry whose backoff ends within the budget.
+      // Nothing to start now: wait for the next retry if it may start when it is due (by the rule that
+      // starts any attempt: it may not, once the budget is spent and no attempt started within it runs),
+      // else end and hand it back to the shard.
       const waitFor = Math.min(...this.retries.map((retry) => retry.dueAt));
-      if (!Number.isFinite(waitFor) || waitFor - this.started >= this.budgetMs()) return;
+      if (!Number.isFinite(waitFor) || !this.mayStart(Math.max(waitFor, now))) return;
       await sleep(Math.max(1, waitFor - now));
     }
   }
@@ -279,12 +282,25 @@ async function runOne(
 ): Promise<{ record: AttemptRecord; recovered: boolean }> {
   const earlier = recorded.get(`${index}/${attempt}`);
   if (earlier) return { record: earlier, recovered: true };
-  try {
-    return { record: await runMiniBatch(deps, { jobId, index, attempt }), recovered: false };
-  } catch (error) {
-    return { record: await failedAttempt(deps, { jobId, index, attempt }, error), recovered: false };
+  for (let tries = 1; ; tries += 1) {
+    try {
+      return { record: await runMiniBatch(deps, { jobId, index, attempt }), recovered: false };
+    } catch (error) {
+      // Storage that stopped answering (restarted, or a dropped connection) is not the attempt's failure:
+      // the same attempt runs again once storage answers, as it would after a crash (its rows and files
+      // are staged under the same names), and only a fault that outlasts these waits is recorded.
+      if (error instanceof StorageTransientError && tries < STORAGE_FAULT_TRIES) {
+        await sleep(callRetryDelayMs(STORAGE_FAULT_BASE_MS, tries, `${jobId}/${index}/${attempt}/storage`));
+        continue;
+      }
+      return { record: await failedAttempt(deps, { jobId, index, attempt }, error), recovered: false };
+    }
   }
 }
+
+/** Runs of an attempt that met a storage fault, and the first wait (doubling): about 7 s in all. */
+const STORAGE_FAULT_TRIES = 4;
+const STORAGE_FAULT_BASE_MS = 1000;
 
 /** The record of an attempt whose run threw; without its items if even reading its descriptor fails. */
 async function failedAttempt(

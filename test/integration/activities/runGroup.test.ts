@@ -5,6 +5,7 @@ import {
 } from '../../../src/activities/attemptRecord';
 import { GroupProgress } from '../../../src/api/groupProgress';
 import { runGroup } from '../../../src/activities/runGroup';
+import { StorageTransientError } from '../../../src/errors';
 import type { RunGroupInput } from '../../../src/orchestration/contracts';
 import { jobFolder } from '../../../src/storage/layout';
 import { useActivityJobs } from '../../support/activityJobs';
@@ -97,6 +98,48 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
     const result = await runGroup(env.deps, group('g-later', 3, { budgetMs: 500, retryBaseDelayMs: 5000 }));
     expect(result.counters).toMatchObject({ scheduled: 3, retried: 0, succeeded: 2, failed: 0 });
     expect(result.retries.map((r) => [r.index, r.attempt, r.status])).toEqual([[1, 1, 'failed']]);
+  });
+
+  it('hands back a retry that fell due while its lane ran past the budget, instead of waiting for it', async () => {
+    // Mini-batch 0 fails at once and its retry is due within the budget, but the only lane is busy with
+    // mini-batch 1 until after it: then nothing may start, and the call ends.
+    await fileJob('g-woken-late', 2, '--throw_items f-0.txt --sleep_items f-1.txt --sleep_ms 1200');
+    const result = await runGroup(
+      env.deps,
+      group('g-woken-late', 2, {
+        laneWidth: 1,
+        budgetMs: 500,
+        retryBaseDelayMs: 20,
+        // Caps the budget at 500 ms however long the attempts take.
+        progressUpdateTimeoutSeconds: 2,
+      }),
+    );
+    expect(result.counters).toMatchObject({ scheduled: 2, retried: 0, succeeded: 1 });
+    expect(result.retries.map((r) => [r.index, r.attempt, r.status])).toEqual([[0, 1, 'failed']]);
+  });
+
+  it('runs an attempt again, not as a retry, when storage stopped answering while it ran', async () => {
+    await fileJob('g-storage-blip', 3, '');
+    // Real storage with one fault put in: the first staging of mini-batch 1's rows finds storage gone.
+    const { store } = env.deps;
+    const stageBlock = store.stageBlock.bind(store);
+    let faults = 0;
+    store.stageBlock = (container, name, blockId, body) => {
+      if (name.startsWith('g-storage-blip/') && faults === 0 && body.toString().includes('f-1.txt')) {
+        faults += 1;
+        return Promise.reject(new StorageTransientError(container, name, undefined, 'ECONNREFUSED'));
+      }
+      return stageBlock(container, name, blockId, body);
+    };
+    try {
+      const result = await runGroup(env.deps, group('g-storage-blip', 3));
+      expect(faults).toBe(1);
+      expect(result.counters).toMatchObject({ scheduled: 3, retried: 0, succeeded: 3, failed: 0 });
+      expect(result.retries).toEqual([]);
+      expect((await recordOf(env.store, env.logs, 'g-storage-blip', 1, 1)).receipt.status).toBe('succeeded');
+    } finally {
+      store.stageBlock = stageBlock;
+    }
   });
 
   it('starts no untried mini-batch while pending retries could breach the failure budget', async () => {
