@@ -156,6 +156,32 @@ async function waitEnd(id: string): Promise<JobView> {
   }
 }
 
+/** Attempts that failed where the flaky task would not have failed them, with what their logs say. */
+async function unexpectedFailures(ids: string[]): Promise<string> {
+  const store = BlobStore.fromConnectionString((host as HostProcess).connectionString);
+  const lines: string[] = [];
+  for (const id of ids) {
+    const csv = await store
+      .readText('logs', `${id}/sys/job_report/processed_mini_batches.csv`)
+      .catch(() => '');
+    for (const row of csv.split('\n').slice(1).filter(Boolean)) {
+      const [index, attempt, status] = row.split(',');
+      if (status === 'succeeded' || failsOn(TASK_SEED, Number(index), Number(attempt), FAIL_RATE)) continue;
+      const log = await store
+        .readText('logs', `${id}/user/mini_batch_${index}/attempt_${attempt}.log.txt`)
+        .catch(() => '');
+      lines.push(`${id} ${row}\n${log.trim().split('\n').slice(-5).join('\n')}`);
+    }
+    // An attempt recorded for a group call that failed has no log: its record says why.
+    for await (const blob of store.list('logs', `${id}/sys/attempts/`)) {
+      const text = await store.readText('logs', blob.name);
+      for (const line of text.split('\n').filter((l) => l.includes('ACTIVITY_FAILED')))
+        lines.push(`${blob.name}: ${line.slice(0, 600)}`);
+    }
+  }
+  return `attempts that failed unexpectedly:\n${lines.join('\n') || '(none)'}`;
+}
+
 async function outputOf(view: JobView): Promise<Buffer> {
   const store = BlobStore.fromConnectionString((host as HostProcess).connectionString);
   const url = view.outputs.rows as string;
@@ -218,19 +244,28 @@ it('ends every job Completed with the uncrashed output and exact counters after 
     'both-a': ['both', ['planning', 'running', 'backoff', 'running', 'finalize']],
   };
   const kills: Kill[] = [];
-  for (const [id, [victim, phases]] of Object.entries(plans)) {
-    for (const phase of phases) await killDuring(id, phase, victim, kills);
-    const view = await waitEnd(id);
-    expect({ id, status: view.status }).toEqual({ id, status: 'Completed' });
-    expect(withoutTimings(view.counters)).toEqual(expectedCounters);
-    expect((await outputOf(view)).equals(referenceOutput)).toBe(true);
-  }
-  console.log(
+  const killsText = () =>
     `crash suite (CRASH_SEED=${crashSeed}): kills at\n` +
-      kills
-        .map((k) => `  ${k.job} ${k.victim.padEnd(7)} ${k.target.padEnd(8)} seen ${k.seen} after ${k.done}`)
-        .join('\n'),
-  );
+    kills
+      .map((k) => `  ${k.job} ${k.victim.padEnd(7)} ${k.target.padEnd(8)} seen ${k.seen} after ${k.done}`)
+      .join('\n');
+  try {
+    for (const [id, [victim, phases]] of Object.entries(plans)) {
+      for (const phase of phases) await killDuring(id, phase, victim, kills);
+      const view = await waitEnd(id);
+      // A job that did not complete says why in its reasons.
+      const reasons = view.status === 'Completed' ? [] : view.reasons;
+      expect({ id, status: view.status, reasons }).toEqual({ id, status: 'Completed', reasons: [] });
+      expect({ id, counters: withoutTimings(view.counters) }).toEqual({ id, counters: expectedCounters });
+      expect((await outputOf(view)).equals(referenceOutput)).toBe(true);
+    }
+  } catch (error) {
+    // The seed replays the kill points: CRASH_SEED=<n> npx jest test/e2e/crash-suite.test.ts
+    console.log(killsText());
+    console.log(await unexpectedFailures(Object.keys(plans)));
+    throw error;
+  }
+  console.log(killsText());
   expect(kills).toHaveLength(20);
   // Kills aimed at planning, running and backoff land while the job is unfinished (finalize is short
   // and may be over before the kill).
