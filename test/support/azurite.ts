@@ -1,4 +1,5 @@
 import { startAzurite, type RunningAzurite } from '@parallel-job/functions-host';
+import { BlobStore } from '../../src/storage/blobStore';
 
 /**
  * A real in-memory Azurite for one test file, on free ports. Call in `beforeAll`; `stop()` in `afterAll`.
@@ -12,4 +13,27 @@ let counter = 0;
 export function uniqueContainer(prefix = 'test'): string {
   counter += 1;
   return `${prefix}-${process.pid}-${counter}`.toLowerCase();
+}
+
+/**
+ * A real in-memory Azurite for the test file, started before its tests and stopped after them, with a
+ * BlobStore on it: read `azurite` and `store` inside the tests.
+ */
+export function useAzuriteStore(): { readonly azurite: RunningAzurite; readonly store: BlobStore } {
+  const started: { azurite?: RunningAzurite; store?: BlobStore } = {};
+  beforeAll(async () => {
+    started.azurite = await startAzurite();
+    started.store = BlobStore.fromConnectionString(started.azurite.connectionString);
+  });
+  afterAll(async () => {
+    await started.azurite?.stop();
+  });
+  return {
+    get azurite() {
+      return started.azurite!;
+    },
+    get store() {
+      return started.store!;
+    },
+  };
 }

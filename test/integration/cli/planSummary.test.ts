@@ -1,30 +1,19 @@
 import { formatPlanSummary } from '../../../src/cli/planSummary';
-import type { RunningAzurite } from '@parallel-job/functions-host';
 import { previewPlan } from '../../../src/plan/preview';
 import type { PlanRequest } from '../../../src/plan/request';
-import { BlobStore } from '../../../src/storage/blobStore';
-import { uniqueContainer, useAzurite } from '../../support/azurite';
+import { uniqueContainer, useAzuriteStore } from '../../support/azurite';
 
 /** The human summary of `parallel-job plan`, over real previews of each input kind. */
 
-let azurite: RunningAzurite;
-let store: BlobStore;
-
-beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-});
-afterAll(async () => {
-  await azurite.stop();
-});
+const env = useAzuriteStore();
 
 async function preview(files: Record<string, string>, fields: Partial<PlanRequest>, prefix = 'in') {
   const container = uniqueContainer('summary');
-  await store.ensureContainer(container);
-  await Promise.all(Object.entries(files).map(([name, body]) => store.write(container, name, body)));
-  return previewPlan(store, {
+  await env.store.ensureContainer(container);
+  await Promise.all(Object.entries(files).map(([name, body]) => env.store.write(container, name, body)));
+  return previewPlan(env.store, {
     jobId: 'preview',
-    input: { accountUrl: store.accountUrl, container, prefix },
+    input: { accountUrl: env.store.accountUrl, container, prefix },
     inputType: 'uri_folder',
     miniBatchSize: 2,
     miniBatchSizeUnit: 'files',
