@@ -37,9 +37,8 @@ const handlers: { [K in ActivityKey]: df.ActivityOptions } = {
   },
 };
 for (const key of Object.keys(handlers) as ActivityKey[]) {
-  const { name } = activities[key];
-  df.app.activity(name, { ...handlers[key], handler: withFaultsShown(name, handlers[key].handler) });
-  const earlier = EarlierActivityNames[key];
-  if (earlier)
-    df.app.activity(earlier, { ...handlers[key], handler: withFaultsShown(earlier, handlers[key].handler) });
+  for (const name of [activities[key].name, EarlierActivityNames[key]]) {
+    if (name)
+      df.app.activity(name, { ...handlers[key], handler: withFaultsShown(name, handlers[key].handler) });
+  }
 }

@@ -89,11 +89,15 @@ export type ShardInput = z.infer<typeof shardInputSchema>;
  * A field's earlier name still read, so that shards and group calls a running job scheduled before an
  * upgrade go on after it: inputs in a history are replayed as they were written. Remove one release on.
  */
-function withEarlierName(raw: unknown, earlier: string, current: string): unknown {
-  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return raw;
-  if (!(earlier in raw) || current in raw) return raw;
+function withEarlierName(
+  raw: unknown,
+  earlier: string,
+  current: string,
+): { value: unknown; renamed: boolean } {
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) return { value: raw, renamed: false };
+  if (!(earlier in raw) || current in raw) return { value: raw, renamed: false };
   const { [earlier]: value, ...rest } = raw as Record<string, unknown>;
-  return { ...rest, [current]: value };
+  return { value: { ...rest, [current]: value }, renamed: true };
 }
 
 /**
@@ -101,8 +105,8 @@ function withEarlierName(raw: unknown, earlier: string, current: string): unknow
  * that the shard goes on calling activities by the names its history recorded.
  */
 export function parseShardInput(raw: unknown): { input: ShardInput; earlier: boolean } {
-  const earlier = typeof raw === 'object' && raw !== null && 'window' in raw && !('laneWidth' in raw);
-  return { input: shardInputSchema.parse(withEarlierName(raw, 'window', 'laneWidth')), earlier };
+  const { value, renamed } = withEarlierName(raw, 'window', 'laneWidth');
+  return { input: shardInputSchema.parse(value), earlier: renamed };
 }
 
 export const shardResultSchema = z.object({
@@ -172,7 +176,7 @@ export type RunGroupInput = z.infer<typeof runGroupInputSchema>;
 
 /** A group call's input, also as the version before `laneWidth` wrote it (`width`). */
 export const parseRunGroupInput = (raw: unknown): RunGroupInput =>
-  runGroupInputSchema.parse(withEarlierName(raw, 'width', 'laneWidth'));
+  runGroupInputSchema.parse(withEarlierName(raw, 'width', 'laneWidth').value);
 
 /**
  * What a group did, folded: counters of the attempts it started and of the mini-batches that ended in
