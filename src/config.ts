@@ -3,13 +3,14 @@ import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors';
 
+/** PARALLEL_JOB_MAX_RECORD_BYTES's rule, as a user reads it when a value breaks it. */
+const RECORD_BYTES_RULE = 'must be a whole number of bytes from 1024 to 1073741824';
+
 /**
  * Every app setting the code reads, in one schema. `infra/` must set each of these (a test checks it),
  * so a setting read anywhere else is a defect. Connections follow the Functions convention: either a
  * connection string under the name, or identity-based sub-settings `<name>__serviceUri` etc.
  */
-const RECORD_BYTES_RULE = 'must be a whole number of bytes from 1024 to 1073741824';
-
 export const settingsSchema = z.object({
   /** Storage for the app, Durable Functions and the job data. Connection string or identity-based. */
   AzureWebJobsStorage: z.string().min(1).optional(),
