@@ -11,6 +11,7 @@ const path = require('node:path');
 const { scanRecordsInRange } = require('../dist/src/plan/tabular');
 const { pythonBatch } = require('../dist/src/activities/pythonBatch');
 const { TaskPool } = require('../dist/src/task/pool');
+const { PYTHON_ALLOCATOR } = require('../dist/src/task/python/pythonWorkers');
 const { byteRanges } = require('../dist/src/plan/cut');
 const { poolAttempt } = require('./support');
 
@@ -109,13 +110,9 @@ async function main() {
     },
   ).trim();
   const baseline = startBaseline();
-  // The same read_csv in a process with the allocator settings our warm processes get (src/task/python/
-  // pythonWorkers.ts): what a user who tuned their own process would see. Shown, not the target's baseline.
-  const tuned = startBaseline({
-    ...process.env,
-    MALLOC_TRIM_THRESHOLD_: String(64 * 1024 * 1024),
-    MALLOC_MMAP_THRESHOLD_: String(16 * 1024 * 1024),
-  });
+  // The same read_csv in a process with the allocator settings our warm processes get, as they get them:
+  // what a user who tuned their own process would see. Shown, not the target's baseline.
+  const tuned = startBaseline({ ...PYTHON_ALLOCATOR, ...process.env });
   const pool = new TaskPool({
     modulePath: path.resolve(__dirname, 'tasks/frame.py'),
     maxConcurrency: 1,

@@ -128,7 +128,7 @@ let started = 0;
  * 64 MiB freed stays in the process, and blocks under 16 MiB come from its heap
  * (bench/python-dataframe.js).
  */
-const PYTHON_ALLOCATOR = {
+export const PYTHON_ALLOCATOR = {
   MALLOC_TRIM_THRESHOLD_: String(64 * 1024 * 1024),
   MALLOC_MMAP_THRESHOLD_: String(16 * 1024 * 1024),
 };
