@@ -6,7 +6,8 @@ import { isAlive, readStorageState } from '@parallel-job/functions-host';
 import { BlobStore } from '../../src/storage/blobStore';
 import { isTerminalStatus, type JobView } from '../../src/api/wire';
 import { killHost, startHostProcess, stopLeftoverStorage, type HostProcess } from '../support/hostProcess';
-import { fileJob, fileName, withoutTimings } from './orchestrator.support';
+import { attemptRows, fileJob, fileName, withoutTimings } from './orchestrator.support';
+import { jobFolder } from '../../src/storage/layout';
 import { seededRandom } from '../support/seededRandom';
 
 // The crash suite: jobs of 240 mini-batches (append_row, a flaky task, 4 in flight, retries with
@@ -161,19 +162,16 @@ async function unexpectedFailures(ids: string[]): Promise<string> {
   const store = BlobStore.fromConnectionString((host as HostProcess).connectionString);
   const lines: string[] = [];
   for (const id of ids) {
-    const csv = await store
-      .readText('logs', `${id}/sys/job_report/processed_mini_batches.csv`)
-      .catch(() => '');
-    for (const row of csv.split('\n').slice(1).filter(Boolean)) {
-      const [index, attempt, status] = row.split(',');
-      if (status === 'succeeded' || failsOn(TASK_SEED, Number(index), Number(attempt), FAIL_RATE)) continue;
-      const log = await store
-        .readText('logs', `${id}/user/mini_batch_${index}/attempt_${attempt}.log.txt`)
-        .catch(() => '');
-      lines.push(`${id} ${row}\n${log.trim().split('\n').slice(-5).join('\n')}`);
+    const folder = jobFolder(id);
+    const csv = await store.readText('logs', folder.processedMiniBatches).catch(() => '');
+    for (const row of attemptRows(csv)) {
+      const { index, attempt, status } = row;
+      if (status === 'succeeded' || failsOn(TASK_SEED, index, attempt, FAIL_RATE)) continue;
+      const log = await store.readText('logs', folder.attemptLog(index, attempt)).catch(() => '');
+      lines.push(`${id} ${JSON.stringify(row)}\n${log.trim().split('\n').slice(-5).join('\n')}`);
     }
     // An attempt recorded for a group call that failed has no log: its record says why.
-    for await (const blob of store.list('logs', `${id}/sys/attempts/`)) {
+    for await (const blob of store.list('logs', folder.attemptsPrefix)) {
       const text = await store.readText('logs', blob.name);
       for (const line of text.split('\n').filter((l) => l.includes('ACTIVITY_FAILED')))
         lines.push(`${blob.name}: ${line.slice(0, 600)}`);
@@ -262,7 +260,12 @@ it('ends every job Completed with the uncrashed output and exact counters after 
   } catch (error) {
     // The seed replays the kill points: CRASH_SEED=<n> npx jest test/e2e/crash-suite.test.ts
     console.log(killsText());
-    console.log(await unexpectedFailures(Object.keys(plans)));
+    // Storage may be what failed: a report it cannot give must not hide the failure itself.
+    console.log(
+      await unexpectedFailures(Object.keys(plans)).catch(
+        (reading: unknown) => `could not read the jobs' attempts: ${String(reading)}`,
+      ),
+    );
     throw error;
   }
   console.log(killsText());

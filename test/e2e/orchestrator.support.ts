@@ -77,16 +77,9 @@ export interface JobArtifacts {
 }
 
 /** Reads job_result.json, manifest.json, processed_mini_batches.csv and the output file of a job. */
-export async function readArtifacts(product: ProductHost, jobId: string): Promise<JobArtifacts> {
-  const { store } = product;
-  const result = jobResultSchema.parse(
-    JSON.parse(await store.readText('logs', `${jobId}/job_result.json`)) as unknown,
-  );
-  const manifest = manifestSchema.parse(
-    JSON.parse(await store.readText('logs', `${jobId}/manifest.json`)) as unknown,
-  );
-  const csv = await store.readText('logs', `${jobId}/sys/job_report/processed_mini_batches.csv`);
-  const attempts = csv
+/** The rows of a job's processed_mini_batches.csv, one per attempt. */
+export function attemptRows(csv: string): AttemptRow[] {
+  return csv
     .trim()
     .split('\n')
     .slice(1)
@@ -105,6 +98,19 @@ export async function readArtifacts(product: ProductHost, jobId: string): Promis
         code: code ?? '',
       };
     });
+}
+
+export async function readArtifacts(product: ProductHost, jobId: string): Promise<JobArtifacts> {
+  const { store } = product;
+  const result = jobResultSchema.parse(
+    JSON.parse(await store.readText('logs', `${jobId}/job_result.json`)) as unknown,
+  );
+  const manifest = manifestSchema.parse(
+    JSON.parse(await store.readText('logs', `${jobId}/manifest.json`)) as unknown,
+  );
+  const attempts = attemptRows(
+    await store.readText('logs', `${jobId}/sys/job_report/processed_mini_batches.csv`),
+  );
   let output: string[] = [];
   const url = result.outputs.rows;
   if (url) {
