@@ -36,9 +36,12 @@ export function createJobReads(store: BlobStore, logsContainer: string): JobRead
   };
 }
 
+/** How a view is read: with the app's reads, and whether to count what running shards have done so far. */
+export type ViewOptions = { liveCounters?: boolean } & Partial<JobReads>;
+
 export async function getJobView(
   client: DurableClient,
-  reads: JobReads,
+  options: ViewOptions,
   jobId: string,
   baseUrl?: string,
 ): Promise<JobView> {
@@ -49,7 +52,7 @@ export async function getJobView(
     status = undefined;
   }
   if (!status?.runtimeStatus || status.name !== OrchestratorNames.root) throw new JobNotFoundError(jobId);
-  return toView(client, status, baseUrl, reads);
+  return toView(client, status, baseUrl, options);
 }
 
 /** Where the job folders are: a store and its logs container. */
@@ -82,7 +85,7 @@ export async function toView(
   client: DurableClient,
   status: DurableOrchestrationStatus,
   baseUrl?: string,
-  options: { liveCounters?: boolean } & Partial<JobReads> = {},
+  options: ViewOptions = {},
 ): Promise<JobView> {
   const input = rootInputSchema.safeParse(status.input);
   const live = rootStatusSchema.safeParse(status.customStatus);

@@ -74,7 +74,8 @@ async function serveJobFile(
   const shown = [target.kind, name, rest].filter(Boolean).join('/');
   const kind = fileKindSchema.safeParse(target.kind);
   if (!kind.success) throw new JobFileNotFoundError(id, shown);
-  const view = await getJobView(client, services.reads, id, origin(request));
+  // The job's outputs and log files, not its running counters.
+  const view = await getJobView(client, { ...services.reads, liveCounters: false }, id, origin(request));
   const entries = kind.data === 'outputs' ? view.outputs : view.log_files;
   const url = Object.hasOwn(entries, name) ? entries[name] : undefined;
   if (!url || rest.split('/').some((segment) => segment === '..' || segment === '.'))

@@ -113,7 +113,13 @@ export function miniBatchesHandler(appServices: () => AppServices) {
   return (request: HttpRequest, client: DurableClient, context?: InvocationContext) =>
     handle(context, async () => {
       const { reads } = appServices();
-      const view = await getJobView(client, reads, jobIdParam(request), origin(request));
+      // The report needs the job's status and errors, not its running counters.
+      const view = await getJobView(
+        client,
+        { ...reads, liveCounters: false },
+        jobIdParam(request),
+        origin(request),
+      );
       return json(200, await reads.reports.get(view));
     });
 }
