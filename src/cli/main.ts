@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, promises as fs, readFileSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { SingleBar } from 'cli-progress';
@@ -14,6 +14,7 @@ import {
   type LocalHost,
 } from '@parallel-job/functions-host';
 import { nextContinuation, ParallelJobClient } from '../client/client';
+import { appFolder } from '../appFolder';
 import { JobNotFoundError, ParallelJobError, SpecValidationError } from '../errors';
 import { settingsSchema } from '../config';
 import { BlobStore } from '../storage/blobStore';
@@ -28,13 +29,9 @@ import { RunRecord, runJobId, runKey } from './runState';
 
 /** The folder of this package (it holds the Functions app the embedded host runs). */
 function packageRoot(): string {
-  let dir = __dirname;
-  while (!existsSync(path.join(dir, 'host.json'))) {
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('cannot find the parallel-job app folder (host.json)');
-    dir = parent;
-  }
-  return dir;
+  const folder = appFolder();
+  if (folder === undefined) throw new Error('cannot find the parallel-job app folder (host.json)');
+  return folder;
 }
 
 interface Io {

@@ -1,5 +1,6 @@
 import fs from 'node:fs';
 import path from 'node:path';
+import { appFolder } from '../appFolder';
 import type { ValidationIssue } from '../errors';
 import type { EffectiveJob } from './effective';
 
@@ -71,17 +72,16 @@ export function parseFunctionTimeout(value: string): number | undefined {
 }
 
 /**
- * The app's host.json `functionTimeout`, found next to the package the code was loaded from (in Azure, the
- * deployed app's root). Undefined when it is unset or -1. Read once per app, by the composition root.
+ * The app's host.json `functionTimeout` (in Azure, the deployed app's). Undefined when it is unset or -1.
+ * Read once per app, by the composition root.
  */
 export function appFunctionTimeout(): string | undefined {
-  for (let dir = __dirname, depth = 0; depth < 6; dir = path.dirname(dir), depth += 1) {
-    const file = path.join(dir, 'host.json');
-    if (!fs.existsSync(file)) continue;
-    const parsed = JSON.parse(fs.readFileSync(file, 'utf8')) as { functionTimeout?: unknown };
-    return typeof parsed.functionTimeout === 'string' ? parsed.functionTimeout : undefined;
-  }
-  return undefined;
+  const folder = appFolder();
+  if (folder === undefined) return undefined;
+  const parsed = JSON.parse(fs.readFileSync(path.join(folder, 'host.json'), 'utf8')) as {
+    functionTimeout?: unknown;
+  };
+  return typeof parsed.functionTimeout === 'string' ? parsed.functionTimeout : undefined;
 }
 
 /** The longest `retry_settings.timeout` an activity can hold under this functionTimeout. */

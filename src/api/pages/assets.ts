@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { readFileSync } from 'node:fs';
+import { shippedFile } from '../../appFolder';
 import { trustedHtml, type SafeHtml } from './html';
 
 /**
@@ -10,21 +10,9 @@ import { trustedHtml, type SafeHtml } from './html';
  * go without a key (an anonymous route) or carry it in a URL.
  */
 
-/**
- * A file of the pages: beside this module when it runs from src/ (tests), or in src/ beside dist/ when
- * compiled (the app is deployed with src/ minus its .ts files, see .funcignore and the container's
- * Dockerfile).
- */
-function pageFile(name: string): string {
-  const candidates = [path.join(__dirname, name), path.resolve(__dirname, '../../../../src/api/pages', name)];
-  const found = candidates.find((candidate) => existsSync(candidate));
-  if (!found) throw new Error(`The pages' file ${name} is missing; looked for ${candidates.join(' and ')}.`);
-  return readFileSync(found, 'utf8');
-}
-
 /** The file's text for the inside of `<element>`, refused if it could end the element or open a comment. */
 function elementContent(name: string, element: 'script' | 'style'): string {
-  const text = pageFile(name);
+  const text = readFileSync(shippedFile(`api/pages/${name}`), 'utf8');
   if (new RegExp(`</${element}|<!--`, 'i').test(text))
     throw new Error(`${name} holds '</${element}' or '<!--', which would end its <${element}> early.`);
   return text;

@@ -7,11 +7,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import type { Readable, Writable } from 'node:stream';
 import type { FailedItem } from '../contract';
+import { shippedFile } from '../../appFolder';
 import { workerArgv } from '../args';
 import type { AttemptResult, BatchData, JobContextData, ShutdownResult, WorkerAttempt } from '../protocol';
 import { MAX_ROWS_BYTES_PER_MINI_BATCH } from '../results';
@@ -34,15 +34,6 @@ export interface PythonWorkersOptions {
   python: string;
   /** The task's code folder (`task.code`), first on sys.path and the processes' working folder. */
   codeDir?: string;
-}
-
-/** parallel_job_runner.py: next to this file in src/, or in src/ beside dist/ when running compiled. */
-export function pythonRunnerPath(): string {
-  const candidates = [
-    path.join(__dirname, 'parallel_job_runner.py'),
-    path.resolve(__dirname, '../../../../src/task/python/parallel_job_runner.py'),
-  ];
-  return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0]!;
 }
 
 /** Time the native output pipes get, after the result, to show their end marker. */
@@ -164,7 +155,7 @@ class PythonProcess {
     this.folders = workerFolders(options.poolDir, this.name, job);
     prepareWorkerFolders(this.folders, { unkept: true });
     const codeDir = options.codeDir ?? path.dirname(options.modulePath);
-    this.child = spawn(options.python, ['-u', pythonRunnerPath()], {
+    this.child = spawn(options.python, ['-u', shippedFile('task/python/parallel_job_runner.py')], {
       cwd: codeDir,
       env: {
         ...PYTHON_ALLOCATOR,
