@@ -36,7 +36,7 @@ function progressText(view: JobView): string {
     return view.planning
       ? `Planning the mini-batches: ${planningSummary(view.planning)}.`
       : 'Planning the mini-batches...';
-  const total = `${c.miniBatches} mini-batch${c.miniBatches === 1 ? '' : 'es'}`;
+  const total = plural(c.miniBatches, 'mini-batch');
   return `${c.succeeded + c.failed} of ${total} done (${percentDone(view)}%)`;
 }
 
