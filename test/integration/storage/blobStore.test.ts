@@ -143,7 +143,7 @@ describe('BlobStore against Azurite', () => {
     expect(failure).toMatchObject({ code: 'STORAGE_TRANSIENT', retryable: true });
   });
 
-  it('forAccount returns itself for the same account and a new env.store for another', () => {
+  it('forAccount returns itself for the same account and a new store for another', () => {
     expect(env.store.forAccount(`${env.store.accountUrl}/`)).toBe(env.store);
     const other = env.store.forAccount('https://someotheraccount.blob.core.windows.net');
     expect(other).not.toBe(env.store);
