@@ -22,7 +22,7 @@ export function uniqueContainer(prefix = 'test'): string {
 export function useAzuriteStore(): { readonly azurite: RunningAzurite; readonly store: BlobStore } {
   const started: { azurite?: RunningAzurite; store?: BlobStore } = {};
   beforeAll(async () => {
-    started.azurite = await startAzurite();
+    started.azurite = await useAzurite();
     started.store = BlobStore.fromConnectionString(started.azurite.connectionString);
   });
   afterAll(async () => {

@@ -9,13 +9,12 @@ import { finalizeActivity } from '../../../src/activities/finalize';
 import type { ActivityDeps } from '../../../src/activities/deps';
 import type { JobRecord } from '../../../src/storage/jobRecord';
 import { manifestEntries, readManifest, type Manifest } from '../../../src/activities/manifest';
-import type { RunningAzurite } from '@parallel-job/functions-host';
 import type { FinalizeActivityInput } from '../../../src/orchestration/contracts';
 import { planPageSchema, type MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { AccessPolicy } from '../../../src/storage/access';
 import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder, outputBlockId } from '../../../src/storage/layout';
-import { uniqueContainer, useAzurite } from '../../support/azurite';
+import { uniqueContainer, useAzuriteStore } from '../../support/azurite';
 import { effectiveJob, receiptOfStatus } from '../../support/jobs';
 import { jobEnd } from '../../support/records';
 
@@ -33,27 +32,21 @@ const { finalizeReportsInMemory } = require('../../../bench/finalize-in-memory')
 };
 const inMemoryModules = { listAttemptRecordPages, readManifest, planPageSchema, jobFolder };
 
-let azurite: RunningAzurite;
-let store: BlobStore;
+const env = useAzuriteStore();
 let deps: ActivityDeps;
 const logs = uniqueContainer('logs');
 const outputs = uniqueContainer('outputs');
 
 beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
   const access = new AccessPolicy({
-    appAccountUrl: store.accountUrl,
+    appAccountUrl: env.store.accountUrl,
     readable: [],
     writable: [outputs],
     reserved: { [logs]: 'the job logs container' },
     reservedPrefixes: {},
   });
-  deps = { store, logsContainer: logs, access };
-  for (const container of [logs, outputs]) await store.ensureContainer(container);
-});
-afterAll(async () => {
-  await azurite.stop();
+  deps = { store: env.store, logsContainer: logs, access };
+  for (const container of [logs, outputs]) await env.store.ensureContainer(container);
 });
 
 /** Writes what planning would have: the job record and plan pages of file mini-batches of two files. */
@@ -71,7 +64,7 @@ async function writeJob(
     job: effectiveJob({}),
     plan: {
       kind: 'files',
-      input: { accountUrl: store.accountUrl, container: 'inputs', prefix: '' },
+      input: { accountUrl: env.store.accountUrl, container: 'inputs', prefix: '' },
       miniBatches,
       bytes: 0,
       pageSize,
@@ -90,7 +83,7 @@ async function writeJob(
     outputOwner: options.outputOwner ?? jobId,
   };
   const folder = jobFolder(jobId);
-  await store.writeJson(logs, folder.jobRecord, record);
+  await env.store.writeJson(logs, folder.jobRecord, record);
   for (let page = 0; page < pages; page += 1) {
     const first = page * pageSize;
     const descriptors: MiniBatchDescriptor[] = [];
@@ -103,7 +96,7 @@ async function writeJob(
           { name: `in/${index}-b.txt`, size: 1 },
         ],
       });
-    await store.writeJson(logs, folder.planPage(page), { page, first, miniBatches: descriptors });
+    await env.store.writeJson(logs, folder.planPage(page), { page, first, miniBatches: descriptors });
   }
   return record;
 }
@@ -143,7 +136,7 @@ async function seedMany(
   }
   await inParallel(files, 16, ({ shard, records }) =>
     writeGroupRecords(
-      store,
+      env.store,
       logs,
       jobId,
       { shard, group: seededGroups++ },
@@ -183,9 +176,9 @@ function end(jobId: string, step?: FinalizeActivityInput['step']): FinalizeActiv
 async function readLogs(jobId: string): Promise<{ manifest: Manifest; csv: string; failedItems: string }> {
   const folder = jobFolder(jobId);
   return {
-    manifest: await readManifest(store, logs, jobId),
-    csv: await store.readText(logs, folder.processedMiniBatches),
-    failedItems: await store.readText(logs, folder.failedItems),
+    manifest: await readManifest(env.store, logs, jobId),
+    csv: await env.store.readText(logs, folder.processedMiniBatches),
+    failedItems: await env.store.readText(logs, folder.failedItems),
   };
 }
 
@@ -197,7 +190,7 @@ async function seedSmallJob(jobId: string): Promise<JobRecord> {
     if (index % 4 === 0) {
       await seed(jobId, { ...receipt(index, 1, 'failed'), code: 'TASK_RUN_FAILED', message: 'flaky' });
       await seed(jobId, receipt(index, 2, 'succeeded', 1));
-      await store.stageBlock(
+      await env.store.stageBlock(
         outputs,
         record.appendRow!.blobs[0]!,
         outputBlockId(0, index, 2),
@@ -211,7 +204,7 @@ async function seedSmallJob(jobId: string): Promise<JobRecord> {
       await seed(jobId, receipt(index, 1, 'failed'));
     } else {
       await seed(jobId, receipt(index, 1, 'succeeded', 1));
-      await store.stageBlock(
+      await env.store.stageBlock(
         outputs,
         record.appendRow!.blobs[0]!,
         outputBlockId(0, index, 1),
@@ -225,7 +218,14 @@ async function seedSmallJob(jobId: string): Promise<JobRecord> {
 describe('finalize against Azurite', () => {
   it('streams the same manifest, CSV and failed items as the in-memory finalize, in several pages and blocks', async () => {
     const record = await seedSmallJob('job-small');
-    const expected = await finalizeReportsInMemory(inMemoryModules, store, logs, record, 'Completed', false);
+    const expected = await finalizeReportsInMemory(
+      inMemoryModules,
+      env.store,
+      logs,
+      record,
+      'Completed',
+      false,
+    );
     const pages: number[] = [];
     await finalizeActivity(deps, end('job-small'), {
       blockChars: 64,
@@ -253,15 +253,19 @@ describe('finalize against Azurite', () => {
     // 13 attempt records, a shard of four mini-batches at a time; the manifest was staged in many blocks.
     expect(pages).toEqual([5, 4, 4]);
     const folder = jobFolder('job-small');
-    expect((await store.listBlocks(logs, folder.manifest)).committed.length).toBeGreaterThan(5);
-    expect((await store.listBlocks(logs, folder.processedMiniBatches)).committed.length).toBeGreaterThan(5);
+    expect((await env.store.listBlocks(logs, folder.manifest)).committed.length).toBeGreaterThan(5);
+    expect((await env.store.listBlocks(logs, folder.processedMiniBatches)).committed.length).toBeGreaterThan(
+      5,
+    );
     // The line-by-line reader gives what the whole-document reader gives.
     const streamed = [];
-    for await (const entry of manifestEntries(store, logs, 'job-small')) streamed.push(entry);
+    for await (const entry of manifestEntries(env.store, logs, 'job-small')) streamed.push(entry);
     expect(streamed).toEqual(expected.manifest.miniBatches);
     // The output holds the winning attempts' rows in mini-batch order.
-    expect(await store.readText(outputs, record.appendRow!.blobs[0]!)).toBe('row 0\nrow 3\nrow 4\nrow 8\n');
-    const result = JSON.parse(await store.readText(logs, folder.jobResult)) as {
+    expect(await env.store.readText(outputs, record.appendRow!.blobs[0]!)).toBe(
+      'row 0\nrow 3\nrow 4\nrow 8\n',
+    );
+    const result = JSON.parse(await env.store.readText(logs, folder.jobResult)) as {
       status: string;
       log_files: object;
     };
@@ -280,22 +284,29 @@ describe('finalize against Azurite', () => {
     await seedSmallJob('job-steps');
     const folder = jobFolder('job-steps');
     await finalizeActivity(deps, end('job-steps', 'begin'));
-    const first = JSON.parse(await store.readText(logs, folder.jobResult)) as { status: string };
+    const first = JSON.parse(await env.store.readText(logs, folder.jobResult)) as { status: string };
     expect(first.status).toBe('Finalizing');
     for (const step of ['reports', 'reports', 'output', 'output', 'end'] as const)
       await finalizeActivity(deps, end('job-steps', step), { blockChars: 100 });
     const once = await readLogs('job-steps');
     await finalizeActivity(deps, end('job-steps', 'reports'), { blockChars: 100 });
     expect(await readLogs('job-steps')).toEqual(once);
-    expect(JSON.parse(await store.readText(logs, folder.jobResult)).status).toBe('Completed');
+    expect(JSON.parse(await env.store.readText(logs, folder.jobResult)).status).toBe('Completed');
   });
 
   it('fails a step on a storage fault (a leased manifest) and succeeds when the step runs again', async () => {
     const record = await seedSmallJob('job-leased');
-    const expected = await finalizeReportsInMemory(inMemoryModules, store, logs, record, 'Completed', false);
+    const expected = await finalizeReportsInMemory(
+      inMemoryModules,
+      env.store,
+      logs,
+      record,
+      'Completed',
+      false,
+    );
     const name = jobFolder('job-leased').manifest;
-    await store.write(logs, name, '{}');
-    const blob = BlobServiceClient.fromConnectionString(azurite.connectionString)
+    await env.store.write(logs, name, '{}');
+    const blob = BlobServiceClient.fromConnectionString(env.azurite.connectionString)
       .getContainerClient(logs)
       .getBlobClient(name);
     const lease = blob.getBlobLeaseClient();
@@ -316,7 +327,8 @@ describe('finalize against Azurite', () => {
       ['job-prev-oneline', true],
     ] as const) {
       const previous = await seedSmallJob(previousId);
-      if (oldFormat) await finalizeReportsInMemory(inMemoryModules, store, logs, previous, 'Failed', true);
+      if (oldFormat)
+        await finalizeReportsInMemory(inMemoryModules, env.store, logs, previous, 'Failed', true);
       else await finalizeActivity(deps, { ...end(previousId, 'reports'), status: 'Failed' });
       const rerunId = `${previousId}-rerun`;
       const record = await writeJob(rerunId, 12, {
@@ -329,7 +341,7 @@ describe('finalize against Azurite', () => {
       await seed(rerunId, receipt(7, 1, 'partial', 0), [{ item: 'x', error: 'still bad' }]);
       const expected = await finalizeReportsInMemory(
         inMemoryModules,
-        store,
+        env.store,
         logs,
         record,
         'Completed',
@@ -374,7 +386,7 @@ describe('finalize against Azurite', () => {
     await seedMany(jobId, attempts);
     for (const index of withRows) {
       const blob = record.appendRow!.blobs[Math.floor(index / 5_000)]!;
-      await store.stageBlock(outputs, blob, outputBlockId(0, index, 1), Buffer.from(`row ${index}\n`));
+      await env.store.stageBlock(outputs, blob, outputBlockId(0, index, 1), Buffer.from(`row ${index}\n`));
     }
 
     const pages: number[] = [];
@@ -388,9 +400,9 @@ describe('finalize against Azurite', () => {
     expect(Math.max(...pages)).toBeLessThanOrEqual(SEED_SHARD + 1);
     expect(pages.reduce((a, b) => a + b, 0)).toBe(attempts.length);
     const folder = jobFolder(jobId);
-    expect((await store.listBlocks(logs, folder.manifest)).committed.length).toBeGreaterThanOrEqual(4);
+    expect((await env.store.listBlocks(logs, folder.manifest)).committed.length).toBeGreaterThanOrEqual(4);
     expect(
-      (await store.listBlocks(logs, folder.processedMiniBatches)).committed.length,
+      (await env.store.listBlocks(logs, folder.processedMiniBatches)).committed.length,
     ).toBeGreaterThanOrEqual(2);
 
     const written = await readLogs(jobId);
@@ -403,10 +415,17 @@ describe('finalize against Azurite', () => {
     expect(written.failedItems.split('\n')[0]).toBe(
       '{"mini_batch":500,"attempt":2,"item":"in/500-b.txt","error":"bad"}',
     );
-    const expected = await finalizeReportsInMemory(inMemoryModules, store, logs, record, 'Completed', false);
+    const expected = await finalizeReportsInMemory(
+      inMemoryModules,
+      env.store,
+      logs,
+      record,
+      'Completed',
+      false,
+    );
     expect(written).toEqual(expected);
     const rows = [];
-    for (const blob of record.appendRow!.blobs) rows.push(await store.readText(outputs, blob));
+    for (const blob of record.appendRow!.blobs) rows.push(await env.store.readText(outputs, blob));
     expect(rows).toEqual(['row 0\nrow 4999\n', 'row 5000\n', 'row 12345\n', 'row 19998\n']);
   }, 300_000);
 });

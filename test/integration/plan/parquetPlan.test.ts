@@ -4,23 +4,13 @@ import { formatBytes, previewPlan } from '../../../src/plan/preview';
 import { formatPlanSummary } from '../../../src/cli/planSummary';
 import type { MiniBatchDescriptor } from '../../../src/plan/descriptor';
 import { InputLayoutError } from '../../../src/errors';
-import type { RunningAzurite } from '@parallel-job/functions-host';
-import { uniqueContainer, useAzurite } from '../../support/azurite';
+import { uniqueContainer, useAzuriteStore } from '../../support/azurite';
 import { writeWithHyparquet } from '../../support/parquet';
 
 /** Planning Parquet tables from their footers, against a real Azurite. */
 
-let azurite: RunningAzurite;
-let store: BlobStore;
+const env = useAzuriteStore();
 const logs = 'logs';
-
-beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-});
-afterAll(async () => {
-  await azurite.stop();
-});
 
 /** `rows` rows of ids from `from`, `rowGroupSize` rows per row group, uncompressed (sizes are predictable). */
 function table(from: number, rows: number, rowGroupSize: number): Buffer {
@@ -39,15 +29,15 @@ function table(from: number, rows: number, rowGroupSize: number): Buffer {
 
 async function seed(files: Record<string, Buffer | string>): Promise<string> {
   const container = uniqueContainer('pq');
-  await store.ensureContainer(container);
-  await Promise.all(Object.entries(files).map(([name, body]) => store.write(container, name, body)));
+  await env.store.ensureContainer(container);
+  await Promise.all(Object.entries(files).map(([name, body]) => env.store.write(container, name, body)));
   return container;
 }
 
 function request(container: string, prefix: string, overrides: Partial<PlanRequest> = {}): PlanRequest {
   return {
     jobId: `job-${container}`,
-    input: { accountUrl: store.accountUrl, container, prefix },
+    input: { accountUrl: env.store.accountUrl, container, prefix },
     inputType: 'mltable',
     miniBatchSize: 1500,
     miniBatchSizeUnit: 'bytes',
@@ -57,10 +47,10 @@ function request(container: string, prefix: string, overrides: Partial<PlanReque
 }
 
 async function planned(req: PlanRequest): Promise<MiniBatchDescriptor[]> {
-  const summary = await planJob(store, req);
+  const summary = await planJob(env.store, req);
   const out: MiniBatchDescriptor[] = [];
   for (let page = 0; page < summary.pages; page += 1)
-    out.push(...(await readPlanPage(store, logs, req.jobId, page)).miniBatches);
+    out.push(...(await readPlanPage(env.store, logs, req.jobId, page)).miniBatches);
   return out;
 }
 
@@ -97,11 +87,11 @@ describe('planning Parquet tables', () => {
       { index: 2, blob: 'sales/a.parquet', firstRowGroup: 4, rowGroups: 1, firstRow: 40, rows: 10 },
       { index: 3, blob: 'sales/b.parquet', firstRowGroup: 0, rowGroups: 1, firstRow: 0, rows: 10 },
     ]);
-    const a = await store.stat(container, 'sales/a.parquet');
+    const a = await env.store.stat(container, 'sales/a.parquet');
     // Pinned to the listed version (listings give etags without their quotes).
     expect(descriptors[0]).toMatchObject({ fileSize: a!.size, etag: a!.etag?.replace(/"/g, '') });
     expect(descriptors.filter((d) => d.kind === 'parquet' && d.bytes > 1500)).toEqual([]);
-    const summary = await planJob(store, request(container, 'sales'));
+    const summary = await planJob(env.store, request(container, 'sales'));
     expect(summary).toMatchObject({ kind: 'tabular', miniBatches: 4 });
     expect(summary.items).toBeUndefined();
     expect(summary.bytes).toBe(descriptors.reduce((sum, d) => sum + (d.kind === 'parquet' ? d.bytes : 0), 0));
@@ -111,8 +101,8 @@ describe('planning Parquet tables', () => {
     const files = { 'only/a.parquet': table(0, 200, 10), 'only/b.parquet': table(0, 30, 30) };
     const container = await seed(files);
     const reads: Array<{ name: string; start: number; end: number }> = [];
-    const read = store.read.bind(store);
-    const watched = Object.create(store) as BlobStore;
+    const read = env.store.read.bind(env.store);
+    const watched = Object.create(env.store) as BlobStore;
     watched.read = (c, name, range, options) => {
       reads.push({ name, start: range?.start ?? 0, end: range?.end ?? Infinity });
       return read(c, name, range, options);
@@ -187,7 +177,7 @@ describe('planning Parquet tables', () => {
     const container = await seed({ 'mixed/a.parquet': table(0, 5, 5), 'mixed/b.csv': 'id\n1\n' });
     await expect(planned(request(container, 'mixed'))).rejects.toThrow(InputLayoutError);
     await expect(planned(request(container, 'mixed'))).rejects.toThrow(
-      `The input '${store.accountUrl}/${container}/mixed' cannot be split as declared: it mixes formats: 'mixed/a.parquet' is parquet but 'mixed/b.csv' is csv. A table must be all CSV, all JSON Lines or all Parquet; split it into two inputs.`,
+      `The input '${env.store.accountUrl}/${container}/mixed' cannot be split as declared: it mixes formats: 'mixed/a.parquet' is parquet but 'mixed/b.csv' is csv. A table must be all CSV, all JSON Lines or all Parquet; split it into two inputs.`,
     );
   });
 
@@ -213,7 +203,7 @@ describe('planning Parquet tables', () => {
       },
       { index: 2, blob: 't/c.parquet', firstRowGroup: 0, rowGroups: 1, firstRow: 0, rows: 10 },
     ]);
-    const preview = await previewPlan(store, request(container, 't', { miniBatchSize: 100_000 }));
+    const preview = await previewPlan(env.store, request(container, 't', { miniBatchSize: 100_000 }));
     expect(preview.warnings).toEqual([
       `1 Parquet file's footer could not be read: t/b.parquet (${truncated}). Each is a mini-batch that fails with its reason; the other files run.`,
     ]);
@@ -222,7 +212,7 @@ describe('planning Parquet tables', () => {
   it('previews row groups, rows and bytes per mini-batch, and warns of row groups larger than mini_batch_size', async () => {
     const container = await seed({ 'big/a.parquet': table(0, 40, 20), 'big/b.parquet': table(100, 6, 2) });
     const req = request(container, 'big', { miniBatchSize: 600 });
-    const preview = await previewPlan(store, req);
+    const preview = await previewPlan(env.store, req);
     const descriptors = await planned(req);
     expect(runs(descriptors)).toEqual([
       { index: 0, blob: 'big/a.parquet', firstRowGroup: 0, rowGroups: 1, firstRow: 0, rows: 20 },

@@ -12,34 +12,26 @@ import { emptyCounters } from '../../../src/orchestration/counters';
 import type { PlanProgress } from '../../../src/plan/descriptor';
 import { planJob, readPlanPage, type PlanRequest } from '../../../src/plan/planner';
 import { planProgressSink, readPlanProgress } from '../../../src/plan/progress';
-import type { RunningAzurite } from '@parallel-job/functions-host';
 import { AccessPolicy } from '../../../src/storage/access';
-import { BlobStore } from '../../../src/storage/blobStore';
 import { jobFolder } from '../../../src/storage/layout';
 import { effectiveJob } from '../../support/jobs';
-import { uniqueContainer, useAzurite } from '../../support/azurite';
+import { uniqueContainer, useAzuriteStore } from '../../support/azurite';
 
-let azurite: RunningAzurite;
-let store: BlobStore;
+const env = useAzuriteStore();
 const logs = uniqueContainer('logs');
 const BLOBS = 40;
 
 beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-  await store.ensureContainer(logs);
-});
-afterAll(async () => {
-  await azurite.stop();
+  await env.store.ensureContainer(logs);
 });
 
 /** A uri_folder input of `BLOBS` small files under `data/`. */
 async function seed(): Promise<string> {
   const container = uniqueContainer('plan');
-  await store.ensureContainer(container);
+  await env.store.ensureContainer(container);
   await Promise.all(
     Array.from({ length: BLOBS }, (_, i) =>
-      store.write(container, `data/f-${String(i).padStart(3, '0')}.txt`, 'x'),
+      env.store.write(container, `data/f-${String(i).padStart(3, '0')}.txt`, 'x'),
     ),
   );
   return container;
@@ -49,7 +41,7 @@ async function seed(): Promise<string> {
 function request(container: string, jobId: string): PlanRequest {
   return {
     jobId,
-    input: { accountUrl: store.accountUrl, container, prefix: 'data' },
+    input: { accountUrl: env.store.accountUrl, container, prefix: 'data' },
     inputType: 'uri_folder',
     miniBatchSize: 3,
     miniBatchSizeUnit: 'files',
@@ -86,10 +78,10 @@ const noClient = {} as DurableClient;
 
 /** Writes of the progress blob through `store.writeJson`, with their bodies. */
 function watchProgressWrites(jobId: string, fail = false): { bodies: PlanProgress[]; restore(): void } {
-  const original = store.writeJson.bind(store);
+  const original = env.store.writeJson.bind(env.store);
   const name = jobFolder(jobId).planProgress;
   const bodies: PlanProgress[] = [];
-  const spy = jest.spyOn(store, 'writeJson').mockImplementation((container, blob, value, options) => {
+  const spy = jest.spyOn(env.store, 'writeJson').mockImplementation((container, blob, value, options) => {
     if (blob !== name) return original(container, blob, value, options);
     bodies.push(value as PlanProgress);
     if (fail) return Promise.reject(new StorageTransientError(container, blob, 503, 'server busy'));
@@ -100,7 +92,7 @@ function watchProgressWrites(jobId: string, fail = false): { bodies: PlanProgres
 
 /** The progress blob holds the last record of a complete plan of the `BLOBS` files. */
 async function expectFinalRecord(jobId: string, miniBatches: number): Promise<void> {
-  expect(await readPlanProgress(store, logs, jobId)).toMatchObject({
+  expect(await readPlanProgress(env.store, logs, jobId)).toMatchObject({
     listed: BLOBS,
     miniBatches,
     done: true,
@@ -111,10 +103,10 @@ describe('planning progress', () => {
   it('is recorded while a listing of many pages is cut, and the job view shows it while Preparing', async () => {
     const container = await seed();
     const jobId = `job-${container}`;
-    const real = planProgressSink(store, logs, jobId);
+    const real = planProgressSink(env.store, logs, jobId);
     const records: PlanProgress[] = [];
     let midway: JobView | undefined;
-    const summary = await planJob(store, request(container, jobId), {
+    const summary = await planJob(env.store, request(container, jobId), {
       intervalMs: 5,
       sink: async (progress) => {
         await real(progress);
@@ -122,7 +114,7 @@ describe('planning progress', () => {
         // The view, read while planning goes on.
         if (!progress.done && !midway)
           midway = await toView(noClient, preparing(jobId), undefined, {
-            folders: { store, logsContainer: logs },
+            folders: { store: env.store, logsContainer: logs },
           });
       },
     });
@@ -148,13 +140,13 @@ describe('planning progress', () => {
       done: false,
     });
     const after = await toView(noClient, preparing(jobId), undefined, {
-      folders: { store, logsContainer: logs },
+      folders: { store: env.store, logsContainer: logs },
     });
     expect(after.planning).toMatchObject({ listed: BLOBS, mini_batches: 14, pages: 4, done: true });
     // The job list reads no blobs per job.
     const listed = await toView(noClient, preparing(jobId), undefined, {
       liveCounters: false,
-      folders: { store, logsContainer: logs },
+      folders: { store: env.store, logsContainer: logs },
     });
     expect(listed.planning).toBeUndefined();
   });
@@ -165,7 +157,7 @@ describe('planning progress', () => {
     const writes = watchProgressWrites(jobId);
     const started = Date.now();
     try {
-      await planJob(store, request(container, jobId));
+      await planJob(env.store, request(container, jobId));
     } finally {
       writes.restore();
     }
@@ -181,21 +173,21 @@ describe('planning progress', () => {
     const writes = watchProgressWrites(jobId, true);
     let summary;
     try {
-      summary = await planJob(store, request(container, jobId), { intervalMs: 5 });
+      summary = await planJob(env.store, request(container, jobId), { intervalMs: 5 });
     } finally {
       writes.restore();
     }
     expect(writes.bodies.length).toBeGreaterThanOrEqual(1);
     expect(summary).toMatchObject({ miniBatches: 14, items: BLOBS, pages: 4 });
-    expect((await readPlanPage(store, logs, jobId, 3)).miniBatches).toHaveLength(2);
-    expect(await readPlanProgress(store, logs, jobId)).toBeUndefined();
+    expect((await readPlanPage(env.store, logs, jobId, 3)).miniBatches).toHaveLength(2);
+    expect(await readPlanProgress(env.store, logs, jobId)).toBeUndefined();
   });
 
   it('is written by the plan activity to the app account, where the view reads it', async () => {
     const container = await seed();
     const jobId = `job-${container}`;
     const access = new AccessPolicy({
-      appAccountUrl: store.accountUrl,
+      appAccountUrl: env.store.accountUrl,
       readable: [container],
       writable: [],
       reserved: { [logs]: 'the job logs container' },
@@ -207,7 +199,7 @@ describe('planning progress', () => {
     );
     delete job.appendRowTo;
     await planActivity(
-      { store, logsContainer: logs, access, maxSideInputBytes: 1024 ** 3 },
+      { store: env.store, logsContainer: logs, access, maxSideInputBytes: 1024 ** 3 },
       { jobId, job, tasksRoot: '/app/tasks', createdAt: new Date().toISOString() },
     );
     await expectFinalRecord(jobId, 4);
@@ -216,9 +208,9 @@ describe('planning progress', () => {
   it('shows in the CLI: the progress line of a waiting submit, and status', async () => {
     const container = await seed();
     const jobId = `job-${container}`;
-    await planJob(store, request(container, jobId));
+    await planJob(env.store, request(container, jobId));
     const view = await toView(noClient, preparing(jobId), undefined, {
-      folders: { store, logsContainer: logs },
+      folders: { store: env.store, logsContainer: logs },
     });
     const midway: JobView = {
       ...view,

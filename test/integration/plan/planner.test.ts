@@ -10,32 +10,22 @@ import {
   StorageNotFoundError,
   StorageTransientError,
 } from '../../../src/errors';
-import { useAzurite, uniqueContainer } from '../../support/azurite';
-import type { RunningAzurite } from '@parallel-job/functions-host';
+import { useAzurite, useAzuriteStore, uniqueContainer } from '../../support/azurite';
 
-let azurite: RunningAzurite;
-let store: BlobStore;
+const env = useAzuriteStore();
 const logs = 'logs';
-
-beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-});
-afterAll(async () => {
-  await azurite.stop();
-});
 
 async function seed(files: Record<string, string>): Promise<string> {
   const container = uniqueContainer('plan');
-  await store.ensureContainer(container);
-  await Promise.all(Object.entries(files).map(([name, body]) => store.write(container, name, body)));
+  await env.store.ensureContainer(container);
+  await Promise.all(Object.entries(files).map(([name, body]) => env.store.write(container, name, body)));
   return container;
 }
 
 function request(container: string, prefix: string, overrides: Partial<PlanRequest>): PlanRequest {
   return {
     jobId: `job-${container}`,
-    input: { accountUrl: store.accountUrl, container, prefix },
+    input: { accountUrl: env.store.accountUrl, container, prefix },
     inputType: 'uri_folder',
     miniBatchSize: 1,
     miniBatchSizeUnit: 'files',
@@ -47,7 +37,7 @@ function request(container: string, prefix: string, overrides: Partial<PlanReque
 async function allMiniBatches(req: PlanRequest, pages: number): Promise<MiniBatchDescriptor[]> {
   const out: MiniBatchDescriptor[] = [];
   for (let page = 0; page < pages; page += 1) {
-    const read = await readPlanPage(store, logs, req.jobId, page);
+    const read = await readPlanPage(env.store, logs, req.jobId, page);
     expect(read.page).toBe(page);
     expect(read.first).toBe(out.length);
     out.push(...read.miniBatches);
@@ -67,7 +57,7 @@ describe('planJob', () => {
     const inputAzurite = await useAzurite();
     try {
       const inputStore = BlobStore.fromConnectionString(inputAzurite.connectionString);
-      expect(inputStore.accountUrl).not.toBe(store.accountUrl);
+      expect(inputStore.accountUrl).not.toBe(env.store.accountUrl);
       const container = uniqueContainer('plan');
       await inputStore.ensureContainer(container);
       for (let i = 0; i < 5; i += 1) await inputStore.write(container, `in/f-${i}.txt`, `${i}`);
@@ -75,11 +65,11 @@ describe('planJob', () => {
         ...request(container, 'in', { miniBatchSize: 2, pageSize: 2 }),
         input: { accountUrl: inputStore.accountUrl, container, prefix: 'in' },
       };
-      const summary = await planJob(inputStore, req, { logs: store });
+      const summary = await planJob(inputStore, req, { logs: env.store });
       expect(summary).toMatchObject({ miniBatches: 3, pages: 2 });
-      const pages = await Promise.all([0, 1].map((page) => readPlanPage(store, logs, req.jobId, page)));
+      const pages = await Promise.all([0, 1].map((page) => readPlanPage(env.store, logs, req.jobId, page)));
       expect(pages.flatMap((page) => page.miniBatches)).toHaveLength(3);
-      expect(await store.stat(logs, jobFolder(req.jobId).planProgress)).toBeDefined();
+      expect(await env.store.stat(logs, jobFolder(req.jobId).planProgress)).toBeDefined();
       // Nothing at all in the input's account: not even its logs container was created.
       const listInputLogs = async () => {
         for await (const blob of inputStore.list(logs, '')) return blob.name;
@@ -97,7 +87,7 @@ describe('planJob', () => {
     const container = await seed(files);
     const req = request(container, 'data', { miniBatchSize: 5, listPageSize: 4, pageSize: 2 });
 
-    const summary = await planJob(store, req);
+    const summary = await planJob(env.store, req);
     expect(summary).toEqual({
       kind: 'files',
       input: req.input,
@@ -117,10 +107,10 @@ describe('planJob', () => {
     );
     expect(batches.map((b) => (b.kind === 'files' ? b.files.length : -1))).toEqual([5, 5, 5, 5, 3]);
 
-    const before = await store.readText(logs, jobFolder(req.jobId).planPage(1));
-    expect(await planJob(store, req)).toEqual(summary);
-    expect(await store.readText(logs, jobFolder(req.jobId).planPage(1))).toBe(before);
-    expect(await store.readJson(logs, jobFolder(req.jobId).planPage(2), planPageSchema)).toMatchObject({
+    const before = await env.store.readText(logs, jobFolder(req.jobId).planPage(1));
+    expect(await planJob(env.store, req)).toEqual(summary);
+    expect(await env.store.readText(logs, jobFolder(req.jobId).planPage(1))).toBe(before);
+    expect(await env.store.readJson(logs, jobFolder(req.jobId).planPage(2), planPageSchema)).toMatchObject({
       page: 2,
       first: 4,
     });
@@ -128,12 +118,12 @@ describe('planJob', () => {
 
   it('plans a uri_file as one mini-batch, and explains a missing one', async () => {
     const container = await seed({ 'in/one.csv': 'a,b\n1,2\n', 'folder/x.txt': 'x' });
-    const summary = await planJob(store, request(container, 'in/one.csv', { inputType: 'uri_file' }));
+    const summary = await planJob(env.store, request(container, 'in/one.csv', { inputType: 'uri_file' }));
     expect(summary).toMatchObject({ kind: 'files', miniBatches: 1, items: 1, bytes: 8, pages: 1 });
 
-    const missing = planJob(store, request(container, 'in/two.csv', { inputType: 'uri_file' }));
+    const missing = planJob(env.store, request(container, 'in/two.csv', { inputType: 'uri_file' }));
     await expect(missing).rejects.toThrow(InputNotFoundError);
-    await expect(planJob(store, request(container, 'folder', { inputType: 'uri_file' }))).rejects.toThrow(
+    await expect(planJob(env.store, request(container, 'folder', { inputType: 'uri_file' }))).rejects.toThrow(
       /It is a folder: declare the input as type: uri_folder/,
     );
   });
@@ -153,7 +143,7 @@ describe('planJob', () => {
       pageSize: 7,
     });
 
-    const summary = await planJob(store, req);
+    const summary = await planJob(env.store, req);
     expect(summary.kind).toBe('tabular');
     expect(summary.items).toBeUndefined();
     expect(summary.bytes).toBe(Buffer.byteLength(first) + Buffer.byteLength(second));
@@ -166,7 +156,7 @@ describe('planJob', () => {
     const ids: string[] = [];
     for (const batch of batches) {
       if (batch.kind !== 'tabular') throw new Error('expected tabular');
-      const records = await readTabularRange(store, req.input, batch);
+      const records = await readTabularRange(env.store, req.input, batch);
       ids.push(...records.map((r) => String(r.id)));
       for (const record of records) expect(record.note).toBe(`multi\nline ${String(record.id)}`);
     }
@@ -180,8 +170,8 @@ describe('planJob', () => {
       miniBatchSize: 1024,
       miniBatchSizeUnit: 'bytes',
     });
-    await expect(planJob(store, req)).rejects.toThrow(InputLayoutError);
-    await expect(planJob(store, req)).rejects.toThrow(
+    await expect(planJob(env.store, req)).rejects.toThrow(InputLayoutError);
+    await expect(planJob(env.store, req)).rejects.toThrow(
       /mixes formats: 't\/a.csv' is csv but 't\/b.jsonl' is jsonl/,
     );
   });
@@ -195,7 +185,7 @@ describe('planJob', () => {
       'p/year=2024/month=01/b.jsonl': '{"v":5}\n',
     });
     const byMonth = request(container, 'p', { inputType: 'mltable', partitionKeys: ['month'] });
-    const summary = await planJob(store, byMonth);
+    const summary = await planJob(env.store, byMonth);
     expect(summary).toMatchObject({ kind: 'partition', miniBatches: 2, items: 4 });
     const batches = await allMiniBatches(byMonth, summary.pages);
     expect(batches).toEqual([
@@ -218,12 +208,12 @@ describe('planJob', () => {
         files: [{ name: 'p/year=2023/month=02/a.jsonl', size: 8, etag: expect.any(String) }],
       },
     ]);
-    expect(await readTabularFile(store, byMonth.input, 'p/year=2023/month=01/a.jsonl', 'jsonl')).toEqual([
+    expect(await readTabularFile(env.store, byMonth.input, 'p/year=2023/month=01/a.jsonl', 'jsonl')).toEqual([
       { v: 1 },
       { v: 2 },
     ]);
 
-    const split = await planJob(store, {
+    const split = await planJob(env.store, {
       ...byMonth,
       jobId: `${byMonth.jobId}-split`,
       splitPartitionsBySize: true,
@@ -231,14 +221,14 @@ describe('planJob', () => {
     });
     expect(split.miniBatches).toBe(3);
 
-    const both = await planJob(store, {
+    const both = await planJob(env.store, {
       ...byMonth,
       jobId: `${byMonth.jobId}-both`,
       partitionKeys: ['year', 'month'],
     });
     expect(both.miniBatches).toBe(3);
 
-    await expect(planJob(store, { ...byMonth, partitionKeys: ['region', 'month'] })).rejects.toThrow(
+    await expect(planJob(env.store, { ...byMonth, partitionKeys: ['region', 'month'] })).rejects.toThrow(
       /\["region"\] are not folder levels of the input. The keys found are: month, year/,
     );
   });
@@ -246,33 +236,33 @@ describe('planJob', () => {
   it('plans an empty input as zero mini-batches and previews a warning', async () => {
     const container = await seed({});
     const req = request(container, '', {});
-    expect(await planJob(store, req)).toMatchObject({ miniBatches: 0, items: 0, bytes: 0, pages: 0 });
+    expect(await planJob(env.store, req)).toMatchObject({ miniBatches: 0, items: 0, bytes: 0, pages: 0 });
     const onlyMeta = await seed({ 'table/MLTable': 'paths: []' });
     const tableReq = request(onlyMeta, 'table', {
       inputType: 'mltable',
       miniBatchSize: 1024,
       miniBatchSizeUnit: 'bytes',
     });
-    expect(await planJob(store, tableReq)).toMatchObject({ miniBatches: 0, pages: 0 });
-    const preview = await previewPlan(store, req);
+    expect(await planJob(env.store, tableReq)).toMatchObject({ miniBatches: 0, pages: 0 });
+    const preview = await previewPlan(env.store, req);
     expect(preview.miniBatches).toBe(0);
     expect(preview.warnings).toEqual(['The input is empty: the job would run no mini-batches.']);
   });
 
   it('reports a path or container that does not exist, saying what was listed', async () => {
     const container = await seed({ 'real/a.txt': 'a', 'one.txt': 'x' });
-    await expect(planJob(store, request(container, 'imaginary', {}))).rejects.toMatchObject({
+    await expect(planJob(env.store, request(container, 'imaginary', {}))).rejects.toMatchObject({
       code: 'INPUT_NOT_FOUND',
       message: expect.stringContaining(
         `listing container '${container}' with prefix 'imaginary/' returned no blobs`,
       ),
     });
-    await expect(planJob(store, request(container, 'one.txt', {}))).rejects.toThrow(
+    await expect(planJob(env.store, request(container, 'one.txt', {}))).rejects.toThrow(
       /single blob: declare the input as type: uri_file/,
     );
     const absent = uniqueContainer('absent');
-    await expect(planJob(store, request(absent, 'x', {}))).rejects.toThrow(InputNotFoundError);
-    await expect(planJob(store, request(absent, 'x', {}))).rejects.toThrow(
+    await expect(planJob(env.store, request(absent, 'x', {}))).rejects.toThrow(InputNotFoundError);
+    await expect(planJob(env.store, request(absent, 'x', {}))).rejects.toThrow(
       new RegExp(`container '${absent}' does not exist`),
     );
   });
@@ -295,7 +285,9 @@ describe('previewPlan', () => {
     const files: Record<string, string> = { 'in/big.bin': 'B'.repeat(5000) };
     for (let i = 0; i < 9; i += 1) files[`in/s-${i}.bin`] = 's'.repeat(10);
     const container = await seed(files);
-    const preview = await previewPlan(store, request(container, 'in', { miniBatchSize: 1 }), { sample: 2 });
+    const preview = await previewPlan(env.store, request(container, 'in', { miniBatchSize: 1 }), {
+      sample: 2,
+    });
     expect(preview).toMatchObject({
       kind: 'files',
       miniBatches: 10,
@@ -309,16 +301,16 @@ describe('previewPlan', () => {
     expect(preview.warnings.join('\n')).toMatch(/Mini-batch sizes are skewed/);
     // A preview writes nothing.
     const written: string[] = [];
-    for await (const blob of store.list(logs, `job-${container}/`)) written.push(blob.name);
+    for await (const blob of env.store.list(logs, `job-${container}/`)) written.push(blob.name);
     expect(written).toEqual([]);
   });
 
   it('warns about a single unsplittable file and a byte size that looks like a row count', async () => {
     const container = await seed({ 'one/data.csv': 'a\n1\n2\n', 'tab/x.csv': 'a\n1\n2\n3\n' });
-    const single = await previewPlan(store, request(container, 'one', {}));
+    const single = await previewPlan(env.store, request(container, 'one', {}));
     expect(single.warnings.join('\n')).toMatch(/single file \(one\/data\.csv.*cannot be split/);
     const tiny = await previewPlan(
-      store,
+      env.store,
       request(container, 'tab', { inputType: 'mltable', miniBatchSize: 4, miniBatchSizeUnit: 'bytes' }),
     );
     expect(tiny.kind).toBe('tabular');

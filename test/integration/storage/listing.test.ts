@@ -9,20 +9,13 @@ import {
 import { BlobStore } from '../../../src/storage/blobStore';
 import { parseListing } from '../../../src/storage/listing';
 import { StorageAccessDeniedError } from '../../../src/errors';
-import { useAzurite, uniqueContainer } from '../../support/azurite';
-import type { RunningAzurite } from '@parallel-job/functions-host';
+import { useAzuriteStore, uniqueContainer } from '../../support/azurite';
 
-let azurite: RunningAzurite;
-let store: BlobStore;
+const env = useAzuriteStore();
 let service: BlobServiceClient;
 
-beforeAll(async () => {
-  azurite = await useAzurite();
-  store = BlobStore.fromConnectionString(azurite.connectionString);
-  service = BlobServiceClient.fromConnectionString(azurite.connectionString);
-});
-afterAll(async () => {
-  await azurite.stop();
+beforeAll(() => {
+  service = BlobServiceClient.fromConnectionString(env.azurite.connectionString);
 });
 
 async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
@@ -72,15 +65,15 @@ describe('the fast listing against Azurite', () => {
         fc.integer({ min: 1, max: 5 }),
         async (names, pageSize) => {
           const container = uniqueContainer('ls');
-          await store.ensureContainer(container);
+          await env.store.ensureContainer(container);
           for (const [i, name] of names.entries()) {
-            await store.write(container, `p/${name}`, 'x'.repeat(i), {
+            await env.store.write(container, `p/${name}`, 'x'.repeat(i), {
               contentType: i % 2 ? 'text/csv' : 'application/octet-stream',
               metadata: i % 3 ? { kind: `k${i}`, note: 'a&b' } : undefined,
             });
           }
           const ours = (
-            await collect(store.listPages(container, 'p/', { pageSize, includeMetadata: true }))
+            await collect(env.store.listPages(container, 'p/', { pageSize, includeMetadata: true }))
           ).flat();
           expect(ours).toEqual(await sdkListing(container, 'p/'));
         },
@@ -91,10 +84,10 @@ describe('the fast listing against Azurite', () => {
 
   it('walks one folder level with folders and blobs merged in name order', async () => {
     const container = uniqueContainer('ls');
-    await store.ensureContainer(container);
+    await env.store.ensureContainer(container);
     for (const name of ['t/a=1/x.csv', 't/a=2/y.csv', 't/b.csv', 't/a=1.csv', 't/c &d.csv'])
-      await store.write(container, name, 'x');
-    const entries = await collect(store.listFolder(container, 't/', { pageSize: 2 }));
+      await env.store.write(container, name, 'x');
+    const entries = await collect(env.store.listFolder(container, 't/', { pageSize: 2 }));
     expect(entries.map((e) => ('folder' in e ? e.folder : e.blob.name))).toEqual([
       't/a=1.csv',
       't/a=1/',
@@ -106,10 +99,10 @@ describe('the fast listing against Azurite', () => {
 
   it('lists with a SAS connection string, and a SAS without list permission is refused as access denied', async () => {
     const container = uniqueContainer('ls');
-    await store.ensureContainer(container);
-    await store.write(container, 'one.txt', '1');
-    const key = /AccountKey=([^;]+)/.exec(azurite.connectionString)![1]!;
-    const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(azurite.connectionString)![1]!;
+    await env.store.ensureContainer(container);
+    await env.store.write(container, 'one.txt', '1');
+    const key = /AccountKey=([^;]+)/.exec(env.azurite.connectionString)![1]!;
+    const blobEndpoint = /BlobEndpoint=([^;]+)/.exec(env.azurite.connectionString)![1]!;
     const sasFor = (permissions: string) =>
       generateBlobSASQueryParameters(
         {
