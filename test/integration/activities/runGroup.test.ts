@@ -124,13 +124,13 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
     const { store } = env.deps;
     const stageBlock = store.stageBlock.bind(store);
     let faults = 0;
-    store.stageBlock = (container, name, blockId, body) => {
+    const spy = jest.spyOn(store, 'stageBlock').mockImplementation((container, name, blockId, body) => {
       if (name.startsWith('g-storage-blip/') && faults === 0 && body.toString().includes('f-1.txt')) {
         faults += 1;
         return Promise.reject(new StorageTransientError(container, name, undefined, 'ECONNREFUSED'));
       }
       return stageBlock(container, name, blockId, body);
-    };
+    });
     try {
       const result = await runGroup(env.deps, group('g-storage-blip', 3));
       expect(faults).toBe(1);
@@ -138,7 +138,7 @@ describe('a group of mini-batches in one activity call (against Azurite)', () =>
       expect(result.retries).toEqual([]);
       expect((await recordOf(env.store, env.logs, 'g-storage-blip', 1, 1)).receipt.status).toBe('succeeded');
     } finally {
-      store.stageBlock = stageBlock;
+      spy.mockRestore();
     }
   });
 
