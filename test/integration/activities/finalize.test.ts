@@ -215,17 +215,14 @@ async function seedSmallJob(jobId: string): Promise<JobRecord> {
   return record;
 }
 
+/** What the in-memory finalize writes for a Completed job, without writing it: what the streamed one must match. */
+const completedReportsInMemory = (record: JobRecord) =>
+  finalizeReportsInMemory(inMemoryModules, env.store, logs, record, 'Completed', false);
+
 describe('finalize against Azurite', () => {
   it('streams the same manifest, CSV and failed items as the in-memory finalize, in several pages and blocks', async () => {
     const record = await seedSmallJob('job-small');
-    const expected = await finalizeReportsInMemory(
-      inMemoryModules,
-      env.store,
-      logs,
-      record,
-      'Completed',
-      false,
-    );
+    const expected = await completedReportsInMemory(record);
     const pages: number[] = [];
     await finalizeActivity(deps, end('job-small'), {
       blockChars: 64,
@@ -296,14 +293,7 @@ describe('finalize against Azurite', () => {
 
   it('fails a step on a storage fault (a leased manifest) and succeeds when the step runs again', async () => {
     const record = await seedSmallJob('job-leased');
-    const expected = await finalizeReportsInMemory(
-      inMemoryModules,
-      env.store,
-      logs,
-      record,
-      'Completed',
-      false,
-    );
+    const expected = await completedReportsInMemory(record);
     const name = jobFolder('job-leased').manifest;
     await env.store.write(logs, name, '{}');
     const blob = BlobServiceClient.fromConnectionString(env.azurite.connectionString)
@@ -339,14 +329,7 @@ describe('finalize against Azurite', () => {
       await seed(rerunId, receipt(2, 1, 'succeeded', 0));
       await seed(rerunId, receipt(5, 1, 'failed'));
       await seed(rerunId, receipt(7, 1, 'partial', 0), [{ item: 'x', error: 'still bad' }]);
-      const expected = await finalizeReportsInMemory(
-        inMemoryModules,
-        env.store,
-        logs,
-        record,
-        'Completed',
-        false,
-      );
+      const expected = await completedReportsInMemory(record);
       await finalizeActivity(deps, end(rerunId, 'reports'), { blockChars: 32 });
       expect(await readLogs(rerunId)).toEqual(expected);
       expect(expected.manifest.miniBatches.map((e) => `${e.status}${e.generation ?? ''}`)).toEqual([
@@ -415,14 +398,7 @@ describe('finalize against Azurite', () => {
     expect(written.failedItems.split('\n')[0]).toBe(
       '{"mini_batch":500,"attempt":2,"item":"in/500-b.txt","error":"bad"}',
     );
-    const expected = await finalizeReportsInMemory(
-      inMemoryModules,
-      env.store,
-      logs,
-      record,
-      'Completed',
-      false,
-    );
+    const expected = await completedReportsInMemory(record);
     expect(written).toEqual(expected);
     const rows = [];
     for (const blob of record.appendRow!.blobs) rows.push(await env.store.readText(outputs, blob));
